@@ -1,0 +1,1 @@
+"""Stack walker, symbolizer and stitched trap reports (not built yet)."""

@@ -1,0 +1,1684 @@
+"""The single-pass compiler: each Wasm function body straight to x86-64.
+
+Liftoff-style: an abstract value stack records where each operand lives (a constant, a
+register, a lazily read local, or its canonical frame slot), and code is emitted as
+instructions are read. At every control-flow join all values are in their canonical
+slots, so a label needs no register state. Locals live in frame slots at fixed rbp
+offsets, which keeps them readable by a debugger at every pc.
+
+Besides code, the compiler records for each function an address map (native offset to
+Wasm offset) and CFI rows (native offset to CFA rule), consumed by `unwind` and `backtrace`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from . import layout as L
+from .module import Module
+from .types import FuncType, RefType
+from .x86 import (A, AE, B, BE, E, G, GE, L as LT, LE, NE, NP, P, S,
+                  RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12, R13, R14, R15,
+                  Assembler, Label, Mem)
+
+CONST, REG, LOCAL, SLOT = range(4)
+
+GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
+XMM_ORDER = tuple(range(15))
+SCRATCH = R11
+XSCRATCH = 15
+
+_VALTYPE_BYTES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
+
+# Builtins: runtime routines called like imports (see runtime.Instance._builtins).
+B_MEMORY_GROW, B_MEMORY_INIT, B_DATA_DROP, B_MEMORY_COPY, B_MEMORY_FILL, \
+    B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL, \
+    B_CALL_INDIRECT_CHECK = range(11)
+NUM_BUILTINS = 11
+
+
+class CompileError(Exception):
+    """A construct the compiler does not support (validation has already passed)."""
+
+
+def simple_type(t) -> str:
+    """The compiler's view of a value type: a number type, or "ref" for any reference."""
+    return t if isinstance(t, str) else "ref"
+
+
+def _is_float(ty: str) -> bool:
+    return ty == "f32" or ty == "f64"
+
+
+def _width(ty: str) -> int:
+    return 32 if ty == "i32" or ty == "f32" else 64
+
+
+def _f32_bits(x: float) -> int:
+    return struct.unpack("<I", struct.pack("<f", x))[0]
+
+
+def _f64_bits(x: float) -> int:
+    return struct.unpack("<Q", struct.pack("<d", x))[0]
+
+
+@dataclass
+class Frame:
+    kind: str  # "block" | "loop" | "if" | "func"
+    label: Label  # branch target: loop start, or block/if end
+    base: int  # stack height below the frame's parameters
+    params: tuple
+    results: tuple
+    else_label: Label | None = None
+    has_else: bool = False
+
+    @property
+    def branch_types(self):
+        return self.params if self.kind == "loop" else self.results
+
+
+@dataclass
+class CompiledFunction:
+    index: int
+    start: int  # offset in the module's code blob
+    end: int
+    addr_map: list  # [(native offset in blob, wasm module offset)], sorted
+    cfi_rows: list  # [(native offset in blob, rule)], rule: "rsp+8" | "rsp+16" | "rbp+16"
+    frame_locals: int  # non-parameter locals (slots at rbp-16-8*j)
+
+
+@dataclass
+class CompiledModule:
+    code: bytes
+    functions: list[CompiledFunction] = field(default_factory=list)
+
+
+class ModuleCompiler:
+    """Compiles every defined function of a module into one code blob."""
+
+    def __init__(self, module: Module, type_ids: list[int], vmlayout: L.VmctxLayout,
+                 memory_min_bytes: int | None):
+        self.module = module
+        self.type_ids = type_ids
+        self.vm = vmlayout
+        self.memory_min_bytes = memory_min_bytes
+        self.asm = Assembler()
+        self.func_labels = [Label() for _ in range(module.num_imported_funcs + len(module.funcs))]
+        self.func_types = [module.func_type(i) for i in range(len(self.func_labels))]
+        self.global_types = [simple_type(i.desc.valtype) for i in module.imports_of("global")]
+        self.global_types += [simple_type(g.type.valtype) for g in module.globals]
+        self.jump_tables: list[tuple[int, int, Label]] = []
+
+    def compile(self) -> CompiledModule:
+        out = CompiledModule(code=b"")
+        first = self.module.num_imported_funcs
+        for k, body in enumerate(self.module.code):
+            out.functions.append(FunctionCompiler(self, first + k, body).compile())
+        buf = self.asm.buf
+        for at, table_pos, label in self.jump_tables:
+            buf[at:at + 4] = struct.pack("<i", label.pos - table_pos)
+        out.code = bytes(buf)
+        return out
+
+
+class FunctionCompiler:
+    def __init__(self, mc: ModuleCompiler, func_index: int, body):
+        self.mc = mc
+        self.asm = mc.asm
+        self.module = mc.module
+        self.code = mc.module.data
+        self.pos = body.code_start
+        self.end_pos = body.code_end
+        self.index = func_index
+        ft: FuncType = mc.func_types[func_index]
+        self.ftype = ft
+        self.local_types = [simple_type(t) for t in ft.params] + [simple_type(t) for t in body.locals]
+        self.nparams = len(ft.params)
+        self.nlocals = len(body.locals)
+        self.slot_base = -16 - 8 * self.nlocals  # slot k at slot_base - 8*k
+        self.stack: list[tuple] = []  # (kind, value, type)
+        self.max_height = 0
+        self.max_out = 0
+        self.free_gpr = list(GPR_ORDER)
+        self.free_xmm = list(XMM_ORDER)
+        self.frames: list[Frame] = []
+        self.reachable = True
+        self.dead_depth = 0
+        self.ool: list[tuple[Label, int, int]] = []  # (label, trap code, wasm offset)
+        self.addr_map: list[tuple[int, int]] = []
+        self.cfi_rows: list[tuple[int, str]] = []
+        self.op_offset = 0
+
+    # ---- locations -------------------------------------------------------------------
+
+    def local_mem(self, i: int) -> Mem:
+        if i < self.nparams:
+            return Mem(RBP, 16 + 8 * i)
+        return Mem(RBP, -16 - 8 * (i - self.nparams))
+
+    def slot_mem(self, k: int) -> Mem:
+        return Mem(RBP, self.slot_base - 8 * k)
+
+    # ---- register allocation ---------------------------------------------------------
+
+    def alloc(self, is_float: bool, avoid=()) -> int:
+        free = self.free_xmm if is_float else self.free_gpr
+        for r in free:
+            if r not in avoid:
+                free.remove(r)
+                return r
+        for i, (kind, val, ty) in enumerate(self.stack):
+            if kind == REG and _is_float(ty) == is_float and val not in avoid:
+                self.spill(i)
+                free.remove(val)
+                return val
+        raise CompileError("out of registers")
+
+    def free(self, reg: int, is_float: bool):
+        (self.free_xmm if is_float else self.free_gpr).append(reg)
+
+    def claim(self, reg: int):
+        """Take a specific general-purpose register, spilling the stack value that holds it."""
+        if reg not in self.free_gpr:
+            for i, (kind, val, ty) in enumerate(self.stack):
+                if kind == REG and val == reg and not _is_float(ty):
+                    self.spill(i)
+                    break
+        self.free_gpr.remove(reg)
+
+    def spill(self, i: int):
+        kind, val, ty = self.stack[i]
+        if kind == REG:
+            if _is_float(ty):
+                self.asm.movs(64, self.slot_mem(i), val)
+                self.free_xmm.append(val)
+            else:
+                self.asm.mov(64, self.slot_mem(i), val)
+                self.free_gpr.append(val)
+        elif kind == LOCAL:
+            self.asm.mov(64, SCRATCH, self.local_mem(val))
+            self.asm.mov(64, self.slot_mem(i), SCRATCH)
+        elif kind == CONST:
+            self.store_const(self.slot_mem(i), val, ty)
+        else:
+            return
+        self.stack[i] = (SLOT, i, ty)
+
+    def spill_all(self, keep_consts: bool = True):
+        for i, e in enumerate(self.stack):
+            if e[0] == REG or e[0] == LOCAL or (e[0] == CONST and not keep_consts):
+                self.spill(i)
+
+    def spill_regs(self):
+        for i, e in enumerate(self.stack):
+            if e[0] == REG:
+                self.spill(i)
+
+    # ---- moving values ---------------------------------------------------------------
+
+    def store_const(self, dst: Mem, val: int, ty: str):
+        if -(1 << 31) <= val < (1 << 31) or (ty in ("i32", "f32")):
+            if ty in ("i32", "f32"):
+                val &= 0xFFFFFFFF
+                if val >= 1 << 31:
+                    val -= 1 << 32
+                self.asm.store_imm(32, dst, val)
+            else:
+                self.asm.store_imm(64, dst, val)
+        else:
+            self.asm.mov_imm(64, SCRATCH, val)
+            self.asm.mov(64, dst, SCRATCH)
+
+    def load(self, entry: tuple, reg: int):
+        """Put an entry's value into `reg` (of the entry's class)."""
+        kind, val, ty = entry
+        a = self.asm
+        if _is_float(ty):
+            if kind == REG:
+                if val != reg:
+                    a.movaps(reg, val)
+            elif kind == CONST:
+                if val == 0:
+                    a.flogic("xor", 32, reg, reg)
+                else:
+                    a.mov_imm(64, SCRATCH, val)
+                    a.movq_to_xmm(64, reg, SCRATCH)
+            else:
+                mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
+                a.movs(_width(ty), reg, mem)
+        else:
+            if kind == REG:
+                if val != reg:
+                    a.mov(_width(ty), reg, val)
+            elif kind == CONST:
+                a.mov_imm(_width(ty), reg, val)
+            else:
+                mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
+                a.mov(_width(ty), reg, mem)
+
+    def store_entry(self, dst: Mem, entry: tuple):
+        """Write an entry's value as a full 8-byte word at `dst`."""
+        kind, val, ty = entry
+        if kind == REG:
+            if _is_float(ty):
+                self.asm.movs(64, dst, val)
+            else:
+                self.asm.mov(64, dst, val)
+        elif kind == CONST:
+            self.store_const(dst, val, ty)
+        else:
+            src = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
+            self.asm.mov(64, SCRATCH, src)
+            self.asm.mov(64, dst, SCRATCH)
+
+    def push(self, kind: int, val: int, ty: str):
+        self.stack.append((kind, val, ty))
+        if len(self.stack) > self.max_height:
+            self.max_height = len(self.stack)
+
+    def push_reg(self, reg: int, ty: str):
+        self.push(REG, reg, ty)
+
+    def pop(self) -> tuple:
+        """Pop an entry; a register it holds now belongs to the caller."""
+        return self.stack.pop()
+
+    def release(self, entry: tuple):
+        if entry[0] == REG:
+            self.free(entry[1], _is_float(entry[2]))
+
+    def pop_reg(self, avoid=()) -> int:
+        """Pop the top value into a register the caller owns."""
+        entry = self.stack.pop()
+        kind, val, ty = entry
+        if kind == REG and val not in avoid:
+            return val
+        reg = self.alloc(_is_float(ty), avoid)
+        self.load(entry, reg)
+        self.release(entry)
+        return reg
+
+    def operand(self, entry: tuple):
+        """A register or memory operand for an entry (constants are materialized in scratch)."""
+        kind, val, ty = entry
+        if kind == REG:
+            return val
+        if kind == LOCAL:
+            return self.local_mem(val)
+        if kind == SLOT:
+            return self.slot_mem(val)
+        if _is_float(ty):
+            self.load(entry, XSCRATCH)
+            return XSCRATCH
+        self.asm.mov_imm(_width(ty), SCRATCH, val)
+        return SCRATCH
+
+    def move_to_slots(self, count: int, dst_base: int):
+        """Store the top `count` values into canonical slots dst_base.. (before a branch)."""
+        h = len(self.stack)
+        for j in range(count):
+            src = h - count + j
+            entry = self.stack[src]
+            if entry[0] == SLOT and entry[1] == dst_base + j:
+                continue
+            self.store_entry(self.slot_mem(dst_base + j), entry)
+
+    def materialize_local(self, index: int):
+        """Before local `index` changes, load stack entries that still read it lazily."""
+        for i, (kind, val, ty) in enumerate(self.stack):
+            if kind == LOCAL and val == index:
+                reg = self.alloc(_is_float(ty))
+                self.load((kind, val, ty), reg)
+                self.stack[i] = (REG, reg, ty)
+
+    # ---- immediates ------------------------------------------------------------------
+
+    def u32(self) -> int:
+        code = self.code
+        pos = self.pos
+        b = code[pos]
+        pos += 1
+        if b < 0x80:
+            self.pos = pos
+            return b
+        result = b & 0x7F
+        shift = 7
+        while True:
+            b = code[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            if b < 0x80:
+                break
+            shift += 7
+        self.pos = pos
+        return result
+
+    def sleb(self) -> int:
+        code = self.code
+        pos = self.pos
+        result = 0
+        shift = 0
+        while True:
+            b = code[pos]
+            pos += 1
+            result |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        self.pos = pos
+        if b & 0x40:
+            result -= 1 << shift
+        return result
+
+    def valtype(self) -> str:
+        b = self.code[self.pos]
+        self.pos += 1
+        if b in _VALTYPE_BYTES:
+            return _VALTYPE_BYTES[b]
+        if b == 0x63 or b == 0x64:
+            self.heaptype()
+        return "ref"
+
+    def heaptype(self):
+        b = self.code[self.pos]
+        if 0x60 <= b <= 0x7F:  # abstract heap type: one byte
+            self.pos += 1
+        else:
+            self.sleb()
+
+    def blocktype(self) -> tuple[tuple, tuple]:
+        b = self.code[self.pos]
+        if b == 0x40:
+            self.pos += 1
+            return (), ()
+        if b in _VALTYPE_BYTES or b >= 0x60 or b == 0x63 or b == 0x64:
+            return (), (self.valtype(),)
+        ft = self.module.types[self.sleb()].composite
+        return tuple(simple_type(t) for t in ft.params), tuple(simple_type(t) for t in ft.results)
+
+    # ---- function structure ----------------------------------------------------------
+
+    def trap_label(self, code: int) -> Label:
+        label = Label()
+        self.ool.append((label, code, self.op_offset))
+        return label
+
+    def emit_trap_call(self, code: int):
+        self.asm.mov_imm_noflags(RSI, code)
+        self.asm.call_indirect(Mem(R15, L.VM_TRAP_STUB))
+
+    def compile(self) -> CompiledFunction:
+        a = self.asm
+        start = a.pos
+        self.mc.func_labels[self.index].pos = None
+        a.bind(self.mc.func_labels[self.index])
+        self.op_offset = self.pos
+        self.addr_map.append((start, self.pos))
+        # Prologue: standard rbp frame, vmctx saved at rbp-8, stack-limit check.
+        a.push(RBP)
+        self.cfi_rows.append((a.pos, "rsp+16"))
+        a.mov(64, RBP, RSP)
+        self.cfi_rows.append((a.pos, "rbp+16"))
+        a.push(R15)
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        a.raw(b"\x4c\x8d\x9c\x24")  # lea r11, [rsp + disp32]
+        frame_fixup_lea = a.pos
+        a.raw(b"\0\0\0\0")
+        a.alu("cmp", 64, SCRATCH, Mem(RAX, L.RT_STACK_LIMIT))
+        a.jcc(B, self.trap_label(L.TRAP_STACK_EXHAUSTED))
+        a.raw(b"\x48\x81\xec")  # sub rsp, imm32
+        frame_fixup_sub = a.pos
+        a.raw(b"\0\0\0\0")
+        if self.nlocals:
+            self.zero_locals()
+        self.frames.append(Frame("func", Label(), 0, (), tuple(simple_type(t) for t in self.ftype.results)))
+        self.body()
+        for label, code, offset in self.ool:
+            self.addr_map.append((a.pos, offset))
+            a.bind(label)
+            self.emit_trap_call(code)
+        frame_size = 8 * (self.nlocals + self.max_height + self.max_out)
+        if frame_size % 16 != 8:
+            frame_size += 8
+        a.buf[frame_fixup_lea:frame_fixup_lea + 4] = struct.pack("<i", -(frame_size + 8))
+        a.buf[frame_fixup_sub:frame_fixup_sub + 4] = struct.pack("<i", frame_size)
+        return CompiledFunction(self.index, start, a.pos, self.addr_map, self.cfi_rows, self.nlocals)
+
+    def zero_locals(self):
+        a = self.asm
+        if self.nlocals <= 8:
+            a.mov_imm(32, RAX, 0)
+            for j in range(self.nlocals):
+                a.mov(64, Mem(RBP, -16 - 8 * j), RAX)
+        else:
+            a.lea(RDI, Mem(RBP, -16 - 8 * (self.nlocals - 1)))
+            a.mov_imm(32, RAX, 0)
+            a.mov_imm(32, RCX, self.nlocals)
+            a.rep_stosq()
+
+    def epilogue(self):
+        a = self.asm
+        a.mov(64, RSP, RBP)
+        a.pop(RBP)
+        self.cfi_rows.append((a.pos, "rsp+8"))
+        a.ret()
+        self.cfi_rows.append((a.pos, "rbp+16"))
+
+    def body(self):
+        handlers = _HANDLERS
+        code = self.code
+        addr_map = self.addr_map
+        asm = self.asm
+        while self.frames:
+            self.op_offset = self.pos
+            op = code[self.pos]
+            self.pos += 1
+            if not self.reachable:
+                self.skip(op)
+                continue
+            if not addr_map or addr_map[-1][0] != asm.pos:
+                addr_map.append((asm.pos, self.op_offset))
+            else:
+                addr_map[-1] = (asm.pos, self.op_offset)
+            handler = handlers[op]
+            if handler is None:
+                raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{self.op_offset:x}")
+            handler(self)
+
+    # ---- unreachable code ------------------------------------------------------------
+
+    def skip(self, op: int):
+        """Decode past an instruction in unreachable code, tracking only block nesting."""
+        if op in (0x02, 0x03, 0x04, 0x1F):
+            self.dead_depth += 1
+            self.blocktype()
+            if op == 0x1F:
+                for _ in range(self.u32()):
+                    kind = self.code[self.pos]
+                    self.pos += 1
+                    if kind in (0, 1):
+                        self.u32()
+                    self.u32()
+            return
+        if op == 0x0B:
+            if self.dead_depth:
+                self.dead_depth -= 1
+            else:
+                self.op_end()
+            return
+        if op == 0x05 and not self.dead_depth:
+            self.op_else()
+            return
+        _skip_immediates(self, op)
+
+    def set_unreachable(self):
+        frame = self.frames[-1]
+        for e in self.stack[frame.base:]:
+            self.release(e)
+        del self.stack[frame.base:]
+        self.reachable = False
+        self.dead_depth = 0
+
+    # ---- control ---------------------------------------------------------------------
+
+    def op_unreachable(self):
+        self.emit_trap_call(L.TRAP_UNREACHABLE)
+        self.set_unreachable()
+
+    def op_nop(self):
+        pass
+
+    def enter_block(self, kind: str, params: tuple, results: tuple) -> Frame:
+        self.spill_all()
+        frame = Frame(kind, Label(), len(self.stack) - len(params), params, results)
+        self.frames.append(frame)
+        return frame
+
+    def op_block(self):
+        params, results = self.blocktype()
+        self.enter_block("block", params, results)
+
+    def op_loop(self):
+        params, results = self.blocktype()
+        frame = self.enter_block("loop", params, results)
+        self.asm.bind(frame.label)
+
+    def op_if(self):
+        params, results = self.blocktype()
+        cond = self.pop_reg()
+        self.free(cond, False)
+        frame = self.enter_block("if", params, results)
+        frame.else_label = Label()
+        self.asm.test(32, cond, cond)
+        self.asm.jcc(E, frame.else_label)
+
+    def end_of_arm(self, frame: Frame):
+        """Fallthrough at else/end: results into the frame's canonical slots."""
+        self.move_to_slots(len(frame.results), frame.base)
+        for e in self.stack[frame.base:]:
+            self.release(e)
+        del self.stack[frame.base:]
+
+    def reset_to_slots(self, frame: Frame, types: tuple):
+        del self.stack[frame.base:]
+        for j, ty in enumerate(types):
+            self.push(SLOT, frame.base + j, ty)
+
+    def op_else(self):
+        frame = self.frames[-1]
+        if self.reachable:
+            self.end_of_arm(frame)
+            self.asm.jmp(frame.label)
+        frame.has_else = True
+        self.asm.bind(frame.else_label)
+        self.reset_to_slots(frame, frame.params)
+        self.reachable = True
+
+    def op_end(self):
+        frame = self.frames.pop()
+        if frame.kind == "func":
+            if self.reachable:
+                self.emit_return(frame)
+            self.asm.bind(frame.label)
+            return
+        if self.reachable:
+            self.end_of_arm(frame)
+        if frame.kind == "if" and not frame.has_else:
+            self.asm.bind(frame.else_label)
+        if frame.kind != "loop":
+            self.asm.bind(frame.label)
+        self.reset_to_slots(frame, frame.results)
+        self.reachable = True
+
+    def emit_return(self, frame: Frame):
+        n = len(frame.results)
+        h = len(self.stack)
+        for j in range(n):
+            self.store_entry(Mem(RBP, 16 + 8 * j), self.stack[h - n + j])
+        for e in self.stack[h - n:]:
+            self.release(e)
+        del self.stack[h - n:]
+        self.epilogue()
+
+    def branch_to(self, depth: int):
+        """Jump to the label of the frame `depth` levels out, carrying its branch values."""
+        frame = self.frames[-1 - depth]
+        if frame.kind == "func":
+            h = len(self.stack)
+            n = len(frame.results)
+            for j in range(n):
+                self.store_entry(Mem(RBP, 16 + 8 * j), self.stack[h - n + j])
+            a = self.asm
+            a.mov(64, RSP, RBP)
+            a.pop(RBP)
+            self.cfi_rows.append((a.pos, "rsp+8"))
+            a.ret()
+            self.cfi_rows.append((a.pos, "rbp+16"))
+            return
+        self.move_to_slots(len(frame.branch_types), frame.base)
+        self.asm.jmp(frame.label)
+
+    def op_br(self):
+        self.branch_to(self.u32())
+        self.set_unreachable()
+
+    def op_br_if(self):
+        depth = self.u32()
+        cond = self.pop_reg()
+        self.free(cond, False)
+        self.asm.test(32, cond, cond)
+        self.branch_if(E, depth)
+
+    def branch_if(self, not_taken_cc: int, depth: int):
+        """Branch when the flags do not satisfy `not_taken_cc`; fall through otherwise."""
+        frame = self.frames[-1 - depth]
+        needs_moves = frame.kind == "func" or any(
+            not (self.stack[len(self.stack) - len(frame.branch_types) + j][0] == SLOT
+                 and self.stack[len(self.stack) - len(frame.branch_types) + j][1] == frame.base + j)
+            for j in range(len(frame.branch_types)))
+        if not needs_moves:
+            self.asm.jcc(not_taken_cc ^ 1, frame.label)
+            return
+        skip = Label()
+        self.asm.jcc(not_taken_cc, skip)
+        self.branch_to(depth)
+        self.asm.bind(skip)
+
+    def op_br_table(self):
+        count = self.u32()
+        depths = [self.u32() for _ in range(count)]
+        default = self.u32()
+        index = self.pop_reg()
+        a = self.asm
+        arity = len(self.frames[-1 - default].branch_types)
+        h = len(self.stack)
+        for j in range(arity):
+            self.spill(h - arity + j)
+        stubs: dict[int, Label] = {}
+        for d in depths + [default]:
+            stubs.setdefault(d, Label())
+        if count:
+            a.alu_imm("cmp", 32, index, count) if count < (1 << 31) else None
+            a.jcc(AE, stubs[default])
+            a.raw(b"\x4c\x8d\x1d")  # lea r11, [rip + table]
+            table_fix = a.pos
+            a.raw(b"\0\0\0\0")
+            a.movsx(64, 32, RAX if index != RAX else RCX, Mem(SCRATCH, 0, index, 4))
+            tmp = RAX if index != RAX else RCX
+            a.alu("add", 64, tmp, SCRATCH)
+            a.jmp_indirect(tmp)
+            table_pos = a.pos
+            a.buf[table_fix:table_fix + 4] = struct.pack("<i", table_pos - (table_fix + 4))
+            for d in depths:
+                self.mc.jump_tables.append((a.pos, table_pos, stubs[d]))
+                a.raw(b"\0\0\0\0")
+        self.free(index, False)
+        for d, label in stubs.items():
+            a.bind(label)
+            self.branch_to(d)
+        self.set_unreachable()
+
+    def op_return(self):
+        self.branch_to(len(self.frames) - 1)
+        self.set_unreachable()
+
+    # ---- calls -----------------------------------------------------------------------
+
+    def prepare_call(self, ft: FuncType, extra_owned=()):
+        """Write arguments to the outgoing area and spill everything the call clobbers."""
+        n = len(ft.params)
+        self.max_out = max(self.max_out, n, len(ft.results))
+        h = len(self.stack)
+        for j in range(n):
+            self.store_entry(Mem(RSP, 8 * j), self.stack[h - n + j])
+        for e in self.stack[h - n:]:
+            self.release(e)
+        del self.stack[h - n:]
+        self.spill_regs()
+
+    def finish_call(self, ft: FuncType, switched_instance: bool):
+        a = self.asm
+        if switched_instance:
+            a.mov(64, R15, Mem(RBP, -8))
+            a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        results = [simple_type(t) for t in ft.results]
+        if len(results) == 1:
+            ty = results[0]
+            reg = self.alloc(_is_float(ty))
+            if _is_float(ty):
+                a.movs(_width(ty), reg, Mem(RSP, 0))
+            else:
+                a.mov(_width(ty), reg, Mem(RSP, 0))
+            self.push_reg(reg, ty)
+        else:
+            for j, ty in enumerate(results):
+                k = len(self.stack)
+                a.mov(64, SCRATCH, Mem(RSP, 8 * j))
+                a.mov(64, self.slot_mem(k), SCRATCH)
+                self.push(SLOT, k, ty)
+
+    def call_funcref_in(self, reg: int):
+        """Call the function reference record in `reg`, switching to its instance."""
+        a = self.asm
+        a.mov(64, R15, Mem(reg, L.FR_VMCTX))
+        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        a.call_indirect(Mem(reg, L.FR_CODE))
+
+    def op_call(self):
+        index = self.u32()
+        ft = self.mc.func_types[index]
+        self.prepare_call(ft)
+        if index < self.module.num_imported_funcs:
+            self.asm.mov(64, SCRATCH, Mem(R15, self.mc.vm.func(index)))
+            self.call_funcref_in(SCRATCH)
+            self.finish_call(ft, True)
+        else:
+            self.asm.call_label(self.mc.func_labels[index])
+            self.finish_call(ft, False)
+
+    def op_call_indirect(self):
+        type_index = self.u32()
+        table = self.u32()
+        ft = self.module.types[type_index].composite
+        index = self.pop_reg()
+        self.prepare_call(ft)
+        a = self.asm
+        a.mov(64, SCRATCH, Mem(R15, self.mc.vm.table(table)))
+        a.alu("cmp", 64, index, Mem(SCRATCH, L.TB_SIZE))
+        a.jcc(AE, self.trap_label(L.TRAP_UNDEFINED_ELEMENT))
+        a.mov(64, SCRATCH, Mem(SCRATCH, L.TB_ELEMS))
+        a.mov(64, SCRATCH, Mem(SCRATCH, 0, index, 8))
+        a.test(64, SCRATCH, SCRATCH)
+        a.jcc(E, self.trap_label(L.TRAP_UNINITIALIZED_ELEMENT))
+        a.alu_imm("cmp", 64, Mem(SCRATCH, L.FR_TYPE_ID), self.mc.type_ids[type_index])
+        a.jcc(NE, self.trap_label(L.TRAP_SIGNATURE))
+        self.free(index, False)
+        self.call_funcref_in(SCRATCH)
+        self.finish_call(ft, True)
+
+    def op_call_ref(self):
+        type_index = self.u32()
+        ft = self.module.types[type_index].composite
+        ref = self.pop_reg()
+        self.prepare_call(ft)
+        a = self.asm
+        a.test(64, ref, ref)
+        a.jcc(E, self.trap_label(L.TRAP_NULL_FUNC))
+        a.mov(64, SCRATCH, ref)
+        self.free(ref, False)
+        self.call_funcref_in(SCRATCH)
+        self.finish_call(ft, True)
+
+    def call_builtin(self, builtin: int, args: list[tuple], result: str | None):
+        """Call a runtime routine with the given entries (already popped) as arguments."""
+        a = self.asm
+        self.max_out = max(self.max_out, len(args), 1)
+        for j, entry in enumerate(args):
+            self.store_entry(Mem(RSP, 8 * j), entry)
+            self.release(entry)
+        self.spill_regs()
+        a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(builtin)))
+        self.call_funcref_in(SCRATCH)
+        a.mov(64, R15, Mem(RBP, -8))
+        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        if result is not None:
+            reg = self.alloc(False)
+            a.mov(_width(result), reg, Mem(RSP, 0))
+            self.push_reg(reg, result)
+
+    def pop_args(self, n: int) -> list[tuple]:
+        args = self.stack[len(self.stack) - n:]
+        del self.stack[len(self.stack) - n:]
+        return args
+
+    # ---- parametric and variables ----------------------------------------------------
+
+    def op_drop(self):
+        self.release(self.pop())
+
+    def op_select(self):
+        cond = self.pop_reg()
+        b = self.pop()
+        a_entry = self.pop()
+        ty = a_entry[2]
+        asm = self.asm
+        if _is_float(ty):
+            dst = a_entry[1] if a_entry[0] == REG else self.alloc(True)
+            self.load(a_entry, dst)
+            skip = Label()
+            asm.test(32, cond, cond)
+            asm.jcc(NE, skip)
+            self.load(b, dst)
+            asm.bind(skip)
+        else:
+            dst = a_entry[1] if a_entry[0] == REG else self.alloc(False, avoid=(cond,))
+            self.load(a_entry, dst)
+            src = self.operand(b)
+            asm.test(32, cond, cond)
+            asm.cmov(E, _width(ty) if ty != "i32" else 32, dst, src)
+        self.release(b)
+        self.free(cond, False)
+        self.push_reg(dst, ty)
+
+    def op_select_t(self):
+        for _ in range(self.u32()):
+            self.valtype()
+        self.op_select()
+
+    def op_local_get(self):
+        i = self.u32()
+        self.push(LOCAL, i, self.local_types[i])
+
+    def op_local_set(self):
+        i = self.u32()
+        self.materialize_local(i)
+        entry = self.pop()
+        if entry[0] == LOCAL and entry[1] == i:
+            return
+        self.store_entry(self.local_mem(i), entry)
+        self.release(entry)
+
+    def op_local_tee(self):
+        i = self.u32()
+        entry = self.stack[-1]
+        if entry[0] == LOCAL and entry[1] == i:
+            return
+        self.stack.pop()
+        self.materialize_local(i)
+        self.store_entry(self.local_mem(i), entry)
+        if entry[0] == REG:
+            self.push(*entry)
+        else:
+            self.push(LOCAL, i, entry[2])
+
+    def op_global_get(self):
+        i = self.u32()
+        ty = self.mc.global_types[i]
+        a = self.asm
+        a.mov(64, SCRATCH, Mem(R15, self.mc.vm.global_(i)))
+        reg = self.alloc(_is_float(ty))
+        if _is_float(ty):
+            a.movs(_width(ty), reg, Mem(SCRATCH, 0))
+        else:
+            a.mov(_width(ty), reg, Mem(SCRATCH, 0))
+        self.push_reg(reg, ty)
+
+    def op_global_set(self):
+        i = self.u32()
+        entry = self.pop()
+        ty = entry[2]
+        if entry[0] != REG:
+            reg = self.alloc(_is_float(ty))
+            self.load(entry, reg)
+            entry = (REG, reg, ty)
+        a = self.asm
+        a.mov(64, SCRATCH, Mem(R15, self.mc.vm.global_(i)))
+        if _is_float(ty):
+            a.movs(64, Mem(SCRATCH, 0), entry[1])
+        else:
+            a.mov(64, Mem(SCRATCH, 0), entry[1])
+        self.release(entry)
+
+    # ---- tables ----------------------------------------------------------------------
+
+    def table_element_address(self, table: int, index: int):
+        """Bounds-check `index` and leave the element's address in SCRATCH."""
+        a = self.asm
+        a.mov(64, SCRATCH, Mem(R15, self.mc.vm.table(table)))
+        a.alu("cmp", 64, index, Mem(SCRATCH, L.TB_SIZE))
+        a.jcc(AE, self.trap_label(L.TRAP_TABLE_OOB))
+        a.mov(64, SCRATCH, Mem(SCRATCH, L.TB_ELEMS))
+        a.lea(SCRATCH, Mem(SCRATCH, 0, index, 8))
+
+    def op_table_get(self):
+        table = self.u32()
+        index = self.pop_reg()
+        self.table_element_address(table, index)
+        self.asm.mov(64, index, Mem(SCRATCH, 0))
+        self.push_reg(index, "ref")
+
+    def op_table_set(self):
+        table = self.u32()
+        value = self.pop_reg()
+        index = self.pop_reg()
+        self.table_element_address(table, index)
+        self.asm.mov(64, Mem(SCRATCH, 0), value)
+        self.free(value, False)
+        self.free(index, False)
+
+    # ---- memory ----------------------------------------------------------------------
+
+    def memarg(self) -> int:
+        align = self.u32()
+        if align & 0x40:
+            raise CompileError("multiple memories are not supported")
+        return self.u32()
+
+    def address(self, offset: int, size: int) -> Mem:
+        """Pop an i32 address, bounds-check [addr+offset, +size) and return the operand."""
+        entry = self.stack[-1]
+        a = self.asm
+        if entry[0] == CONST:
+            self.stack.pop()
+            end = entry[1] + offset + size
+            if self.mc.memory_min_bytes is not None and end <= self.mc.memory_min_bytes \
+                    and entry[1] + offset < (1 << 31):
+                return Mem(R14, entry[1] + offset)
+            a.mov_imm(64, SCRATCH, end)
+            a.alu("cmp", 64, SCRATCH, Mem(R15, L.VM_MEM_SIZE))
+            a.jcc(A, self.trap_label(L.TRAP_MEMORY_OOB))
+            return Mem(R14, -size, SCRATCH)
+        addr = self.pop_reg()
+        self.free(addr, False)
+        if offset + size < (1 << 31):
+            a.lea(SCRATCH, Mem(addr, offset + size))
+        else:
+            a.mov_imm(64, SCRATCH, offset + size)
+            a.alu("add", 64, SCRATCH, addr)
+        a.alu("cmp", 64, SCRATCH, Mem(R15, L.VM_MEM_SIZE))
+        a.jcc(A, self.trap_label(L.TRAP_MEMORY_OOB))
+        if offset < (1 << 31):
+            return Mem(R14, offset, addr)
+        return Mem(R14, -size, SCRATCH)
+
+    def load_op(self, ty: str, size: int, signed: bool):
+        mem = self.address(self.memarg(), size // 8)
+        a = self.asm
+        reg = self.alloc(_is_float(ty), avoid=(mem.index,) if mem.index is not None else ())
+        if _is_float(ty):
+            a.movs(size, reg, mem)
+        elif size == _width(ty) or (size == 32 and not signed):
+            a.mov(size, reg, mem)
+        elif signed:
+            a.movsx(_width(ty), size, reg, mem)
+        else:
+            a.movzx(32, size, reg, mem)
+        self.push_reg(reg, ty)
+
+    def store_op(self, ty: str, size: int):
+        offset = self.memarg()
+        value = self.pop_reg()
+        mem = self.address(offset, size // 8)
+        if _is_float(ty):
+            self.asm.movs(size, mem, value)
+        else:
+            self.asm.mov(size, mem, value)
+        self.free(value, _is_float(ty))
+
+    def op_memory_size(self):
+        self.u32()
+        reg = self.alloc(False)
+        self.asm.mov(64, reg, Mem(R15, L.VM_MEM_SIZE))
+        self.asm.shift_imm("shr", 64, reg, 16)
+        self.push_reg(reg, "i32")
+
+    def op_memory_grow(self):
+        self.u32()
+        self.call_builtin(B_MEMORY_GROW, self.pop_args(1), "i32")
+
+    # ---- constants -------------------------------------------------------------------
+
+    def op_i32_const(self):
+        self.push(CONST, self.sleb() & 0xFFFFFFFF, "i32")
+
+    def op_i64_const(self):
+        self.push(CONST, self.sleb(), "i64")
+
+    def op_f32_const(self):
+        self.push(CONST, int.from_bytes(self.code[self.pos:self.pos + 4], "little"), "f32")
+        self.pos += 4
+
+    def op_f64_const(self):
+        self.push(CONST, int.from_bytes(self.code[self.pos:self.pos + 8], "little"), "f64")
+        self.pos += 8
+
+    # ---- integer operations ----------------------------------------------------------
+
+    def binop_dst(self, ty: str):
+        """Pop b and a; return (dst register holding a, operand for b, entry b)."""
+        b = self.pop()
+        a_entry = self.pop()
+        if a_entry[0] == REG:
+            dst = a_entry[1]
+        else:
+            dst = self.alloc(_is_float(ty))
+            self.load(a_entry, dst)
+        return dst, b
+
+    def int_binop(self, op: str, ty: str):
+        b = self.stack[-1]
+        size = _width(ty)
+        dst, b = self.binop_dst(ty)
+        if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):
+            imm = b[1]
+            if size == 32 and imm >= 1 << 31:
+                imm -= 1 << 32
+            self.asm.alu_imm(op, size, dst, imm)
+        else:
+            self.asm.alu(op, size, dst, self.operand(b))
+            self.release(b)
+        self.push_reg(dst, ty)
+
+    def int_mul(self, ty: str):
+        size = _width(ty)
+        dst, b = self.binop_dst(ty)
+        if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):
+            imm = b[1]
+            if size == 32 and imm >= 1 << 31:
+                imm -= 1 << 32
+            self.asm.imul_imm(size, dst, dst, imm)
+        else:
+            self.asm.imul(size, dst, self.operand(b))
+            self.release(b)
+        self.push_reg(dst, ty)
+
+    def int_compare(self, cc: int, ty: str):
+        size = _width(ty)
+        b = self.pop()
+        a_entry = self.pop()
+        if a_entry[0] == REG:
+            lhs = a_entry[1]
+        else:
+            lhs = self.alloc(False)
+            self.load(a_entry, lhs)
+        if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):
+            imm = b[1]
+            if size == 32 and imm >= 1 << 31:
+                imm -= 1 << 32
+            self.asm.alu_imm("cmp", size, lhs, imm)
+        else:
+            self.asm.alu("cmp", size, lhs, self.operand(b))
+            self.release(b)
+        self.free(lhs, False)
+        self.flags_result(cc)
+
+    def flags_result(self, cc: int):
+        """Turn the flags into an i32 0/1, or fuse with a following br_if / if."""
+        nxt = self.code[self.pos]
+        if nxt == 0x0D:  # br_if
+            self.op_offset = self.pos
+            self.addr_map.append((self.asm.pos, self.op_offset))
+            self.pos += 1
+            self.branch_if(cc ^ 1, self.u32())
+            return
+        if nxt == 0x04:  # if
+            self.op_offset = self.pos
+            self.addr_map.append((self.asm.pos, self.op_offset))
+            self.pos += 1
+            params, results = self.blocktype()
+            # The flags must survive the spills, which only use mov.
+            frame = self.enter_block("if", params, results)
+            frame.else_label = Label()
+            self.asm.jcc(cc ^ 1, frame.else_label)
+            return
+        reg = self.alloc(False)
+        self.asm.setcc(cc, reg)
+        self.asm.movzx(32, 8, reg, reg)
+        self.push_reg(reg, "i32")
+
+    def int_eqz(self, ty: str):
+        reg = self.pop_reg()
+        self.asm.test(_width(ty), reg, reg)
+        self.free(reg, False)
+        self.flags_result(E)
+
+    def int_bitcount(self, op: str, ty: str):
+        entry = self.pop()
+        dst = entry[1] if entry[0] == REG else self.alloc(False)
+        src = self.operand(entry) if entry[0] != CONST else self.operand(entry)
+        self.asm.bitcount(op, _width(ty), dst, src)
+        self.push_reg(dst, ty)
+
+    def int_divrem(self, ty: str, signed: bool, rem: bool):
+        size = _width(ty)
+        a = self.asm
+        divisor = self.stack[-1]
+        const_divisor = divisor[1] if divisor[0] == CONST else None
+        b = self.pop_reg(avoid=(RAX, RDX))
+        self.claim(RAX)
+        self.claim(RDX)
+        self.load(self.pop_with_release(), RAX)
+        done = Label()
+        if const_divisor is None or const_divisor == 0:
+            a.test(size, b, b)
+            a.jcc(E, self.trap_label(L.TRAP_DIV_ZERO))
+        if signed:
+            minus_one = (1 << size) - 1
+            if const_divisor is None or const_divisor == minus_one:
+                normal = Label()
+                a.alu_imm("cmp", size, b, -1)
+                a.jcc(NE, normal)
+                if rem:
+                    a.mov_imm(32, RDX, 0)
+                    a.jmp(done)
+                else:
+                    if size == 32:
+                        a.alu_imm("cmp", 32, RAX, -(1 << 31))
+                    else:
+                        a.mov_imm(64, SCRATCH, 1 << 63)
+                        a.alu("cmp", 64, RAX, SCRATCH)
+                    a.jcc(E, self.trap_label(L.TRAP_INT_OVERFLOW))
+                a.bind(normal)
+            if size == 32:
+                a.cdq()
+            else:
+                a.cqo()
+            a.unary("idiv", size, b)
+        else:
+            a.mov_imm(32, RDX, 0)
+            a.unary("div", size, b)
+        a.bind(done)
+        self.free(b, False)
+        if rem:
+            self.free(RAX, False)
+            self.push_reg(RDX, ty)
+        else:
+            self.free(RDX, False)
+            self.push_reg(RAX, ty)
+
+    def pop_with_release(self) -> tuple:
+        entry = self.pop()
+        self.release(entry)
+        return entry
+
+    def int_shift(self, op: str, ty: str):
+        size = _width(ty)
+        count = self.stack[-1]
+        if count[0] == CONST:
+            self.pop()
+            dst = self.pop_reg()
+            self.asm.shift_imm(op, size, dst, count[1] & (size - 1))
+            self.push_reg(dst, ty)
+            return
+        self.claim(RCX)
+        self.load(self.pop_with_release(), RCX)
+        dst = self.pop_reg(avoid=(RCX,))
+        self.asm.shift_cl(op, size, dst)
+        self.free(RCX, False)
+        self.push_reg(dst, ty)
+
+    def unop_in_place(self, ty: str):
+        reg = self.pop_reg()
+        self.push_reg(reg, ty)
+        return reg
+
+    def op_i32_wrap_i64(self):
+        reg = self.pop_reg()
+        self.asm.mov(32, reg, reg)
+        self.push_reg(reg, "i32")
+
+    def op_i64_extend_i32_s(self):
+        reg = self.pop_reg()
+        self.asm.movsx(64, 32, reg, reg)
+        self.push_reg(reg, "i64")
+
+    def op_i64_extend_i32_u(self):
+        entry = self.pop()
+        if entry[0] == CONST:
+            self.push(CONST, entry[1] & 0xFFFFFFFF, "i64")
+            return
+        self.push(*entry)
+        reg = self.pop_reg()
+        self.push_reg(reg, "i64")  # i32 registers are kept zero-extended
+
+    def sign_extend(self, ty: str, bits: int):
+        reg = self.pop_reg()
+        self.asm.movsx(_width(ty), bits, reg, reg)
+        if ty == "i64" and bits == 32:
+            pass
+        self.push_reg(reg, ty)
+
+    # ---- float operations ------------------------------------------------------------
+
+    def float_binop(self, op: str, ty: str):
+        dst, b = self.binop_dst(ty)
+        src = self.operand(b)
+        self.asm.farith(op, _width(ty), dst, src)
+        self.release(b)
+        self.push_reg(dst, ty)
+
+    def float_minmax(self, is_min: bool, ty: str):
+        size = _width(ty)
+        dst, b = self.binop_dst(ty)
+        if b[0] == REG:
+            src = b[1]
+        else:
+            src = XSCRATCH
+            self.load(b, src)
+        a = self.asm
+        nan, equal, done = Label(), Label(), Label()
+        a.ucomis(size, dst, src)
+        a.jcc(P, nan)
+        a.jcc(E, equal)
+        a.farith("min" if is_min else "max", size, dst, src)
+        a.jmp(done)
+        a.bind(equal)  # equal values may be +0 and -0: combine the sign bits
+        a.flogic("or" if is_min else "and", size, dst, src)
+        a.jmp(done)
+        a.bind(nan)
+        a.farith("add", size, dst, src)  # yields a quiet NaN
+        a.bind(done)
+        self.release(b)
+        self.push_reg(dst, ty)
+
+    def float_unop(self, op: str, ty: str):
+        size = _width(ty)
+        entry = self.pop()
+        dst = entry[1] if entry[0] == REG else self.alloc(True)
+        a = self.asm
+        if op == "sqrt":
+            a.farith("sqrt", size, dst, self.operand(entry))
+        elif op in ("ceil", "floor", "trunc", "nearest"):
+            mode = {"nearest": 0, "floor": 1, "ceil": 2, "trunc": 3}[op]
+            a.rounds(size, dst, self.operand(entry), mode)
+        else:  # abs / neg: bitwise on the sign
+            self.load(entry, dst)
+            sign = 1 << (size - 1)
+            mask = sign - 1 if op == "abs" else sign
+            a.mov_imm(64, SCRATCH, mask)
+            a.movq_to_xmm(64, XSCRATCH, SCRATCH)
+            a.flogic("and" if op == "abs" else "xor", size, dst, XSCRATCH)
+        self.push_reg(dst, ty)
+
+    def float_copysign(self, ty: str):
+        size = _width(ty)
+        dst, b = self.binop_dst(ty)
+        a = self.asm
+        sign = 1 << (size - 1)
+        tmp = self.alloc(False)
+        a.movq_from_xmm(size, tmp, dst)
+        if b[0] == REG:
+            a.movq_from_xmm(size, SCRATCH, b[1])
+        elif b[0] == CONST:
+            a.mov_imm(64, SCRATCH, b[1])
+        else:
+            a.mov(size, SCRATCH, self.operand(b))
+        self.release(b)
+        # tmp = (tmp & ~sign) | (scratch & sign), using shifts to avoid 64-bit masks
+        a.shift_imm("shl", size, tmp, 1)
+        a.shift_imm("shr", size, tmp, 1)
+        a.shift_imm("shr", size, SCRATCH, size - 1)
+        a.shift_imm("shl", size, SCRATCH, size - 1)
+        a.alu("or", size, tmp, SCRATCH)
+        a.movq_to_xmm(size, dst, tmp)
+        self.free(tmp, False)
+        self.push_reg(dst, ty)
+
+    def float_compare(self, op: str, ty: str):
+        size = _width(ty)
+        b = self.pop()
+        a_entry = self.pop()
+        lhs = a_entry[1] if a_entry[0] == REG else self.alloc(True)
+        self.load(a_entry, lhs)
+        rhs = b[1] if b[0] == REG else self.alloc(True)
+        self.load(b, rhs)
+        self.free(lhs, True)
+        self.free(rhs, True)
+        a = self.asm
+        if op in ("lt", "le"):
+            a.ucomis(size, rhs, lhs)
+            self.flags_result(A if op == "lt" else AE)
+            return
+        if op in ("gt", "ge"):
+            a.ucomis(size, lhs, rhs)
+            self.flags_result(A if op == "gt" else AE)
+            return
+        a.ucomis(size, lhs, rhs)
+        reg = self.alloc(False)
+        a.setcc(E if op == "eq" else NE, reg)
+        a.setcc(NP if op == "eq" else P, SCRATCH)
+        a.alu("and" if op == "eq" else "or", 32, reg, SCRATCH)
+        a.movzx(32, 8, reg, reg)
+        self.push_reg(reg, "i32")
+
+    # ---- conversions -----------------------------------------------------------------
+
+    def float_const_into(self, xmm: int, value: float, fsize: int):
+        bits = _f32_bits(value) if fsize == 32 else _f64_bits(value)
+        self.asm.mov_imm(64, SCRATCH, bits)
+        self.asm.movq_to_xmm(64, xmm, SCRATCH)
+
+    # Valid truncation ranges: (lower bound, lower bound inclusive, upper bound exclusive)
+    _TRUNC_RANGES = {
+        (32, True, 32): (-2147483648.0, True, 2147483648.0),
+        (32, True, 64): (-2147483649.0, False, 2147483648.0),
+        (32, False, 32): (-1.0, False, 4294967296.0),
+        (32, False, 64): (-1.0, False, 4294967296.0),
+        (64, True, 32): (-9223372036854775808.0, True, 9223372036854775808.0),
+        (64, True, 64): (-9223372036854775808.0, True, 9223372036854775808.0),
+        (64, False, 32): (-1.0, False, 18446744073709551616.0),
+        (64, False, 64): (-1.0, False, 18446744073709551616.0),
+    }
+
+    def trunc(self, ity: str, fty: str, signed: bool, saturating: bool):
+        isize, fsize = _width(ity), _width(fty)
+        src = self.pop_reg()
+        a = self.asm
+        dst = self.alloc(False)
+        lo, lo_inclusive, hi = self._TRUNC_RANGES[(isize, signed, fsize)]
+        done = Label()
+        if saturating:
+            nan_l, low_l, high_l = Label(), Label(), Label()
+        else:
+            nan_l = self.trap_label(L.TRAP_BAD_CONVERSION)
+            low_l = high_l = self.trap_label(L.TRAP_INT_OVERFLOW)
+        a.ucomis(fsize, src, src)
+        a.jcc(P, nan_l)
+        self.float_const_into(XSCRATCH, lo, fsize)
+        a.ucomis(fsize, src, XSCRATCH)
+        a.jcc(B if lo_inclusive else BE, low_l)
+        self.float_const_into(XSCRATCH, hi, fsize)
+        a.ucomis(fsize, src, XSCRATCH)
+        a.jcc(AE, high_l)
+        if signed or isize == 32:
+            a.cvttf2si(fsize, 64, dst, src)
+            if isize == 32:
+                a.mov(32, dst, dst)
+        else:
+            # Unsigned 64-bit: values >= 2^63 are shifted down before converting.
+            small = Label()
+            self.float_const_into(XSCRATCH, 9223372036854775808.0, fsize)
+            a.ucomis(fsize, src, XSCRATCH)
+            a.jcc(B, small)
+            a.farith("sub", fsize, src, XSCRATCH)
+            a.cvttf2si(fsize, 64, dst, src)
+            a.mov_imm(64, SCRATCH, 1 << 63)
+            a.alu("xor", 64, dst, SCRATCH)
+            a.jmp(done)
+            a.bind(small)
+            a.cvttf2si(fsize, 64, dst, src)
+        if saturating:
+            a.jmp(done)
+            a.bind(nan_l)
+            a.mov_imm(32, dst, 0)
+            a.jmp(done)
+            a.bind(low_l)
+            a.mov_imm(64, dst, (-(1 << (isize - 1)) & ((1 << isize) - 1)) if signed else 0)
+            a.jmp(done)
+            a.bind(high_l)
+            a.mov_imm(64, dst, ((1 << (isize - 1)) - 1) if signed else (1 << isize) - 1)
+        a.bind(done)
+        self.free(src, True)
+        self.push_reg(dst, ity)
+
+    def convert(self, fty: str, ity: str, signed: bool):
+        fsize = _width(fty)
+        src = self.pop_reg()
+        a = self.asm
+        dst = self.alloc(True)
+        a.flogic("xor", 32, dst, dst)
+        if ity == "i32":
+            if signed:
+                a.cvtsi2f(fsize, 32, dst, src)
+            else:
+                a.cvtsi2f(fsize, 64, dst, src)  # zero-extended in the register
+        elif signed:
+            a.cvtsi2f(fsize, 64, dst, src)
+        else:
+            big, done = Label(), Label()
+            a.test(64, src, src)
+            a.jcc(S, big)
+            a.cvtsi2f(fsize, 64, dst, src)
+            a.jmp(done)
+            a.bind(big)  # halve with round-to-odd, convert, double
+            a.mov(64, SCRATCH, src)
+            a.shift_imm("shr", 64, SCRATCH, 1)
+            a.alu_imm("and", 32, src, 1)
+            a.alu("or", 64, SCRATCH, src)
+            a.cvtsi2f(fsize, 64, dst, SCRATCH)
+            a.farith("add", fsize, dst, dst)
+            a.bind(done)
+        self.free(src, False)
+        self.push_reg(dst, fty)
+
+    def op_f32_demote_f64(self):
+        reg = self.pop_reg()
+        self.asm.cvtf2f(64, reg, reg)
+        self.push_reg(reg, "f32")
+
+    def op_f64_promote_f32(self):
+        reg = self.pop_reg()
+        self.asm.cvtf2f(32, reg, reg)
+        self.push_reg(reg, "f64")
+
+    def reinterpret(self, to_ty: str):
+        entry = self.pop()
+        kind, val, ty = entry
+        if kind == CONST:
+            self.push(CONST, val, to_ty)
+            return
+        if kind != REG:
+            self.push(kind, val, to_ty) if kind == SLOT else None
+            if kind == SLOT:
+                self.stack.pop()
+            reg = self.alloc(_is_float(to_ty))
+            self.load((kind, val, to_ty), reg)
+            self.push_reg(reg, to_ty)
+            return
+        reg = self.alloc(_is_float(to_ty))
+        if _is_float(to_ty):
+            self.asm.movq_to_xmm(_width(to_ty), reg, val)
+        else:
+            self.asm.movq_from_xmm(_width(to_ty), reg, val)
+        self.release(entry)
+        self.push_reg(reg, to_ty)
+
+    # ---- references ------------------------------------------------------------------
+
+    def op_ref_null(self):
+        self.heaptype()
+        self.push(CONST, 0, "ref")
+
+    def op_ref_is_null(self):
+        reg = self.pop_reg()
+        self.asm.test(64, reg, reg)
+        self.free(reg, False)
+        self.flags_result(E)
+
+    def op_ref_func(self):
+        i = self.u32()
+        reg = self.alloc(False)
+        self.asm.mov(64, reg, Mem(R15, self.mc.vm.func(i)))
+        self.push_reg(reg, "ref")
+
+    def op_ref_as_non_null(self):
+        reg = self.pop_reg()
+        self.asm.test(64, reg, reg)
+        self.asm.jcc(E, self.trap_label(L.TRAP_NULL_REF))
+        self.push_reg(reg, "ref")
+
+    def op_br_on_null(self):
+        depth = self.u32()
+        reg = self.pop_reg()
+        self.asm.test(64, reg, reg)
+        self.branch_if(NE, depth)
+        self.push_reg(reg, "ref")
+
+    def op_br_on_non_null(self):
+        depth = self.u32()
+        reg = self.pop_reg()
+        self.push_reg(reg, "ref")
+        self.asm.test(64, reg, reg)
+        self.branch_if(E, depth)
+        self.release(self.pop())
+
+    # ---- the 0xFC prefix -------------------------------------------------------------
+
+    def op_prefix_fc(self):
+        sub = self.u32()
+        if sub <= 7:
+            ity = "i32" if sub < 4 else "i64"
+            fty = "f32" if sub % 4 < 2 else "f64"
+            self.trunc(ity, fty, sub % 2 == 0, True)
+            return
+        if sub == 8:  # memory.init
+            seg = self.u32()
+            self.u32()
+            self.call_builtin(B_MEMORY_INIT, [(CONST, seg, "i32")] + self.pop_args(3), None)
+        elif sub == 9:
+            seg = self.u32()
+            self.call_builtin(B_DATA_DROP, [(CONST, seg, "i32")], None)
+        elif sub == 10:
+            self.u32()
+            self.u32()
+            self.call_builtin(B_MEMORY_COPY, self.pop_args(3), None)
+        elif sub == 11:
+            self.u32()
+            self.call_builtin(B_MEMORY_FILL, self.pop_args(3), None)
+        elif sub == 12:
+            seg = self.u32()
+            table = self.u32()
+            self.call_builtin(B_TABLE_INIT, [(CONST, table, "i32"), (CONST, seg, "i32")] + self.pop_args(3), None)
+        elif sub == 13:
+            seg = self.u32()
+            self.call_builtin(B_ELEM_DROP, [(CONST, seg, "i32")], None)
+        elif sub == 14:
+            dst = self.u32()
+            src = self.u32()
+            self.call_builtin(B_TABLE_COPY, [(CONST, dst, "i32"), (CONST, src, "i32")] + self.pop_args(3), None)
+        elif sub == 15:
+            table = self.u32()
+            self.call_builtin(B_TABLE_GROW, [(CONST, table, "i32")] + self.pop_args(2), "i32")
+        elif sub == 16:
+            table = self.u32()
+            reg = self.alloc(False)
+            self.asm.mov(64, reg, Mem(R15, self.mc.vm.table(table)))
+            self.asm.mov(32, reg, Mem(reg, L.TB_SIZE))
+            self.push_reg(reg, "i32")
+        elif sub == 17:
+            table = self.u32()
+            self.call_builtin(B_TABLE_FILL, [(CONST, table, "i32")] + self.pop_args(3), None)
+        else:
+            raise CompileError(f"unsupported instruction 0xfc {sub} at offset 0x{self.op_offset:x}")
+
+
+def _build_handlers():
+    h = [None] * 256
+    F = FunctionCompiler
+    h[0x00] = F.op_unreachable
+    h[0x01] = F.op_nop
+    h[0x02] = F.op_block
+    h[0x03] = F.op_loop
+    h[0x04] = F.op_if
+    h[0x05] = F.op_else
+    h[0x0B] = F.op_end
+    h[0x0C] = F.op_br
+    h[0x0D] = F.op_br_if
+    h[0x0E] = F.op_br_table
+    h[0x0F] = F.op_return
+    h[0x10] = F.op_call
+    h[0x11] = F.op_call_indirect
+    h[0x14] = F.op_call_ref
+    h[0x1A] = F.op_drop
+    h[0x1B] = F.op_select
+    h[0x1C] = F.op_select_t
+    h[0x20] = F.op_local_get
+    h[0x21] = F.op_local_set
+    h[0x22] = F.op_local_tee
+    h[0x23] = F.op_global_get
+    h[0x24] = F.op_global_set
+    h[0x25] = F.op_table_get
+    h[0x26] = F.op_table_set
+    loads = {0x28: ("i32", 32, False), 0x29: ("i64", 64, False), 0x2A: ("f32", 32, False),
+             0x2B: ("f64", 64, False), 0x2C: ("i32", 8, True), 0x2D: ("i32", 8, False),
+             0x2E: ("i32", 16, True), 0x2F: ("i32", 16, False), 0x30: ("i64", 8, True),
+             0x31: ("i64", 8, False), 0x32: ("i64", 16, True), 0x33: ("i64", 16, False),
+             0x34: ("i64", 32, True), 0x35: ("i64", 32, False)}
+    for op, (ty, size, signed) in loads.items():
+        h[op] = lambda self, ty=ty, size=size, signed=signed: self.load_op(ty, size, signed)
+    stores = {0x36: ("i32", 32), 0x37: ("i64", 64), 0x38: ("f32", 32), 0x39: ("f64", 64),
+              0x3A: ("i32", 8), 0x3B: ("i32", 16), 0x3C: ("i64", 8), 0x3D: ("i64", 16),
+              0x3E: ("i64", 32)}
+    for op, (ty, size) in stores.items():
+        h[op] = lambda self, ty=ty, size=size: self.store_op(ty, size)
+    h[0x3F] = F.op_memory_size
+    h[0x40] = F.op_memory_grow
+    h[0x41] = F.op_i32_const
+    h[0x42] = F.op_i64_const
+    h[0x43] = F.op_f32_const
+    h[0x44] = F.op_f64_const
+    int_cc = [E, NE, LT, B, G, A, LE, BE, GE, AE]
+    for base, ty in ((0x45, "i32"), (0x50, "i64")):
+        h[base] = lambda self, ty=ty: self.int_eqz(ty)
+        for k, cc in enumerate(int_cc):
+            h[base + 1 + k] = lambda self, cc=cc, ty=ty: self.int_compare(cc, ty)
+    for base, ty in ((0x5B, "f32"), (0x61, "f64")):
+        for k, op in enumerate(("eq", "ne", "lt", "gt", "le", "ge")):
+            h[base + k] = lambda self, op=op, ty=ty: self.float_compare(op, ty)
+    for base, ty in ((0x67, "i32"), (0x79, "i64")):
+        h[base] = lambda self, ty=ty: self.int_bitcount("lzcnt", ty)
+        h[base + 1] = lambda self, ty=ty: self.int_bitcount("tzcnt", ty)
+        h[base + 2] = lambda self, ty=ty: self.int_bitcount("popcnt", ty)
+        h[base + 3] = lambda self, ty=ty: self.int_binop("add", ty)
+        h[base + 4] = lambda self, ty=ty: self.int_binop("sub", ty)
+        h[base + 5] = lambda self, ty=ty: self.int_mul(ty)
+        h[base + 6] = lambda self, ty=ty: self.int_divrem(ty, True, False)
+        h[base + 7] = lambda self, ty=ty: self.int_divrem(ty, False, False)
+        h[base + 8] = lambda self, ty=ty: self.int_divrem(ty, True, True)
+        h[base + 9] = lambda self, ty=ty: self.int_divrem(ty, False, True)
+        h[base + 10] = lambda self, ty=ty: self.int_binop("and", ty)
+        h[base + 11] = lambda self, ty=ty: self.int_binop("or", ty)
+        h[base + 12] = lambda self, ty=ty: self.int_binop("xor", ty)
+        h[base + 13] = lambda self, ty=ty: self.int_shift("shl", ty)
+        h[base + 14] = lambda self, ty=ty: self.int_shift("sar", ty)
+        h[base + 15] = lambda self, ty=ty: self.int_shift("shr", ty)
+        h[base + 16] = lambda self, ty=ty: self.int_shift("rol", ty)
+        h[base + 17] = lambda self, ty=ty: self.int_shift("ror", ty)
+    for base, ty in ((0x8B, "f32"), (0x99, "f64")):
+        for k, op in enumerate(("abs", "neg", "ceil", "floor", "trunc", "nearest", "sqrt")):
+            h[base + k] = lambda self, op=op, ty=ty: self.float_unop(op, ty)
+        for k, op in enumerate(("add", "sub", "mul", "div")):
+            h[base + 7 + k] = lambda self, op=op, ty=ty: self.float_binop(op, ty)
+        h[base + 11] = lambda self, ty=ty: self.float_minmax(True, ty)
+        h[base + 12] = lambda self, ty=ty: self.float_minmax(False, ty)
+        h[base + 13] = lambda self, ty=ty: self.float_copysign(ty)
+    h[0xA7] = F.op_i32_wrap_i64
+    for op, (ity, fty, signed) in {0xA8: ("i32", "f32", True), 0xA9: ("i32", "f32", False),
+                                   0xAA: ("i32", "f64", True), 0xAB: ("i32", "f64", False),
+                                   0xAE: ("i64", "f32", True), 0xAF: ("i64", "f32", False),
+                                   0xB0: ("i64", "f64", True), 0xB1: ("i64", "f64", False)}.items():
+        h[op] = lambda self, ity=ity, fty=fty, signed=signed: self.trunc(ity, fty, signed, False)
+    h[0xAC] = F.op_i64_extend_i32_s
+    h[0xAD] = F.op_i64_extend_i32_u
+    for op, (fty, ity, signed) in {0xB2: ("f32", "i32", True), 0xB3: ("f32", "i32", False),
+                                   0xB4: ("f32", "i64", True), 0xB5: ("f32", "i64", False),
+                                   0xB7: ("f64", "i32", True), 0xB8: ("f64", "i32", False),
+                                   0xB9: ("f64", "i64", True), 0xBA: ("f64", "i64", False)}.items():
+        h[op] = lambda self, fty=fty, ity=ity, signed=signed: self.convert(fty, ity, signed)
+    h[0xB6] = F.op_f32_demote_f64
+    h[0xBB] = F.op_f64_promote_f32
+    h[0xBC] = lambda self: self.reinterpret("i32")
+    h[0xBD] = lambda self: self.reinterpret("i64")
+    h[0xBE] = lambda self: self.reinterpret("f32")
+    h[0xBF] = lambda self: self.reinterpret("f64")
+    h[0xC0] = lambda self: self.sign_extend("i32", 8)
+    h[0xC1] = lambda self: self.sign_extend("i32", 16)
+    h[0xC2] = lambda self: self.sign_extend("i64", 8)
+    h[0xC3] = lambda self: self.sign_extend("i64", 16)
+    h[0xC4] = lambda self: self.sign_extend("i64", 32)
+    h[0xD0] = F.op_ref_null
+    h[0xD1] = F.op_ref_is_null
+    h[0xD2] = F.op_ref_func
+    h[0xD4] = F.op_ref_as_non_null
+    h[0xD5] = F.op_br_on_null
+    h[0xD6] = F.op_br_on_non_null
+    h[0xFC] = F.op_prefix_fc
+    return h
+
+
+_HANDLERS = _build_handlers()
+
+# Immediate formats, for skipping unreachable code.
+_NO_IMM = set(range(0x45, 0xC5)) | {0x00, 0x01, 0x0F, 0x1A, 0x1B, 0xD1, 0xD3, 0xD4, 0x0A}
+_ONE_U32 = {0x0C, 0x0D, 0x10, 0x12, 0x14, 0x15, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26,
+            0x3F, 0x40, 0xD2, 0xD5, 0xD6, 0x08, 0xE0, 0xE2, 0xE5}
+_TWO_U32 = {0x11, 0x13, 0xE1} | set(range(0x28, 0x3F))
+
+
+def _skip_immediates(fc: FunctionCompiler, op: int):
+    if op in _NO_IMM:
+        return
+    if op in _ONE_U32:
+        fc.u32()
+    elif op in _TWO_U32:
+        fc.u32()
+        fc.u32()
+    elif op == 0x41 or op == 0x42:
+        fc.sleb()
+    elif op == 0x43:
+        fc.pos += 4
+    elif op == 0x44:
+        fc.pos += 8
+    elif op == 0x0E:
+        for _ in range(fc.u32() + 1):
+            fc.u32()
+    elif op == 0x1C:
+        for _ in range(fc.u32()):
+            fc.valtype()
+    elif op == 0xD0:
+        fc.heaptype()
+    elif op == 0xFC:
+        sub = fc.u32()
+        if sub in (8, 12, 14):
+            fc.u32()
+            fc.u32()
+        elif sub in (9, 10, 11, 13, 15, 16, 17):
+            fc.u32()
+            if sub == 10:
+                fc.u32()
+    elif op in (0xE3, 0xE4, 0xE6):  # resume / resume_throw / switch style: type + extras
+        fc.u32()
+        if op == 0xE4:
+            fc.u32()
+        if op in (0xE3, 0xE4):
+            for _ in range(fc.u32()):
+                kind = fc.code[fc.pos]
+                fc.pos += 1
+                fc.u32()
+                if kind == 0:
+                    fc.u32()
+        else:
+            fc.u32()
+    else:
+        raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{fc.op_offset:x}")

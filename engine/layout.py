@@ -1,0 +1,94 @@
+"""Native memory layouts shared by generated code and the Python runtime.
+
+Every offset here is part of the contract between `codegen`, `stubs` and `runtime`
+(and, through the debug root, of out-of-process readers). All fields are 8 bytes.
+"""
+
+from __future__ import annotations
+
+# The runtime block: one per Store, shared by every instance in it.
+RT_ENTRY_SP = 0      # rsp of the innermost entry trampoline frame; a trap unwinds to it
+RT_STACK_LIMIT = 8   # lowest rsp a Wasm frame may reach on the current stack
+RT_TRAP_CODE = 16    # why the last trap happened (TRAP_* below)
+RT_TRAP_PC = 24      # return address pushed by the call into the trap stub
+RT_TRAP_SP = 32
+RT_TRAP_FP = 40
+RT_STACK_LO = 48     # the Wasm main stack: [lo, hi)
+RT_STACK_HI = 56
+RT_STACK_SPAN = 64   # hi - lo, so one unsigned compare tells "on the Wasm stack"
+RUNTIME_BLOCK_SIZE = 128
+
+# The vmctx: one per instance. r15 points at it while the instance's code runs.
+# Host functions get a host block with the same header, so r15-relative loads stay valid.
+VM_RUNTIME = 0       # the store's runtime block
+VM_MEM_BASE = 8      # memory 0 base (never moves: its full range is reserved up front)
+VM_MEM_SIZE = 16     # memory 0 size in bytes, rewritten on memory.grow
+VM_TRAP_STUB = 24    # address of the store's trap stub
+VM_HOST_CALLBACK = 32  # host blocks only: the ctypes callback the host trampoline calls
+VM_HEADER_SIZE = 40
+
+# A function reference record: what funcref values and table elements point at.
+FR_CODE = 0
+FR_VMCTX = 8
+FR_TYPE_ID = 16      # canonical type id, compared by call_indirect
+FR_FUNC_INDEX = 24
+FUNCREF_SIZE = 32
+
+# A table record.
+TB_ELEMS = 0
+TB_SIZE = 8
+TB_MAX = 16
+TABLE_SIZE = 24
+
+# Trap codes and the spec's messages for them.
+TRAP_MESSAGES = {
+    1: "unreachable",
+    2: "integer divide by zero",
+    3: "integer overflow",
+    4: "invalid conversion to integer",
+    5: "out of bounds memory access",
+    6: "undefined element",
+    7: "uninitialized element",
+    8: "indirect call type mismatch",
+    9: "call stack exhausted",
+    10: "null function reference",
+    11: "null reference",
+    12: "out of bounds table access",
+    13: "host function error",
+}
+TRAP_UNREACHABLE = 1
+TRAP_DIV_ZERO = 2
+TRAP_INT_OVERFLOW = 3
+TRAP_BAD_CONVERSION = 4
+TRAP_MEMORY_OOB = 5
+TRAP_UNDEFINED_ELEMENT = 6
+TRAP_UNINITIALIZED_ELEMENT = 7
+TRAP_SIGNATURE = 8
+TRAP_STACK_EXHAUSTED = 9
+TRAP_NULL_FUNC = 10
+TRAP_NULL_REF = 11
+TRAP_TABLE_OOB = 12
+TRAP_HOST = 13
+
+
+class VmctxLayout:
+    """Per-module vmctx layout: the header, then one pointer per function, global and table."""
+
+    def __init__(self, num_funcs: int, num_globals: int, num_tables: int, num_builtins: int):
+        self.funcs = VM_HEADER_SIZE
+        self.globals = self.funcs + 8 * num_funcs
+        self.tables = self.globals + 8 * num_globals
+        self.builtins = self.tables + 8 * num_tables
+        self.size = self.builtins + 8 * num_builtins
+
+    def func(self, i: int) -> int:
+        return self.funcs + 8 * i
+
+    def global_(self, i: int) -> int:
+        return self.globals + 8 * i
+
+    def table(self, i: int) -> int:
+        return self.tables + 8 * i
+
+    def builtin(self, i: int) -> int:
+        return self.builtins + 8 * i

@@ -1,0 +1,106 @@
+"""The decoded form of a Wasm module: what `binary.decode_module` returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .types import (FuncType, GlobalType, MemoryType, RecGroup, RefType, SubType,
+                    TableType, TagType, ValType)
+
+# A constant expression, decoded: a list of (opcode name, immediate) such as
+# [("i32.const", 5)], [("global.get", 0), ("i32.const", 1), ("i32.add", None)],
+# [("ref.null", RefType)], [("ref.func", 3)], [("f64.const", raw_bits_int)].
+ConstExpr = list
+
+
+@dataclass
+class Import:
+    module: str
+    name: str
+    kind: str  # "func" | "table" | "memory" | "global" | "tag"
+    desc: int | TableType | MemoryType | GlobalType | TagType  # func: type index
+
+
+@dataclass
+class Export:
+    name: str
+    kind: str  # "func" | "table" | "memory" | "global" | "tag"
+    index: int
+
+
+@dataclass
+class Global:
+    type: GlobalType
+    init: ConstExpr
+
+
+@dataclass
+class Table:
+    type: TableType
+    init: ConstExpr | None = None  # the table-with-initializer form
+
+
+@dataclass
+class Element:
+    mode: str  # "active" | "passive" | "declarative"
+    reftype: RefType
+    items: list[ConstExpr]  # a function index list decodes to [("ref.func", i)] items
+    table: int = 0
+    offset: ConstExpr | None = None
+
+
+@dataclass
+class Data:
+    mode: str  # "active" | "passive"
+    data: bytes
+    memory: int = 0
+    offset: ConstExpr | None = None
+
+
+@dataclass
+class FunctionBody:
+    locals: list[ValType]  # the declared locals, expanded (parameters not included)
+    code_start: int  # module offset of the first instruction
+    code_end: int  # module offset just past the function's final `end`
+
+
+@dataclass
+class Module:
+    data: bytes
+    types: list[SubType] = field(default_factory=list)
+    rec_groups: list[RecGroup] = field(default_factory=list)
+    imports: list[Import] = field(default_factory=list)
+    funcs: list[int] = field(default_factory=list)  # type index of each defined function
+    tables: list[Table] = field(default_factory=list)
+    memories: list[MemoryType] = field(default_factory=list)
+    globals: list[Global] = field(default_factory=list)
+    tags: list[TagType] = field(default_factory=list)
+    exports: list[Export] = field(default_factory=list)
+    start: int | None = None
+    elements: list[Element] = field(default_factory=list)
+    datas: list[Data] = field(default_factory=list)
+    data_count: int | None = None
+    code: list[FunctionBody] = field(default_factory=list)
+    name: str | None = None  # module name from the name section
+    func_names: dict[int, str] = field(default_factory=dict)  # index space incl. imports
+    local_names: dict[int, dict[int, str]] = field(default_factory=dict)
+
+    def imports_of(self, kind: str) -> list[Import]:
+        return [i for i in self.imports if i.kind == kind]
+
+    @property
+    def num_imported_funcs(self) -> int:
+        return sum(1 for i in self.imports if i.kind == "func")
+
+    def func_type_index(self, func_index: int) -> int:
+        """Type index of a function in the full index space (imports first)."""
+        imported = [i.desc for i in self.imports if i.kind == "func"]
+        if func_index < len(imported):
+            return imported[func_index]
+        return self.funcs[func_index - len(imported)]
+
+    def func_type(self, func_index: int) -> FuncType:
+        return self.types[self.func_type_index(func_index)].composite
+
+    def func_name(self, func_index: int) -> str:
+        return self.func_names.get(func_index, f"wasm-function[{func_index}]")

@@ -1,0 +1,624 @@
+"""The runtime: stores, instances, memories, tables, globals, and calls into native code.
+
+Native state lives in ctypes buffers owned by Python objects (kept alive by the Store),
+laid out as `layout` describes, so generated code and out-of-process readers see the
+same bytes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import struct
+from dataclasses import fields, is_dataclass
+
+from . import layout as L
+from .codegen import (B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
+                      B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL, B_TABLE_GROW, B_TABLE_INIT,
+                      NUM_BUILTINS, CompiledModule, ModuleCompiler, simple_type)
+from .codemem import CodeRegion
+from .module import Module
+from .stubs import build_stubs
+from .types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
+                    TableType, TagType)
+
+PAGE = 65536
+MASK64 = (1 << 64) - 1
+DEFAULT_STACK_SIZE = 8 << 20
+HOST_HEADROOM = 512 << 10  # stack kept free below Wasm frames for host calls (ctypes, CPython)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_long]
+_libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_MAP_NORESERVE = 0x4000
+_MAP_FAILED = ctypes.c_void_p(-1).value
+
+HostCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_uint64))
+
+
+class Trap(Exception):
+    """A Wasm trap. `message` uses the spec's wording."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+        self.frames: list = []
+
+
+class Exhaustion(Trap):
+    pass
+
+
+class LinkError(Exception):
+    pass
+
+
+class WasmException(Exception):
+    """An exception thrown by Wasm code that nothing caught."""
+
+    def __init__(self, tag, payload: list[int]):
+        super().__init__(f"uncaught exception with tag {tag}")
+        self.tag = tag
+        self.payload = payload
+
+
+def _reserve(size: int, prot: int) -> int:
+    addr = _libc.mmap(None, size, prot, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE, -1, 0)
+    if addr in (None, _MAP_FAILED):
+        raise MemoryError(f"cannot reserve {size} bytes: errno {ctypes.get_errno()}")
+    return addr
+
+
+def _mask(ty: str) -> int:
+    return 0xFFFFFFFF if ty in ("i32", "f32") else MASK64
+
+
+# ---- external values ----------------------------------------------------------------------
+
+class Func:
+    """A function: defined in an instance, or a host function. `ref` is its record's address."""
+
+    def __init__(self, store: "Store", record, functype: FuncType, type_id: int, name: str):
+        self.store = store
+        self.record = record
+        self.ref = ctypes.addressof(record)
+        self.type = functype
+        self.type_id = type_id
+        self.name = name
+
+    def __call__(self, *raw_args: int) -> list[int]:
+        return self.store.call(self, list(raw_args))
+
+
+class Memory:
+    def __init__(self, mtype: MemoryType):
+        self.type = mtype
+        limits = mtype.limits
+        max_pages = limits.maximum if limits.maximum is not None else 65536
+        self.max_pages = min(max_pages, 65536)
+        self.reserved = max(self.max_pages * PAGE, mmap.PAGESIZE)
+        self.base = _reserve(self.reserved, mmap.PROT_NONE)
+        self.size_bytes = 0
+        self.vmctxs: list = []  # vmctx buffers of instances using this memory
+        if limits.minimum > self.max_pages:
+            raise LinkError("memory size too large")
+        self._commit(limits.minimum * PAGE)
+
+    def _commit(self, size: int):
+        if size and _libc.mprotect(self.base, size, mmap.PROT_READ | mmap.PROT_WRITE) != 0:
+            raise MemoryError("cannot commit linear memory")
+        self.size_bytes = size
+        for vm in self.vmctxs:
+            vm[L.VM_MEM_SIZE // 8] = size
+
+    @property
+    def pages(self) -> int:
+        return self.size_bytes // PAGE
+
+    def grow(self, delta: int) -> int:
+        """Grow by `delta` pages; returns the old size in pages, or -1."""
+        old = self.pages
+        if old + delta > self.max_pages:
+            return -1
+        try:
+            self._commit((old + delta) * PAGE)
+        except MemoryError:
+            return -1
+        return old
+
+    def check(self, addr: int, n: int):
+        if addr + n > self.size_bytes:
+            raise Trap("out of bounds memory access")
+
+    def read(self, addr: int, n: int) -> bytes:
+        self.check(addr, n)
+        return ctypes.string_at(self.base + addr, n)
+
+    def write(self, addr: int, data: bytes):
+        self.check(addr, len(data))
+        ctypes.memmove(self.base + addr, data, len(data))
+
+
+class Table:
+    def __init__(self, ttype: TableType, init_raw: int = 0):
+        self.type = ttype
+        self.record = (ctypes.c_uint64 * 3)()
+        self.max = ttype.limits.maximum if ttype.limits.maximum is not None else 0xFFFFFFFF
+        self.elems = None
+        self._resize(ttype.limits.minimum, init_raw)
+
+    def _resize(self, size: int, init_raw: int):
+        new = (ctypes.c_uint64 * max(size, 1))()
+        if self.elems is not None:
+            ctypes.memmove(new, self.elems, 8 * self.size)
+            start = self.size
+        else:
+            start = 0
+        for i in range(start, size):
+            new[i] = init_raw
+        self.elems = new
+        self.record[0] = ctypes.addressof(new)
+        self.record[1] = size
+        self.record[2] = self.max
+
+    @property
+    def size(self) -> int:
+        return self.record[1]
+
+    def get(self, i: int) -> int:
+        if i >= self.size:
+            raise Trap("out of bounds table access")
+        return self.elems[i]
+
+    def set(self, i: int, raw: int):
+        if i >= self.size:
+            raise Trap("out of bounds table access")
+        self.elems[i] = raw
+
+    def grow(self, delta: int, init_raw: int) -> int:
+        old = self.size
+        if old + delta > self.max or old + delta > 10_000_000:
+            return -1
+        self._resize(old + delta, init_raw)
+        return old
+
+
+class Global:
+    def __init__(self, gtype: GlobalType, raw: int):
+        self.type = gtype
+        self.cell = ctypes.c_uint64(raw & MASK64)
+
+    def get(self) -> int:
+        return self.cell.value & _mask(simple_type(self.type.valtype))
+
+    def set(self, raw: int):
+        self.cell.value = raw & MASK64
+
+
+class Tag:
+    def __init__(self, ttype: FuncType, type_id: int):
+        self.type = ttype
+        self.type_id = type_id
+
+
+# ---- the store ------------------------------------------------------------------------------
+
+class Store:
+    """Owns code, native state and the Wasm main stack; everything of one run."""
+
+    def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native"):
+        self.switching = switching
+        self.stubs = build_stubs()
+        self.runtime = (ctypes.c_uint64 * (L.RUNTIME_BLOCK_SIZE // 8))()
+        self.runtime_address = ctypes.addressof(self.runtime)
+        if stack_size < HOST_HEADROOM + (64 << 10):
+            raise ValueError(f"stack size must be at least {(HOST_HEADROOM >> 10) + 64} KiB")
+        self.stack_size = stack_size
+        self.stack_lo = _reserve(stack_size, mmap.PROT_READ | mmap.PROT_WRITE)
+        r = self.runtime
+        r[L.RT_STACK_LO // 8] = self.stack_lo
+        r[L.RT_STACK_HI // 8] = self.stack_lo + stack_size
+        r[L.RT_STACK_SPAN // 8] = stack_size
+        r[L.RT_STACK_LIMIT // 8] = self.stack_lo + HOST_HEADROOM
+        self.type_registry: dict = {}
+        self.funcs_by_ref: dict[int, Func] = {}
+        self._extern_objects: dict[int, object] = {}
+        self._extern_ids: dict = {}
+        self._pending_error: BaseException | None = None
+        self._compiled: dict[int, tuple] = {}
+        self._keepalive: list = []
+
+    # -- types --
+
+    def canonical_type_ids(self, module: Module) -> list[int]:
+        """Canonical ids for a module's types: equal iff the types are iso-recursively equal."""
+        ids = [0] * len(module.types)
+        for group in module.rec_groups or [_single_group(i, t) for i, t in enumerate(module.types)]:
+            start, n = group.start, len(group.types)
+
+            def canon(x):
+                if isinstance(x, RefType) and isinstance(x.heap, int):
+                    h = x.heap
+                    return ("ref", x.nullable, ("rec", h - start) if start <= h < start + n else ids[h])
+                if isinstance(x, ContType):
+                    h = x.func_type
+                    return ("cont", ("rec", h - start) if start <= h < start + n else ids[h])
+                if isinstance(x, SubType):
+                    sups = tuple(("rec", s - start) if start <= s < start + n else ids[s]
+                                 for s in x.supertypes)
+                    return ("sub", x.final, sups, canon(x.composite))
+                if is_dataclass(x):
+                    return (type(x).__name__,) + tuple(canon(getattr(x, f.name)) for f in fields(x))
+                if isinstance(x, (tuple, list)):
+                    return tuple(canon(e) for e in x)
+                return x
+
+            key = tuple(canon(t) for t in group.types)
+            for k in range(n):
+                ids[start + k] = self.type_registry.setdefault((key, k), len(self.type_registry) + 1)
+        return ids
+
+    def functype_id(self, ft: FuncType) -> int:
+        key = (("sub", True, (), ("FuncType", tuple(ft.params), tuple(ft.results))),)
+        return self.type_registry.setdefault((key, 0), len(self.type_registry) + 1)
+
+    # -- references --
+
+    def extern_ref(self, obj) -> int:
+        key = (type(obj), obj)
+        raw = self._extern_ids.get(key)
+        if raw is None:
+            raw = len(self._extern_ids) + 1
+            self._extern_ids[key] = raw
+            self._extern_objects[raw] = obj
+        return raw
+
+    def extern_value(self, raw: int):
+        return self._extern_objects.get(raw)
+
+    # -- construction --
+
+    def new_memory(self, mtype: MemoryType) -> Memory:
+        return Memory(mtype)
+
+    def new_table(self, ttype: TableType, init_raw: int = 0) -> Table:
+        return Table(ttype, init_raw)
+
+    def new_global(self, gtype: GlobalType, raw: int) -> Global:
+        return Global(gtype, raw)
+
+    def _record(self, code: int, vmctx: int, type_id: int, func_index: int):
+        rec = (ctypes.c_uint64 * 4)(code, vmctx, type_id, func_index)
+        return rec
+
+    def host_function(self, functype: FuncType, pyfunc, name: str = "host") -> Func:
+        """Expose a Python callable as a Wasm function (raw values in and out)."""
+        param_masks = [_mask(simple_type(t)) for t in functype.params]
+        nresults = len(functype.results)
+        store = self
+
+        def callback(words):
+            try:
+                result = pyfunc(*[words[i] & m for i, m in enumerate(param_masks)])
+                if nresults == 1:
+                    words[0] = (result[0] if isinstance(result, (list, tuple)) else result) & MASK64
+                elif nresults:
+                    for i, v in enumerate(result):
+                        words[i] = v & MASK64
+                return 0
+            except BaseException as exc:  # carried across native frames, re-raised by call()
+                store._pending_error = exc
+                return 1
+
+        cb = HostCallback(callback)
+        block = (ctypes.c_uint64 * (L.VM_HEADER_SIZE // 8))()
+        block[L.VM_RUNTIME // 8] = self.runtime_address
+        block[L.VM_TRAP_STUB // 8] = self.stubs.trap_stub
+        block[L.VM_HOST_CALLBACK // 8] = ctypes.cast(cb, ctypes.c_void_p).value
+        type_id = self.functype_id(functype)
+        rec = self._record(self.stubs.host_trampoline, ctypes.addressof(block), type_id, 0)
+        func = Func(self, rec, functype, type_id, name)
+        func._keepalive = (cb, block)
+        self.funcs_by_ref[func.ref] = func
+        return func
+
+    # -- instantiation --
+
+    def instantiate(self, module: Module, imports: dict, name: str | None = None) -> "Instance":
+        return Instance(self, module, imports, name)
+
+    def compiled(self, module: Module, type_ids: list[int], vm: L.VmctxLayout) -> tuple:
+        entry = self._compiled.get(id(module))
+        if entry is None:
+            memories = [i.desc for i in module.imports_of("memory")] + list(module.memories)
+            min_bytes = memories[0].limits.minimum * PAGE if memories else None
+            compiled: CompiledModule = ModuleCompiler(module, type_ids, vm, min_bytes).compile()
+            region = CodeRegion(compiled.code)
+            entry = (module, compiled, region)
+            self._compiled[id(module)] = entry
+        return entry[1], entry[2]
+
+    # -- calling --
+
+    def call(self, func: Func, raw_args: list[int]) -> list[int]:
+        ft = func.type
+        if len(raw_args) != len(ft.params):
+            raise TypeError(f"{func.name} expects {len(ft.params)} arguments, got {len(raw_args)}")
+        n = max(len(ft.params), len(ft.results), 1)
+        words = (ctypes.c_uint64 * n)()
+        for i, v in enumerate(raw_args):
+            words[i] = v & MASK64
+        rec = func.record
+        status = self.stubs.entry(rec[1], rec[0], ctypes.addressof(words), self.runtime_address, n)
+        if status:
+            self._raise_trap()
+        return [words[i] & _mask(simple_type(t)) for i, t in enumerate(ft.results)]
+
+    def _raise_trap(self):
+        code = self.runtime[L.RT_TRAP_CODE // 8]
+        if code == L.TRAP_HOST:
+            exc, self._pending_error = self._pending_error, None
+            if isinstance(exc, Exception) and not isinstance(exc, (Trap, WasmException)) \
+                    and type(exc).__name__ != "ProcExit":
+                raise Trap(f"host function failed: {exc}") from exc
+            raise exc
+        message = L.TRAP_MESSAGES.get(code, f"trap {code}")
+        if code == L.TRAP_STACK_EXHAUSTED:
+            raise Exhaustion(message)
+        raise Trap(message)
+
+
+def _single_group(i: int, t: SubType):
+    from .types import RecGroup
+    return RecGroup(i, [t])
+
+
+# ---- instances ------------------------------------------------------------------------------
+
+def _limits_match(actual: Limits, expected: Limits) -> bool:
+    if actual.minimum < expected.minimum:
+        return False
+    if expected.maximum is not None:
+        return actual.maximum is not None and actual.maximum <= expected.maximum
+    return True
+
+
+class Instance:
+    def __init__(self, store: Store, module: Module, imports: dict, name: str | None = None):
+        self.store = store
+        self.module = module
+        self.name = name or module.name
+        self.type_ids = store.canonical_type_ids(module)
+        self.funcs: list[Func] = []
+        self.memories: list[Memory] = []
+        self.tables: list[Table] = []
+        self.globals: list[Global] = []
+        self.tags: list[Tag] = []
+        self._link(imports)
+
+        num_funcs = module.num_imported_funcs + len(module.funcs)
+        self.vm_layout = L.VmctxLayout(num_funcs, len(module.imports_of("global")) + len(module.globals),
+                                       len(module.imports_of("table")) + len(module.tables), NUM_BUILTINS)
+        self.vmctx = (ctypes.c_uint64 * (self.vm_layout.size // 8))()
+        self.vmctx_address = ctypes.addressof(self.vmctx)
+        vm = self.vmctx
+        vm[L.VM_RUNTIME // 8] = store.runtime_address
+        vm[L.VM_TRAP_STUB // 8] = store.stubs.trap_stub
+
+        for mt in module.memories:
+            self.memories.append(store.new_memory(mt))
+        if self.memories:
+            mem = self.memories[0]
+            mem.vmctxs.append(vm)
+            vm[L.VM_MEM_BASE // 8] = mem.base
+            vm[L.VM_MEM_SIZE // 8] = mem.size_bytes
+
+        self.compiled, self.code_region = store.compiled(module, self.type_ids, self.vm_layout)
+        base = self.code_region.address
+        first = module.num_imported_funcs
+        for k, cf in enumerate(self.compiled.functions):
+            index = first + k
+            ft = module.func_type(index)
+            tid = self.type_ids[module.funcs[k]]
+            rec = store._record(base + cf.start, self.vmctx_address, tid, index)
+            func = Func(store, rec, ft, tid, module.func_name(index))
+            func.instance = self
+            self.funcs.append(func)
+            store.funcs_by_ref[func.ref] = func
+        for i, f in enumerate(self.funcs):
+            vm[self.vm_layout.func(i) // 8] = f.ref
+
+        for g in module.globals:
+            self.globals.append(store.new_global(g.type, self.eval_const(g.init)))
+        for i, g in enumerate(self.globals):
+            vm[self.vm_layout.global_(i) // 8] = ctypes.addressof(g.cell)
+        for t in module.tables:
+            init = self.eval_const(t.init) if t.init else 0
+            self.tables.append(store.new_table(t.type, init))
+        for i, t in enumerate(self.tables):
+            vm[self.vm_layout.table(i) // 8] = ctypes.addressof(t.record)
+        for tag in module.tags:
+            ft = module.types[tag.type_index].composite
+            self.tags.append(Tag(ft, self.type_ids[tag.type_index]))
+        self.builtins = self._make_builtins()
+        for i, f in enumerate(self.builtins):
+            vm[self.vm_layout.builtin(i) // 8] = f.ref
+
+        self.exports = {e.name: self._extern(e.kind, e.index) for e in module.exports}
+        self.elem_segments = [[self.eval_const(item) for item in e.items] for e in module.elements]
+        self.data_segments = [d.data for d in module.datas]
+        self._initialize_segments()
+        if module.start is not None:
+            self.funcs[module.start]()
+
+    # -- linking --
+
+    def _link(self, imports: dict):
+        store = self.store
+        module = self.module
+        for imp in module.imports:
+            ext = imports.get((imp.module, imp.name))
+            if ext is None:
+                raise LinkError(f"unknown import: {imp.module}::{imp.name}")
+            ok = False
+            if imp.kind == "func" and isinstance(ext, Func):
+                ok = ext.type_id == self.type_ids[imp.desc]
+                if ok:
+                    self.funcs.append(ext)
+            elif imp.kind == "memory" and isinstance(ext, Memory):
+                ok = _limits_match(Limits(ext.pages, ext.type.limits.maximum), imp.desc.limits)
+                if ok:
+                    self.memories.append(ext)
+            elif imp.kind == "table" and isinstance(ext, Table):
+                ok = (_limits_match(Limits(ext.size, ext.type.limits.maximum), imp.desc.limits)
+                      and self._same_valtype(ext.type.element, imp.desc.element))
+                if ok:
+                    self.tables.append(ext)
+            elif imp.kind == "global" and isinstance(ext, Global):
+                ok = (ext.type.mutable == imp.desc.mutable
+                      and self._same_valtype(ext.type.valtype, imp.desc.valtype))
+                if ok:
+                    self.globals.append(ext)
+            elif imp.kind == "tag" and isinstance(ext, Tag):
+                ok = ext.type_id == self.type_ids[imp.desc.type_index]
+                if ok:
+                    self.tags.append(ext)
+            if not ok:
+                raise LinkError(f"incompatible import type for {imp.module}::{imp.name}")
+        del store
+
+    def _same_valtype(self, actual, expected) -> bool:
+        if isinstance(actual, RefType) and isinstance(expected, RefType):
+            return actual.nullable == expected.nullable and str(actual.heap) == str(expected.heap)
+        return actual == expected
+
+    def _extern(self, kind: str, index: int):
+        return {"func": self.funcs, "memory": self.memories, "table": self.tables,
+                "global": self.globals, "tag": self.tags}[kind][index]
+
+    def invoke(self, name: str, raw_args: list[int]) -> list[int]:
+        func = self.exports.get(name)
+        if not isinstance(func, Func):
+            raise LinkError(f"no exported function named {name!r}")
+        return func(*raw_args)
+
+    # -- constant expressions and segments --
+
+    def eval_const(self, expr) -> int:
+        stack: list[int] = []
+        for op, imm in expr:
+            if op in ("i32.const", "i64.const", "f32.const", "f64.const"):
+                stack.append(imm & MASK64)
+            elif op == "ref.null":
+                stack.append(0)
+            elif op == "ref.func":
+                stack.append(self.funcs[imm].ref)
+            elif op == "global.get":
+                stack.append(self.globals[imm].cell.value)
+            else:
+                b, a = stack.pop(), stack.pop()
+                width = 0xFFFFFFFF if op.startswith("i32") else MASK64
+                kind = op.split(".")[1]
+                value = a + b if kind == "add" else a - b if kind == "sub" else a * b
+                stack.append(value & width)
+        return stack[-1]
+
+    def _initialize_segments(self):
+        module = self.module
+        for i, seg in enumerate(module.elements):
+            if seg.mode == "active":
+                offset = self.eval_const(seg.offset) & 0xFFFFFFFF
+                self._table_init(seg.table, i, offset, 0, len(self.elem_segments[i]))
+            if seg.mode != "passive":
+                self.elem_segments[i] = []
+        for i, seg in enumerate(module.datas):
+            if seg.mode == "active":
+                offset = self.eval_const(seg.offset) & 0xFFFFFFFF
+                self._memory_init(i, offset, 0, len(seg.data))
+                self.data_segments[i] = b""
+
+    def _memory_init(self, seg: int, dst: int, src: int, n: int):
+        data = self.data_segments[seg]
+        if src + n > len(data):
+            raise Trap("out of bounds memory access")
+        self.memories[0].write(dst, data[src:src + n])
+
+    def _table_init(self, table: int, seg: int, dst: int, src: int, n: int):
+        items = self.elem_segments[seg]
+        t = self.tables[table]
+        if src + n > len(items) or dst + n > t.size:
+            raise Trap("out of bounds table access")
+        for k in range(n):
+            t.elems[dst + k] = items[src + k]
+
+    # -- builtins: runtime routines generated code calls like imports --
+
+    def _make_builtins(self) -> list[Func]:
+        mem = lambda: self.memories[0]
+
+        def memory_grow(delta):
+            return mem().grow(delta) & 0xFFFFFFFF
+
+        def memory_init(seg, dst, src, n):
+            mem().check(dst, n)
+            self._memory_init(seg, dst, src, n)
+
+        def data_drop(seg):
+            self.data_segments[seg] = b""
+
+        def memory_copy(dst, src, n):
+            m = mem()
+            m.check(dst, n)
+            m.check(src, n)
+            ctypes.memmove(m.base + dst, m.base + src, n)
+
+        def memory_fill(dst, value, n):
+            m = mem()
+            m.check(dst, n)
+            ctypes.memset(m.base + dst, value & 0xFF, n)
+
+        def table_init(table, seg, dst, src, n):
+            self._table_init(table, seg, dst, src, n)
+
+        def elem_drop(seg):
+            self.elem_segments[seg] = []
+
+        def table_copy(dt, st, dst, src, n):
+            d, s = self.tables[dt], self.tables[st]
+            if dst + n > d.size or src + n > s.size:
+                raise Trap("out of bounds table access")
+            ctypes.memmove(ctypes.addressof(d.elems) + 8 * dst, ctypes.addressof(s.elems) + 8 * src, 8 * n)
+
+        def table_grow(table, init, delta):
+            return self.tables[table].grow(delta, init) & 0xFFFFFFFF
+
+        def table_fill(table, i, value, n):
+            t = self.tables[table]
+            if i + n > t.size:
+                raise Trap("out of bounds table access")
+            for k in range(n):
+                t.elems[i + k] = value
+
+        ref = RefType(True, "func")
+        i32 = "i32"
+        specs = {
+            B_MEMORY_GROW: (memory_grow, (i32,), (i32,)),
+            B_MEMORY_INIT: (memory_init, (i32, i32, i32, i32), ()),
+            B_DATA_DROP: (data_drop, (i32,), ()),
+            B_MEMORY_COPY: (memory_copy, (i32, i32, i32), ()),
+            B_MEMORY_FILL: (memory_fill, (i32, i32, i32), ()),
+            B_TABLE_INIT: (table_init, (i32, i32, i32, i32, i32), ()),
+            B_ELEM_DROP: (elem_drop, (i32,), ()),
+            B_TABLE_COPY: (table_copy, (i32, i32, i32, i32, i32), ()),
+            B_TABLE_GROW: (table_grow, (i32, ref, i32), (i32,)),
+            B_TABLE_FILL: (table_fill, (i32, i32, ref, i32), ()),
+        }
+        return [self.store.host_function(FuncType(p, r), fn, fn.__name__)
+                for _, (fn, p, r) in sorted(specs.items())]
+
+
+__all__ = ["Store", "Instance", "Func", "Memory", "Table", "Global", "Tag", "Trap", "Exhaustion",
+           "LinkError", "WasmException", "struct"]

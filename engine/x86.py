@@ -1,0 +1,391 @@
+"""A small x86-64 encoder for the forms the compiler emits.
+
+Hand-written because the compiler's inner loop is dominated by encoding: iced-x86 measured
+1.9 us per instruction from Python, several times the budget for 1 MB/s of Wasm. Each form
+here is checked against capstone in tests/test_x86.py.
+"""
+
+from __future__ import annotations
+
+import struct
+
+RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI = range(8)
+R8, R9, R10, R11, R12, R13, R14, R15 = range(8, 16)
+GPR_NAMES = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+             "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15"]
+
+# Condition codes (the low nibble of jcc/setcc/cmovcc opcodes).
+O, NO, B, AE, E, NE, BE, A, S, NS, P, NP, L, GE, LE, G = range(16)
+
+_pack_i32 = struct.Struct("<i").pack
+_pack_u32 = struct.Struct("<I").pack
+_pack_q = struct.Struct("<q").pack
+_pack_Q = struct.Struct("<Q").pack
+
+
+class Mem:
+    """A memory operand [base + index*scale + disp]; base None means rip-less absolute is unsupported."""
+
+    __slots__ = ("base", "disp", "index", "scale")
+
+    def __init__(self, base: int, disp: int = 0, index: int | None = None, scale: int = 1):
+        self.base = base
+        self.disp = disp
+        self.index = index
+        self.scale = scale
+
+
+class Label:
+    """A code position, possibly not yet bound; `fixups` are rel32 fields waiting for it."""
+
+    __slots__ = ("pos", "fixups")
+
+    def __init__(self):
+        self.pos: int | None = None
+        self.fixups: list[int] = []
+
+
+_SCALE_BITS = {1: 0, 2: 1, 4: 2, 8: 3}
+
+
+class Assembler:
+    """Appends encoded instructions to `buf`. Sizes: 8/16/32/64 where a form has a width."""
+
+    def __init__(self):
+        self.buf = bytearray()
+
+    @property
+    def pos(self) -> int:
+        return len(self.buf)
+
+    # ---- encoding core ---------------------------------------------------------------
+
+    def _emit(self, prefix: int, w: int, opcode: bytes, reg: int, rm, force_rex: bool = False):
+        """Emit [prefix] [REX] opcode modrm [sib] [disp] for register `reg` and operand `rm`."""
+        buf = self.buf
+        if prefix:
+            buf.append(prefix)
+        if isinstance(rm, Mem):
+            base, index, disp = rm.base, rm.index, rm.disp
+            rex = 0x40 | (w << 3) | ((reg & 8) >> 1) | (((index or 0) & 8) >> 2) | ((base & 8) >> 3)
+            if rex != 0x40 or force_rex:
+                buf.append(rex)
+            buf += opcode
+            if disp == 0 and (base & 7) != RBP:
+                mod, dbytes = 0, b""
+            elif -128 <= disp < 128:
+                mod, dbytes = 0x40, bytes((disp & 0xFF,))
+            else:
+                mod, dbytes = 0x80, _pack_i32(disp)
+            if index is not None:
+                buf.append(mod | ((reg & 7) << 3) | 4)
+                buf.append((_SCALE_BITS[rm.scale] << 6) | ((index & 7) << 3) | (base & 7))
+            elif (base & 7) == RSP:
+                buf.append(mod | ((reg & 7) << 3) | 4)
+                buf.append(0x24)
+            else:
+                buf.append(mod | ((reg & 7) << 3) | (base & 7))
+            buf += dbytes
+        else:
+            rex = 0x40 | (w << 3) | ((reg & 8) >> 1) | ((rm & 8) >> 3)
+            if rex != 0x40 or force_rex:
+                buf.append(rex)
+            buf += opcode
+            buf.append(0xC0 | ((reg & 7) << 3) | (rm & 7))
+
+    def raw(self, data: bytes):
+        self.buf += data
+
+    # ---- moves -----------------------------------------------------------------------
+
+    def mov(self, size: int, dst, src):
+        """mov between registers and memory; `size` 8/16/32/64 (8/16 only for stores)."""
+        if isinstance(dst, Mem):
+            if size == 8:
+                self._emit(0, 0, b"\x88", src, dst, force_rex=src >= 4)
+            elif size == 16:
+                self._emit(0x66, 0, b"\x89", src, dst)
+            else:
+                self._emit(0, size == 64, b"\x89", src, dst)
+        else:
+            self._emit(0, size == 64, b"\x8b", dst, src)
+
+    def mov_imm(self, size: int, dst: int, imm: int):
+        """Load a constant into a register with the shortest exact form."""
+        if size == 32 or 0 <= imm < 1 << 32:
+            imm &= 0xFFFFFFFF
+            if imm == 0:
+                self._emit(0, 0, b"\x31", dst, dst)  # xor r32, r32 (clobbers flags)
+                return
+            if dst >= 8:
+                self.buf.append(0x41)
+            self.buf.append(0xB8 | (dst & 7))
+            self.buf += _pack_u32(imm)
+        else:
+            imm &= 0xFFFFFFFFFFFFFFFF
+            if imm >= 1 << 63 and imm - (1 << 64) >= -(1 << 31):
+                self._emit(0, 1, b"\xc7", 0, dst)
+                self.buf += _pack_i32(imm - (1 << 64))
+            else:
+                self.buf.append(0x48 | (dst >> 3))
+                self.buf.append(0xB8 | (dst & 7))
+                self.buf += _pack_Q(imm)
+
+    def mov_imm_noflags(self, dst: int, imm: int):
+        """Like mov_imm but never uses xor, so flags survive (used between cmp and jcc)."""
+        imm &= 0xFFFFFFFFFFFFFFFF
+        if imm < 1 << 32:
+            if dst >= 8:
+                self.buf.append(0x41)
+            self.buf.append(0xB8 | (dst & 7))
+            self.buf += _pack_u32(imm)
+        else:
+            self.buf.append(0x48 | (dst >> 3))
+            self.buf.append(0xB8 | (dst & 7))
+            self.buf += _pack_Q(imm)
+
+    def store_imm(self, size: int, dst: Mem, imm: int):
+        """mov [mem], imm (imm32 sign-extended for size 64)."""
+        if size == 8:
+            self._emit(0, 0, b"\xc6", 0, dst)
+            self.buf.append(imm & 0xFF)
+        elif size == 16:
+            self._emit(0x66, 0, b"\xc7", 0, dst)
+            self.buf += struct.pack("<H", imm & 0xFFFF)
+        else:
+            self._emit(0, size == 64, b"\xc7", 0, dst)
+            self.buf += _pack_u32(imm & 0xFFFFFFFF)
+
+    def movzx(self, size: int, src_size: int, dst: int, src):
+        """Zero-extending load/move from 8 or 16 bits (32 -> 64 is a plain 32-bit mov)."""
+        op = b"\x0f\xb6" if src_size == 8 else b"\x0f\xb7"
+        force = src_size == 8 and not isinstance(src, Mem) and 4 <= src < 8
+        self._emit(0, size == 64, op, dst, src, force_rex=force)
+
+    def movsx(self, size: int, src_size: int, dst: int, src):
+        """Sign-extending load/move from 8, 16 or 32 bits."""
+        if src_size == 32:
+            self._emit(0, 1, b"\x63", dst, src)
+            return
+        op = b"\x0f\xbe" if src_size == 8 else b"\x0f\xbf"
+        force = src_size == 8 and not isinstance(src, Mem) and 4 <= src < 8
+        self._emit(0, size == 64, op, dst, src, force_rex=force)
+
+    def lea(self, dst: int, src: Mem):
+        self._emit(0, 1, b"\x8d", dst, src)
+
+    def push(self, reg: int):
+        if reg >= 8:
+            self.buf.append(0x41)
+        self.buf.append(0x50 | (reg & 7))
+
+    def pop(self, reg: int):
+        if reg >= 8:
+            self.buf.append(0x41)
+        self.buf.append(0x58 | (reg & 7))
+
+    def xchg(self, size: int, a: int, b):
+        self._emit(0, size == 64, b"\x87", a, b)
+
+    # ---- integer arithmetic ----------------------------------------------------------
+
+    _ALU = {"add": 0, "or": 1, "adc": 2, "sbb": 3, "and": 4, "sub": 5, "xor": 6, "cmp": 7}
+
+    def alu(self, op: str, size: int, dst, src):
+        """add/or/adc/sbb/and/sub/xor/cmp; dst register with src register/memory, or dst memory with src register."""
+        n = self._ALU[op]
+        if isinstance(dst, Mem):
+            self._emit(0, size == 64, bytes((n * 8 + 1,)), src, dst)
+        else:
+            self._emit(0, size == 64, bytes((n * 8 + 3,)), dst, src)
+
+    def alu_imm(self, op: str, size: int, dst, imm: int):
+        """ALU op with a sign-extended 8- or 32-bit immediate."""
+        n = self._ALU[op]
+        if -128 <= imm < 128:
+            self._emit(0, size == 64, b"\x83", n, dst)
+            self.buf.append(imm & 0xFF)
+        else:
+            self._emit(0, size == 64, b"\x81", n, dst)
+            self.buf += _pack_u32(imm & 0xFFFFFFFF)
+
+    def test(self, size: int, a, b: int):
+        self._emit(0, size == 64, b"\x85", b, a)
+
+    def test_imm(self, size: int, a, imm: int):
+        if size == 8:
+            self._emit(0, 0, b"\xf6", 0, a, force_rex=not isinstance(a, Mem) and 4 <= a < 8)
+            self.buf.append(imm & 0xFF)
+        else:
+            self._emit(0, size == 64, b"\xf7", 0, a)
+            self.buf += _pack_u32(imm & 0xFFFFFFFF)
+
+    def imul(self, size: int, dst: int, src):
+        self._emit(0, size == 64, b"\x0f\xaf", dst, src)
+
+    def imul_imm(self, size: int, dst: int, src, imm: int):
+        if -128 <= imm < 128:
+            self._emit(0, size == 64, b"\x6b", dst, src)
+            self.buf.append(imm & 0xFF)
+        else:
+            self._emit(0, size == 64, b"\x69", dst, src)
+            self.buf += _pack_u32(imm & 0xFFFFFFFF)
+
+    def unary(self, op: str, size: int, operand):
+        """not/neg/mul/imul1/div/idiv: the F7 group."""
+        n = {"not": 2, "neg": 3, "mul": 4, "imul1": 5, "div": 6, "idiv": 7}[op]
+        self._emit(0, size == 64, b"\xf7", n, operand)
+
+    _SHIFT = {"rol": 0, "ror": 1, "shl": 4, "shr": 5, "sar": 7}
+
+    def shift_cl(self, op: str, size: int, dst):
+        self._emit(0, size == 64, b"\xd3", self._SHIFT[op], dst)
+
+    def shift_imm(self, op: str, size: int, dst, imm: int):
+        self._emit(0, size == 64, b"\xc1", self._SHIFT[op], dst)
+        self.buf.append(imm & 0xFF)
+
+    def bitcount(self, op: str, size: int, dst: int, src):
+        """lzcnt/tzcnt/popcnt (F3-prefixed)."""
+        opcode = {"lzcnt": b"\x0f\xbd", "tzcnt": b"\x0f\xbc", "popcnt": b"\x0f\xb8"}[op]
+        self._emit(0xF3, size == 64, opcode, dst, src)
+
+    def cdq(self):
+        self.buf.append(0x99)
+
+    def cqo(self):
+        self.buf += b"\x48\x99"
+
+    def setcc(self, cc: int, dst: int):
+        self._emit(0, 0, bytes((0x0F, 0x90 | cc)), 0, dst, force_rex=4 <= dst < 8)
+
+    def cmov(self, cc: int, size: int, dst: int, src):
+        self._emit(0, size == 64, bytes((0x0F, 0x40 | cc)), dst, src)
+
+    # ---- control flow ----------------------------------------------------------------
+
+    def bind(self, label: Label):
+        label.pos = len(self.buf)
+        buf = self.buf
+        for at in label.fixups:
+            buf[at:at + 4] = _pack_i32(label.pos - (at + 4))
+        label.fixups = []
+
+    def _rel32(self, label: Label):
+        if label.pos is not None:
+            self.buf += _pack_i32(label.pos - (len(self.buf) + 4))
+        else:
+            label.fixups.append(len(self.buf))
+            self.buf += b"\0\0\0\0"
+
+    def jmp(self, label: Label):
+        if label.pos is not None and -128 <= label.pos - (len(self.buf) + 2) < 128:
+            self.buf.append(0xEB)
+            self.buf.append((label.pos - (len(self.buf) + 1)) & 0xFF)
+            return
+        self.buf.append(0xE9)
+        self._rel32(label)
+
+    def jcc(self, cc: int, label: Label):
+        if label.pos is not None and -128 <= label.pos - (len(self.buf) + 2) < 128:
+            self.buf.append(0x70 | cc)
+            self.buf.append((label.pos - (len(self.buf) + 1)) & 0xFF)
+            return
+        self.buf += bytes((0x0F, 0x80 | cc))
+        self._rel32(label)
+
+    def call_rel32(self) -> int:
+        """Emit `call rel32` with a zero displacement; returns the field's offset to patch."""
+        self.buf.append(0xE8)
+        self.buf += b"\0\0\0\0"
+        return len(self.buf) - 4
+
+    def call_label(self, label: Label):
+        self.buf.append(0xE8)
+        self._rel32(label)
+
+    def call_indirect(self, target):
+        self._emit(0, 0, b"\xff", 2, target)
+
+    def jmp_indirect(self, target):
+        self._emit(0, 0, b"\xff", 4, target)
+
+    def ret(self):
+        self.buf.append(0xC3)
+
+    def ud2(self):
+        self.buf += b"\x0f\x0b"
+
+    def int3(self):
+        self.buf.append(0xCC)
+
+    def rep_movsb(self):
+        self.buf += b"\xf3\xa4"
+
+    def rep_stosb(self):
+        self.buf += b"\xf3\xaa"
+
+    def rep_stosq(self):
+        self.buf += b"\xf3\x48\xab"
+
+    def std(self):
+        self.buf.append(0xFD)
+
+    def cld(self):
+        self.buf.append(0xFC)
+
+    # ---- SSE -------------------------------------------------------------------------
+
+    def sse(self, prefix: int, opcode: bytes, dst: int, src, w: int = 0):
+        """A generic SSE form: [prefix] [REX] 0F op /r."""
+        self._emit(prefix, w, opcode, dst, src)
+
+    def movs(self, size: int, dst, src):
+        """movss/movsd between xmm registers and memory (size 32 or 64)."""
+        prefix = 0xF3 if size == 32 else 0xF2
+        if isinstance(dst, Mem):
+            self._emit(prefix, 0, b"\x0f\x11", src, dst)
+        else:
+            self._emit(prefix, 0, b"\x0f\x10", dst, src)
+
+    def movaps(self, dst: int, src: int):
+        self._emit(0, 0, b"\x0f\x28", dst, src)
+
+    def movq_to_xmm(self, size: int, dst: int, src):
+        """movd/movq xmm, r/m."""
+        self._emit(0x66, size == 64, b"\x0f\x6e", dst, src)
+
+    def movq_from_xmm(self, size: int, dst, src: int):
+        """movd/movq r/m, xmm."""
+        self._emit(0x66, size == 64, b"\x0f\x7e", src, dst)
+
+    _ARITH = {"add": 0x58, "mul": 0x59, "sub": 0x5C, "min": 0x5D, "div": 0x5E, "max": 0x5F,
+              "sqrt": 0x51}
+
+    def farith(self, op: str, size: int, dst: int, src):
+        prefix = 0xF3 if size == 32 else 0xF2
+        self._emit(prefix, 0, bytes((0x0F, self._ARITH[op])), dst, src)
+
+    def ucomis(self, size: int, a: int, b):
+        self._emit(0x66 if size == 64 else 0, 0, b"\x0f\x2e", a, b)
+
+    _LOGIC = {"and": 0x54, "andn": 0x55, "or": 0x56, "xor": 0x57}
+
+    def flogic(self, op: str, size: int, dst: int, src):
+        """andps/andpd etc. (whole-register bitwise logic)."""
+        self._emit(0x66 if size == 64 else 0, 0, bytes((0x0F, self._LOGIC[op])), dst, src)
+
+    def cvtsi2f(self, fsize: int, isize: int, dst: int, src):
+        self._emit(0xF3 if fsize == 32 else 0xF2, isize == 64, b"\x0f\x2a", dst, src)
+
+    def cvttf2si(self, fsize: int, isize: int, dst: int, src):
+        self._emit(0xF3 if fsize == 32 else 0xF2, isize == 64, b"\x0f\x2c", dst, src)
+
+    def cvtf2f(self, src_size: int, dst: int, src):
+        """cvtss2sd (src_size 32) or cvtsd2ss (src_size 64)."""
+        self._emit(0xF3 if src_size == 32 else 0xF2, 0, b"\x0f\x5a", dst, src)
+
+    def rounds(self, size: int, dst: int, src, mode: int):
+        """roundss/roundsd with an immediate rounding mode (0 nearest, 1 floor, 2 ceil, 3 trunc)."""
+        self._emit(0x66, 0, b"\x0f\x3a\x0a" if size == 32 else b"\x0f\x3a\x0b", dst, src)
+        self.buf.append(mode | 8)  # 8: suppress the precision exception

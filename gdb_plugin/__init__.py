@@ -1,0 +1,1 @@
+"""gdb Python extension: continuation-aware backtraces (not built yet)."""

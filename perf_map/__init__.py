@@ -1,0 +1,1 @@
+"""perf map and jitdump writers, perf driver and flame graphs (not built yet)."""
