@@ -33,9 +33,8 @@ _VALTYPE_BYTES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v12
 
 # Builtins: runtime routines called like imports (see runtime.Instance._builtins).
 B_MEMORY_GROW, B_MEMORY_INIT, B_DATA_DROP, B_MEMORY_COPY, B_MEMORY_FILL, \
-    B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL, \
-    B_CALL_INDIRECT_CHECK = range(11)
-NUM_BUILTINS = 11
+    B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL = range(10)
+NUM_BUILTINS = 10
 
 
 class CompileError(Exception):
@@ -97,12 +96,12 @@ class CompiledModule:
 class ModuleCompiler:
     """Compiles every defined function of a module into one code blob."""
 
-    def __init__(self, module: Module, type_ids: list[int], vmlayout: L.VmctxLayout,
-                 memory_min_bytes: int | None):
+    def __init__(self, module: Module, type_ids: list[int], vmlayout: L.VmctxLayout):
         self.module = module
         self.type_ids = type_ids
         self.vm = vmlayout
-        self.memory_min_bytes = memory_min_bytes
+        self.memories = [i.desc for i in module.imports_of("memory")] + list(module.memories)
+        self.tables = [i.desc for i in module.imports_of("table")] + [t.type for t in module.tables]
         self.asm = Assembler()
         self.func_labels = [Label() for _ in range(module.num_imported_funcs + len(module.funcs))]
         self.func_types = [module.func_type(i) for i in range(len(self.func_labels))]
@@ -530,8 +529,11 @@ class FunctionCompiler:
         pass
 
     def enter_block(self, kind: str, params: tuple, results: tuple) -> Frame:
+        base = len(self.stack) - len(params)
         self.spill_all()
-        frame = Frame(kind, Label(), len(self.stack) - len(params), params, results)
+        for k in range(base, len(self.stack)):
+            self.spill(k)  # parameters are rewritten by branches: constants too
+        frame = Frame(kind, Label(), base, params, results)
         self.frames.append(frame)
         return frame
 
@@ -591,11 +593,22 @@ class FunctionCompiler:
         self.reset_to_slots(frame, frame.results)
         self.reachable = True
 
+    def store_results(self, n: int):
+        """Write the top n values to the result area, which overlaps the parameters."""
+        h = len(self.stack)
+        for j in range(n):
+            kind, val, ty = self.stack[h - n + j]
+            if kind == LOCAL and val < n:
+                reg = self.alloc(_is_float(ty))
+                self.load((kind, val, ty), reg)
+                self.stack[h - n + j] = (REG, reg, ty)
+        for j in range(n):
+            self.store_entry(Mem(RBP, 16 + 8 * j), self.stack[h - n + j])
+
     def emit_return(self, frame: Frame):
         n = len(frame.results)
         h = len(self.stack)
-        for j in range(n):
-            self.store_entry(Mem(RBP, 16 + 8 * j), self.stack[h - n + j])
+        self.store_results(n)
         for e in self.stack[h - n:]:
             self.release(e)
         del self.stack[h - n:]
@@ -605,16 +618,8 @@ class FunctionCompiler:
         """Jump to the label of the frame `depth` levels out, carrying its branch values."""
         frame = self.frames[-1 - depth]
         if frame.kind == "func":
-            h = len(self.stack)
-            n = len(frame.results)
-            for j in range(n):
-                self.store_entry(Mem(RBP, 16 + 8 * j), self.stack[h - n + j])
-            a = self.asm
-            a.mov(64, RSP, RBP)
-            a.pop(RBP)
-            self.cfi_rows.append((a.pos, "rsp+8"))
-            a.ret()
-            self.cfi_rows.append((a.pos, "rbp+16"))
+            self.store_results(len(frame.results))
+            self.epilogue()
             return
         self.move_to_slots(len(frame.branch_types), frame.base)
         self.asm.jmp(frame.label)
@@ -775,6 +780,13 @@ class FunctionCompiler:
         a = self.asm
         self.max_out = max(self.max_out, len(args), 1)
         for j, entry in enumerate(args):
+            kind, val, ty = entry
+            if ty == "i32" and kind != REG:  # the routine reads whole words: zero-extend
+                if kind == CONST:
+                    a.mov_imm(32, SCRATCH, val)
+                else:
+                    self.load(entry, SCRATCH)
+                entry = (REG, SCRATCH, ty)
             self.store_entry(Mem(RSP, 8 * j), entry)
             self.release(entry)
         self.spill_regs()
@@ -909,43 +921,66 @@ class FunctionCompiler:
 
     # ---- memory ----------------------------------------------------------------------
 
-    def memarg(self) -> int:
+    def memarg(self) -> tuple[int, int]:
+        """Read a memarg: (memory index, offset)."""
         align = self.u32()
-        if align & 0x40:
-            raise CompileError("multiple memories are not supported")
-        return self.u32()
+        memory = self.u32() if align & 0x40 else 0
+        return memory, self.u32()
 
-    def address(self, offset: int, size: int) -> Mem:
-        """Pop an i32 address, bounds-check [addr+offset, +size) and return the operand."""
+    def address(self, memory: int, offset: int, size: int) -> tuple[Mem, int | None]:
+        """Pop an address, bounds-check [addr+offset, +size) against memory `memory`.
+
+        Returns the operand and a temporary register holding the memory's base (memories
+        other than 0), which the caller frees after the access.
+        """
+        mt = self.mc.memories[memory]
         entry = self.stack[-1]
         a = self.asm
+        size_field = Mem(R15, self.mc.vm.memory_size(memory))
+        base = R14
+        temp = None
+        if memory != 0:
+            avoid = (entry[1],) if entry[0] == REG else ()
+            temp = base = self.alloc(False, avoid)
+            a.mov(64, base, Mem(R15, self.mc.vm.memory_base(memory)))
         if entry[0] == CONST:
             self.stack.pop()
-            end = entry[1] + offset + size
-            if self.mc.memory_min_bytes is not None and end <= self.mc.memory_min_bytes \
-                    and entry[1] + offset < (1 << 31):
-                return Mem(R14, entry[1] + offset)
+            addr = entry[1] & ((1 << 64) - 1)
+            end = addr + offset + size
+            if end <= mt.limits.minimum * 65536 and addr + offset < (1 << 31):
+                return Mem(base, addr + offset), temp
+            if end >= 1 << 64:
+                a.jmp(self.trap_label(L.TRAP_MEMORY_OOB))
+                return Mem(base, 0), temp
             a.mov_imm(64, SCRATCH, end)
-            a.alu("cmp", 64, SCRATCH, Mem(R15, L.VM_MEM_SIZE))
+            a.alu("cmp", 64, SCRATCH, size_field)
             a.jcc(A, self.trap_label(L.TRAP_MEMORY_OOB))
-            return Mem(R14, -size, SCRATCH)
-        addr = self.pop_reg()
+            return Mem(base, -size, SCRATCH), temp
+        addr = self.pop_reg(avoid=(base,))
         self.free(addr, False)
-        if offset + size < (1 << 31):
+        if not mt.limits.is64 and offset + size < (1 << 31):
             a.lea(SCRATCH, Mem(addr, offset + size))
         else:
-            a.mov_imm(64, SCRATCH, offset + size)
-            a.alu("add", 64, SCRATCH, addr)
-        a.alu("cmp", 64, SCRATCH, Mem(R15, L.VM_MEM_SIZE))
+            if offset + size < (1 << 31):
+                a.mov(64, SCRATCH, addr)
+                a.alu_imm("add", 64, SCRATCH, offset + size)
+            else:
+                a.mov_imm(64, SCRATCH, offset + size)
+                a.alu("add", 64, SCRATCH, addr)
+            if mt.limits.is64:
+                a.jcc(B, self.trap_label(L.TRAP_MEMORY_OOB))  # carry: wrapped past 2^64
+        a.alu("cmp", 64, SCRATCH, size_field)
         a.jcc(A, self.trap_label(L.TRAP_MEMORY_OOB))
         if offset < (1 << 31):
-            return Mem(R14, offset, addr)
-        return Mem(R14, -size, SCRATCH)
+            return Mem(base, offset, addr), temp
+        return Mem(base, -size, SCRATCH), temp
 
     def load_op(self, ty: str, size: int, signed: bool):
-        mem = self.address(self.memarg(), size // 8)
+        memory, offset = self.memarg()
+        mem, temp = self.address(memory, offset, size // 8)
         a = self.asm
-        reg = self.alloc(_is_float(ty), avoid=(mem.index,) if mem.index is not None else ())
+        avoid = tuple(r for r in (mem.index, temp) if r is not None)
+        reg = self.alloc(_is_float(ty), avoid=avoid)
         if _is_float(ty):
             a.movs(size, reg, mem)
         elif size == _width(ty) or (size == 32 and not signed):
@@ -954,28 +989,39 @@ class FunctionCompiler:
             a.movsx(_width(ty), size, reg, mem)
         else:
             a.movzx(32, size, reg, mem)
+        if temp is not None:
+            self.free(temp, False)
         self.push_reg(reg, ty)
 
     def store_op(self, ty: str, size: int):
-        offset = self.memarg()
+        memory, offset = self.memarg()
         value = self.pop_reg()
-        mem = self.address(offset, size // 8)
+        mem, temp = self.address(memory, offset, size // 8)
         if _is_float(ty):
             self.asm.movs(size, mem, value)
         else:
             self.asm.mov(size, mem, value)
         self.free(value, _is_float(ty))
+        if temp is not None:
+            self.free(temp, False)
+
+    def table_index_type(self, table: int) -> str:
+        return "i64" if self.mc.tables[table].limits.is64 else "i32"
+
+    def address_type(self, memory: int) -> str:
+        return "i64" if self.mc.memories[memory].limits.is64 else "i32"
 
     def op_memory_size(self):
-        self.u32()
+        memory = self.u32()
         reg = self.alloc(False)
-        self.asm.mov(64, reg, Mem(R15, L.VM_MEM_SIZE))
+        self.asm.mov(64, reg, Mem(R15, self.mc.vm.memory_size(memory)))
         self.asm.shift_imm("shr", 64, reg, 16)
-        self.push_reg(reg, "i32")
+        self.push_reg(reg, self.address_type(memory))
 
     def op_memory_grow(self):
-        self.u32()
-        self.call_builtin(B_MEMORY_GROW, self.pop_args(1), "i32")
+        memory = self.u32()
+        self.call_builtin(B_MEMORY_GROW, [(CONST, memory, "i32")] + self.pop_args(1),
+                          self.address_type(memory))
 
     # ---- constants -------------------------------------------------------------------
 
@@ -1105,7 +1151,7 @@ class FunctionCompiler:
             a.jcc(E, self.trap_label(L.TRAP_DIV_ZERO))
         if signed:
             minus_one = (1 << size) - 1
-            if const_divisor is None or const_divisor == minus_one:
+            if const_divisor is None or const_divisor & minus_one == minus_one:
                 normal = Label()
                 a.alu_imm("cmp", size, b, -1)
                 a.jcc(NE, normal)
@@ -1472,43 +1518,41 @@ class FunctionCompiler:
             fty = "f32" if sub % 4 < 2 else "f64"
             self.trunc(ity, fty, sub % 2 == 0, True)
             return
+        imm = lambda v: (CONST, v, "i32")
         if sub == 8:  # memory.init
             seg = self.u32()
-            self.u32()
-            self.call_builtin(B_MEMORY_INIT, [(CONST, seg, "i32")] + self.pop_args(3), None)
+            memory = self.u32()
+            self.call_builtin(B_MEMORY_INIT, [imm(memory), imm(seg)] + self.pop_args(3), None)
         elif sub == 9:
-            seg = self.u32()
-            self.call_builtin(B_DATA_DROP, [(CONST, seg, "i32")], None)
+            self.call_builtin(B_DATA_DROP, [imm(self.u32())], None)
         elif sub == 10:
-            self.u32()
-            self.u32()
-            self.call_builtin(B_MEMORY_COPY, self.pop_args(3), None)
+            dst = self.u32()
+            src = self.u32()
+            self.call_builtin(B_MEMORY_COPY, [imm(dst), imm(src)] + self.pop_args(3), None)
         elif sub == 11:
-            self.u32()
-            self.call_builtin(B_MEMORY_FILL, self.pop_args(3), None)
+            self.call_builtin(B_MEMORY_FILL, [imm(self.u32())] + self.pop_args(3), None)
         elif sub == 12:
             seg = self.u32()
             table = self.u32()
-            self.call_builtin(B_TABLE_INIT, [(CONST, table, "i32"), (CONST, seg, "i32")] + self.pop_args(3), None)
+            self.call_builtin(B_TABLE_INIT, [imm(table), imm(seg)] + self.pop_args(3), None)
         elif sub == 13:
-            seg = self.u32()
-            self.call_builtin(B_ELEM_DROP, [(CONST, seg, "i32")], None)
+            self.call_builtin(B_ELEM_DROP, [imm(self.u32())], None)
         elif sub == 14:
             dst = self.u32()
             src = self.u32()
-            self.call_builtin(B_TABLE_COPY, [(CONST, dst, "i32"), (CONST, src, "i32")] + self.pop_args(3), None)
+            self.call_builtin(B_TABLE_COPY, [imm(dst), imm(src)] + self.pop_args(3), None)
         elif sub == 15:
             table = self.u32()
-            self.call_builtin(B_TABLE_GROW, [(CONST, table, "i32")] + self.pop_args(2), "i32")
+            self.call_builtin(B_TABLE_GROW, [imm(table)] + self.pop_args(2), self.table_index_type(table))
         elif sub == 16:
             table = self.u32()
             reg = self.alloc(False)
             self.asm.mov(64, reg, Mem(R15, self.mc.vm.table(table)))
-            self.asm.mov(32, reg, Mem(reg, L.TB_SIZE))
-            self.push_reg(reg, "i32")
+            self.asm.mov(64, reg, Mem(reg, L.TB_SIZE))
+            self.push_reg(reg, self.table_index_type(table))
         elif sub == 17:
             table = self.u32()
-            self.call_builtin(B_TABLE_FILL, [(CONST, table, "i32")] + self.pop_args(3), None)
+            self.call_builtin(B_TABLE_FILL, [imm(table)] + self.pop_args(3), None)
         else:
             raise CompileError(f"unsupported instruction 0xfc {sub} at offset 0x{self.op_offset:x}")
 
@@ -1630,7 +1674,7 @@ def _build_handlers():
 _HANDLERS = _build_handlers()
 
 # Immediate formats, for skipping unreachable code.
-_NO_IMM = set(range(0x45, 0xC5)) | {0x00, 0x01, 0x0F, 0x1A, 0x1B, 0xD1, 0xD3, 0xD4, 0x0A}
+_NO_IMM = set(range(0x45, 0xC5)) | {0x00, 0x01, 0x05, 0x0F, 0x1A, 0x1B, 0xD1, 0xD3, 0xD4, 0x0A}
 _ONE_U32 = {0x0C, 0x0D, 0x10, 0x12, 0x14, 0x15, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26,
             0x3F, 0x40, 0xD2, 0xD5, 0xD6, 0x08, 0xE0, 0xE2, 0xE5}
 _TWO_U32 = {0x11, 0x13, 0xE1} | set(range(0x28, 0x3F))

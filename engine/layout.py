@@ -72,14 +72,23 @@ TRAP_HOST = 13
 
 
 class VmctxLayout:
-    """Per-module vmctx layout: the header, then one pointer per function, global and table."""
+    """Per-module vmctx layout: the header (with memory 0), then (base, size) of every other
+    memory, then one pointer per function, global, table and builtin."""
 
-    def __init__(self, num_funcs: int, num_globals: int, num_tables: int, num_builtins: int):
-        self.funcs = VM_HEADER_SIZE
+    def __init__(self, num_funcs: int, num_globals: int, num_tables: int, num_builtins: int,
+                 num_memories: int = 1):
+        self.memories = VM_HEADER_SIZE
+        self.funcs = self.memories + 16 * max(num_memories - 1, 0)
         self.globals = self.funcs + 8 * num_funcs
         self.tables = self.globals + 8 * num_globals
         self.builtins = self.tables + 8 * num_tables
         self.size = self.builtins + 8 * num_builtins
+
+    def memory_base(self, i: int) -> int:
+        return VM_MEM_BASE if i == 0 else self.memories + 16 * (i - 1)
+
+    def memory_size(self, i: int) -> int:
+        return VM_MEM_SIZE if i == 0 else self.memories + 16 * (i - 1) + 8
 
     def func(self, i: int) -> int:
         return self.funcs + 8 * i

@@ -100,9 +100,9 @@ class Memory:
         max_pages = limits.maximum if limits.maximum is not None else 65536
         self.max_pages = min(max_pages, 65536)
         self.reserved = max(self.max_pages * PAGE, mmap.PAGESIZE)
-        self.base = _reserve(self.reserved, mmap.PROT_NONE)
+        self.base = _reserve(self.reserved, 0)
         self.size_bytes = 0
-        self.vmctxs: list = []  # vmctx buffers of instances using this memory
+        self.vmctxs: list = []  # (vmctx buffer, word index of this memory's size field)
         if limits.minimum > self.max_pages:
             raise LinkError("memory size too large")
         self._commit(limits.minimum * PAGE)
@@ -111,8 +111,8 @@ class Memory:
         if size and _libc.mprotect(self.base, size, mmap.PROT_READ | mmap.PROT_WRITE) != 0:
             raise MemoryError("cannot commit linear memory")
         self.size_bytes = size
-        for vm in self.vmctxs:
-            vm[L.VM_MEM_SIZE // 8] = size
+        for vm, index in self.vmctxs:
+            vm[index] = size
 
     @property
     def pages(self) -> int:
@@ -333,9 +333,7 @@ class Store:
     def compiled(self, module: Module, type_ids: list[int], vm: L.VmctxLayout) -> tuple:
         entry = self._compiled.get(id(module))
         if entry is None:
-            memories = [i.desc for i in module.imports_of("memory")] + list(module.memories)
-            min_bytes = memories[0].limits.minimum * PAGE if memories else None
-            compiled: CompiledModule = ModuleCompiler(module, type_ids, vm, min_bytes).compile()
+            compiled: CompiledModule = ModuleCompiler(module, type_ids, vm).compile()
             region = CodeRegion(compiled.code)
             entry = (module, compiled, region)
             self._compiled[id(module)] = entry
@@ -401,7 +399,8 @@ class Instance:
 
         num_funcs = module.num_imported_funcs + len(module.funcs)
         self.vm_layout = L.VmctxLayout(num_funcs, len(module.imports_of("global")) + len(module.globals),
-                                       len(module.imports_of("table")) + len(module.tables), NUM_BUILTINS)
+                                       len(module.imports_of("table")) + len(module.tables), NUM_BUILTINS,
+                                       len(module.imports_of("memory")) + len(module.memories))
         self.vmctx = (ctypes.c_uint64 * (self.vm_layout.size // 8))()
         self.vmctx_address = ctypes.addressof(self.vmctx)
         vm = self.vmctx
@@ -410,11 +409,10 @@ class Instance:
 
         for mt in module.memories:
             self.memories.append(store.new_memory(mt))
-        if self.memories:
-            mem = self.memories[0]
-            mem.vmctxs.append(vm)
-            vm[L.VM_MEM_BASE // 8] = mem.base
-            vm[L.VM_MEM_SIZE // 8] = mem.size_bytes
+        for i, mem in enumerate(self.memories):
+            mem.vmctxs.append((vm, self.vm_layout.memory_size(i) // 8))
+            vm[self.vm_layout.memory_base(i) // 8] = mem.base
+            vm[self.vm_layout.memory_size(i) // 8] = mem.size_bytes
 
         self.compiled, self.code_region = store.compiled(module, self.type_ids, self.vm_layout)
         base = self.code_region.address
@@ -510,7 +508,9 @@ class Instance:
     def eval_const(self, expr) -> int:
         stack: list[int] = []
         for op, imm in expr:
-            if op in ("i32.const", "i64.const", "f32.const", "f64.const"):
+            if op == "i32.const":
+                stack.append(imm & 0xFFFFFFFF)
+            elif op in ("i64.const", "f32.const", "f64.const"):
                 stack.append(imm & MASK64)
             elif op == "ref.null":
                 stack.append(0)
@@ -530,21 +530,21 @@ class Instance:
         module = self.module
         for i, seg in enumerate(module.elements):
             if seg.mode == "active":
-                offset = self.eval_const(seg.offset) & 0xFFFFFFFF
+                offset = self.eval_const(seg.offset)
                 self._table_init(seg.table, i, offset, 0, len(self.elem_segments[i]))
             if seg.mode != "passive":
                 self.elem_segments[i] = []
         for i, seg in enumerate(module.datas):
             if seg.mode == "active":
-                offset = self.eval_const(seg.offset) & 0xFFFFFFFF
-                self._memory_init(i, offset, 0, len(seg.data))
+                offset = self.eval_const(seg.offset)
+                self._memory_init(seg.memory, i, offset, 0, len(seg.data))
                 self.data_segments[i] = b""
 
-    def _memory_init(self, seg: int, dst: int, src: int, n: int):
+    def _memory_init(self, memory: int, seg: int, dst: int, src: int, n: int):
         data = self.data_segments[seg]
         if src + n > len(data):
             raise Trap("out of bounds memory access")
-        self.memories[0].write(dst, data[src:src + n])
+        self.memories[memory].write(dst, data[src:src + n])
 
     def _table_init(self, table: int, seg: int, dst: int, src: int, n: int):
         items = self.elem_segments[seg]
@@ -557,26 +557,26 @@ class Instance:
     # -- builtins: runtime routines generated code calls like imports --
 
     def _make_builtins(self) -> list[Func]:
-        mem = lambda: self.memories[0]
+        """Runtime routines; arguments arrive as zero-extended 64-bit words."""
 
-        def memory_grow(delta):
-            return mem().grow(delta) & 0xFFFFFFFF
+        def memory_grow(memory, delta):
+            return self.memories[memory].grow(delta)
 
-        def memory_init(seg, dst, src, n):
-            mem().check(dst, n)
-            self._memory_init(seg, dst, src, n)
+        def memory_init(memory, seg, dst, src, n):
+            self.memories[memory].check(dst, n)
+            self._memory_init(memory, seg, dst, src, n)
 
         def data_drop(seg):
             self.data_segments[seg] = b""
 
-        def memory_copy(dst, src, n):
-            m = mem()
-            m.check(dst, n)
-            m.check(src, n)
-            ctypes.memmove(m.base + dst, m.base + src, n)
+        def memory_copy(dst_memory, src_memory, dst, src, n):
+            d, s = self.memories[dst_memory], self.memories[src_memory]
+            d.check(dst, n)
+            s.check(src, n)
+            ctypes.memmove(d.base + dst, s.base + src, n)
 
-        def memory_fill(dst, value, n):
-            m = mem()
+        def memory_fill(memory, dst, value, n):
+            m = self.memories[memory]
             m.check(dst, n)
             ctypes.memset(m.base + dst, value & 0xFF, n)
 
@@ -593,7 +593,7 @@ class Instance:
             ctypes.memmove(ctypes.addressof(d.elems) + 8 * dst, ctypes.addressof(s.elems) + 8 * src, 8 * n)
 
         def table_grow(table, init, delta):
-            return self.tables[table].grow(delta, init) & 0xFFFFFFFF
+            return self.tables[table].grow(delta, init)
 
         def table_fill(table, i, value, n):
             t = self.tables[table]
@@ -602,22 +602,15 @@ class Instance:
             for k in range(n):
                 t.elems[i + k] = value
 
-        ref = RefType(True, "func")
-        i32 = "i32"
-        specs = {
-            B_MEMORY_GROW: (memory_grow, (i32,), (i32,)),
-            B_MEMORY_INIT: (memory_init, (i32, i32, i32, i32), ()),
-            B_DATA_DROP: (data_drop, (i32,), ()),
-            B_MEMORY_COPY: (memory_copy, (i32, i32, i32), ()),
-            B_MEMORY_FILL: (memory_fill, (i32, i32, i32), ()),
-            B_TABLE_INIT: (table_init, (i32, i32, i32, i32, i32), ()),
-            B_ELEM_DROP: (elem_drop, (i32,), ()),
-            B_TABLE_COPY: (table_copy, (i32, i32, i32, i32, i32), ()),
-            B_TABLE_GROW: (table_grow, (i32, ref, i32), (i32,)),
-            B_TABLE_FILL: (table_fill, (i32, i32, ref, i32), ()),
+        routines = {
+            B_MEMORY_GROW: (memory_grow, 2, 1), B_MEMORY_INIT: (memory_init, 5, 0),
+            B_DATA_DROP: (data_drop, 1, 0), B_MEMORY_COPY: (memory_copy, 5, 0),
+            B_MEMORY_FILL: (memory_fill, 4, 0), B_TABLE_INIT: (table_init, 5, 0),
+            B_ELEM_DROP: (elem_drop, 1, 0), B_TABLE_COPY: (table_copy, 5, 0),
+            B_TABLE_GROW: (table_grow, 3, 1), B_TABLE_FILL: (table_fill, 4, 0),
         }
-        return [self.store.host_function(FuncType(p, r), fn, fn.__name__)
-                for _, (fn, p, r) in sorted(specs.items())]
+        return [self.store.host_function(FuncType(("i64",) * p, ("i64",) * r), fn, fn.__name__)
+                for _, (fn, p, r) in sorted(routines.items())]
 
 
 __all__ = ["Store", "Instance", "Func", "Memory", "Table", "Global", "Tag", "Trap", "Exhaustion",
