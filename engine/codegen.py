@@ -136,6 +136,9 @@ class FunctionCompiler:
         self.nparams = len(ft.params)
         self.nlocals = len(body.locals)
         self.slot_base = -16 - 8 * self.nlocals  # slot k at slot_base - 8*k
+        self.local_mems = [Mem(RBP, 16 + 8 * i) for i in range(self.nparams)]
+        self.local_mems += [Mem(RBP, -16 - 8 * j) for j in range(self.nlocals)]
+        self.slot_mems: list[Mem] = []
         self.stack: list[tuple] = []  # (kind, value, type)
         self.max_height = 0
         self.max_out = 0
@@ -152,12 +155,13 @@ class FunctionCompiler:
     # ---- locations -------------------------------------------------------------------
 
     def local_mem(self, i: int) -> Mem:
-        if i < self.nparams:
-            return Mem(RBP, 16 + 8 * i)
-        return Mem(RBP, -16 - 8 * (i - self.nparams))
+        return self.local_mems[i]
 
     def slot_mem(self, k: int) -> Mem:
-        return Mem(RBP, self.slot_base - 8 * k)
+        mems = self.slot_mems
+        while k >= len(mems):
+            mems.append(Mem(RBP, self.slot_base - 8 * len(mems)))
+        return mems[k]
 
     # ---- register allocation ---------------------------------------------------------
 
@@ -468,21 +472,23 @@ class FunctionCompiler:
         handlers = _HANDLERS
         code = self.code
         addr_map = self.addr_map
-        asm = self.asm
+        buf = self.asm.buf
         while self.frames:
-            self.op_offset = self.pos
-            op = code[self.pos]
-            self.pos += 1
+            pos = self.pos
+            self.op_offset = pos
+            op = code[pos]
+            self.pos = pos + 1
             if not self.reachable:
                 self.skip(op)
                 continue
-            if not addr_map or addr_map[-1][0] != asm.pos:
-                addr_map.append((asm.pos, self.op_offset))
+            native = len(buf)
+            if addr_map[-1][0] != native:
+                addr_map.append((native, pos))
             else:
-                addr_map[-1] = (asm.pos, self.op_offset)
+                addr_map[-1] = (native, pos)
             handler = handlers[op]
             if handler is None:
-                raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{self.op_offset:x}")
+                raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{pos:x}")
             handler(self)
 
     # ---- unreachable code ------------------------------------------------------------

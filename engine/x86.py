@@ -65,33 +65,37 @@ class Assembler:
         buf = self.buf
         if prefix:
             buf.append(prefix)
-        if isinstance(rm, Mem):
-            base, index, disp = rm.base, rm.index, rm.disp
-            rex = 0x40 | (w << 3) | ((reg & 8) >> 1) | (((index or 0) & 8) >> 2) | ((base & 8) >> 3)
-            if rex != 0x40 or force_rex:
-                buf.append(rex)
-            buf += opcode
-            if disp == 0 and (base & 7) != RBP:
-                mod, dbytes = 0, b""
-            elif -128 <= disp < 128:
-                mod, dbytes = 0x40, bytes((disp & 0xFF,))
-            else:
-                mod, dbytes = 0x80, _pack_i32(disp)
-            if index is not None:
-                buf.append(mod | ((reg & 7) << 3) | 4)
-                buf.append((_SCALE_BITS[rm.scale] << 6) | ((index & 7) << 3) | (base & 7))
-            elif (base & 7) == RSP:
-                buf.append(mod | ((reg & 7) << 3) | 4)
-                buf.append(0x24)
-            else:
-                buf.append(mod | ((reg & 7) << 3) | (base & 7))
-            buf += dbytes
-        else:
+        if rm.__class__ is int:
             rex = 0x40 | (w << 3) | ((reg & 8) >> 1) | ((rm & 8) >> 3)
             if rex != 0x40 or force_rex:
                 buf.append(rex)
             buf += opcode
             buf.append(0xC0 | ((reg & 7) << 3) | (rm & 7))
+            return
+        base, index, disp = rm.base, rm.index, rm.disp
+        rex = 0x40 | (w << 3) | ((reg & 8) >> 1) | (((index or 0) & 8) >> 2) | ((base & 8) >> 3)
+        if rex != 0x40 or force_rex:
+            buf.append(rex)
+        buf += opcode
+        low = base & 7
+        if disp == 0 and low != RBP:
+            mod = 0
+        elif -128 <= disp < 128:
+            mod = 0x40
+        else:
+            mod = 0x80
+        if index is not None:
+            buf.append(mod | ((reg & 7) << 3) | 4)
+            buf.append((_SCALE_BITS[rm.scale] << 6) | ((index & 7) << 3) | low)
+        elif low == RSP:
+            buf.append(mod | ((reg & 7) << 3) | 4)
+            buf.append(0x24)
+        else:
+            buf.append(mod | ((reg & 7) << 3) | low)
+        if mod == 0x40:
+            buf.append(disp & 0xFF)
+        elif mod == 0x80:
+            buf += _pack_i32(disp)
 
     def raw(self, data: bytes):
         self.buf += data
