@@ -670,7 +670,7 @@ class FunctionCompiler:
         for d in depths + [default]:
             stubs.setdefault(d, Label())
         if count:
-            a.alu_imm("cmp", 32, index, count) if count < (1 << 31) else None
+            a.alu_imm("cmp", 32, index, count)
             a.jcc(AE, stubs[default])
             a.raw(b"\x4c\x8d\x1d")  # lea r11, [rip + table]
             table_fix = a.pos
@@ -1138,7 +1138,7 @@ class FunctionCompiler:
     def int_bitcount(self, op: str, ty: str):
         entry = self.pop()
         dst = entry[1] if entry[0] == REG else self.alloc(False)
-        src = self.operand(entry) if entry[0] != CONST else self.operand(entry)
+        src = self.operand(entry)
         self.asm.bitcount(op, _width(ty), dst, src)
         self.push_reg(dst, ty)
 
@@ -1210,11 +1210,6 @@ class FunctionCompiler:
         self.free(RCX, False)
         self.push_reg(dst, ty)
 
-    def unop_in_place(self, ty: str):
-        reg = self.pop_reg()
-        self.push_reg(reg, ty)
-        return reg
-
     def op_i32_wrap_i64(self):
         reg = self.pop_reg()
         self.asm.mov(32, reg, reg)
@@ -1237,8 +1232,6 @@ class FunctionCompiler:
     def sign_extend(self, ty: str, bits: int):
         reg = self.pop_reg()
         self.asm.movsx(_width(ty), bits, reg, reg)
-        if ty == "i64" and bits == 32:
-            pass
         self.push_reg(reg, ty)
 
     # ---- float operations ------------------------------------------------------------
@@ -1460,10 +1453,7 @@ class FunctionCompiler:
         if kind == CONST:
             self.push(CONST, val, to_ty)
             return
-        if kind != REG:
-            self.push(kind, val, to_ty) if kind == SLOT else None
-            if kind == SLOT:
-                self.stack.pop()
+        if kind != REG:  # reload the same bits through the other register class
             reg = self.alloc(_is_float(to_ty))
             self.load((kind, val, to_ty), reg)
             self.push_reg(reg, to_ty)
