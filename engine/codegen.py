@@ -140,7 +140,6 @@ class FunctionCompiler:
         self.local_mems += [Mem(RBP, -16 - 8 * j) for j in range(self.nlocals)]
         self.slot_mems: list[Mem] = []
         self.stack: list[tuple] = []  # (kind, value, type)
-        self.max_height = 0
         self.max_out = 0
         self.free_gpr = list(GPR_ORDER)
         self.free_xmm = list(XMM_ORDER)
@@ -277,11 +276,9 @@ class FunctionCompiler:
 
     def push(self, kind: int, val: int, ty: str):
         self.stack.append((kind, val, ty))
-        if len(self.stack) > self.max_height:
-            self.max_height = len(self.stack)
 
     def push_reg(self, reg: int, ty: str):
-        self.push(REG, reg, ty)
+        self.stack.append((REG, reg, ty))
 
     def pop(self) -> tuple:
         """Pop an entry; a register it holds now belongs to the caller."""
@@ -441,7 +438,7 @@ class FunctionCompiler:
             self.addr_map.append((a.pos, offset))
             a.bind(label)
             self.emit_trap_call(code)
-        frame_size = 8 * (self.nlocals + self.max_height + self.max_out)
+        frame_size = 8 * (self.nlocals + len(self.slot_mems) + self.max_out)  # slots ever used
         if frame_size % 16 != 8:
             frame_size += 8
         a.buf[frame_fixup_lea:frame_fixup_lea + 4] = struct.pack("<i", -(frame_size + 8))
