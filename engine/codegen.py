@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass, field
 
 from . import layout as L
+from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME
 from .module import Module
 from .types import FuncType, RefType
 from .x86 import (A, AE, B, BE, E, G, GE, L as LT, LE, NE, NP, P, S,
@@ -83,7 +84,7 @@ class CompiledFunction:
     start: int  # offset in the module's code blob
     end: int
     addr_map: list  # [(native offset in blob, wasm module offset)], sorted
-    cfi_rows: list  # [(native offset in blob, rule)], rule: "rsp+8" | "rsp+16" | "rbp+16"
+    cfi_rows: list  # [(native offset in blob, frames.CfaRule)]; AT_CALL holds at `start`
     frame_locals: int  # non-parameter locals (slots at rbp-16-8*j)
 
 
@@ -417,9 +418,9 @@ class FunctionCompiler:
         self.addr_map.append((start, self.pos))
         # Prologue: standard rbp frame, vmctx saved at rbp-8, stack-limit check.
         a.push(RBP)
-        self.cfi_rows.append((a.pos, "rsp+16"))
+        self.cfi_rows.append((a.pos, AFTER_PUSH_RBP))
         a.mov(64, RBP, RSP)
-        self.cfi_rows.append((a.pos, "rbp+16"))
+        self.cfi_rows.append((a.pos, RBP_FRAME))
         a.push(R15)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         a.raw(b"\x4c\x8d\x9c\x24")  # lea r11, [rsp + disp32]
@@ -461,9 +462,9 @@ class FunctionCompiler:
         a = self.asm
         a.mov(64, RSP, RBP)
         a.pop(RBP)
-        self.cfi_rows.append((a.pos, "rsp+8"))
+        self.cfi_rows.append((a.pos, AT_CALL))
         a.ret()
-        self.cfi_rows.append((a.pos, "rbp+16"))
+        self.cfi_rows.append((a.pos, RBP_FRAME))
 
     def body(self):
         handlers = _HANDLERS

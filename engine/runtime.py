@@ -209,8 +209,12 @@ class Tag:
 class Store:
     """Owns code, native state and the Wasm main stack; everything of one run."""
 
-    def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native"):
+    def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native",
+                 code_observers: list | None = None):
         self.switching = switching
+        # Called as observer(module, compiled, region) for each module compiled: debugger
+        # registration and perf maps hook in here.
+        self.code_observers = list(code_observers or [])
         self.stubs = build_stubs()
         self.runtime = (ctypes.c_uint64 * (L.RUNTIME_BLOCK_SIZE // 8))()
         self.runtime_address = ctypes.addressof(self.runtime)
@@ -335,6 +339,8 @@ class Store:
         if entry is None:
             compiled: CompiledModule = ModuleCompiler(module, type_ids, vm).compile()
             region = CodeRegion(compiled.code)
+            for observer in self.code_observers:
+                observer(module, compiled, region)
             entry = (module, compiled, region)
             self._compiled[id(module)] = entry
         return entry[1], entry[2]
