@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from . import layout as L
 from .codemem import CodeRegion
+from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
 from .x86 import (RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R12, R13, R14, R15,
                   Assembler, Label, Mem, NE)
 
@@ -34,9 +35,23 @@ EntryFunction = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void
                                  ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)
 
 
+# The entry frame once all callee-saved registers are pushed.
+ENTRY_FRAME = CfaRule("rbp", 16, (("rbp", -16), ("rbx", -24), ("r12", -32), ("r13", -40),
+                                  ("r14", -48), ("r15", -56)))
+
+
+@dataclass
+class StubSymbol:
+    name: str
+    start: int  # offsets in the stub region
+    end: int
+    cfi_rows: list  # [(offset in region, frames.CfaRule)]
+
+
 @dataclass
 class Stubs:
     region: CodeRegion
+    symbols: list[StubSymbol]
     entry: object  # EntryFunction
     entry_address: int
     entry_return_address: int  # the return address of the entry's call into Wasm
@@ -51,10 +66,14 @@ def build_stubs() -> Stubs:
 
     # ---- entry ----
     entry_at = a.pos
+    entry_rows = [(a.pos, AT_CALL)]
     a.push(RBP)
+    entry_rows.append((a.pos, AFTER_PUSH_RBP))
     a.mov(64, RBP, RSP)
-    for r in (RBX, R12, R13, R14, R15):
+    entry_rows.append((a.pos, RBP_FRAME))
+    for k, r in enumerate((RBX, R12, R13, R14, R15)):
         a.push(r)
+        entry_rows.append((a.pos, CfaRule("rbp", 16, ENTRY_FRAME.saved[:k + 2])))
     a._emit(0, 0, b"\xff", 6, Mem(RCX, L.RT_ENTRY_SP))  # push [rcx+ENTRY_SP]
     a.push(RDX)
     a.push(RCX)
@@ -96,26 +115,35 @@ def build_stubs() -> Stubs:
     for r in (R15, R14, R13, R12, RBX):
         a.pop(r)
     a.pop(RBP)
+    entry_rows.append((a.pos, AT_CALL))
     a.ret()
+    entry_end = a.pos
 
     # ---- trap stub ----
     a.bind(trap_stub)
+    trap_rows = [(a.pos, AT_CALL)]
     a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
     a.pop(RCX)
+    trap_rows.append((a.pos, CfaRule("rsp", 0)))  # the return address was just popped
     a.mov(64, Mem(RAX, L.RT_TRAP_PC), RCX)
     a.mov(64, Mem(RAX, L.RT_TRAP_SP), RSP)
     a.mov(64, Mem(RAX, L.RT_TRAP_FP), RBP)
     a.mov(64, Mem(RAX, L.RT_TRAP_CODE), RSI)
     a.mov(64, RSP, Mem(RAX, L.RT_ENTRY_SP))
     a.lea(RBP, Mem(RSP, ENTRY_FRAME_SIZE))
+    trap_rows.append((a.pos, ENTRY_FRAME))  # now in the entry frame, about to leave it
     a.mov_imm(32, RAX, 1)
     a.jmp(exit_label)
+    trap_end = a.pos
 
     # ---- host trampoline ----
     host_at = a.pos
     host_failed = Label()
+    host_rows = [(a.pos, AT_CALL)]
     a.push(RBP)
+    host_rows.append((a.pos, AFTER_PUSH_RBP))
     a.mov(64, RBP, RSP)
+    host_rows.append((a.pos, RBP_FRAME))
     a.lea(RDI, Mem(RBP, 16))
     a.alu_imm("and", 64, RSP, -16)
     a.call_indirect(Mem(R15, L.VM_HOST_CALLBACK))
@@ -123,14 +151,20 @@ def build_stubs() -> Stubs:
     a.jcc(NE, host_failed)
     a.mov(64, RSP, RBP)
     a.pop(RBP)
+    host_rows.append((a.pos, AT_CALL))
     a.ret()
+    host_rows.append((a.pos, RBP_FRAME))
     a.bind(host_failed)
     a.mov_imm(32, RSI, L.TRAP_HOST)
     a.call_label(trap_stub)
+    host_end = a.pos
 
     region = CodeRegion(bytes(a.buf))
     base = region.address
-    return Stubs(region=region,
+    symbols = [StubSymbol("stackstitch_entry", entry_at, entry_end, entry_rows),
+               StubSymbol("stackstitch_trap", trap_stub.pos, trap_end, trap_rows),
+               StubSymbol("stackstitch_host_call", host_at, host_end, host_rows)]
+    return Stubs(region=region, symbols=symbols,
                  entry=EntryFunction(base + entry_at),
                  entry_address=base + entry_at,
                  entry_return_address=base + entry_return,
