@@ -19,6 +19,7 @@ from . import layout as L
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME
 from .module import Module
 from .types import FuncType, RefType
+from .stubs import emit_switch_to
 from .x86 import (A, AE, B, BE, E, G, GE, L as LT, LE, NE, NP, P, S,
                   RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12, R13, R14, R15,
                   Assembler, Label, Mem)
@@ -34,8 +35,8 @@ _VALTYPE_BYTES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v12
 
 # Builtins: runtime routines called like imports (see runtime.Instance._builtins).
 B_MEMORY_GROW, B_MEMORY_INIT, B_DATA_DROP, B_MEMORY_COPY, B_MEMORY_FILL, \
-    B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL = range(10)
-NUM_BUILTINS = 10
+    B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL, B_CONT_NEW = range(11)
+NUM_BUILTINS = 11
 
 
 class CompileError(Exception):
@@ -103,6 +104,8 @@ class ModuleCompiler:
         self.vm = vmlayout
         self.memories = [i.desc for i in module.imports_of("memory")] + list(module.memories)
         self.tables = [i.desc for i in module.imports_of("table")] + [t.type for t in module.tables]
+        tags = [i.desc for i in module.imports_of("tag")] + list(module.tags)
+        self.tag_types = [module.types[t.type_index].composite for t in tags]
         self.asm = Assembler()
         self.func_labels = [Label() for _ in range(module.num_imported_funcs + len(module.funcs))]
         self.func_types = [module.func_type(i) for i in range(len(self.func_labels))]
@@ -1504,6 +1507,252 @@ class FunctionCompiler:
         self.branch_if(E, depth)
         self.release(self.pop())
 
+    # ---- stack switching -------------------------------------------------------------
+    #
+    # All values go through canonical slots and the runtime's transfer area; every register
+    # is free around a switch. A switch saves rsp/rbp/landing pc in the running stack's
+    # record and jumps to the target record's saved context (stubs.emit_switch_to).
+
+    def cont_func_type(self, ct: int) -> FuncType:
+        return self.module.types[self.module.types[ct].composite.func_type].composite
+
+    def handlers(self) -> list[tuple[int, int | None]]:
+        """A resume's handler clauses: (tag, label depth), or (tag, None) for a switch clause."""
+        clauses = []
+        for _ in range(self.u32()):
+            kind = self.code[self.pos]
+            self.pos += 1
+            tag = self.u32()
+            clauses.append((tag, self.u32() if kind == 0 else None))
+        return clauses
+
+    def values_to_transfer(self, count: int, first_word: int = 0):
+        """Move the top `count` values (already in slots) to the transfer area; rax: runtime."""
+        h = len(self.stack)
+        for j in range(count):
+            self.asm.mov(64, SCRATCH, self.slot_mem(h - count + j))
+            self.asm.mov(64, Mem(RAX, L.RT_TRANSFER + 8 * (first_word + j)), SCRATCH)
+        del self.stack[h - count:]
+
+    def values_from_transfer(self, types):
+        a = self.asm
+        for j, ty in enumerate(types):
+            k = len(self.stack)
+            a.mov(64, SCRATCH, Mem(RAX, L.RT_TRANSFER + 8 * j))
+            a.mov(64, self.slot_mem(k), SCRATCH)
+            self.push(SLOT, k, ty)
+
+    def take_continuation(self, slot: int):
+        """Load the reference in `slot` into rcx as a record address, trapping if it is null
+        or already consumed, and consume it."""
+        a = self.asm
+        a.mov(64, RCX, self.slot_mem(slot))
+        a.test(64, RCX, RCX)
+        a.jcc(E, self.trap_label(L.TRAP_NULL_CONT))
+        a.mov(64, RDX, RCX)
+        a.shift_imm("shr", 64, RDX, L.REVISION_SHIFT)
+        a.shift_imm("shl", 64, RCX, 64 - L.REVISION_SHIFT)
+        a.shift_imm("shr", 64, RCX, 64 - L.REVISION_SHIFT)
+        a.movzx(32, 16, R8, Mem(RCX, L.CR_REVISION))
+        a.alu("cmp", 32, R8, RDX)
+        a.jcc(NE, self.trap_label(L.TRAP_CONSUMED))
+        a.alu_imm("add", 64, Mem(RCX, L.CR_REVISION), 1)
+
+    def merge_bound_values(self, record: int, count: int):
+        """If cont.bind left values in `record`, put them before the `count` transfer values."""
+        a = self.asm
+        done = Label()
+        a.alu_imm("cmp", 64, Mem(record, L.CR_NBOUND), 0)
+        a.jcc(E, done)
+        if record != RCX:
+            a.mov(64, RCX, record)
+        a.mov_imm(32, RDX, count)
+        a.call_indirect(Mem(RAX, L.RT_MERGE_STUB))
+        a.bind(done)
+
+    def reference_to(self, record: int, dst: int):
+        """dst = a fresh reference to `record` (its current revision in the high bits)."""
+        a = self.asm
+        a.mov(64, dst, Mem(record, L.CR_REVISION))
+        a.shift_imm("shl", 64, dst, L.REVISION_SHIFT)
+        a.alu("or", 64, dst, record)
+
+    def save_context(self, record: int, landing: Label):
+        """Record where this stack continues: rsp, rbp and the landing pc (left in rsi)."""
+        a = self.asm
+        a.mov(64, Mem(record, L.CR_SP), RSP)
+        a.mov(64, Mem(record, L.CR_FP), RBP)
+        a.raw(b"\x48\x8d\x35")  # lea rsi, [rip + landing]
+        a._rel32(landing)
+        a.mov(64, Mem(record, L.CR_PC), RSI)
+
+    def land(self):
+        """Code after a switch returns control here: restore the pinned registers."""
+        a = self.asm
+        a.mov(64, R15, Mem(RBP, -8))
+        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+
+    def op_cont_new(self):
+        ct = self.u32()
+        self.call_builtin(B_CONT_NEW, [(CONST, ct, "i32")] + self.pop_args(1), "ref")
+
+    def op_cont_bind(self):
+        ct1 = self.u32()
+        ct2 = self.u32()
+        count = len(self.cont_func_type(ct1).params) - len(self.cont_func_type(ct2).params)
+        self.spill_all(keep_consts=False)
+        a = self.asm
+        h = len(self.stack)
+        self.take_continuation(h - 1)
+        a.mov(64, R8, Mem(RCX, L.CR_NBOUND))
+        a.alu_imm("cmp", 64, R8, L.MAX_BOUND - count)
+        a.jcc(A, self.trap_label(L.TRAP_HOST))
+        for j in range(count):
+            a.mov(64, SCRATCH, self.slot_mem(h - 1 - count + j))
+            a.mov(64, Mem(RCX, L.CR_BOUND, R8, 8), SCRATCH)
+            a.alu_imm("add", 64, R8, 1)
+        a.mov(64, Mem(RCX, L.CR_NBOUND), R8)
+        del self.stack[h - 1 - count:]
+        reg = self.alloc(False)
+        self.reference_to(RCX, reg)
+        self.push_reg(reg, "ref")
+
+    def op_resume(self):
+        ct = self.u32()
+        self.emit_resume(self.cont_func_type(ct), self.handlers())
+
+    def emit_resume(self, ft: FuncType, clauses):
+        if len(clauses) > L.MAX_HANDLERS:
+            raise CompileError(f"more than {L.MAX_HANDLERS} handlers on one resume")
+        a = self.asm
+        n = len(ft.params)
+        self.spill_all(keep_consts=False)
+        h = len(self.stack)
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        self.take_continuation(h - 1)
+        del self.stack[h - 1]
+        self.values_to_transfer(n)
+        self.merge_bound_values(RCX, n)
+        for i, (tag, depth) in enumerate(clauses):
+            a.mov(64, R8, Mem(R15, self.mc.vm.tag(tag)))
+            if depth is None:
+                a.alu_imm("or", 64, R8, 1)
+            a.mov(64, Mem(RCX, L.CR_HANDLERS + 8 * i), R8)
+        a.store_imm(64, Mem(RCX, L.CR_HANDLER_COUNT), len(clauses))
+        landing = Label()
+        a.mov(64, RDX, Mem(RAX, L.RT_CURRENT))
+        a.mov(64, Mem(RCX, L.CR_PARENT), RDX)
+        self.save_context(RDX, landing)
+        a.mov(64, Mem(RCX, -16), RBP)  # the base frame now returns into this resume
+        a.mov(64, Mem(RCX, -8), RSI)
+        a.mov(64, RDI, Mem(RCX, L.CR_TOP))
+        emit_switch_to(a, RDI)
+        a.bind(landing)
+        self.land()
+        returned = Label()
+        a.mov(64, RCX, Mem(RAX, L.RT_TRANSFER_KIND))
+        a.test(64, RCX, RCX)
+        a.jcc(E, returned)
+        for i, (tag, depth) in enumerate(clauses):
+            if depth is None:
+                continue
+            other = Label()
+            a.alu_imm("cmp", 64, RCX, i + 1)
+            a.jcc(NE, other)
+            self.branch_with_transfer(depth, len(self.tag_types_of(tag).params) + 1)
+            a.bind(other)
+        a.ud2()
+        a.bind(returned)
+        self.values_from_transfer([simple_type(t) for t in ft.results])
+
+    def tag_types_of(self, tag: int) -> FuncType:
+        return self.mc.tag_types[tag]
+
+    def branch_with_transfer(self, depth: int, count: int):
+        """Branch to a label carrying `count` values from the transfer area (rax: runtime)."""
+        a = self.asm
+        frame = self.frames[-1 - depth]
+        for j in range(count):
+            dst = Mem(RBP, 16 + 8 * j) if frame.kind == "func" else self.slot_mem(frame.base + j)
+            a.mov(64, SCRATCH, Mem(RAX, L.RT_TRANSFER + 8 * j))
+            a.mov(64, dst, SCRATCH)
+        if frame.kind == "func":
+            self.epilogue()
+        else:
+            a.jmp(frame.label)
+
+    def op_suspend(self):
+        tag = self.u32()
+        ft = self.tag_types_of(tag)
+        a = self.asm
+        n = len(ft.params)
+        self.spill_all(keep_consts=False)
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        self.values_to_transfer(n)
+        a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
+        a.call_indirect(Mem(RAX, L.RT_SEARCH_STUB))  # rcx: handling record, r8: clause
+        landing = Label()
+        self.suspend_segment(landing, n)
+        a.alu_imm("add", 64, R8, 1)
+        a.mov(64, Mem(RAX, L.RT_TRANSFER_KIND), R8)
+        a.mov(64, RDI, Mem(RCX, L.CR_PARENT))
+        emit_switch_to(a, RDI)
+        a.bind(landing)
+        self.land()
+        self.values_from_transfer([simple_type(t) for t in ft.results])
+
+    def suspend_segment(self, landing: Label, ref_word: int):
+        """Suspend the stacks from the running one up to record rcx (whose resume handles
+        the tag in rdx); the new reference to them goes to transfer word `ref_word`."""
+        a = self.asm
+        a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
+        self.save_context(RDI, landing)
+        a.mov(64, Mem(RCX, L.CR_TOP), RDI)
+        a.store_imm(64, Mem(RCX, L.CR_STATE), L.CONT_SUSPENDED)
+        a.mov(64, Mem(RCX, L.CR_TAG), RDX)
+        self.reference_to(RCX, R9)
+        a.mov(64, Mem(RAX, L.RT_TRANSFER + 8 * ref_word), R9)
+
+    def op_switch(self):
+        ct = self.u32()
+        tag = self.u32()
+        ft = self.cont_func_type(ct)
+        own_ct = ft.params[-1].heap
+        results = [simple_type(t) for t in self.cont_func_type(own_ct).params]
+        a = self.asm
+        n = len(ft.params)  # including the reference to the switching continuation
+        self.spill_all(keep_consts=False)
+        h = len(self.stack)
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        self.take_continuation(h - 1)
+        del self.stack[h - 1]
+        self.values_to_transfer(n - 1)
+        a.mov(64, RBX, RCX)  # the target
+        a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
+        a.alu_imm("or", 64, RDX, 1)
+        a.call_indirect(Mem(RAX, L.RT_SEARCH_STUB))
+        landing = Label()
+        self.suspend_segment(landing, n - 1)
+        # The target takes the suspended segment's place under the same resume.
+        a.mov(64, R9, Mem(RCX, L.CR_PARENT))
+        a.mov(64, Mem(RBX, L.CR_PARENT), R9)
+        for off in (-16, -8):
+            a.mov(64, R9, Mem(RCX, off))
+            a.mov(64, Mem(RBX, off), R9)
+        a.mov(64, R9, RCX)
+        a.lea(RSI, Mem(R9, L.CR_HANDLERS))
+        a.lea(RDI, Mem(RBX, L.CR_HANDLERS))
+        a.mov(64, RCX, Mem(R9, L.CR_HANDLER_COUNT))
+        a.mov(64, Mem(RBX, L.CR_HANDLER_COUNT), RCX)
+        a.raw(b"\xf3\x48\xa5")  # rep movsq
+        self.merge_bound_values(RBX, n)
+        a.mov(64, RDI, Mem(RBX, L.CR_TOP))
+        emit_switch_to(a, RDI)
+        a.bind(landing)
+        self.land()
+        self.values_from_transfer(results)
+
     # ---- the 0xFC prefix -------------------------------------------------------------
 
     def op_prefix_fc(self):
@@ -1662,6 +1911,11 @@ def _build_handlers():
     h[0xD4] = F.op_ref_as_non_null
     h[0xD5] = F.op_br_on_null
     h[0xD6] = F.op_br_on_non_null
+    h[0xE0] = F.op_cont_new
+    h[0xE1] = F.op_cont_bind
+    h[0xE2] = F.op_suspend
+    h[0xE3] = F.op_resume
+    h[0xE6] = F.op_switch
     h[0xFC] = F.op_prefix_fc
     return h
 

@@ -16,7 +16,48 @@ RT_TRAP_FP = 40
 RT_STACK_LO = 48     # the Wasm main stack: [lo, hi)
 RT_STACK_HI = 56
 RT_STACK_SPAN = 64   # hi - lo, so one unsigned compare tells "on the Wasm stack"
-RUNTIME_BLOCK_SIZE = 128
+RT_CURRENT = 72      # the continuation record of the running stack (an entry's root record
+                     # while no continuation runs)
+RT_FREE_LIST = 80    # continuation records whose stacks can be reused, linked by CR_NEXT_FREE
+RT_TRANSFER_KIND = 88  # 0: the continuation returned; k+1: it suspended to handler clause k
+RT_START_STUB = 96   # where a fresh continuation starts
+RT_CONT_SLAB = 104   # debug: the store's list of continuation slabs (see DEBUG_ROOT.md)
+RT_MAIN_LIMIT = 112  # stack limit on the Wasm main stack (its low end plus host headroom)
+RT_SEARCH_STUB = 120  # handler search for suspend and switch
+RT_MERGE_STUB = 128  # prepends cont.bind values to the transfer area
+RT_TRANSFER = 136    # values passed by resume/suspend/switch/return, one word each
+TRANSFER_WORDS = 64
+RUNTIME_BLOCK_SIZE = RT_TRANSFER + 8 * TRANSFER_WORDS
+
+# A continuation record. It sits at the top of its stack chunk; the 16 bytes just below it
+# are the base frame (saved rbp, return address) that every resume rewrites to point at the
+# resumer, linking the frame-pointer chain across the switch. Entry trampolines keep a
+# root record (parent 0) in their frame.
+CR_STATE = 0         # CONT_* below
+CR_REVISION = 8      # bumped whenever a reference to this continuation is consumed
+CR_SP = 16           # saved context of this stack while it is not running
+CR_FP = 24
+CR_PC = 32
+CR_PARENT = 40       # the record of the stack that resumed this one (0 for a root)
+CR_TOP = 48          # suspended: the innermost record of the segment, where execution resumes
+CR_LIMIT = 56        # lowest rsp allowed on this stack
+CR_FUNC = 64         # fresh: the function reference to call
+CR_NARGS = 72
+CR_NRESULTS = 80
+CR_HANDLER_COUNT = 88
+CR_HANDLERS = 96     # tag record addresses of the installing resume; bit 0 set: a switch clause
+MAX_HANDLERS = 12
+CR_TAG = 192         # suspended: the tag record it suspended with
+CR_NEXT_FREE = 200
+CR_NBOUND = 208      # values bound by cont.bind, passed first on the next resume
+CR_BOUND = 216
+MAX_BOUND = 8
+CR_STACK_LO = 280
+CR_ID = 288
+CR_SIZE = 320
+
+CONT_FRESH, CONT_SUSPENDED, CONT_RUNNING, CONT_RETURNED = range(4)
+REVISION_SHIFT = 48  # a continuation reference is record | (revision & 0xFFFF) << 48
 
 # The vmctx: one per instance. r15 points at it while the instance's code runs.
 # Host functions get a host block with the same header, so r15-relative loads stay valid.
@@ -55,6 +96,9 @@ TRAP_MESSAGES = {
     11: "null reference",
     12: "out of bounds table access",
     13: "host function error",
+    14: "null continuation reference",
+    15: "continuation already consumed",
+    16: "unhandled tag",
 }
 TRAP_UNREACHABLE = 1
 TRAP_DIV_ZERO = 2
@@ -69,6 +113,9 @@ TRAP_NULL_FUNC = 10
 TRAP_NULL_REF = 11
 TRAP_TABLE_OOB = 12
 TRAP_HOST = 13
+TRAP_NULL_CONT = 14
+TRAP_CONSUMED = 15
+TRAP_UNHANDLED = 16
 
 
 class VmctxLayout:
@@ -76,9 +123,10 @@ class VmctxLayout:
     memory, then one pointer per function, global, table and builtin."""
 
     def __init__(self, num_funcs: int, num_globals: int, num_tables: int, num_builtins: int,
-                 num_memories: int = 1):
+                 num_memories: int = 1, num_tags: int = 0):
         self.memories = VM_HEADER_SIZE
-        self.funcs = self.memories + 16 * max(num_memories - 1, 0)
+        self.tags = self.memories + 16 * max(num_memories - 1, 0)
+        self.funcs = self.tags + 8 * num_tags
         self.globals = self.funcs + 8 * num_funcs
         self.tables = self.globals + 8 * num_globals
         self.builtins = self.tables + 8 * num_tables
@@ -89,6 +137,9 @@ class VmctxLayout:
 
     def memory_size(self, i: int) -> int:
         return VM_MEM_SIZE if i == 0 else self.memories + 16 * (i - 1) + 8
+
+    def tag(self, i: int) -> int:
+        return self.tags + 8 * i
 
     def func(self, i: int) -> int:
         return self.funcs + 8 * i

@@ -13,7 +13,7 @@ import struct
 from dataclasses import fields, is_dataclass
 
 from . import layout as L
-from .codegen import (B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
+from .codegen import (B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
                       B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL, B_TABLE_GROW, B_TABLE_INIT,
                       NUM_BUILTINS, CompiledModule, ModuleCompiler, simple_type)
 from .codemem import CodeRegion
@@ -26,6 +26,8 @@ PAGE = 65536
 MASK64 = (1 << 64) - 1
 DEFAULT_STACK_SIZE = 8 << 20
 HOST_HEADROOM = 512 << 10  # stack kept free below Wasm frames for host calls (ctypes, CPython)
+DEFAULT_CONT_STACK_SIZE = 256 << 10  # host calls never run on these: they move to the main stack
+CONT_STACK_MARGIN = 512  # below the limit: room for a stub call after the prologue check
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mmap.restype = ctypes.c_void_p
@@ -199,9 +201,67 @@ class Global:
 
 
 class Tag:
+    """A tag; its identity in native code is the address of its record."""
+
     def __init__(self, ttype: FuncType, type_id: int):
         self.type = ttype
         self.type_id = type_id
+        self.record = (ctypes.c_uint64 * 2)(type_id, 0)
+        self.address = ctypes.addressof(self.record)
+
+
+class ContinuationPool:
+    """Continuation records with their stacks, carved from slabs of many stacks each, so
+    that 100,000 live continuations need a few thousand mappings, not one or two each.
+    Finished continuations are pushed on the runtime's free list by generated code."""
+
+    STACKS_PER_SLAB = 64
+
+    def __init__(self, runtime, stack_size: int, start_stub: int):
+        self.runtime = runtime
+        self.stack_size = (stack_size + mmap.PAGESIZE - 1) & ~(mmap.PAGESIZE - 1)
+        self.start_stub = start_stub
+        self.slabs: list[int] = []
+        self.unused: list[int] = []  # records never handed out yet
+        self.next_id = 1
+
+    def allocate(self) -> int:
+        rt = self.runtime
+        record = rt[L.RT_FREE_LIST // 8]
+        if record:
+            rt[L.RT_FREE_LIST // 8] = _words(record)[L.CR_NEXT_FREE // 8]
+            return record
+        if not self.unused:
+            slab = _reserve(self.stack_size * self.STACKS_PER_SLAB, mmap.PROT_READ | mmap.PROT_WRITE)
+            self.slabs.append(slab)
+            self.unused = [slab + (i + 1) * self.stack_size - L.CR_SIZE
+                           for i in reversed(range(self.STACKS_PER_SLAB))]
+        return self.unused.pop()
+
+    def new(self, func_ref: int, functype: FuncType) -> int:
+        """A fresh continuation of `func_ref`; returns its reference."""
+        record = self.allocate()
+        w = _words(record)
+        w[L.CR_STATE // 8] = L.CONT_FRESH
+        w[L.CR_SP // 8] = record - 16
+        w[L.CR_FP // 8] = 0
+        w[L.CR_PC // 8] = self.start_stub
+        w[L.CR_PARENT // 8] = 0
+        w[L.CR_TOP // 8] = record
+        w[L.CR_LIMIT // 8] = record + L.CR_SIZE - self.stack_size + CONT_STACK_MARGIN
+        w[L.CR_FUNC // 8] = func_ref
+        w[L.CR_NARGS // 8] = len(functype.params)
+        w[L.CR_NRESULTS // 8] = len(functype.results)
+        w[L.CR_HANDLER_COUNT // 8] = 0
+        w[L.CR_NBOUND // 8] = 0
+        w[L.CR_STACK_LO // 8] = record + L.CR_SIZE - self.stack_size
+        w[L.CR_ID // 8] = self.next_id
+        self.next_id += 1
+        return record | ((w[L.CR_REVISION // 8] & 0xFFFF) << L.REVISION_SHIFT)
+
+
+def _words(address: int):
+    return (ctypes.c_uint64 * (L.CR_SIZE // 8)).from_address(address)
 
 
 # ---- the store ------------------------------------------------------------------------------
@@ -210,7 +270,7 @@ class Store:
     """Owns code, native state and the Wasm main stack; everything of one run."""
 
     def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native",
-                 code_observers: list | None = None):
+                 code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE):
         self.switching = switching
         # Called as observer(module, compiled, region) for each module compiled: debugger
         # registration and perf maps hook in here.
@@ -226,7 +286,11 @@ class Store:
         r[L.RT_STACK_LO // 8] = self.stack_lo
         r[L.RT_STACK_HI // 8] = self.stack_lo + stack_size
         r[L.RT_STACK_SPAN // 8] = stack_size
-        r[L.RT_STACK_LIMIT // 8] = self.stack_lo + HOST_HEADROOM
+        r[L.RT_STACK_LIMIT // 8] = r[L.RT_MAIN_LIMIT // 8] = self.stack_lo + HOST_HEADROOM
+        r[L.RT_START_STUB // 8] = self.stubs.start_stub
+        r[L.RT_SEARCH_STUB // 8] = self.stubs.search_stub
+        r[L.RT_MERGE_STUB // 8] = self.stubs.merge_stub
+        self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
         self.type_registry: dict = {}
         self.funcs_by_ref: dict[int, Func] = {}
         self._extern_objects: dict[int, object] = {}
@@ -415,7 +479,8 @@ class Instance:
         num_funcs = module.num_imported_funcs + len(module.funcs)
         self.vm_layout = L.VmctxLayout(num_funcs, len(module.imports_of("global")) + len(module.globals),
                                        len(module.imports_of("table")) + len(module.tables), NUM_BUILTINS,
-                                       len(module.imports_of("memory")) + len(module.memories))
+                                       len(module.imports_of("memory")) + len(module.memories),
+                                       len(module.imports_of("tag")) + len(module.tags))
         self.vmctx = (ctypes.c_uint64 * (self.vm_layout.size // 8))()
         self.vmctx_address = ctypes.addressof(self.vmctx)
         vm = self.vmctx
@@ -456,6 +521,8 @@ class Instance:
         for tag in module.tags:
             ft = module.types[tag.type_index].composite
             self.tags.append(Tag(ft, self.type_ids[tag.type_index]))
+        for i, tag in enumerate(self.tags):
+            vm[self.vm_layout.tag(i) // 8] = tag.address
         self.builtins = self._make_builtins()
         for i, f in enumerate(self.builtins):
             vm[self.vm_layout.builtin(i) // 8] = f.ref
@@ -577,6 +644,7 @@ class Instance:
 
     def _make_builtins(self) -> list[Func]:
         """Runtime routines; arguments arrive as zero-extended 64-bit words."""
+        module = self.module
 
         def memory_grow(memory, delta):
             return self.memories[memory].grow(delta)
@@ -621,12 +689,19 @@ class Instance:
             for k in range(n):
                 t.elems[i + k] = value
 
+        def cont_new(ct, func_ref):
+            if not func_ref:
+                raise Trap("null function reference")
+            ft = module.types[module.types[ct].composite.func_type].composite
+            return self.store.continuations.new(func_ref, ft)
+
         routines = {
             B_MEMORY_GROW: (memory_grow, 2, 1), B_MEMORY_INIT: (memory_init, 5, 0),
             B_DATA_DROP: (data_drop, 1, 0), B_MEMORY_COPY: (memory_copy, 5, 0),
             B_MEMORY_FILL: (memory_fill, 4, 0), B_TABLE_INIT: (table_init, 5, 0),
             B_ELEM_DROP: (elem_drop, 1, 0), B_TABLE_COPY: (table_copy, 5, 0),
             B_TABLE_GROW: (table_grow, 3, 1), B_TABLE_FILL: (table_fill, 4, 0),
+            B_CONT_NEW: (cont_new, 2, 1),
         }
         return [self.store.host_function(FuncType(("i64",) * p, ("i64",) * r), fn, fn.__name__)
                 for _, (fn, p, r) in sorted(routines.items())]

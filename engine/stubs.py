@@ -21,19 +21,23 @@ from dataclasses import dataclass
 from . import layout as L
 from .codemem import CodeRegion
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
-from .x86 import (RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R12, R13, R14, R15,
-                  Assembler, Label, Mem, NE)
+from .x86 import (A, AE, E, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12,
+                  R14, R13, R15, Assembler, Label, Mem)
 
-# Frame of the entry trampoline, below its rbp.
+# Frame of the entry trampoline, below its rbp. Its lowest part is the root continuation
+# record of this entry: handler search stops there, and host calls find the stack to run on.
 _SAVED_OLD_ENTRY_SP = -48
 _SAVED_SLOTS = -56
 _SAVED_RUNTIME = -64
 _SAVED_NSLOTS = -72
-ENTRY_FRAME_SIZE = 80  # rbp - ENTRY_SP
+_SAVED_CURRENT = -80
+_SAVED_LIMIT = -88
+ENTRY_FRAME_SIZE = 416  # rbp - ENTRY_SP; the root record starts at ENTRY_SP
+assert ENTRY_FRAME_SIZE - 88 >= L.CR_SIZE and ENTRY_FRAME_SIZE % 16 == 0
+HOST_RED_ZONE = 256  # left untouched below a suspended main stack's rsp
 
 EntryFunction = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p,
                                  ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)
-
 
 # The entry frame once all callee-saved registers are pushed.
 ENTRY_FRAME = CfaRule("rbp", 16, (("rbp", -16), ("rbx", -24), ("r12", -32), ("r13", -40),
@@ -57,12 +61,27 @@ class Stubs:
     entry_return_address: int  # the return address of the entry's call into Wasm
     trap_stub: int
     host_trampoline: int
+    start_stub: int  # where fresh continuations begin
+    search_stub: int
+    merge_stub: int
+
+
+def emit_switch_to(a: Assembler, target: int):
+    """Make `target` (a record) the running stack and continue at its saved pc (rax: runtime)."""
+    a.mov(64, Mem(RAX, L.RT_CURRENT), target)
+    a.mov(64, R11, Mem(target, L.CR_LIMIT))
+    a.mov(64, Mem(RAX, L.RT_STACK_LIMIT), R11)
+    a.store_imm(64, Mem(target, L.CR_STATE), L.CONT_RUNNING)
+    a.mov(64, RSP, Mem(target, L.CR_SP))
+    a.mov(64, RBP, Mem(target, L.CR_FP))
+    a.jmp_indirect(Mem(target, L.CR_PC))
 
 
 def build_stubs() -> Stubs:
     a = Assembler()
     exit_label = Label()
     trap_stub = Label()
+    symbols = []
 
     # ---- entry ----
     entry_at = a.pos
@@ -78,8 +97,19 @@ def build_stubs() -> Stubs:
     a.push(RDX)
     a.push(RCX)
     a.push(R8)
-    a.alu_imm("sub", 64, RSP, 8)
+    a._emit(0, 0, b"\xff", 6, Mem(RCX, L.RT_CURRENT))
+    a._emit(0, 0, b"\xff", 6, Mem(RCX, L.RT_STACK_LIMIT))
+    a.alu_imm("sub", 64, RSP, ENTRY_FRAME_SIZE - 88)
     a.mov(64, Mem(RCX, L.RT_ENTRY_SP), RSP)
+    # The root record: no parent, no handlers, the main stack's limit.
+    a.mov_imm(32, RAX, 0)
+    a.mov(64, Mem(RSP, L.CR_PARENT), RAX)
+    a.mov(64, Mem(RSP, L.CR_HANDLER_COUNT), RAX)
+    a.store_imm(64, Mem(RSP, L.CR_STATE), L.CONT_RUNNING)
+    a.mov(64, RAX, Mem(RCX, L.RT_MAIN_LIMIT))
+    a.mov(64, Mem(RSP, L.CR_LIMIT), RAX)
+    a.mov(64, Mem(RCX, L.RT_STACK_LIMIT), RAX)
+    a.mov(64, Mem(RCX, L.RT_CURRENT), RSP)
     # Switch to the Wasm main stack unless this call came from a host function running on it.
     on_stack = Label()
     a.mov(64, RAX, RSP)
@@ -109,15 +139,17 @@ def build_stubs() -> Stubs:
     a.mov_imm(32, RAX, 0)
     a.bind(exit_label)
     a.mov(64, RCX, Mem(RBP, _SAVED_RUNTIME))
-    a.mov(64, RDX, Mem(RBP, _SAVED_OLD_ENTRY_SP))
-    a.mov(64, Mem(RCX, L.RT_ENTRY_SP), RDX)
+    for saved, field in ((_SAVED_OLD_ENTRY_SP, L.RT_ENTRY_SP), (_SAVED_CURRENT, L.RT_CURRENT),
+                         (_SAVED_LIMIT, L.RT_STACK_LIMIT)):
+        a.mov(64, RDX, Mem(RBP, saved))
+        a.mov(64, Mem(RCX, field), RDX)
     a.lea(RSP, Mem(RBP, -40))
     for r in (R15, R14, R13, R12, RBX):
         a.pop(r)
     a.pop(RBP)
     entry_rows.append((a.pos, AT_CALL))
     a.ret()
-    entry_end = a.pos
+    symbols.append(StubSymbol("stackstitch_entry", entry_at, a.pos, entry_rows))
 
     # ---- trap stub ----
     a.bind(trap_stub)
@@ -134,9 +166,11 @@ def build_stubs() -> Stubs:
     trap_rows.append((a.pos, ENTRY_FRAME))  # now in the entry frame, about to leave it
     a.mov_imm(32, RAX, 1)
     a.jmp(exit_label)
-    trap_end = a.pos
+    symbols.append(StubSymbol("stackstitch_trap", trap_stub.pos, a.pos, trap_rows))
 
     # ---- host trampoline ----
+    # Host code has no stack-limit checks and needs room: when a continuation is running,
+    # it runs below the suspended main stack's rsp (found at the root record) instead.
     host_at = a.pos
     host_failed = Label()
     host_rows = [(a.pos, AT_CALL)]
@@ -145,6 +179,21 @@ def build_stubs() -> Stubs:
     a.mov(64, RBP, RSP)
     host_rows.append((a.pos, RBP_FRAME))
     a.lea(RDI, Mem(RBP, 16))
+    a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+    a.mov(64, RCX, Mem(RAX, L.RT_CURRENT))
+    find_root, at_root, call = Label(), Label(), Label()
+    a.bind(find_root)
+    a.mov(64, RDX, Mem(RCX, L.CR_PARENT))
+    a.test(64, RDX, RDX)
+    a.jcc(E, at_root)
+    a.mov(64, RCX, RDX)
+    a.jmp(find_root)
+    a.bind(at_root)
+    a.alu("cmp", 64, RCX, Mem(RAX, L.RT_CURRENT))
+    a.jcc(E, call)
+    a.mov(64, RSP, Mem(RCX, L.CR_SP))
+    a.alu_imm("sub", 64, RSP, HOST_RED_ZONE)
+    a.bind(call)
     a.alu_imm("and", 64, RSP, -16)
     a.call_indirect(Mem(R15, L.VM_HOST_CALLBACK))
     a.test(32, RAX, RAX)
@@ -157,16 +206,112 @@ def build_stubs() -> Stubs:
     a.bind(host_failed)
     a.mov_imm(32, RSI, L.TRAP_HOST)
     a.call_label(trap_stub)
-    host_end = a.pos
+    symbols.append(StubSymbol("stackstitch_host_call", host_at, a.pos, host_rows))
+
+    # ---- continuation start ----
+    # Entered by a switch with rsp at the base frame of a fresh continuation's stack.
+    start_at = a.pos
+    a.mov(64, RBP, RSP)  # the base frame: [rbp] resumer's rbp, [rbp+8] resume landing
+    a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+    a.mov(64, RBX, Mem(RAX, L.RT_CURRENT))
+    a.mov(64, RCX, Mem(RBX, L.CR_NARGS))
+    a.mov(64, RDX, Mem(RBX, L.CR_NRESULTS))
+    a.alu("cmp", 64, RDX, RCX)
+    a.cmov(A, 64, RCX, RDX)
+    a.mov(64, R8, RCX)
+    a.shift_imm("shl", 64, R8, 3)
+    a.alu_imm("add", 64, R8, 8 + 15)  # at least one slot
+    a.alu_imm("and", 64, R8, -16)
+    a.alu("sub", 64, RSP, R8)
+    a.lea(RSI, Mem(RAX, L.RT_TRANSFER))
+    a.mov(64, RDI, RSP)
+    a.raw(b"\xf3\x48\xa5")  # rep movsq
+    a.mov(64, R11, Mem(RBX, L.CR_FUNC))
+    a.mov(64, R15, Mem(R11, L.FR_VMCTX))
+    a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+    a.call_indirect(Mem(R11, L.FR_CODE))
+    a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+    a.mov(64, RBX, Mem(RAX, L.RT_CURRENT))
+    a.mov(64, RCX, Mem(RBX, L.CR_NRESULTS))
+    a.mov(64, RSI, RSP)
+    a.lea(RDI, Mem(RAX, L.RT_TRANSFER))
+    a.raw(b"\xf3\x48\xa5")  # rep movsq
+    a.store_imm(64, Mem(RAX, L.RT_TRANSFER_KIND), 0)
+    a.store_imm(64, Mem(RBX, L.CR_STATE), L.CONT_RETURNED)
+    a.mov(64, RDX, Mem(RAX, L.RT_FREE_LIST))  # recycle: nothing allocates before we leave
+    a.mov(64, Mem(RBX, L.CR_NEXT_FREE), RDX)
+    a.mov(64, Mem(RAX, L.RT_FREE_LIST), RBX)
+    a.mov(64, RDI, Mem(RBX, L.CR_PARENT))
+    emit_switch_to(a, RDI)
+    symbols.append(StubSymbol("stackstitch_continuation_start", start_at, a.pos, []))
+
+    # ---- handler search ----
+    # rdx: tag record (bit 0 set for a switch clause), rax: runtime. Returns rcx: the record
+    # whose resume installed the handler, r8: the clause index. Preserves rax, rbx, rdx.
+    search_at = a.pos
+    search_rows = [(a.pos, AT_CALL)]
+    outer, inner, next_record, found, unhandled = Label(), Label(), Label(), Label(), Label()
+    a.mov(64, RCX, Mem(RAX, L.RT_CURRENT))
+    a.bind(outer)
+    a.test(64, RCX, RCX)
+    a.jcc(E, unhandled)
+    a.mov(64, R9, Mem(RCX, L.CR_HANDLER_COUNT))
+    a.mov_imm(32, R8, 0)
+    a.bind(inner)
+    a.alu("cmp", 64, R8, R9)
+    a.jcc(AE, next_record)
+    a.alu("cmp", 64, RDX, Mem(RCX, L.CR_HANDLERS, R8, 8))
+    a.jcc(E, found)
+    a.alu_imm("add", 64, R8, 1)
+    a.jmp(inner)
+    a.bind(next_record)
+    a.mov(64, RCX, Mem(RCX, L.CR_PARENT))
+    a.jmp(outer)
+    a.bind(found)
+    a.ret()
+    a.bind(unhandled)  # the return address on the stack names the suspend site
+    a.mov_imm(32, RSI, L.TRAP_UNHANDLED)
+    a.jmp(trap_stub)
+    symbols.append(StubSymbol("stackstitch_handler_search", search_at, a.pos, search_rows))
+
+    # ---- cont.bind values ----
+    # rcx: record, rdx: number of values already in the transfer area, rax: runtime.
+    # Moves them up and puts the bound values first. Preserves rax, rbx, rcx, rdx.
+    merge_at = a.pos
+    shift, copy, done = Label(), Label(), Label()
+    a.mov(64, R8, Mem(RCX, L.CR_NBOUND))
+    a.mov(64, R9, RDX)
+    a.bind(shift)
+    a.test(64, R9, R9)
+    a.jcc(E, copy)
+    a.alu_imm("sub", 64, R9, 1)
+    a.mov(64, R10, Mem(RAX, L.RT_TRANSFER, R9, 8))
+    a.lea(R11, Mem(R9, 0, R8, 1))
+    a.mov(64, Mem(RAX, L.RT_TRANSFER, R11, 8), R10)
+    a.jmp(shift)
+    a.bind(copy)
+    a.mov_imm(32, R9, 0)
+    loop = Label()
+    a.bind(loop)
+    a.alu("cmp", 64, R9, R8)
+    a.jcc(AE, done)
+    a.mov(64, R10, Mem(RCX, L.CR_BOUND, R9, 8))
+    a.mov(64, Mem(RAX, L.RT_TRANSFER, R9, 8), R10)
+    a.alu_imm("add", 64, R9, 1)
+    a.jmp(loop)
+    a.bind(done)
+    a.store_imm(64, Mem(RCX, L.CR_NBOUND), 0)
+    a.ret()
+    symbols.append(StubSymbol("stackstitch_bind_merge", merge_at, a.pos, [(merge_at, AT_CALL)]))
 
     region = CodeRegion(bytes(a.buf))
     base = region.address
-    symbols = [StubSymbol("stackstitch_entry", entry_at, entry_end, entry_rows),
-               StubSymbol("stackstitch_trap", trap_stub.pos, trap_end, trap_rows),
-               StubSymbol("stackstitch_host_call", host_at, host_end, host_rows)]
     return Stubs(region=region, symbols=symbols,
                  entry=EntryFunction(base + entry_at),
                  entry_address=base + entry_at,
                  entry_return_address=base + entry_return,
                  trap_stub=base + trap_stub.pos,
-                 host_trampoline=base + host_at)
+                 host_trampoline=base + host_at,
+                 start_stub=base + start_at,
+                 search_stub=base + search_at,
+                 merge_stub=base + merge_at)

@@ -14,6 +14,7 @@ import math
 import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -160,6 +161,7 @@ HOST_WAT = """
 
 
 def host_instance(picky):
+    """HOST_WAT linked to Python imports; `picky` is the test's own i32 -> i32 callable."""
     store = Store()
     pair = store.host_function(FuncType(("i64",), ("i32", "i64")),
                                lambda x: [x & MASK32, (x * 3) & MASK64], "pair")
@@ -167,7 +169,7 @@ def host_instance(picky):
                                lambda a, b: f64_to_bits(bits_to_f64(a) + bits_to_f64(b)), "fadd")
     picky_func = store.host_function(FuncType(("i32",), ("i32",)), picky, "picky")
     return instantiate(HOST_WAT, {("host", "pair"): pair, ("host", "fadd"): fadd,
-                             ("host", "picky"): picky_func}, store)
+                                 ("host", "picky"): picky_func}, store)
 
 
 def test_host_function_results():
@@ -208,6 +210,17 @@ def test_host_function_trap_keeps_its_message():
     with pytest.raises(Trap) as info:
         host_instance(picky).invoke("picky", [1])
     assert info.value.message == "custom host trap"
+
+
+@pytest.mark.xfail(strict=True, reason="engine bug: a host function returning too few results "
+                                       "is not detected; missing results read as 0")
+def test_host_function_wrong_result_count_traps():
+    store = Store()
+    short = store.host_function(FuncType((), ("i32", "i32")), lambda: [1], "short")
+    inst = instantiate('(module (import "h" "short" (func $s (result i32 i32)))'
+                       ' (func (export "s") (result i32 i32) call $s))', {("h", "short"): short}, store)
+    with pytest.raises(Trap, match="short"):
+        inst.invoke("s", [])
 
 
 REENTRY_WAT = """
@@ -476,8 +489,8 @@ WIDE_TYPES = ["i32", "i64", "f32", "f64"]
 
 
 def wide_wat(n: int) -> str:
-    """`many` returns its n parameters reversed, ints incremented by their position;
-    `call_many` passes its parameters through a Wasm-to-Wasm call of `many`."""
+    """`many` returns its n parameters reversed, ints incremented by their position; the
+    other exports pass their parameters to it by call, call_indirect and call_ref."""
     params = [WIDE_TYPES[k % 4] for k in range(n)]
     results = params[::-1]
     sig = f"(param {' '.join(params)}) (result {' '.join(results)})"
@@ -488,7 +501,11 @@ def wide_wat(n: int) -> str:
             body.append(f"{t}.const {k} {t}.add")
     forward = " ".join(f"local.get {k}" for k in range(n))
     return (f'(module (func $many (export "many") {sig} {" ".join(body)})'
-            f' (func (export "call_many") {sig} {forward} call $many))')
+            f' (func (export "call_many") {sig} {forward} call $many)'
+            f' (type $wide (func {sig})) (table 1 funcref) (elem (i32.const 0) $many)'
+            f' (elem declare func $many)'
+            f' (func (export "indirect_many") {sig} {forward} i32.const 0 call_indirect (type $wide))'
+            f' (func (export "ref_many") {sig} {forward} ref.func $many call_ref $wide))')
 
 
 def wide_args(n: int) -> list[int]:
@@ -512,7 +529,8 @@ def test_twenty_params_and_results():
     inst = instantiate(wide_wat(20))
     args = wide_args(20)
     assert inst.invoke("many", args) == wide_expected(args)
-    assert inst.invoke("call_many", args) == wide_expected(args)
+    for caller in ("call_many", "indirect_many", "ref_many"):
+        assert inst.invoke(caller, args) == wide_expected(args), caller
 
 
 def test_br_table_with_1000_targets():
@@ -541,15 +559,15 @@ def test_ten_thousand_locals():
           local.get 0 i64.eqz if i64.const 0 return end
           i64.const -1 local.set 1 i64.const -1 local.set 5 i64.const -1 local.set 8
           local.get 0 i64.const 1 i64.sub call $dirty)
-        (func (export "locals") (param i32) (result i64 f64 i64)
+        (func (export "locals") (param i32) (result i64 i64 i64)
           (local {' i64' * half}) (local {' f64' * half})
-          local.get 0 i64.extend_i32_u local.set {n}
-          local.get {n} local.get 1 i64.add local.get {half} i64.add
-          local.get {n - 1}
-          local.get {half + 1} f64.const 0 f64.eq
-          if (result i64) local.get {half + 2} f64.const 1.5 f64.add local.set {half + 2} i64.const 0
+          local.get 0 i64.extend_i32_u local.set {half}
+          local.get {half} local.get 1 i64.add local.get {half - 1} i64.add
+          local.get 2
+          local.get {n} f64.const 0 f64.eq
+          if (result i64) local.get {n} f64.const 1.5 f64.add local.set {n} i64.const 0
           else i64.const 99 end
-          local.get {half + 2} i64.trunc_f64_s i64.add))""")
+          local.get {n} i64.trunc_f64_s i64.add))""")
     inst.invoke("dirty", [20_000])
     assert inst.invoke("locals", [7]) == [7, 0, 1]
     assert inst.invoke("locals", [MASK32]) == [MASK32, 0, 1]
@@ -651,6 +669,22 @@ KERNELS = """
     local.get 0 local.get 1 i64.lt_s
     local.get 0 i64.extend8_s
     local.get 0 i64.extend32_s)
+  (memory 1)
+  (func (export "i32_ops") (param i32 i32) (result i32 i32 i32 i32 i32 i32 i32 i32 i64 i64 i32 i64)
+    local.get 0 i32.const 3 local.get 1 local.get 1 i32.const 1 i32.add i32.const 2 i32.lt_u select
+    i32.div_s (; divisors 0 and -1 replaced by 3 ;)
+    local.get 0 local.get 1 local.get 1 i32.eqz i32.or i32.rem_u
+    local.get 0 local.get 1 i32.shr_s
+    local.get 0 i32.clz
+    local.get 0 i32.popcnt
+    local.get 0 i32.extend16_s
+    local.get 0 local.get 1 i32.lt_u
+    local.get 0 local.get 1 i32.mul
+    local.get 0 i64.extend_i32_s
+    i32.const 8 local.get 0 i32.store
+    i32.const 9 i64.load32_s
+    i32.const 11 i32.load8_s
+    i32.const 10 i64.load16_u)
 )
 """
 
@@ -660,9 +694,10 @@ KINDS = {
     "f64_unary": ["f64"] * 7 + ["f32"] * 2 + ["i32", "i32", "i64", "i64", "f64", "f64", "f32"],
     "f32_unary": ["f32"] * 4 + ["f64", "i32", "i64", "f32", "f32", "f32"],
     "i64_ops": ["i64"] * 10 + ["i32"] * 3 + ["i64"] * 2,
+    "i32_ops": ["i32"] * 8 + ["i64"] * 2 + ["i32", "i64"],
 }
 PARAM_BITS = {"f64_binary": (64, 64), "f32_binary": (32, 32), "f64_unary": (64,),
-              "f32_unary": (32,), "i64_ops": (64, 64)}
+              "f32_unary": (32,), "i64_ops": (64, 64), "i32_ops": (32, 32)}
 
 F64_INPUTS = [0.0, -0.0, 0.5, -0.5, 1.5, 2.5, -2.5, 3.5, 4503599627370495.5, 2.0**53 + 1,
               5e-324, -2.2250738585072014e-308, 1e300, 2147483647.0, 2147483647.5, -2147483648.0,
@@ -675,6 +710,8 @@ F32_BITS = [f32_to_bits(x) for x in (0.0, -0.0, 0.5, -1.5, 2.5, 8388607.5, 16777
                                      -1.1754942e-38, 3.4028235e38, 2147483648.0, 4294967296.0,
                                      -2147483904.0, 9.2233720e18, math.inf, -math.inf)]
 F32_BITS += [0x7FC00000, 0xFFC00000, 0x7F800001, 0x80000001, MASK32, 0x4F000000]
+I32_INPUTS = [0, 1, 2, 31, 32, 33, 0x7F, 0x80, 0x8000, 0xFFFF, 0x7FFF_FFFF, 0x8000_0000,
+              0x8765_4321, MASK32 - 1, MASK32]
 I64_INPUTS = [0, 1, 2, 63, 64, 65, 0x7F, 0x80, 0xFF, 0x8000_0000, 0xFFFF_FFFF, 1 << 32,
               (1 << 63) - 1, 1 << 63, MASK64, 0x0123_4567_89AB_CDEF, (-100) & MASK64]
 
@@ -686,7 +723,8 @@ def kernel_calls() -> list[tuple[str, tuple[int, ...]]]:
             + [("f32_unary", (a,)) for a in F32_BITS]
             + [("f64_binary", args) for args in binary_f64]
             + [("f32_binary", args) for args in binary_f32]
-            + [("i64_ops", args) for args in itertools.product(I64_INPUTS, I64_INPUTS[::2])])
+            + [("i64_ops", args) for args in itertools.product(I64_INPUTS, I64_INPUTS[::2])]
+            + [("i32_ops", args) for args in itertools.product(I32_INPUTS, I32_INPUTS[::2])])
 
 
 def comparable(raw: int, kind: str):
@@ -699,16 +737,27 @@ def comparable(raw: int, kind: str):
     return raw
 
 
+def wasmtime_binary(require_tool) -> str:
+    """The wheel's CLI binary itself when usable: the venv's `wasmtime` is a Python launcher
+    that costs ~80 ms per call, and this test makes hundreds of calls."""
+    try:
+        import wasmtime_cli
+    except ImportError:
+        return require_tool("wasmtime")
+    binary = Path(wasmtime_cli.__file__).parent / "wasmtime"
+    return str(binary) if os.access(binary, os.X_OK) else require_tool("wasmtime")
+
+
 def run_wasmtime(wasmtime: str, wasm_path, name: str, args: tuple[int, ...]) -> list[int]:
     cli_args = [str(signed(a, bits)) for a, bits in zip(args, PARAM_BITS[name])]
     proc = subprocess.run([wasmtime, "run", *WASMTIME_FLAGS, "--invoke", name, str(wasm_path),
                            *cli_args], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, f"wasmtime {name} {cli_args}: {proc.stderr[-500:]}"
+    assert proc.returncode == 0, f"wasmtime {name} {cli_args}: {proc.stderr.split('Stack backtrace')[0][-500:]}"
     return [int(line) for line in proc.stdout.split()]
 
 
 def test_numeric_kernels_match_wasmtime(require_tool, tmp_path):
-    wasmtime = require_tool("wasmtime")
+    wasmtime = wasmtime_binary(require_tool)
     wasm = wasmtools.wat_to_wasm(KERNELS.encode())
     wasm_path = tmp_path / "kernels.wasm"
     wasm_path.write_bytes(wasm)
@@ -720,6 +769,7 @@ def test_numeric_kernels_match_wasmtime(require_tool, tmp_path):
     for (name, args), reference in zip(calls, references):
         kinds = KINDS[name]
         ours = inst.invoke(name, list(args))
+        assert len(reference) == len(ours) == len(kinds), (name, reference, ours)
         masks = [MASK32 if k in ("i32", "f32") else MASK64 for k in kinds]
         expected = [comparable(v & m, k) for v, m, k in zip(reference, masks, kinds)]
         actual = [comparable(v, k) for v, k in zip(ours, kinds)]
@@ -728,5 +778,4 @@ def test_numeric_kernels_match_wasmtime(require_tool, tmp_path):
                 mismatches.append(f"{name}{tuple(hex(a) for a in args)} result {position}: "
                                   f"wasmtime {want if want == 'nan' else hex(want)}, "
                                   f"ours {got if got == 'nan' else hex(got)}")
-        assert len(expected) == len(kinds)
     assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:20])

@@ -1,0 +1,112 @@
+"""`stackstitch perf record` and `stackstitch perf report`: profiles whose call graphs cross
+switched stacks, with Wasm function names, and flame graphs.
+
+`record` runs `stackstitch run --jitdump=DIR` under `perf record` (frame-pointer call
+graphs, cpu-clock) and then `perf inject --jit`, leaving DIR/perf.jit.data. `report` prints
+`perf report --stdio` for it and can draw a flame graph from `perf script`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+DEFAULT_DIR = "stackstitch-perf"
+RAW_DATA, JIT_DATA = "perf.data", "perf.jit.data"
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    parser = argparse.ArgumentParser(
+        prog="stackstitch perf",
+        description="Profile a module with perf; call graphs cross continuation stacks.")
+    commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    record = commands.add_parser(
+        "record", help="profile `stackstitch run MODULE ...`",
+        description="Run MODULE under `perf record` (cpu-clock, frame-pointer call graphs) "
+                    "with a jitdump, then `perf inject --jit`. Exits with the run's status.")
+    record.add_argument("module", metavar="MODULE", help="a .wasm binary or .wat text file")
+    record.add_argument("args", metavar="ARG", nargs="*", help="arguments for NAME")
+    record.add_argument("--invoke", metavar="NAME", help="the exported function to call")
+    record.add_argument("--output", metavar="DIR", default=DEFAULT_DIR,
+                        help=f"where the profile and JIT files go (default: {DEFAULT_DIR})")
+    record.add_argument("--frequency", metavar="HZ", type=int,
+                        help="samples per second (default: perf's)")
+    record.add_argument("--perf-map", action="store_true",
+                        help="also write /tmp/perf-<pid>.map")
+    report = commands.add_parser(
+        "report", help="print the profile; optionally write a flame graph",
+        description="Print `perf report --stdio` for the profile in DIR.")
+    report.add_argument("--output", metavar="DIR", default=DEFAULT_DIR,
+                        help=f"the directory `perf record` wrote (default: {DEFAULT_DIR})")
+    report.add_argument("--flamegraph", metavar="SVG", help="write a flame graph here")
+    return parser, {"record": record, "report": report}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Actions parse intermixed, so that `record m.wasm --invoke f 1 2` keeps its ARGs."""
+    parser, actions = build_parser()
+    if argv and argv[0] in actions:
+        namespace = actions[argv[0]].parse_intermixed_args(argv[1:])
+        namespace.action = argv[0]
+        return namespace
+    return parser.parse_args(argv)
+
+
+def run_command(args: argparse.Namespace, jitdump_dir: str) -> list[str]:
+    """The `stackstitch run` command line that perf profiles."""
+    command = [sys.executable, "-m", "stackstitch.engine.cli", "run",
+               f"--jitdump={jitdump_dir}", args.module]
+    if args.perf_map:
+        command.append("--perf-map")
+    if args.invoke:
+        command += ["--invoke", args.invoke]
+    return command + ["--", *args.args] if args.args else command
+
+
+def record(args: argparse.Namespace) -> int:
+    from stackstitch.perf_map import perftool
+    directory = os.path.abspath(args.output)
+    os.makedirs(directory, exist_ok=True)
+    raw, injected = os.path.join(directory, RAW_DATA), os.path.join(directory, JIT_DATA)
+    status = perftool.record(raw, run_command(args, directory), args.frequency)
+    perftool.inject_jit(raw, injected)
+    print(f"stackstitch: profile written to {injected}; "
+          f"see it with: stackstitch perf report --output {args.output}", file=sys.stderr)
+    return status
+
+
+def report(args: argparse.Namespace) -> int:
+    from stackstitch.perf_map import perftool
+    from stackstitch.perf_map.flamegraph import fold_perf_script, render_svg
+    data = os.path.join(args.output, JIT_DATA)
+    if not os.path.isfile(data):
+        raise perftool.PerfError(f"no profile at {data}; run `stackstitch perf record` first")
+    sys.stdout.write(perftool.report_stdio(data))
+    if args.flamegraph:
+        folded = fold_perf_script(perftool.script(data))
+        with open(args.flamegraph, "w", encoding="utf-8") as f:
+            f.write(render_svg(folded, title=f"stackstitch: {data}"))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    """`stackstitch perf ARGV...`; returns the exit status (errors: one line on stderr)."""
+    from stackstitch.perf_map.perftool import PerfError
+    try:
+        args = parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2), already printed
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        return record(args) if args.action == "record" else report(args)
+    except PerfError as e:
+        return _fail(str(e))
+    except OSError as e:
+        return _fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(message: str) -> int:
+    print(f"stackstitch: error: {message}", file=sys.stderr)
+    return 1
