@@ -58,6 +58,11 @@ class LinkError(Exception):
     pass
 
 
+class HostExit(Exception):
+    """Raised by a host function to unwind all Wasm frames to the embedder, unchanged
+    (WASI's proc_exit)."""
+
+
 class WasmException(Exception):
     """An exception thrown by Wasm code that nothing caught."""
 
@@ -371,15 +376,21 @@ class Store:
         def callback(words):
             try:
                 result = pyfunc(*[words[i] & m for i, m in enumerate(param_masks)])
-                if nresults == 1:
-                    words[0] = (result[0] if isinstance(result, (list, tuple)) else result) & MASK64
-                elif nresults:
-                    for i, v in enumerate(result):
-                        words[i] = v & MASK64
+                if nresults == 1 and isinstance(result, int):
+                    result = (result,)
+                if nresults and (not isinstance(result, (list, tuple)) or len(result) != nresults):
+                    raise Trap(f"host function {name} returned {result!r}, expected {nresults} results")
+                for i, v in enumerate(result or ()):
+                    words[i] = v & MASK64
                 return 0
-            except BaseException as exc:  # carried across native frames, re-raised by call()
+            except (Trap, WasmException, HostExit) as exc:
                 store._pending_error = exc
-                return 1
+            except Exception as exc:
+                store._pending_error = Trap(f"host function {name} failed: {exc}")
+                store._pending_error.__cause__ = exc
+            except BaseException as exc:  # KeyboardInterrupt and the like, re-raised by call()
+                store._pending_error = exc
+            return 1
 
         cb = HostCallback(callback)
         block = (ctypes.c_uint64 * (L.VM_HEADER_SIZE // 8))()
@@ -429,9 +440,6 @@ class Store:
         code = self.runtime[L.RT_TRAP_CODE // 8]
         if code == L.TRAP_HOST:
             exc, self._pending_error = self._pending_error, None
-            if isinstance(exc, Exception) and not isinstance(exc, (Trap, WasmException)) \
-                    and type(exc).__name__ != "ProcExit":
-                raise Trap(f"host function failed: {exc}") from exc
             raise exc
         message = L.TRAP_MESSAGES.get(code, f"trap {code}")
         if code == L.TRAP_STACK_EXHAUSTED:

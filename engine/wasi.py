@@ -13,7 +13,7 @@ import sys
 import time
 from typing import BinaryIO, Callable
 
-from .runtime import LinkError
+from .runtime import HostExit, LinkError
 from .types import FuncType
 
 MODULE = "wasi_snapshot_preview1"
@@ -69,7 +69,7 @@ SIGNATURES = {
 _FD_FIRST = {name for name in SIGNATURES if name.startswith(("fd_", "path_", "sock_"))}
 
 
-class ProcExit(Exception):
+class ProcExit(HostExit):
     """`proc_exit(code)` was called: unwinds out of the Wasm call to the embedder."""
 
     def __init__(self, code: int):

@@ -165,9 +165,17 @@ def test_json_trap_format(values_wat):
     assert isinstance(report["frames"], list) and isinstance(report["stacks"], list)
 
 
-def test_unsupported_instruction_is_a_load_error(tmp_path):
+def test_unhandled_suspension_exits_134(tmp_path):
     path = tmp_path / "suspend.wat"
     path.write_text('(module (tag $t) (func (export "main") (suspend $t)))')
+    proc = stackstitch("run", path, "--invoke", "main")
+    assert proc.returncode == 134
+    assert "unhandled" in proc.stderr
+
+
+def test_unsupported_instruction_is_a_load_error(tmp_path):
+    path = tmp_path / "struct.wat"
+    path.write_text('(module (type $s (struct)) (func (export "main") (drop (struct.new $s))))')
     proc = stackstitch("run", path, "--invoke", "main")
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "unsupported instruction" in proc.stderr

@@ -194,8 +194,6 @@ def test_host_function_exception_traps_caller():
     assert inst.invoke("picky", [12]) == [13]
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: the Trap message does not name the host "
-                                       "function ('host function failed: <exc>')")
 def test_host_function_exception_names_the_function():
     def picky(x):
         raise ValueError("no")
@@ -212,8 +210,6 @@ def test_host_function_trap_keeps_its_message():
     assert info.value.message == "custom host trap"
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a host function returning too few results "
-                                       "is not detected; missing results read as 0")
 def test_host_function_wrong_result_count_traps():
     store = Store()
     short = store.host_function(FuncType((), ("i32", "i32")), lambda: [1], "short")
