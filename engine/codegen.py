@@ -35,8 +35,9 @@ _VALTYPE_BYTES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v12
 
 # Builtins: runtime routines called like imports (see runtime.Instance._builtins).
 B_MEMORY_GROW, B_MEMORY_INIT, B_DATA_DROP, B_MEMORY_COPY, B_MEMORY_FILL, \
-    B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL, B_CONT_NEW = range(11)
-NUM_BUILTINS = 11
+    B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL, B_CONT_NEW, \
+    B_THROW, B_THROW_REF, B_THROW_INTO = range(14)
+NUM_BUILTINS = 14
 
 
 class CompileError(Exception):
@@ -73,10 +74,21 @@ class Frame:
     results: tuple
     else_label: Label | None = None
     has_else: bool = False
+    try_region: "TryRegion | None" = None
 
     @property
     def branch_types(self):
         return self.params if self.kind == "loop" else self.results
+
+
+@dataclass
+class TryRegion:
+    """A try_table's code range and catch clauses, for the exception unwinder."""
+
+    start: int  # blob offsets: [start, end) is the body, landing dispatches on the clause
+    end: int = 0
+    landing: int = 0
+    clauses: list = field(default_factory=list)  # [(kind 0..3, tag index or None)]
 
 
 @dataclass
@@ -87,6 +99,8 @@ class CompiledFunction:
     addr_map: list  # [(native offset in blob, wasm module offset)], sorted
     cfi_rows: list  # [(native offset in blob, frames.CfaRule)]; AT_CALL holds at `start`
     frame_locals: int  # non-parameter locals (slots at rbp-16-8*j)
+    frame_size: int  # rsp = rbp - 8 - frame_size in the body
+    tries: list  # [TryRegion], innermost first for nested ones
 
 
 @dataclass
@@ -154,6 +168,7 @@ class FunctionCompiler:
         self.addr_map: list[tuple[int, int]] = []
         self.cfi_rows: list[tuple[int, str]] = []
         self.op_offset = 0
+        self.tries: list[TryRegion] = []
 
     # ---- locations -------------------------------------------------------------------
 
@@ -447,7 +462,9 @@ class FunctionCompiler:
             frame_size += 8
         a.buf[frame_fixup_lea:frame_fixup_lea + 4] = struct.pack("<i", -(frame_size + 8))
         a.buf[frame_fixup_sub:frame_fixup_sub + 4] = struct.pack("<i", frame_size)
-        return CompiledFunction(self.index, start, a.pos, self.addr_map, self.cfi_rows, self.nlocals)
+        self.tries.sort(key=lambda t: -t.start)
+        return CompiledFunction(self.index, start, a.pos, self.addr_map, self.cfi_rows, self.nlocals,
+                                frame_size, self.tries)
 
     def zero_locals(self):
         a = self.asm
@@ -595,6 +612,8 @@ class FunctionCompiler:
             self.end_of_arm(frame)
         if frame.kind == "if" and not frame.has_else:
             self.asm.bind(frame.else_label)
+        if frame.kind == "try":
+            self.emit_try_landing(frame)
         if frame.kind != "loop":
             self.asm.bind(frame.label)
         self.reset_to_slots(frame, frame.results)
@@ -1622,18 +1641,26 @@ class FunctionCompiler:
         ct = self.u32()
         self.emit_resume(self.cont_func_type(ct), self.handlers())
 
-    def emit_resume(self, ft: FuncType, clauses):
+    def emit_resume(self, ft: FuncType, clauses, throw_tag: int | None = None):
+        """resume, or with `throw_tag` resume_throw (a tag index) / resume_throw_ref (-1):
+        the continuation is linked in the same way, then an exception is thrown at its
+        suspension point instead of switching to it."""
         if len(clauses) > L.MAX_HANDLERS:
             raise CompileError(f"more than {L.MAX_HANDLERS} handlers on one resume")
         a = self.asm
-        n = len(ft.params)
         self.spill_all(keep_consts=False)
         h = len(self.stack)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.take_continuation(h - 1)
         del self.stack[h - 1]
-        self.values_to_transfer(n)
-        self.merge_bound_values(RCX, n)
+        if throw_tag is None:
+            n = len(ft.params)
+            self.values_to_transfer(n)
+            self.merge_bound_values(RCX, n)
+        elif throw_tag >= 0:
+            self.values_to_transfer(len(self.tag_types_of(throw_tag).params))
+        else:
+            self.values_to_transfer(1)  # the exnref
         for i, (tag, depth) in enumerate(clauses):
             a.mov(64, R8, Mem(R15, self.mc.vm.tag(tag)))
             if depth is None:
@@ -1646,8 +1673,16 @@ class FunctionCompiler:
         self.save_context(RDX, landing)
         a.mov(64, Mem(RCX, -16), RBP)  # the base frame now returns into this resume
         a.mov(64, Mem(RCX, -8), RSI)
-        a.mov(64, RDI, Mem(RCX, L.CR_TOP))
-        emit_switch_to(a, RDI)
+        if throw_tag is None:
+            a.mov(64, RDI, Mem(RCX, L.CR_TOP))
+            emit_switch_to(a, RDI)
+        else:
+            self.max_out = max(self.max_out, 2)
+            a.store_imm(64, Mem(RSP, 0), throw_tag)
+            a.mov(64, Mem(RSP, 8), RCX)
+            a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_THROW_INTO)))
+            self.call_funcref_in(SCRATCH)
+            a.ud2()
         a.bind(landing)
         self.land()
         returned = Label()
@@ -1752,6 +1787,67 @@ class FunctionCompiler:
         a.bind(landing)
         self.land()
         self.values_from_transfer(results)
+
+    # ---- exceptions ------------------------------------------------------------------
+    #
+    # Zero-cost: try_table only records its code range and clauses. A throw calls into the
+    # runtime, which walks the rbp chain (across continuation base frames too), finds the
+    # innermost matching clause and continues at the try_table's landing with the payload
+    # in the transfer area and the clause number in RT_TRANSFER_KIND.
+
+    def op_try_table(self):
+        params, results = self.blocktype()
+        clauses = []
+        for _ in range(self.u32()):
+            kind = self.code[self.pos]
+            self.pos += 1
+            tag = self.u32() if kind in (0, 1) else None
+            clauses.append((kind, tag, self.u32()))
+        frame = self.enter_block("try", params, results)
+        frame.try_region = TryRegion(self.asm.pos, clauses=clauses)
+
+    def emit_try_landing(self, frame: Frame):
+        a = self.asm
+        region = frame.try_region
+        if self.reachable:
+            a.jmp(frame.label)
+        region.end = a.pos
+        region.landing = a.pos
+        self.land()
+        a.mov(64, RCX, Mem(RAX, L.RT_TRANSFER_KIND))
+        for i, (kind, tag, depth) in enumerate(region.clauses):
+            other = Label()
+            a.alu_imm("cmp", 64, RCX, i + 1)
+            a.jcc(NE, other)
+            count = (len(self.tag_types_of(tag).params) if tag is not None else 0) + (kind in (1, 3))
+            self.branch_with_transfer(depth, count)
+            a.bind(other)
+        a.ud2()
+        region.clauses = [(kind, tag) for kind, tag, _ in region.clauses]
+        self.tries.append(region)
+
+    def op_throw(self):
+        tag = self.u32()
+        self.spill_all(keep_consts=False)
+        self.asm.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        self.values_to_transfer(len(self.tag_types_of(tag).params))
+        self.call_builtin(B_THROW, [(CONST, tag, "i32")], None)
+        self.asm.ud2()
+        self.set_unreachable()
+
+    def op_throw_ref(self):
+        self.call_builtin(B_THROW_REF, self.pop_args(1), None)
+        self.asm.ud2()
+        self.set_unreachable()
+
+    def op_resume_throw(self):
+        ct = self.u32()
+        tag = self.u32()
+        self.emit_resume(self.cont_func_type(ct), self.handlers(), throw_tag=tag)
+
+    def op_resume_throw_ref(self):
+        ct = self.u32()
+        self.emit_resume(self.cont_func_type(ct), self.handlers(), throw_tag=-1)
 
     # ---- the 0xFC prefix -------------------------------------------------------------
 
@@ -1915,7 +2011,12 @@ def _build_handlers():
     h[0xE1] = F.op_cont_bind
     h[0xE2] = F.op_suspend
     h[0xE3] = F.op_resume
+    h[0xE4] = F.op_resume_throw
+    h[0xE5] = F.op_resume_throw_ref
     h[0xE6] = F.op_switch
+    h[0x08] = F.op_throw
+    h[0x0A] = F.op_throw_ref
+    h[0x1F] = F.op_try_table
     h[0xFC] = F.op_prefix_fc
     return h
 
@@ -1925,7 +2026,7 @@ _HANDLERS = _build_handlers()
 # Immediate formats, for skipping unreachable code.
 _NO_IMM = set(range(0x45, 0xC5)) | {0x00, 0x01, 0x05, 0x0F, 0x1A, 0x1B, 0xD1, 0xD3, 0xD4, 0x0A}
 _ONE_U32 = {0x0C, 0x0D, 0x10, 0x12, 0x14, 0x15, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26,
-            0x3F, 0x40, 0xD2, 0xD5, 0xD6, 0x08, 0xE0, 0xE2, 0xE5}
+            0x3F, 0x40, 0xD2, 0xD5, 0xD6, 0x08, 0xE0, 0xE2}
 _TWO_U32 = {0x11, 0x13, 0xE1} | set(range(0x28, 0x3F))
 
 
@@ -1960,18 +2061,13 @@ def _skip_immediates(fc: FunctionCompiler, op: int):
             fc.u32()
             if sub == 10:
                 fc.u32()
-    elif op in (0xE3, 0xE4, 0xE6):  # resume / resume_throw / switch style: type + extras
+    elif op in (0xE3, 0xE4, 0xE5):  # resume, resume_throw, resume_throw_ref
         fc.u32()
         if op == 0xE4:
             fc.u32()
-        if op in (0xE3, 0xE4):
-            for _ in range(fc.u32()):
-                kind = fc.code[fc.pos]
-                fc.pos += 1
-                fc.u32()
-                if kind == 0:
-                    fc.u32()
-        else:
-            fc.u32()
+        fc.handlers()
+    elif op == 0xE6:  # switch
+        fc.u32()
+        fc.u32()
     else:
         raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{fc.op_offset:x}")

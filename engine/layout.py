@@ -25,7 +25,10 @@ RT_CONT_SLAB = 104   # debug: the store's list of continuation slabs (see DEBUG_
 RT_MAIN_LIMIT = 112  # stack limit on the Wasm main stack (its low end plus host headroom)
 RT_SEARCH_STUB = 120  # handler search for suspend and switch
 RT_MERGE_STUB = 128  # prepends cont.bind values to the transfer area
-RT_TRANSFER = 136    # values passed by resume/suspend/switch/return, one word each
+RT_UNWIND_SP = 136   # where a host call continues when a thrown exception found its handler
+RT_UNWIND_FP = 144
+RT_UNWIND_PC = 152
+RT_TRANSFER = 160    # values passed by resume/suspend/switch/return/throw, one word each
 TRANSFER_WORDS = 64
 RUNTIME_BLOCK_SIZE = RT_TRANSFER + 8 * TRANSFER_WORDS
 
@@ -99,6 +102,7 @@ TRAP_MESSAGES = {
     14: "null continuation reference",
     15: "continuation already consumed",
     16: "unhandled tag",
+    17: "null exception reference",
 }
 TRAP_UNREACHABLE = 1
 TRAP_DIV_ZERO = 2
@@ -116,6 +120,9 @@ TRAP_HOST = 13
 TRAP_NULL_CONT = 14
 TRAP_CONSUMED = 15
 TRAP_UNHANDLED = 16
+TRAP_NULL_EXN = 17
+
+HOST_OK, HOST_TRAP, HOST_UNWIND = 0, 1, 2  # what a host callback returns to the trampoline
 
 
 class VmctxLayout:

@@ -7,16 +7,17 @@ same bytes.
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import mmap
-import struct
 from dataclasses import fields, is_dataclass
 
 from . import layout as L
-from .codegen import (B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
+from .codegen import (B_CONT_NEW, B_DATA_DROP, B_THROW, B_THROW_INTO, B_THROW_REF, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
                       B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL, B_TABLE_GROW, B_TABLE_INIT,
                       NUM_BUILTINS, CompiledModule, ModuleCompiler, simple_type)
 from .codemem import CodeRegion
+from .exceptions import Unwind, Unwinder
 from .module import Module
 from .stubs import build_stubs
 from .types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
@@ -265,6 +266,10 @@ class ContinuationPool:
         return record | ((w[L.CR_REVISION // 8] & 0xFFFF) << L.REVISION_SHIFT)
 
 
+def _word(address: int) -> int:
+    return ctypes.c_uint64.from_address(address).value
+
+
 def _words(address: int):
     return (ctypes.c_uint64 * (L.CR_SIZE // 8)).from_address(address)
 
@@ -302,7 +307,10 @@ class Store:
         self._extern_ids: dict = {}
         self._pending_error: BaseException | None = None
         self._compiled: dict[int, tuple] = {}
-        self._keepalive: list = []
+        self._code_starts: list[int] = []  # sorted start addresses of compiled functions
+        self._code_entries: list[tuple] = []  # (end address, CompiledFunction, region base)
+        self.instances: dict[int, Instance] = {}  # by vmctx address
+        self.unwinder = Unwinder(self)
 
     # -- types --
 
@@ -367,15 +375,21 @@ class Store:
         rec = (ctypes.c_uint64 * 4)(code, vmctx, type_id, func_index)
         return rec
 
-    def host_function(self, functype: FuncType, pyfunc, name: str = "host") -> Func:
-        """Expose a Python callable as a Wasm function (raw values in and out)."""
+    def host_function(self, functype: FuncType, pyfunc, name: str = "host", frame: bool = False) -> Func:
+        """Expose a Python callable as a Wasm function (raw values in and out).
+
+        With `frame`, pyfunc gets the host trampoline's frame address first: [frame] is the
+        calling Wasm frame's rbp and [frame+8] the return address into it."""
         param_masks = [_mask(simple_type(t)) for t in functype.params]
         nresults = len(functype.results)
         store = self
 
         def callback(words):
             try:
-                result = pyfunc(*[words[i] & m for i, m in enumerate(param_masks)])
+                args = [words[i] & m for i, m in enumerate(param_masks)]
+                if frame:
+                    args.insert(0, ctypes.addressof(words.contents) - 16)
+                result = pyfunc(*args)
                 if nresults == 1 and isinstance(result, int):
                     result = (result,)
                 if nresults and (not isinstance(result, (list, tuple)) or len(result) != nresults):
@@ -383,6 +397,11 @@ class Store:
                 for i, v in enumerate(result or ()):
                     words[i] = v & MASK64
                 return 0
+            except Unwind as jump:
+                rt = store.runtime
+                rt[L.RT_UNWIND_SP // 8], rt[L.RT_UNWIND_FP // 8], rt[L.RT_UNWIND_PC // 8] = \
+                    jump.sp, jump.fp, jump.pc
+                return L.HOST_UNWIND
             except (Trap, WasmException, HostExit) as exc:
                 store._pending_error = exc
             except Exception as exc:
@@ -414,11 +433,25 @@ class Store:
         if entry is None:
             compiled: CompiledModule = ModuleCompiler(module, type_ids, vm).compile()
             region = CodeRegion(compiled.code)
+            for function in compiled.functions:
+                start = region.address + function.start
+                k = bisect.bisect(self._code_starts, start)
+                self._code_starts.insert(k, start)
+                self._code_entries.insert(k, (region.address + function.end, function, region.address))
             for observer in self.code_observers:
                 observer(module, compiled, region)
             entry = (module, compiled, region)
             self._compiled[id(module)] = entry
         return entry[1], entry[2]
+
+    def code_at(self, address: int):
+        """(CompiledFunction, its module's code base) for a pc in compiled code, else None."""
+        k = bisect.bisect(self._code_starts, address) - 1
+        if k >= 0:
+            end, function, base = self._code_entries[k]
+            if address < end:
+                return function, base
+        return None
 
     # -- calling --
 
@@ -491,6 +524,7 @@ class Instance:
                                        len(module.imports_of("tag")) + len(module.tags))
         self.vmctx = (ctypes.c_uint64 * (self.vm_layout.size // 8))()
         self.vmctx_address = ctypes.addressof(self.vmctx)
+        store.instances[self.vmctx_address] = self
         vm = self.vmctx
         vm[L.VM_RUNTIME // 8] = store.runtime_address
         vm[L.VM_TRAP_STUB // 8] = store.stubs.trap_stub
@@ -703,6 +737,38 @@ class Instance:
             ft = module.types[module.types[ct].composite.func_type].composite
             return self.store.continuations.new(func_ref, ft)
 
+        unwinder = self.store.unwinder
+        rt = self.store.runtime
+        stubs = self.store.stubs
+
+        def transfer(n: int) -> list[int]:
+            return [rt[L.RT_TRANSFER // 8 + j] for j in range(n)]
+
+        def throw(frame, tag):
+            t = self.tags[tag]
+            exn = unwinder.new_exception(t, transfer(len(t.type.params)))
+            unwinder.throw(exn, _word(frame + 8), _word(frame), rt[L.RT_CURRENT // 8])
+
+        def exception_at(exnref: int):
+            if not exnref:
+                raise Trap("null exception reference")
+            return unwinder.objects[exnref]
+
+        def throw_ref(frame, exnref):
+            unwinder.throw(exception_at(exnref), _word(frame + 8), _word(frame), rt[L.RT_CURRENT // 8])
+
+        def throw_into(frame, tag, record):
+            """resume_throw: the exception starts at the continuation's suspension point."""
+            if tag == MASK64:  # resume_throw_ref
+                exn = exception_at(rt[L.RT_TRANSFER // 8])
+            else:
+                t = self.tags[tag]
+                exn = unwinder.new_exception(t, transfer(len(t.type.params)))
+            top = _word(record + L.CR_TOP)
+            if _word(top + L.CR_STATE) == L.CONT_FRESH:
+                unwinder.throw(exn, stubs.start_stub, record - 16, record)
+            unwinder.throw(exn, _word(top + L.CR_PC), _word(top + L.CR_FP), top)
+
         routines = {
             B_MEMORY_GROW: (memory_grow, 2, 1), B_MEMORY_INIT: (memory_init, 5, 0),
             B_DATA_DROP: (data_drop, 1, 0), B_MEMORY_COPY: (memory_copy, 5, 0),
@@ -710,10 +776,13 @@ class Instance:
             B_ELEM_DROP: (elem_drop, 1, 0), B_TABLE_COPY: (table_copy, 5, 0),
             B_TABLE_GROW: (table_grow, 3, 1), B_TABLE_FILL: (table_fill, 4, 0),
             B_CONT_NEW: (cont_new, 2, 1),
+            B_THROW: (throw, 1, 0), B_THROW_REF: (throw_ref, 1, 0), B_THROW_INTO: (throw_into, 2, 0),
         }
-        return [self.store.host_function(FuncType(("i64",) * p, ("i64",) * r), fn, fn.__name__)
+        unwinding = (throw, throw_ref, throw_into)
+        return [self.store.host_function(FuncType(("i64",) * p, ("i64",) * r), fn, fn.__name__,
+                                         frame=fn in unwinding)
                 for _, (fn, p, r) in sorted(routines.items())]
 
 
 __all__ = ["Store", "Instance", "Func", "Memory", "Table", "Global", "Tag", "Trap", "Exhaustion",
-           "LinkError", "WasmException", "struct"]
+           "LinkError", "WasmException", "HostExit"]

@@ -62,6 +62,7 @@ class Stubs:
     trap_stub: int
     host_trampoline: int
     start_stub: int  # where fresh continuations begin
+    start_return_address: int  # the return address of the start stub's call
     search_stub: int
     merge_stub: int
 
@@ -204,8 +205,16 @@ def build_stubs() -> Stubs:
     a.ret()
     host_rows.append((a.pos, RBP_FRAME))
     a.bind(host_failed)
+    unwind = Label()
+    a.alu_imm("cmp", 32, RAX, L.HOST_UNWIND)
+    a.jcc(E, unwind)
     a.mov_imm(32, RSI, L.TRAP_HOST)
     a.call_label(trap_stub)
+    a.bind(unwind)  # a thrown exception's handler: continue there
+    a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+    a.mov(64, RSP, Mem(RAX, L.RT_UNWIND_SP))
+    a.mov(64, RBP, Mem(RAX, L.RT_UNWIND_FP))
+    a.jmp_indirect(Mem(RAX, L.RT_UNWIND_PC))
     symbols.append(StubSymbol("stackstitch_host_call", host_at, a.pos, host_rows))
 
     # ---- continuation start ----
@@ -230,6 +239,7 @@ def build_stubs() -> Stubs:
     a.mov(64, R15, Mem(R11, L.FR_VMCTX))
     a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
     a.call_indirect(Mem(R11, L.FR_CODE))
+    start_return = a.pos
     a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
     a.mov(64, RBX, Mem(RAX, L.RT_CURRENT))
     a.mov(64, RCX, Mem(RBX, L.CR_NRESULTS))
@@ -313,5 +323,6 @@ def build_stubs() -> Stubs:
                  trap_stub=base + trap_stub.pos,
                  host_trampoline=base + host_at,
                  start_stub=base + start_at,
+                 start_return_address=base + start_return,
                  search_stub=base + search_at,
                  merge_stub=base + merge_at)
