@@ -1633,7 +1633,7 @@ class FunctionCompiler:
             a.alu_imm("add", 64, R8, 1)
         a.mov(64, Mem(RCX, L.CR_NBOUND), R8)
         del self.stack[h - 1 - count:]
-        reg = self.alloc(False)
+        reg = self.alloc(False, avoid=(RCX,))
         self.reference_to(RCX, reg)
         self.push_reg(reg, "ref")
 
