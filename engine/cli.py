@@ -84,6 +84,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     run.add_argument("--switching", choices=("native", "libcall"),
                      help="how stack-switching instructions run: native code (default) or "
                           "calls into a runtime routine, for comparison")
+    run.add_argument("--no-gdb-jit", action="store_true",
+                     help="do not register JIT code with debuggers (GDB JIT interface); "
+                          "registration is on by default")
+    run.add_argument("--perf-map", action="store_true",
+                     help="write /tmp/perf-<pid>.map naming the JIT code for perf")
+    run.add_argument("--jitdump", nargs="?", const=".", metavar="DIR",
+                     help="write DIR/jit-<pid>.dump for `perf inject --jit` (default DIR: .)")
+    commands.add_parser("perf", add_help=False, help="profile with perf: record, report")
 
     wast = commands.add_parser(
         "wast", help="run spec test scripts (.wast)",
@@ -113,6 +121,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `stackstitch` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["perf"]:
+        from .perfcli import main as perf_main
+        return perf_main(argv[1:])
     try:
         args = parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
@@ -159,6 +170,16 @@ def run_module(args: argparse.Namespace) -> int:
                (("stack_size", args.stack_size), ("switching", args.switching))
                if value is not None}
     store = Store(**options)
+    if not args.no_gdb_jit:
+        from stackstitch.unwind.gdbjit import GdbJitRegistrar
+        store.add_code_observer(GdbJitRegistrar(source_path=lambda _module: args.module))
+    if args.perf_map or args.jitdump is not None:  # imported only when asked: no cost otherwise
+        from stackstitch.perf_map.observers import ProfilingSetupError, observers_from_args
+        try:
+            for observer in observers_from_args(args.perf_map, args.jitdump, Path(args.module).name):
+                store.add_code_observer(observer)
+        except ProfilingSetupError as e:
+            raise RunError(str(e)) from None
     wasi = Wasi(args=[Path(args.module).name, *args.args], env=wasi_environment(args.env))
     try:
         instance = store.instantiate(module, wasi.imports(store), name=Path(args.module).stem)

@@ -19,7 +19,10 @@ class CodeRegion:
 
     def __init__(self, code: bytes):
         size = max(mmap.PAGESIZE, (len(code) + mmap.PAGESIZE - 1) & ~(mmap.PAGESIZE - 1))
-        self._map = mmap.mmap(-1, size, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+        # Private, not mmap's default shared mapping: debuggers cannot plant breakpoints in
+        # a shared mapping of /dev/zero.
+        self._map = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS,
+                              prot=mmap.PROT_READ | mmap.PROT_WRITE)
         self._map.write(code)
         self.address = _address_of(self._map)
         self.size = len(code)

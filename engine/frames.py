@@ -12,9 +12,9 @@ from typing import NamedTuple
 
 
 class CfaRule(NamedTuple):
-    register: str  # "rsp" or "rbp"
+    register: object  # "rsp" or "rbp", or a unwind.dwarf.Expression computing the CFA
     offset: int
-    saved: tuple[tuple[str, int], ...] = ()  # (register name, offset from the CFA)
+    saved: tuple = ()  # (register name, offset from the CFA or an Expression for its address)
 
 
 AT_CALL = CfaRule("rsp", 8)  # first instruction of a function: only the return address

@@ -62,6 +62,10 @@ CR_SIZE = 320
 CONT_FRESH, CONT_SUSPENDED, CONT_RUNNING, CONT_RETURNED = range(4)
 REVISION_SHIFT = 48  # a continuation reference is record | (revision & 0xFFFF) << 48
 
+# Every caller reserves at least this many argument words, so that a tail call to a
+# function with up to this many parameters can reuse its caller's argument area.
+MIN_CALL_AREA = 8
+
 # The vmctx: one per instance. r15 points at it while the instance's code runs.
 # Host functions get a host block with the same header, so r15-relative loads stay valid.
 VM_RUNTIME = 0       # the store's runtime block

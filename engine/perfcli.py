@@ -66,13 +66,16 @@ def run_command(args: argparse.Namespace, jitdump_dir: str) -> list[str]:
 
 def record(args: argparse.Namespace) -> int:
     from stackstitch.perf_map import perftool
+    if not os.path.isfile(args.module):
+        raise perftool.PerfError(f"cannot read {args.module}: no such file")
     directory = os.path.abspath(args.output)
     os.makedirs(directory, exist_ok=True)
     raw, injected = os.path.join(directory, RAW_DATA), os.path.join(directory, JIT_DATA)
     status = perftool.record(raw, run_command(args, directory), args.frequency)
     perftool.inject_jit(raw, injected)
-    print(f"stackstitch: profile written to {injected}; "
-          f"see it with: stackstitch perf report --output {args.output}", file=sys.stderr)
+    if status == 0:  # otherwise the run has said what went wrong
+        print(f"stackstitch: profile written to {injected}; "
+              f"see it with: stackstitch perf report --output {args.output}", file=sys.stderr)
     return status
 
 

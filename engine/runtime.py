@@ -283,8 +283,8 @@ class Store:
                  code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE):
         self.switching = switching
         # Called as observer(module, compiled, region) for each module compiled: debugger
-        # registration and perf maps hook in here.
-        self.code_observers = list(code_observers or [])
+        # registration and perf maps hook in here (see add_code_observer).
+        self.code_observers: list = []
         self.stubs = build_stubs()
         self.runtime = (ctypes.c_uint64 * (L.RUNTIME_BLOCK_SIZE // 8))()
         self.runtime_address = ctypes.addressof(self.runtime)
@@ -301,6 +301,8 @@ class Store:
         r[L.RT_SEARCH_STUB // 8] = self.stubs.search_stub
         r[L.RT_MERGE_STUB // 8] = self.stubs.merge_stub
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
+        for observer in code_observers or ():
+            self.add_code_observer(observer)
         self.type_registry: dict = {}
         self.funcs_by_ref: dict[int, Func] = {}
         self._extern_objects: dict[int, object] = {}
@@ -444,6 +446,13 @@ class Store:
             self._compiled[id(module)] = entry
         return entry[1], entry[2]
 
+    def add_code_observer(self, observer):
+        """Tell `observer` about all code from now on: the stubs at once (its optional
+        `stubs_placed(stubs)`), then each module as it is compiled."""
+        self.code_observers.append(observer)
+        if hasattr(observer, "stubs_placed"):
+            observer.stubs_placed(self.stubs)
+
     def code_at(self, address: int):
         """(CompiledFunction, its module's code base) for a pc in compiled code, else None."""
         k = bisect.bisect(self._code_starts, address) - 1
@@ -459,7 +468,7 @@ class Store:
         ft = func.type
         if len(raw_args) != len(ft.params):
             raise TypeError(f"{func.name} expects {len(ft.params)} arguments, got {len(raw_args)}")
-        n = max(len(ft.params), len(ft.results), 1)
+        n = max(len(ft.params), len(ft.results), L.MIN_CALL_AREA)
         words = (ctypes.c_uint64 * n)()
         for i, v in enumerate(raw_args):
             words[i] = v & MASK64

@@ -227,9 +227,12 @@ def build_stubs() -> Stubs:
     a.mov(64, RDX, Mem(RBX, L.CR_NRESULTS))
     a.alu("cmp", 64, RDX, RCX)
     a.cmov(A, 64, RCX, RDX)
+    a.mov_imm(32, R9, L.MIN_CALL_AREA)
+    a.alu("cmp", 64, RCX, R9)
+    a.cmov(0x2, 64, RCX, R9)  # cmovb: at least the minimum call area
     a.mov(64, R8, RCX)
     a.shift_imm("shl", 64, R8, 3)
-    a.alu_imm("add", 64, R8, 8 + 15)  # at least one slot
+    a.alu_imm("add", 64, R8, 15)
     a.alu_imm("and", 64, R8, -16)
     a.alu("sub", 64, RSP, R8)
     a.lea(RSI, Mem(RAX, L.RT_TRANSFER))

@@ -20,7 +20,7 @@ from pathlib import Path
 FEATURES = ",".join([
     "-all", "floats", "mutable-global", "sign-extension", "saturating-float-to-int",
     "multi-value", "bulk-memory", "reference-types", "function-references", "exceptions",
-    "stack-switching", "extended-const", "gc-types", "gc", "memory64", "multi-memory",
+    "stack-switching", "extended-const", "gc-types", "gc", "memory64", "multi-memory", "tail-call",
 ])
 
 _OFFSET_RE = re.compile(r"\(at offset 0x([0-9a-fA-F]+)\)")

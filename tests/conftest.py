@@ -46,13 +46,12 @@ def require_tool():
 
 @pytest.fixture
 def record_conformance(request):
-    """`record_conformance(line)`: show the core suite's count in the terminal summary."""
-    def record(line: str) -> None:
-        request.config.stash[CONFORMANCE_LINE] = line
+    """`record_conformance(suite, line)`: show a suite's count in the terminal summary."""
+    def record(suite: str, line: str) -> None:
+        request.config.stash.setdefault(CONFORMANCE_LINE, {})[suite] = line
     return record
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    line = config.stash.get(CONFORMANCE_LINE, None)
-    if line is not None:
-        terminalreporter.write_line(f"core conformance: {line}", bold=True)
+    for suite, line in sorted(config.stash.get(CONFORMANCE_LINE, {}).items()):
+        terminalreporter.write_line(f"{suite} conformance: {line}", bold=True)

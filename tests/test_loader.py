@@ -98,7 +98,6 @@ def test_every_truncation_fails_cleanly():
 @pytest.mark.parametrize("wat", [
     "(module (func (result v128) (v128.const i64x2 0 0)))",              # SIMD
     "(module (memory 1 1 shared))",                                     # threads
-    "(module (func $f (return_call $f)))",                              # tail calls
 ])
 def test_unsupported_features_are_invalid(wat):
     with pytest.raises(LoadError, match="^<bytes>: invalid module: "):

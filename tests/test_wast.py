@@ -10,13 +10,6 @@ import pytest
 
 from conftest import SPEC_TESTS
 
-# Core scripts that test proposals the engine does not implement (kept in sync with the
-# README's "Conformance" section).
-LEFT_OUT = {
-    "return_call.wast": "tail calls",
-    "return_call_indirect.wast": "tail calls",
-    "return_call_ref.wast": "tail calls",
-}
 MIN_PASS_RATE = 0.98
 
 PASSING = """
@@ -109,15 +102,23 @@ def test_a_hanging_command_times_out(tmp_path):
     assert totals(proc.stdout)[1] >= 1
 
 
+def spec_scripts(*folders: str) -> list:
+    scripts = sorted(path for folder in folders for path in (SPEC_TESTS / folder).glob("*.wast"))
+    if not scripts:
+        pytest.fail(f"no spec tests in {SPEC_TESTS} {folders}")
+    return scripts
+
+
 def test_core_conformance(record_conformance):
-    core = sorted(path for path in (SPEC_TESTS / "core").glob("*.wast")
-                  if path.name not in LEFT_OUT)
-    if not core:
-        pytest.fail(f"no spec tests in {SPEC_TESTS / 'core'}")
-    proc = stackstitch_wast(*core)
+    proc = stackstitch_wast(*spec_scripts("core"))
     passed, failed = totals(proc.stdout)
-    summary = f"{proc.stdout.splitlines()[-1]} ({len(LEFT_OUT)} scripts left out, see README)"
-    record_conformance(summary)
-    print(summary)
+    record_conformance("core", proc.stdout.splitlines()[-1])
     assert passed / (passed + failed) >= MIN_PASS_RATE, "\n".join(
         line for line in proc.stdout.splitlines() if line.startswith("FAIL"))
+
+
+def test_stack_switching_conformance(record_conformance):
+    """The proposal's tests and worked examples: every command passes."""
+    proc = stackstitch_wast("-v", *spec_scripts("stack-switching", "examples"))
+    record_conformance("stack-switching", proc.stdout.splitlines()[-1])
+    assert proc.returncode == 0, proc.stdout

@@ -1,0 +1,179 @@
+"""Real gdb (no plugin) on a Python process running the engine with the GDB JIT interface:
+breakpoints by Wasm function name, backtraces through Wasm frames and the entry stub into
+the host, Wasm offsets as line numbers, and our CFI evaluator agreeing with gdb's unwinder."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from stackstitch.unwind.evaluate import UnwindTable, read_eh_frame
+
+# main -> a -> b -> leaf, with names in the name section.
+NESTED_CALLS_WAT = """
+(module
+  (func $leaf (param i32) (result i32) local.get 0 i32.const 1 i32.add)
+  (func $b (param i32) (result i32) local.get 0 call $leaf i32.const 2 i32.mul)
+  (func $a (param i32) (result i32) local.get 0 i32.const 3 i32.add call $b)
+  (func $main (export "main") (result i32) i32.const 5 call $a))
+"""
+
+# Runs in the debuggee: registers the stubs and the module, saves the JIT objects and the
+# functions' Wasm body ranges for the test to read, then calls main.
+ENGINE_SCRIPT = """
+import json, sys
+from stackstitch.engine.loader import load_module
+from stackstitch.engine.runtime import Store
+from stackstitch.unwind.gdbjit import GdbJitRegistrar
+
+module_path, out_dir = sys.argv[1], sys.argv[2]
+registrar = GdbJitRegistrar(lambda module: module_path)
+store = Store()
+store.add_code_observer(registrar)
+module = load_module(module_path)
+instance = store.instantiate(module, {})
+for k, registration in enumerate(registrar.registrations):
+    with open(f"{out_dir}/object-{k}.o", "wb") as f:
+        f.write(registration.image.raw)
+bodies = {module.func_name(module.num_imported_funcs + k): [b.code_start, b.code_end]
+          for k, b in enumerate(module.code)}
+with open(f"{out_dir}/bodies.json", "w") as f:
+    json.dump(bodies, f)
+print("result", instance.invoke("main", []))
+"""
+
+# Runs in gdb's own Python: at each stop, gdb's view of every frame's registers, plus the
+# stack memory around them, appended as one JSON line.
+COLLECTOR = """
+import json
+import gdb
+
+REGISTERS = ("rip", "rsp", "rbp", "rbx", "r12", "r13", "r14", "r15")
+
+def collect(path, depth=8):
+    frames, memory = [], []
+    frame, level = gdb.newest_frame(), 0
+    while frame is not None and level < depth:
+        regs = {r: int(frame.read_register(r)) & (2**64 - 1) for r in REGISTERS}
+        frames.append({"level": level, "name": frame.name(), "regs": regs})
+        for base in {regs["rsp"], regs["rbp"]}:
+            try:
+                data = gdb.selected_inferior().read_memory(base - 256, 768).tobytes()
+                memory.append([base - 256, data.hex()])
+            except gdb.MemoryError:
+                pass
+        frame, level = frame.older(), level + 1
+    with open(path, "a") as f:
+        f.write(json.dumps({"frames": frames, "memory": memory}) + "\\n")
+"""
+
+
+def run_gdb(gdb: str, tmp_path, commands: list[str]) -> str:
+    module = tmp_path / "calls.wat"
+    module.write_text(NESTED_CALLS_WAT)
+    script = tmp_path / "engine_script.py"
+    script.write_text(ENGINE_SCRIPT)
+    args = [gdb, "-nx", "--batch", "-ex", "set breakpoint pending on", "-ex", "set pagination off"]
+    for command in commands:
+        args += ["-ex", command]
+    args += ["--args", sys.executable, str(script), str(module), str(tmp_path)]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    return result.stdout + result.stderr
+
+
+def backtrace_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if re.match(r"#\d+ ", line)]
+
+
+def test_breakpoint_by_name_and_backtrace(require_tool, tmp_path):
+    gdb = require_tool("gdb")
+    output = run_gdb(gdb, tmp_path, ["break leaf", "run", "bt", "info line *$pc", "kill"])
+    assert re.search(r"Breakpoint 1, .*leaf \(\)", output), output
+    frames = backtrace_lines(output)
+    names = [re.search(r"(?:in )?(\S+) \(", line).group(1) for line in frames]
+    assert names[:5] == ["leaf", "b", "a", "main", "stackstitch_entry"], output
+    assert len(frames) > 5  # the host frames: libffi, ctypes, the interpreter
+    assert not any("??" in line for line in frames[:5]), output
+    assert "corrupt stack" not in output and "Backtrace stopped" not in output, output
+
+    # `info line` reports the Wasm module offset as the line, inside leaf's body.
+    bodies = json.loads((tmp_path / "bodies.json").read_text())
+    match = re.search(r'Line (\d+) of "[^"]*calls\.wat"', output)
+    assert match, output
+    assert bodies["leaf"][0] <= int(match.group(1)) < bodies["leaf"][1]
+    for line, name in zip(frames[1:4], ["b", "a", "main"]):
+        offset = int(re.search(r"calls\.wat:(\d+)", line).group(1))
+        assert bodies[name][0] <= offset < bodies[name][1], line
+
+
+def _read_memory(windows):
+    def read(address: int, size: int) -> bytes:
+        for start, data in windows:
+            if start <= address and address + size <= start + len(data):
+                return data[address - start:address - start + size]
+        raise AssertionError(f"memory at 0x{address:x} was not captured")
+    return read
+
+
+@pytest.fixture
+def gdb_stops(require_tool, tmp_path):
+    """gdb's frames at the first instruction of leaf, after its push rbp, after its
+    mov rbp, rsp, and at its body breakpoint, each with main -> a -> b above it."""
+    gdb = require_tool("gdb")
+    collector = tmp_path / "collector.py"
+    collector.write_text(textwrap.dedent(COLLECTOR))
+    stops = tmp_path / "stops.jsonl"
+    commands = [f"source {collector}", "break b", "run", "delete",
+                "break *leaf", "break *leaf+1", "break *leaf+4", "break leaf"]
+    for _ in range(4):
+        commands += ["continue", f"python collect({str(stops)!r})"]
+    commands.append("kill")
+    output = run_gdb(gdb, tmp_path, commands)
+    assert stops.is_file(), output
+    tables = UnwindTable()
+    for path in sorted(tmp_path.glob("object-*.o")):
+        section = ELFFile(io.BytesIO(path.read_bytes())).get_section_by_name(".eh_frame")
+        tables.add(read_eh_frame(section.data()))
+    return [json.loads(line) for line in stops.read_text().splitlines()], tables, output
+
+
+def test_evaluator_agrees_with_gdb_at_every_frame(gdb_stops):
+    stops, tables, output = gdb_stops
+    assert len(stops) == 4, output
+    pcs = set()
+    for stop in stops:
+        frames = stop["frames"]
+        assert [f["name"] for f in frames[:5]] == ["leaf", "b", "a", "main", "stackstitch_entry"], frames
+        pcs.add(frames[0]["regs"]["rip"])
+        memory = [(start, bytes.fromhex(data)) for start, data in stop["memory"]]
+        walked = list(tables.walk(dict(frames[0]["regs"]), _read_memory(memory)))
+        assert len(walked) == 6  # the Wasm frames, the entry stub, and its host caller
+        for ours, theirs in zip(walked, frames):
+            for register in ("rip", "rsp", "rbp"):
+                assert ours[register] == theirs["regs"][register], (theirs["level"], register, stop)
+    assert len(pcs) == 4  # four different places in leaf's prologue and body
+
+
+def test_evaluator_imports_in_gdbs_own_python(require_tool, tmp_path):
+    """gdb runs its own Python without pyelftools: the evaluator core must not need it."""
+    gdb = require_tool("gdb")
+    package = tmp_path / "stackstitch"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "unwind").symlink_to(Path(__file__).resolve().parent.parent / "unwind")
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); "
+            "from stackstitch.unwind.evaluate import Row, UnwindTable, FrameTable; "
+            "t = UnwindTable([FrameTable(16, 32, [Row(16, ('rbp', 16), {'rip': -8, 'rbp': -16})])]); "
+            "m = {0x100: (0x200).to_bytes(8, 'little'), 0x108: (0x42).to_bytes(8, 'little')}; "
+            "print('caller', t.caller_registers({'rip': 20, 'rsp': 0xf0, 'rbp': 0x100}, lambda a, n: m[a]))")
+    result = subprocess.run([gdb, "-nx", "--batch", "-ex", f"python {code}"], capture_output=True,
+                            text=True, timeout=120)
+    assert "caller {'rbp': 512, 'rip': 66, 'rsp': 272}" in result.stdout, result.stdout + result.stderr

@@ -1,0 +1,118 @@
+"""The GDB JIT interface: registering one ELF object per code region with gdb and lldb.
+
+Each object goes into a `jit_code_entry` of the descriptor's doubly linked list in native
+memory, then `__jit_debug_register_code` is called; a debugger that has a breakpoint on it
+reads the entry the descriptor names. One object per module, never per function: gdb slows
+down badly past about a thousand objects.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Callable
+
+from .elf import jit_object, module_symbols, stub_symbols
+from .jitshim import JitCodeEntry, JitInterface, shim_path
+
+JIT_NOACTION, JIT_REGISTER_FN, JIT_UNREGISTER_FN = 0, 1, 2
+
+_interface: JitInterface | None = None
+_lock = threading.Lock()
+
+
+def jit_interface() -> JitInterface:
+    """The process's one shim, loaded on first use (several descriptors would only make
+    the debuggers read the same process twice)."""
+    global _interface
+    with _lock:
+        if _interface is None:
+            _interface = JitInterface(shim_path())
+        return _interface
+
+
+class Registration:
+    """One registered object; keeps the entry and the image alive until unregistered."""
+
+    def __init__(self, image: bytes):
+        self.image = ctypes.create_string_buffer(image, len(image))
+        self.entry = JitCodeEntry(symfile_addr=ctypes.addressof(self.image), symfile_size=len(image))
+        self.registered = False
+
+
+def register(image: bytes) -> Registration:
+    """Link a new entry at the head of the list and tell the debugger."""
+    jit = jit_interface()
+    registration = Registration(image)
+    with _lock:
+        descriptor = jit.descriptor
+        entry = registration.entry
+        entry.next = descriptor.first_entry
+        if descriptor.first_entry:
+            JitCodeEntry.from_address(descriptor.first_entry).prev = ctypes.addressof(entry)
+        descriptor.first_entry = ctypes.addressof(entry)
+        descriptor.relevant_entry = ctypes.addressof(entry)
+        descriptor.action_flag = JIT_REGISTER_FN
+        jit.notify()
+        descriptor.action_flag = JIT_NOACTION
+        registration.registered = True
+    return registration
+
+
+def unregister(registration: Registration) -> None:
+    """Unlink the entry, tell the debugger, then let the memory go."""
+    if not registration.registered:
+        return
+    jit = jit_interface()
+    with _lock:
+        descriptor = jit.descriptor
+        entry = registration.entry
+        if entry.prev:
+            JitCodeEntry.from_address(entry.prev).next = entry.next
+        else:
+            descriptor.first_entry = entry.next
+        if entry.next:
+            JitCodeEntry.from_address(entry.next).prev = entry.prev
+        descriptor.relevant_entry = ctypes.addressof(entry)
+        descriptor.action_flag = JIT_UNREGISTER_FN
+        jit.notify()
+        descriptor.action_flag = JIT_NOACTION
+        descriptor.relevant_entry = 0
+        registration.registered = False
+
+
+class GdbJitRegistrar:
+    """A Store code observer that makes JIT code visible to gdb and lldb.
+
+    `store.add_code_observer(registrar)` (or `Store(code_observers=[registrar])`) registers
+    the store's stubs at once, so backtraces through the entry, trap and host-call stubs
+    unwind, and then every module compiled afterwards. `source_path(module)` names the file
+    the line table refers to.
+    """
+
+    def __init__(self, source_path: Callable[[object], str] | None = None):
+        self.source_path = source_path or _default_source_path
+        self.registrations: list[Registration] = []
+        self._stubs_registered: set[int] = set()
+
+    def stubs_placed(self, stubs) -> None:
+        """Once per stub region."""
+        if stubs.region.address in self._stubs_registered:
+            return
+        self._stubs_registered.add(stubs.region.address)
+        image = jit_object(stubs.region.address, stubs.region.size, stub_symbols(stubs))
+        self.registrations.append(register(image))
+
+    def __call__(self, module, compiled, region) -> None:
+        image = jit_object(region.address, region.size, module_symbols(module, compiled),
+                           self.source_path(module))
+        self.registrations.append(register(image))
+
+    def unregister_all(self) -> None:
+        while self.registrations:
+            unregister(self.registrations.pop())
+        self._stubs_registered.clear()
+
+
+def _default_source_path(module) -> str:
+    return f"{module.name or 'wasm-module'}.wasm"
