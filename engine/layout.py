@@ -28,7 +28,8 @@ RT_MERGE_STUB = 128  # prepends cont.bind values to the transfer area
 RT_UNWIND_SP = 136   # where a host call continues when a thrown exception found its handler
 RT_UNWIND_FP = 144
 RT_UNWIND_PC = 152
-RT_TRANSFER = 160    # values passed by resume/suspend/switch/return/throw, one word each
+RT_TRAP_STACK = 160  # the continuation record (or entry root record) running at the last trap
+RT_TRANSFER = 168    # values passed by resume/suspend/switch/return/throw, one word each
 TRANSFER_WORDS = 64
 RUNTIME_BLOCK_SIZE = RT_TRANSFER + 8 * TRANSFER_WORDS
 

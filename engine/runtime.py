@@ -244,6 +244,20 @@ class ContinuationPool:
                            for i in reversed(range(self.STACKS_PER_SLAB))]
         return self.unused.pop()
 
+    def recycle_chain(self, record: int):
+        """After a trap: the continuations that were running up to the entry's root record
+        are dead; their stacks go back on the free list."""
+        rt = self.runtime
+        while record:
+            w = _words(record)
+            parent = w[L.CR_PARENT // 8]
+            if not parent:  # the root record lives in the entry frame: not ours
+                break
+            w[L.CR_STATE // 8] = L.CONT_RETURNED
+            w[L.CR_NEXT_FREE // 8] = rt[L.RT_FREE_LIST // 8]
+            rt[L.RT_FREE_LIST // 8] = record
+            record = parent
+
     def new(self, func_ref: int, functype: FuncType) -> int:
         """A fresh continuation of `func_ref`; returns its reference."""
         record = self.allocate()
@@ -480,6 +494,7 @@ class Store:
 
     def _raise_trap(self):
         code = self.runtime[L.RT_TRAP_CODE // 8]
+        self.continuations.recycle_chain(self.runtime[L.RT_TRAP_STACK // 8])
         if code == L.TRAP_HOST:
             exc, self._pending_error = self._pending_error, None
             raise exc

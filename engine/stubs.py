@@ -162,6 +162,8 @@ def build_stubs() -> Stubs:
     a.mov(64, Mem(RAX, L.RT_TRAP_SP), RSP)
     a.mov(64, Mem(RAX, L.RT_TRAP_FP), RBP)
     a.mov(64, Mem(RAX, L.RT_TRAP_CODE), RSI)
+    a.mov(64, RCX, Mem(RAX, L.RT_CURRENT))
+    a.mov(64, Mem(RAX, L.RT_TRAP_STACK), RCX)
     a.mov(64, RSP, Mem(RAX, L.RT_ENTRY_SP))
     a.lea(RBP, Mem(RSP, ENTRY_FRAME_SIZE))
     trap_rows.append((a.pos, ENTRY_FRAME))  # now in the entry frame, about to leave it
