@@ -239,20 +239,27 @@ class ContinuationPool:
             return record
         if not self.unused:
             slab = _reserve(self.stack_size * self.STACKS_PER_SLAB, mmap.PROT_READ | mmap.PROT_WRITE)
-            self.slabs.append(slab)
+            bisect.insort(self.slabs, slab)
             self.unused = [slab + (i + 1) * self.stack_size - L.CR_SIZE
                            for i in reversed(range(self.STACKS_PER_SLAB))]
         return self.unused.pop()
+
+    def owns(self, record: int) -> bool:
+        """Whether `record` is a continuation record (not an entry's root record, which
+        lives in an entry frame and is gone once that entry has returned)."""
+        k = bisect.bisect(self.slabs, record) - 1
+        return k >= 0 and record < self.slabs[k] + self.stack_size * self.STACKS_PER_SLAB
 
     def recycle_chain(self, record: int):
         """After a trap: the continuations that were running up to the entry's root record
         are dead; their stacks go back on the free list."""
         rt = self.runtime
-        while record:
+        while self.owns(record):
             w = _words(record)
             parent = w[L.CR_PARENT // 8]
-            if not parent:  # the root record lives in the entry frame: not ours
-                break
+            if w[L.CR_STATE // 8] == L.CONT_RETURNED:  # an exception already ended it
+                record = parent
+                continue
             w[L.CR_STATE // 8] = L.CONT_RETURNED
             w[L.CR_NEXT_FREE // 8] = rt[L.RT_FREE_LIST // 8]
             rt[L.RT_FREE_LIST // 8] = record
