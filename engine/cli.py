@@ -36,7 +36,10 @@ def stack_size(text: str) -> int:
     match = _SIZE.fullmatch(text.strip())
     if not match:
         raise argparse.ArgumentTypeError(f"invalid size {text!r} (examples: 65536, 512K, 8M)")
-    return int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    size = int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
+    if not 16 << 10 <= size <= 1 << 30:
+        raise argparse.ArgumentTypeError(f"stack size {text!r} out of range (16K to 1G)")
+    return size
 
 
 def positive(convert):
@@ -80,7 +83,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                      help="how a trap is reported on stderr (default: text); json is one "
                           "document with `trap`, `frames` and `stacks`")
     run.add_argument("--stack-size", type=stack_size, metavar="BYTES",
-                     help="size of each native stack, e.g. 1M (suffixes K, M, G)")
+                     help="size of each continuation's stack, e.g. 1M (suffixes K, M, G; "
+                          "default 256K); deeper recursion in a continuation traps with "
+                          "'call stack exhausted'")
     run.add_argument("--switching", choices=("native", "libcall"),
                      help="how stack-switching instructions run: native code (default) or "
                           "calls into a runtime routine, for comparison")
@@ -105,6 +110,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                       help="time limit per command (default: 10)")
     wast.add_argument("-j", "--jobs", type=positive(int), metavar="N",
                       help="scripts run in parallel (default: number of CPUs)")
+    wast.add_argument("--switching", choices=("native", "libcall"), default="native",
+                      help="how stack-switching instructions run (default: native)")
     return parser, {"run": run, "wast": wast}
 
 
@@ -132,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "wast":
             from .wast import run_files
             return run_files(args.files, verbose=args.verbose, timeout=args.timeout,
-                             jobs=args.jobs)
+                             jobs=args.jobs, switching=args.switching)
         return run_module(args)
     except UsageError as e:
         return fail(f"error: {e}", EXIT_USAGE)
@@ -167,7 +174,7 @@ def run_module(args: argparse.Namespace) -> int:
     except LoadError as e:
         raise RunError(one_line(e)) from None
     options = {name: value for name, value in
-               (("stack_size", args.stack_size), ("switching", args.switching))
+               (("cont_stack_size", args.stack_size), ("switching", args.switching))
                if value is not None}
     store = Store(**options)
     if not args.no_gdb_jit:

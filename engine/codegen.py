@@ -112,8 +112,10 @@ class CompiledModule:
 class ModuleCompiler:
     """Compiles every defined function of a module into one code blob."""
 
-    def __init__(self, module: Module, type_ids: list[int], vmlayout: L.VmctxLayout):
+    def __init__(self, module: Module, type_ids: list[int], vmlayout: L.VmctxLayout,
+                 libcall: bool = False):
         self.module = module
+        self.libcall = libcall  # switch stacks through a runtime routine (for comparison)
         self.type_ids = type_ids
         self.vm = vmlayout
         self.memories = [i.desc for i in module.imports_of("memory")] + list(module.memories)
@@ -1655,14 +1657,34 @@ class FunctionCompiler:
         a.shift_imm("shl", 64, dst, L.REVISION_SHIFT)
         a.alu("or", 64, dst, record)
 
+    def lea_label(self, reg: int, label: Label):
+        """reg = the address of `label` (rip-relative)."""
+        a = self.asm
+        a.raw(bytes((0x48 | ((reg >> 3) << 2), 0x8D, 0x05 | ((reg & 7) << 3))))
+        a._rel32(label)
+
     def save_context(self, record: int, landing: Label):
-        """Record where this stack continues: rsp, rbp and the landing pc (left in rsi)."""
+        """Record where this stack continues: rsp, rbp and the landing pc."""
         a = self.asm
         a.mov(64, Mem(record, L.CR_SP), RSP)
         a.mov(64, Mem(record, L.CR_FP), RBP)
-        a.raw(b"\x48\x8d\x35")  # lea rsi, [rip + landing]
-        a._rel32(landing)
-        a.mov(64, Mem(record, L.CR_PC), RSI)
+        self.lea_label(R11, landing)
+        a.mov(64, Mem(record, L.CR_PC), R11)
+
+    def switch_stacks(self, own: int, target: int, landing: Label):
+        """Leave this stack, saving its context in record `own`, and continue on record
+        `target`'s stack; control comes back at `landing`, which the caller binds next.
+
+        Native mode inlines the switch. Libcall mode calls the runtime's switch routine,
+        which returns on the other stack, as fiber libraries do."""
+        a = self.asm
+        if self.mc.libcall:
+            a.mov(64, RSI, target)
+            a.mov(64, RDI, own)
+            a.call_indirect(Mem(RAX, L.RT_LIBCALL_SWITCH))
+        else:
+            self.save_context(own, landing)
+            emit_switch_to(a, target)
 
     def land(self):
         """Code after a switch returns control here: restore the pinned registers."""
@@ -1729,13 +1751,14 @@ class FunctionCompiler:
         landing = Label()
         a.mov(64, RDX, Mem(RAX, L.RT_CURRENT))
         a.mov(64, Mem(RCX, L.CR_PARENT), RDX)
-        self.save_context(RDX, landing)
+        self.lea_label(R9, landing)
         a.mov(64, Mem(RCX, -16), RBP)  # the base frame now returns into this resume
-        a.mov(64, Mem(RCX, -8), RSI)
+        a.mov(64, Mem(RCX, -8), R9)
         if throw_tag is None:
-            a.mov(64, RDI, Mem(RCX, L.CR_TOP))
-            emit_switch_to(a, RDI)
+            a.mov(64, R10, Mem(RCX, L.CR_TOP))
+            self.switch_stacks(RDX, R10, landing)
         else:
+            self.save_context(RDX, landing)
             self.max_out = max(self.max_out, 2)
             a.store_imm(64, Mem(RSP, 0), throw_tag)
             a.mov(64, Mem(RSP, 8), RCX)
@@ -1787,21 +1810,20 @@ class FunctionCompiler:
         a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
         a.call_indirect(Mem(RAX, L.RT_SEARCH_STUB))  # rcx: handling record, r8: clause
         landing = Label()
-        self.suspend_segment(landing, n)
+        self.suspend_segment(n)
         a.alu_imm("add", 64, R8, 1)
         a.mov(64, Mem(RAX, L.RT_TRANSFER_KIND), R8)
-        a.mov(64, RDI, Mem(RCX, L.CR_PARENT))
-        emit_switch_to(a, RDI)
+        a.mov(64, R10, Mem(RCX, L.CR_PARENT))
+        self.switch_stacks(RDI, R10, landing)
         a.bind(landing)
         self.land()
         self.values_from_transfer([simple_type(t) for t in ft.results])
 
-    def suspend_segment(self, landing: Label, ref_word: int):
-        """Suspend the stacks from the running one up to record rcx (whose resume handles
-        the tag in rdx); the new reference to them goes to transfer word `ref_word`."""
+    def suspend_segment(self, ref_word: int):
+        """Suspend the stacks from the running one (left in rdi) up to record rcx (whose
+        resume handles the tag in rdx); the new reference goes to transfer word `ref_word`."""
         a = self.asm
         a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
-        self.save_context(RDI, landing)
         a.mov(64, Mem(RCX, L.CR_TOP), RDI)
         a.store_imm(64, Mem(RCX, L.CR_STATE), L.CONT_SUSPENDED)
         a.mov(64, Mem(RCX, L.CR_TAG), RDX)
@@ -1827,7 +1849,7 @@ class FunctionCompiler:
         a.alu_imm("or", 64, RDX, 1)
         a.call_indirect(Mem(RAX, L.RT_SEARCH_STUB))
         landing = Label()
-        self.suspend_segment(landing, n - 1)
+        self.suspend_segment(n - 1)
         # The target takes the suspended segment's place under the same resume.
         a.mov(64, R9, Mem(RCX, L.CR_PARENT))
         a.mov(64, Mem(RBX, L.CR_PARENT), R9)
@@ -1841,8 +1863,9 @@ class FunctionCompiler:
         a.mov(64, Mem(RBX, L.CR_HANDLER_COUNT), RCX)
         a.raw(b"\xf3\x48\xa5")  # rep movsq
         self.merge_bound_values(RBX, n)
-        a.mov(64, RDI, Mem(RBX, L.CR_TOP))
-        emit_switch_to(a, RDI)
+        a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
+        a.mov(64, R10, Mem(RBX, L.CR_TOP))
+        self.switch_stacks(RDI, R10, landing)
         a.bind(landing)
         self.land()
         self.values_from_transfer(results)

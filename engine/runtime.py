@@ -224,6 +224,8 @@ class ContinuationPool:
     STACKS_PER_SLAB = 64
 
     def __init__(self, runtime, stack_size: int, start_stub: int):
+        if not 16 << 10 <= stack_size <= 1 << 30:
+            raise ValueError("continuation stack size must be between 16 KiB and 1 GiB")
         self.runtime = runtime
         self.stack_size = (stack_size + mmap.PAGESIZE - 1) & ~(mmap.PAGESIZE - 1)
         self.start_stub = start_stub
@@ -321,6 +323,7 @@ class Store:
         r[L.RT_START_STUB // 8] = self.stubs.start_stub
         r[L.RT_SEARCH_STUB // 8] = self.stubs.search_stub
         r[L.RT_MERGE_STUB // 8] = self.stubs.merge_stub
+        r[L.RT_LIBCALL_SWITCH // 8] = self.stubs.libcall_switch
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
         for observer in code_observers or ():
             self.add_code_observer(observer)
@@ -454,7 +457,8 @@ class Store:
     def compiled(self, module: Module, type_ids: list[int], vm: L.VmctxLayout) -> tuple:
         entry = self._compiled.get(id(module))
         if entry is None:
-            compiled: CompiledModule = ModuleCompiler(module, type_ids, vm).compile()
+            compiled: CompiledModule = ModuleCompiler(module, type_ids, vm,
+                                                      libcall=self.switching == "libcall").compile()
             region = CodeRegion(compiled.code)
             for function in compiled.functions:
                 start = region.address + function.start
@@ -798,7 +802,11 @@ class Instance:
             top = _word(record + L.CR_TOP)
             if _word(top + L.CR_STATE) == L.CONT_FRESH:
                 unwinder.throw(exn, stubs.start_stub, record - 16, record)
-            unwinder.throw(exn, _word(top + L.CR_PC), _word(top + L.CR_FP), top)
+            pc, fp = _word(top + L.CR_PC), _word(top + L.CR_FP)
+            if pc == stubs.fiber_return:  # suspended by the libcall switch routine
+                sp = _word(top + L.CR_SP)
+                pc, fp = _word(sp + 8), _word(sp)
+            unwinder.throw(exn, pc, fp, top)
 
         routines = {
             B_MEMORY_GROW: (memory_grow, 2, 1), B_MEMORY_INIT: (memory_init, 5, 0),

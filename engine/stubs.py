@@ -65,6 +65,8 @@ class Stubs:
     start_return_address: int  # the return address of the start stub's call
     search_stub: int
     merge_stub: int
+    libcall_switch: int
+    fiber_return: int  # a suspended stack's saved pc in libcall mode: [sp] rbp, [sp+8] pc
 
 
 def emit_switch_to(a: Assembler, target: int):
@@ -319,6 +321,24 @@ def build_stubs() -> Stubs:
     a.ret()
     symbols.append(StubSymbol("stackstitch_bind_merge", merge_at, a.pos, [(merge_at, AT_CALL)]))
 
+    # ---- libcall-mode switch ----
+    # rdi: record to save this stack's context in, rsi: record to continue, rax: runtime.
+    # Returns on the other stack: its saved pc is fiber_return, which pops and returns.
+    libcall_at = a.pos
+    fiber_return = Label()
+    a.push(RBP)
+    a.mov(64, Mem(RDI, L.CR_SP), RSP)
+    a.mov(64, Mem(RDI, L.CR_FP), RBP)
+    a.raw(b"\x4c\x8d\x1d")  # lea r11, [rip + fiber_return]
+    a._rel32(fiber_return)
+    a.mov(64, Mem(RDI, L.CR_PC), R11)
+    emit_switch_to(a, RSI)
+    a.bind(fiber_return)
+    a.pop(RBP)
+    a.ret()
+    symbols.append(StubSymbol("stackstitch_libcall_switch", libcall_at, a.pos,
+                              [(libcall_at, AT_CALL), (libcall_at + 1, AFTER_PUSH_RBP)]))
+
     region = CodeRegion(bytes(a.buf))
     base = region.address
     return Stubs(region=region, symbols=symbols,
@@ -330,4 +350,6 @@ def build_stubs() -> Stubs:
                  start_stub=base + start_at,
                  start_return_address=base + start_return,
                  search_stub=base + search_at,
-                 merge_stub=base + merge_at)
+                 merge_stub=base + merge_at,
+                 libcall_switch=base + libcall_at,
+                 fiber_return=base + fiber_return.pos)

@@ -45,9 +45,9 @@ class CommandTimeout(Exception):
 class Script:
     """The state of one running script: its Store, named instances and registrations."""
 
-    def __init__(self, wasm_dir: Path):
+    def __init__(self, wasm_dir: Path, switching: str = "native"):
         self.wasm_dir = wasm_dir
-        self.store = Store()
+        self.store = Store(switching=switching)
         # One dict serves every instantiation: spectest plus whatever `register` adds.
         self.linkable = spectest_imports(self.store)
         self.instances = {}
@@ -246,7 +246,7 @@ def _on_alarm(_signum, _frame):
     raise CommandTimeout
 
 
-def run_script_in_child(wast_path: Path, timeout: float, report) -> None:
+def run_script_in_child(wast_path: Path, timeout: float, report, switching: str = "native") -> None:
     """Run one script, writing report lines: `T total`, then per command `L line` and
     `P` or `F reason`, and `D` when done; `E reason` if the script cannot be converted."""
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -258,7 +258,7 @@ def run_script_in_child(wast_path: Path, timeout: float, report) -> None:
             report(f"E cannot read script: {one_line(e)}")
             return
         report(f"T {len(commands)}")
-        script = Script(Path(tmp))
+        script = Script(Path(tmp), switching)
         for command in commands:
             report(f"L {command['line']}")
             try:
@@ -294,8 +294,9 @@ class Outcome:
 class Child:
     """A forked process running one script, and the report it has sent so far."""
 
-    def __init__(self, path: Path, timeout: float):
+    def __init__(self, path: Path, timeout: float, switching: str):
         self.outcome = Outcome(path.name)
+        self.switching = switching
         self.timeout = timeout
         read_fd, write_fd = os.pipe()
         sys.stdout.flush()  # or the child would repeat the parent's buffered output
@@ -313,7 +314,8 @@ class Child:
         status = 0
         try:
             with os.fdopen(write_fd, "w", buffering=1) as pipe:
-                run_script_in_child(path, self.timeout, lambda line: pipe.write(line + "\n"))
+                run_script_in_child(path, self.timeout, lambda line: pipe.write(line + "\n"),
+                                    self.switching)
         except BaseException:  # never return into the parent's code
             status = 1
         finally:
@@ -377,7 +379,7 @@ class Child:
         return outcome
 
 
-def run_scripts(paths: list[Path], timeout: float, jobs: int):
+def run_scripts(paths: list[Path], timeout: float, jobs: int, switching: str = "native"):
     """Yield the Outcome of each script, in the order given, running `jobs` at a time."""
     waiting = list(enumerate(paths))
     running: dict[int, tuple[int, Child]] = {}
@@ -389,7 +391,7 @@ def run_scripts(paths: list[Path], timeout: float, jobs: int):
             if not path.is_file():
                 done[index] = Outcome(path.name, 1, 1, [(None, "no such file")], complete=True)
                 continue
-            child = Child(path, timeout)
+            child = Child(path, timeout, switching)
             running[child.fd] = (index, child)
         if running:
             readable, _, _ = select.select(list(running), [], [], 1.0)
@@ -408,10 +410,11 @@ def run_scripts(paths: list[Path], timeout: float, jobs: int):
 
 
 def run_files(paths: list[str], verbose: bool = False, timeout: float = DEFAULT_TIMEOUT,
-              jobs: int | None = None, out=sys.stdout) -> int:
+              jobs: int | None = None, out=sys.stdout, switching: str = "native") -> int:
     """The `stackstitch wast` command; exit status 0 iff every command passed."""
     passed = failed = 0
-    for outcome in run_scripts([Path(p) for p in paths], timeout, jobs or os.cpu_count() or 1):
+    for outcome in run_scripts([Path(p) for p in paths], timeout, jobs or os.cpu_count() or 1,
+                               switching):
         passed += outcome.total - outcome.failed
         failed += outcome.failed
         if outcome.failed:

@@ -117,8 +117,10 @@ def test_core_conformance(record_conformance):
         line for line in proc.stdout.splitlines() if line.startswith("FAIL"))
 
 
-def test_stack_switching_conformance(record_conformance):
-    """The proposal's tests and worked examples: every command passes."""
-    proc = stackstitch_wast("-v", *spec_scripts("stack-switching", "examples"))
-    record_conformance("stack-switching", proc.stdout.splitlines()[-1])
+@pytest.mark.parametrize("switching", ["native", "libcall"])
+def test_stack_switching_conformance(record_conformance, switching):
+    """The proposal's tests and worked examples: every command passes, in both modes."""
+    proc = stackstitch_wast("-v", f"--switching={switching}",
+                            *spec_scripts("stack-switching", "examples"))
+    record_conformance(f"stack-switching ({switching})", proc.stdout.splitlines()[-1])
     assert proc.returncode == 0, proc.stdout
