@@ -16,11 +16,11 @@ import struct
 from dataclasses import dataclass, field
 
 from . import layout as L
-from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME
+from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
 from .module import Module
 from .types import FuncType, RefType
 from .stubs import emit_switch_to
-from .x86 import (A, AE, B, BE, E, G, GE, L as LT, LE, NE, NP, P, S,
+from .x86 import (A, AE, B, BE, E, G, GE, GPR_NAMES, L as LT, LE, NE, NP, P, S,
                   RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12, R13, R14, R15,
                   Assembler, Label, Mem)
 
@@ -1684,7 +1684,11 @@ class FunctionCompiler:
             a.call_indirect(Mem(RAX, L.RT_LIBCALL_SWITCH))
         else:
             self.save_context(own, landing)
-            emit_switch_to(a, target)
+            _, after_rbp = emit_switch_to(a, target)
+            # At the jump, this frame lives on only in `own`'s saved context.
+            self.cfi_rows.append((after_rbp, CfaRule(PointerChain(GPR_NAMES[own], (L.CR_FP, 16)), 0,
+                                                     (("rbp", -16),))))
+            self.cfi_rows.append((a.pos, RBP_FRAME))
 
     def land(self):
         """Code after a switch returns control here: restore the pinned registers."""

@@ -11,10 +11,24 @@ from __future__ import annotations
 from typing import NamedTuple
 
 
+class PointerChain(NamedTuple):
+    """A value reached through memory: register + steps[0], then for each further step
+    load the word there and add the step; with `load_last`, load once more at the end.
+
+    This is how rules describe frames across a stack switch, where the caller's registers
+    are found in a continuation record rather than relative to the CFA (OCaml 5's
+    caml_runstack technique). `unwind` turns chains into DWARF expressions."""
+
+    base: str
+    steps: tuple[int, ...]
+    load_last: bool = False
+
+
 class CfaRule(NamedTuple):
-    register: object  # "rsp" or "rbp", or a unwind.dwarf.Expression computing the CFA
+    register: object  # "rsp" or "rbp", or a PointerChain (or unwind Expression) for the CFA
     offset: int
-    saved: tuple = ()  # (register name, offset from the CFA or an Expression for its address)
+    saved: tuple = ()  # (register, offset from the CFA, or a PointerChain to its save slot);
+    # ("rip", ...) overrides the return address's default slot at CFA-8
 
 
 AT_CALL = CfaRule("rsp", 8)  # first instruction of a function: only the return address

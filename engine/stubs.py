@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from . import layout as L
 from .codemem import CodeRegion
-from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
+from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
 from .x86 import (A, AE, E, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12,
                   R14, R13, R15, Assembler, Label, Mem)
 
@@ -50,6 +50,7 @@ class StubSymbol:
     start: int  # offsets in the stub region
     end: int
     cfi_rows: list  # [(offset in region, frames.CfaRule)]
+    signal_frame: bool = False  # the CIE gets the `S` augmentation (see start_stub_rule)
 
 
 @dataclass
@@ -69,15 +70,32 @@ class Stubs:
     fiber_return: int  # a suspended stack's saved pc in libcall mode: [sp] rbp, [sp+8] pc
 
 
-def emit_switch_to(a: Assembler, target: int):
-    """Make `target` (a record) the running stack and continue at its saved pc (rax: runtime)."""
+def emit_switch_to(a: Assembler, target: int) -> tuple[int, int]:
+    """Make `target` (a record) the running stack and continue at its saved pc (rax: runtime).
+
+    Returns the offsets just after rsp and just after rbp are replaced, where unwind rules
+    must stop relying on the old registers."""
     a.mov(64, Mem(RAX, L.RT_CURRENT), target)
     a.mov(64, R11, Mem(target, L.CR_LIMIT))
     a.mov(64, Mem(RAX, L.RT_STACK_LIMIT), R11)
     a.store_imm(64, Mem(target, L.CR_STATE), L.CONT_RUNNING)
     a.mov(64, RSP, Mem(target, L.CR_SP))
+    after_rsp = a.pos
     a.mov(64, RBP, Mem(target, L.CR_FP))
+    after_rbp = a.pos
     a.jmp_indirect(Mem(target, L.CR_PC))
+    return after_rsp, after_rbp
+
+
+def start_stub_rule(record_base: str, record_offset: int) -> CfaRule:
+    """The continuation base frame's rule: the caller is the resumer, whose rsp is saved in
+    the parent record, and whose rbp and resume address are in the base frame just below
+    this record (found at `record_base` + `record_offset`). OCaml 5's caml_runstack does
+    the same; as there, the CIE is marked as a signal frame so that gdb accepts a caller
+    whose stack lies below this one."""
+    cfa = PointerChain(record_base, (record_offset + L.CR_PARENT, L.CR_SP), load_last=True)
+    return CfaRule(cfa, 0, (("rbp", PointerChain(record_base, (record_offset - 16,))),
+                            ("rip", PointerChain(record_base, (record_offset - 8,)))))
 
 
 def build_stubs() -> Stubs:
@@ -167,6 +185,7 @@ def build_stubs() -> Stubs:
     a.mov(64, RCX, Mem(RAX, L.RT_CURRENT))
     a.mov(64, Mem(RAX, L.RT_TRAP_STACK), RCX)
     a.mov(64, RSP, Mem(RAX, L.RT_ENTRY_SP))
+    trap_rows.append((a.pos, CfaRule("rsp", ENTRY_FRAME_SIZE + 16, ENTRY_FRAME.saved)))
     a.lea(RBP, Mem(RSP, ENTRY_FRAME_SIZE))
     trap_rows.append((a.pos, ENTRY_FRAME))  # now in the entry frame, about to leave it
     a.mov_imm(32, RAX, 1)
@@ -224,7 +243,9 @@ def build_stubs() -> Stubs:
     # ---- continuation start ----
     # Entered by a switch with rsp at the base frame of a fresh continuation's stack.
     start_at = a.pos
+    start_rows = [(a.pos, start_stub_rule("rsp", 16))]
     a.mov(64, RBP, RSP)  # the base frame: [rbp] resumer's rbp, [rbp+8] resume landing
+    start_rows.append((a.pos, start_stub_rule("rbp", 16)))
     a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
     a.mov(64, RBX, Mem(RAX, L.RT_CURRENT))
     a.mov(64, RCX, Mem(RBX, L.CR_NARGS))
@@ -259,8 +280,10 @@ def build_stubs() -> Stubs:
     a.mov(64, Mem(RBX, L.CR_NEXT_FREE), RDX)
     a.mov(64, Mem(RAX, L.RT_FREE_LIST), RBX)
     a.mov(64, RDI, Mem(RBX, L.CR_PARENT))
-    emit_switch_to(a, RDI)
-    symbols.append(StubSymbol("stackstitch_continuation_start", start_at, a.pos, []))
+    _, after_rbp = emit_switch_to(a, RDI)
+    start_rows.append((after_rbp, start_stub_rule("rbx", 0)))
+    symbols.append(StubSymbol("stackstitch_continuation_start", start_at, a.pos, start_rows,
+                              signal_frame=True))
 
     # ---- handler search ----
     # rdx: tag record (bit 0 set for a switch clause), rax: runtime. Returns rcx: the record
@@ -332,12 +355,16 @@ def build_stubs() -> Stubs:
     a.raw(b"\x4c\x8d\x1d")  # lea r11, [rip + fiber_return]
     a._rel32(fiber_return)
     a.mov(64, Mem(RDI, L.CR_PC), R11)
-    emit_switch_to(a, RSI)
+    after_rsp, _ = emit_switch_to(a, RSI)
     a.bind(fiber_return)
+    libcall_rows = [(libcall_at, AT_CALL), (libcall_at + 1, AFTER_PUSH_RBP),
+                    # the switching stack's frame, as saved in its record
+                    (after_rsp, CfaRule(PointerChain("rdi", (L.CR_SP, 16)), 0, (("rbp", -16),))),
+                    (fiber_return.pos, AFTER_PUSH_RBP)]
     a.pop(RBP)
+    libcall_rows.append((a.pos, AT_CALL))
     a.ret()
-    symbols.append(StubSymbol("stackstitch_libcall_switch", libcall_at, a.pos,
-                              [(libcall_at, AT_CALL), (libcall_at + 1, AFTER_PUSH_RBP)]))
+    symbols.append(StubSymbol("stackstitch_libcall_switch", libcall_at, a.pos, libcall_rows))
 
     region = CodeRegion(bytes(a.buf))
     base = region.address

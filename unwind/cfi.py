@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from .dwarf import RETURN_ADDRESS, REGISTER_NUMBERS, Expression, sleb128, uleb128
+from .dwarf import RETURN_ADDRESS, REGISTER_NUMBERS, Expression, as_expression, sleb128, uleb128
 
 CODE_ALIGNMENT = 1
 DATA_ALIGNMENT = -8
@@ -59,8 +59,9 @@ class CfiError(ValueError):
 
 
 def _cfa_of(rule) -> Expression | tuple[str, int]:
-    if isinstance(rule.register, Expression):
-        return rule.register
+    register = as_expression(rule.register)
+    if isinstance(register, Expression):
+        return register
     if rule.register not in REGISTER_NUMBERS:
         raise CfiError(f"unknown CFA register {rule.register!r}")
     return (rule.register, rule.offset)
@@ -71,7 +72,7 @@ def _saved_of(rule) -> dict[int, int | Expression]:
     for name, where in rule.saved:
         if name not in REGISTER_NUMBERS:
             raise CfiError(f"unknown saved register {name!r}")
-        saved[REGISTER_NUMBERS[name]] = where
+        saved[REGISTER_NUMBERS[name]] = as_expression(where)
     return saved
 
 

@@ -98,6 +98,21 @@ def breg(register: str, offset: int = 0) -> Expression:
     return Expression(bytes([DW_OP_breg0 + REGISTER_NUMBERS[register]]) + sleb128(offset))
 
 
+def chain_expression(chain) -> Expression:
+    """An engine `frames.PointerChain` (base, steps, load_last) as a DWARF expression."""
+    expr = breg(chain.base, chain.steps[0])
+    for step in chain.steps[1:]:
+        expr = expr + deref()
+        if step:
+            expr = expr + (plus_uconst(step) if step > 0 else const(step) + plus())
+    return expr + deref() if chain.load_last else expr
+
+
+def as_expression(value):
+    """Rule parts may be PointerChains; everything else passes through unchanged."""
+    return chain_expression(value) if hasattr(value, "load_last") else value
+
+
 def deref() -> Expression:
     return Expression(bytes([DW_OP_deref]))
 

@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from .dwarf import REGISTER_NAMES, Expression, evaluate
+from .dwarf import REGISTER_NAMES, Expression, as_expression, evaluate
 
 # Registers the System V ABI preserves across calls: unless a rule says where a callee
 # saved one, the caller's value is the callee's.
@@ -117,8 +117,9 @@ class UnwindTable:
 
 def _row_from_rule(address: int, rule) -> Row:
     """A `CfaRule` (as `cfi` accepts it) as a Row; the return address defaults to CFA-8."""
-    cfa = rule.register if isinstance(rule.register, Expression) else (rule.register, rule.offset)
-    return Row(address, cfa, {"rip": -8} | dict(rule.saved))
+    register = as_expression(rule.register)
+    cfa = register if isinstance(register, Expression) else (register, rule.offset)
+    return Row(address, cfa, {"rip": -8} | {name: as_expression(where) for name, where in rule.saved})
 
 
 def rows_from_descriptions(descriptions) -> list[FrameTable]:
