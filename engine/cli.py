@@ -10,8 +10,6 @@ and usage errors work (and are fast) whatever state the engine is in.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
 import re
 import sys
@@ -82,6 +80,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     run.add_argument("--trap-format", choices=("text", "json"), default="text",
                      help="how a trap is reported on stderr (default: text); json is one "
                           "document with `trap`, `frames` and `stacks`")
+    run.add_argument("--no-color", action="store_true",
+                     help="print the text trap report without colors and styles (they are "
+                          "only used on a terminal anyway)")
     run.add_argument("--stack-size", type=stack_size, metavar="BYTES",
                      help="size of each continuation's stack, e.g. 1M (suffixes K, M, G; "
                           "default 256K); deeper recursion in a continuation traps with "
@@ -90,8 +91,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                      help="how stack-switching instructions run: native code (default) or "
                           "calls into a runtime routine, for comparison")
     run.add_argument("--no-gdb-jit", action="store_true",
-                     help="do not register JIT code with debuggers (GDB JIT interface); "
-                          "registration is on by default")
+                     help="do not register JIT code with debuggers (GDB JIT interface) nor "
+                          "publish the debug root the gdb plugin reads; both are on by default")
     run.add_argument("--perf-map", action="store_true",
                      help="write /tmp/perf-<pid>.map naming the JIT code for perf")
     run.add_argument("--jitdump", nargs="?", const=".", metavar="DIR",
@@ -176,6 +177,7 @@ def run_module(args: argparse.Namespace) -> int:
     options = {name: value for name, value in
                (("cont_stack_size", args.stack_size), ("switching", args.switching))
                if value is not None}
+    options["debug_root"] = not args.no_gdb_jit
     store = Store(**options)
     if not args.no_gdb_jit:
         from stackstitch.unwind.gdbjit import GdbJitRegistrar
@@ -199,10 +201,8 @@ def run_module(args: argparse.Namespace) -> int:
     except ProcExit as e:
         sys.stdout.flush()
         return e.code
-    except Trap as e:
-        return report_trap(e.message, e, args.trap_format)
-    except WasmException:
-        return report_trap("uncaught wasm exception", None, args.trap_format)
+    except (Trap, WasmException) as e:
+        return report_trap(e, args.trap_format, color=False if args.no_color else None)
     for raw, valtype in zip(results, func.type.results if func is not None else ()):
         print(values.format_result(raw, valtype))
     return EXIT_OK
@@ -241,26 +241,24 @@ def entry_point(instance, args: argparse.Namespace, values):
         raise UsageError(f"invalid argument for {args.invoke}: {e}") from None
 
 
-def report_trap(message: str, trap, trap_format: str) -> int:
-    """Print the trap report on stderr; exit status 134."""
+def report_trap(error, trap_format: str, color: bool | None) -> int:
+    """Print the trap report (see `stackstitch.backtrace`) on stderr; exit status 134.
+
+    The runtime attaches the walked stacks to the error as `backtrace`; without it the
+    report has the message alone."""
+    from stackstitch.backtrace import UNCAUGHT_EXCEPTION, Backtrace, print_text, render_json
+    from .runtime import Trap
+
     sys.stdout.flush()
-    frames = [as_json(frame) for frame in getattr(trap, "frames", None) or []]
-    stacks = [as_json(stack) for stack in getattr(trap, "stacks", None) or []]
+    trace = getattr(error, "backtrace", None)
+    if not isinstance(trace, Backtrace):  # the runtime did not walk the stacks
+        trace = (Backtrace(message=error.message) if isinstance(error, Trap)
+                 else Backtrace(kind=UNCAUGHT_EXCEPTION, message="uncaught exception"))
     if trap_format == "json":
-        json.dump({"trap": message, "frames": frames, "stacks": stacks}, sys.stderr)
-        sys.stderr.write("\n")
+        sys.stderr.write(render_json(trace) + "\n")
     else:
-        print(f"stackstitch: trap: {message}", file=sys.stderr)
-        for depth, frame in enumerate(frames):
-            print(f"  #{depth} {frame.get('func_name')} "
-                  f"(function {frame.get('func_index')}, offset {frame.get('wasm_offset')})",
-                  file=sys.stderr)
+        print_text(trace, sys.stderr, color=color)
     return EXIT_TRAP
-
-
-def as_json(record) -> dict:
-    """Frames and stacks may come as dataclasses or dicts from the runtime."""
-    return dataclasses.asdict(record) if dataclasses.is_dataclass(record) else dict(record)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from .codegen import (B_CONT_NEW, B_DATA_DROP, B_THROW, B_THROW_INTO, B_THROW_RE
                       B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL, B_TABLE_GROW, B_TABLE_INIT,
                       NUM_BUILTINS, CompiledModule, ModuleCompiler, simple_type)
 from .codemem import CodeRegion
+from .debugroot import publish as publish_debug_root
 from .exceptions import Unwind, Unwinder
 from .module import Module
 from .stubs import build_stubs
@@ -231,6 +232,7 @@ class ContinuationPool:
         self.start_stub = start_stub
         self.slabs: list[int] = []
         self.unused: list[int] = []  # records never handed out yet
+        self.on_new_slab = None  # called with the slab list when it grows
         self.next_id = 1
 
     def allocate(self) -> int:
@@ -242,6 +244,8 @@ class ContinuationPool:
         if not self.unused:
             slab = _reserve(self.stack_size * self.STACKS_PER_SLAB, mmap.PROT_READ | mmap.PROT_WRITE)
             bisect.insort(self.slabs, slab)
+            if self.on_new_slab is not None:
+                self.on_new_slab(self.slabs)
             self.unused = [slab + (i + 1) * self.stack_size - L.CR_SIZE
                            for i in reversed(range(self.STACKS_PER_SLAB))]
         return self.unused.pop()
@@ -303,7 +307,8 @@ class Store:
     """Owns code, native state and the Wasm main stack; everything of one run."""
 
     def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native",
-                 code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE):
+                 code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE,
+                 debug_root: bool = False):
         self.switching = switching
         # Called as observer(module, compiled, region) for each module compiled: debugger
         # registration and perf maps hook in here (see add_code_observer).
@@ -327,6 +332,10 @@ class Store:
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
         for observer in code_observers or ():
             self.add_code_observer(observer)
+        # Published for out-of-process readers (the gdb plugin): see DEBUG_ROOT.md.
+        self.debug_record = publish_debug_root(self) if debug_root else None
+        if self.debug_record is not None:
+            self.continuations.on_new_slab = self.debug_record.slabs_changed
         self.type_registry: dict = {}
         self.funcs_by_ref: dict[int, Func] = {}
         self._extern_objects: dict[int, object] = {}
@@ -604,6 +613,8 @@ class Instance:
         for i, f in enumerate(self.builtins):
             vm[self.vm_layout.builtin(i) // 8] = f.ref
 
+        if store.debug_record is not None:
+            store.debug_record.add_instance(self)
         self.exports = {e.name: self._extern(e.kind, e.index) for e in module.exports}
         self.elem_segments = [[self.eval_const(item) for item in e.items] for e in module.elements]
         self.data_segments = [d.data for d in module.datas]

@@ -25,6 +25,7 @@ from .elffile import (ET_DYN, PF_R, PF_W, PF_X, PT_DYNAMIC, PT_GNU_STACK, PT_LOA
 
 REGISTER_CODE = "__jit_debug_register_code"
 DESCRIPTOR = "__jit_debug_descriptor"
+DEBUG_ROOT = "stackstitch_debug_root"  # the engine's debug root address (engine/DEBUG_ROOT.md)
 JIT_DESCRIPTOR_VERSION = 1
 
 DT_NULL, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ, DT_SYMENT = 0, 4, 5, 6, 10, 11
@@ -57,18 +58,19 @@ def build_shim() -> bytes:
     dynstr = Section(".dynstr", SHT_STRTAB, flags=SHF_ALLOC)
     text = Section(".text", SHT_PROGBITS, b"\xc3", flags=SHF_ALLOC | SHF_EXECINSTR, align=16)
     dynamic = Section(".dynamic", SHT_DYNAMIC, flags=SHF_ALLOC | SHF_WRITE, link=".dynstr", align=8, entsize=16)
-    data = Section(".data", SHT_PROGBITS, bytes(JitDescriptor(version=JIT_DESCRIPTOR_VERSION)),
+    data = Section(".data", SHT_PROGBITS, bytes(JitDescriptor(version=JIT_DESCRIPTOR_VERSION)) + bytes(8),
                    flags=SHF_ALLOC | SHF_WRITE, align=8)
-    hash_table = Section(".hash", SHT_HASH, _elf_hash_table(3), flags=SHF_ALLOC, link=".dynsym", align=8, entsize=4)
+    hash_table = Section(".hash", SHT_HASH, _elf_hash_table(4), flags=SHF_ALLOC, link=".dynsym", align=8, entsize=4)
     image.sections = [hash_table, dynsym, dynstr, text, dynamic, data]
 
     # Lay out addresses (= file offsets); .dynsym's contents do not change its size.
     strings = StringTable()
     symbols = [Symbol(REGISTER_CODE, 0, 1, STT_FUNC, section=".text"),
-               Symbol(DESCRIPTOR, 0, ctypes.sizeof(JitDescriptor), STT_OBJECT, section=".data")]
-    for name in (REGISTER_CODE, DESCRIPTOR):
+               Symbol(DESCRIPTOR, 0, ctypes.sizeof(JitDescriptor), STT_OBJECT, section=".data"),
+               Symbol(DEBUG_ROOT, 0, 8, STT_OBJECT, section=".data")]
+    for name in (REGISTER_CODE, DESCRIPTOR, DEBUG_ROOT):
         strings.add(name)
-    dynsym.data = bytes(SYMBOL_SIZE * 3)
+    dynsym.data = bytes(SYMBOL_SIZE * 4)
     dynstr.data = bytes(strings.data)
     dynamic.data = bytes(16 * 6)
     address = _RO_START
@@ -80,6 +82,7 @@ def build_shim() -> bytes:
         address += len(section.data)
 
     symbols[0].value, symbols[1].value = text.address, data.address
+    symbols[2].value = data.address + ctypes.sizeof(JitDescriptor)
     dynsym.data, dynsym.info = symbol_table(symbols, strings, image.index())
     dynamic.data = b"".join(struct.pack("<QQ", tag, value) for tag, value in (
         (DT_HASH, hash_table.address), (DT_STRTAB, dynstr.address), (DT_SYMTAB, dynsym.address),
@@ -124,6 +127,7 @@ class JitInterface:
         self.path = path
         self.library = ctypes.CDLL(str(path))
         self.descriptor = JitDescriptor.in_dll(self.library, DESCRIPTOR)
+        self.debug_root = ctypes.c_uint64.in_dll(self.library, DEBUG_ROOT)
         self.notify = self.library[REGISTER_CODE]
         self.notify.restype = None
         self.notify.argtypes = []

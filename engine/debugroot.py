@@ -1,0 +1,204 @@
+"""The debug root: native tables from which a reader outside the engine (the gdb plugin, a
+core-file reader) finds stores, instances, functions, address maps and continuations
+without Python's help. The layout is in DEBUG_ROOT.md; `DebugRootReader` reads it back
+through any `read(address, size) -> bytes`, and imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import struct
+
+from . import layout as L
+
+MAGIC = int.from_bytes(b"SSDBGRT1", "little")
+VERSION = 1
+
+# Root
+RO_MAGIC, RO_VERSION, RO_FIRST_STORE = 0, 8, 16
+# Store record
+SR_NEXT, SR_RUNTIME, SR_FIRST_INSTANCE, SR_SLABS, SR_SLAB_COUNT, SR_STACK_SIZE, \
+    SR_STACKS_PER_SLAB, SR_MAIN_LO, SR_MAIN_HI, SR_STUBS, SR_STUBS_SIZE, SR_ENTRY_RETURN, \
+    SR_START_RETURN, SR_START_STUB, SR_FIBER_RETURN = range(0, 120, 8)
+STORE_RECORD_WORDS = 15
+# Instance record
+IR_NEXT, IR_VMCTX, IR_NAME, IR_MODULE = 0, 8, 16, 24
+# Module record (shared by the instances of one compiled module)
+MR_CODE, MR_CODE_SIZE, MR_FUNCTION_COUNT, MR_FUNCTIONS, MR_SOURCE = 0, 8, 16, 24, 32
+# Function entry
+FE_INDEX, FE_START, FE_END, FE_NAME, FE_ADDR_MAP, FE_ADDR_MAP_COUNT = 0, 8, 16, 24, 32, 40
+FUNCTION_ENTRY_WORDS = 6
+
+
+def _words(values) -> ctypes.Array:
+    return (ctypes.c_uint64 * max(len(values), 1))(*values)
+
+
+def _string(text: str) -> ctypes.Array:
+    return ctypes.create_string_buffer(text.encode("utf-8", "replace"))
+
+
+_root: "DebugRoot | None" = None
+
+
+def publish(store) -> "StoreRecord":
+    """Publish `store` in the process's debug root (created, with the GDB JIT interface
+    shim that exports its address, on first use)."""
+    global _root
+    if _root is None:
+        from stackstitch.unwind.gdbjit import jit_interface
+        _root = DebugRoot(jit_interface().debug_root)
+    return _root.add_store(store)
+
+
+class DebugRoot:
+    """The process's root; its address is in the shim's `stackstitch_debug_root`."""
+
+    def __init__(self, root_pointer: ctypes.c_uint64):
+        self.root = _words([MAGIC, VERSION, 0])
+        root_pointer.value = ctypes.addressof(self.root)
+
+    def add_store(self, store) -> "StoreRecord":
+        record = StoreRecord(store, next_record=self.root[RO_FIRST_STORE // 8])
+        self.root[RO_FIRST_STORE // 8] = ctypes.addressof(record.words)
+        return record
+
+
+class StoreRecord:
+    """One store's record; keeps everything it points at alive."""
+
+    def __init__(self, store, next_record: int):
+        stubs = store.stubs
+        pool = store.continuations
+        self.words = (ctypes.c_uint64 * STORE_RECORD_WORDS)()
+        w = self.words
+        w[SR_NEXT // 8] = next_record
+        w[SR_RUNTIME // 8] = store.runtime_address
+        w[SR_STACK_SIZE // 8] = pool.stack_size
+        w[SR_STACKS_PER_SLAB // 8] = pool.STACKS_PER_SLAB
+        w[SR_MAIN_LO // 8] = store.stack_lo
+        w[SR_MAIN_HI // 8] = store.stack_lo + store.stack_size
+        w[SR_STUBS // 8] = stubs.region.address
+        w[SR_STUBS_SIZE // 8] = stubs.region.size
+        w[SR_ENTRY_RETURN // 8] = stubs.entry_return_address
+        w[SR_START_RETURN // 8] = stubs.start_return_address
+        w[SR_START_STUB // 8] = stubs.start_stub
+        w[SR_FIBER_RETURN // 8] = stubs.fiber_return
+        self.keep: list = []
+        self.modules: dict[int, int] = {}  # id(compiled) -> module record address
+        self.slab_table = None
+        self.slabs_changed(pool.slabs)
+
+    def slabs_changed(self, slabs: list[int]):
+        self.slab_table = _words(slabs)
+        self.words[SR_SLABS // 8] = ctypes.addressof(self.slab_table)
+        self.words[SR_SLAB_COUNT // 8] = len(slabs)
+
+    def add_instance(self, instance):
+        module_record = self._module_record(instance)
+        name = _string(instance.name or "")
+        words = _words([self.words[SR_FIRST_INSTANCE // 8], instance.vmctx_address,
+                        ctypes.addressof(name), module_record])
+        self.keep += [name, words]
+        self.words[SR_FIRST_INSTANCE // 8] = ctypes.addressof(words)
+
+    def _module_record(self, instance) -> int:
+        compiled = instance.compiled
+        if id(compiled) in self.modules:
+            return self.modules[id(compiled)]
+        base = instance.code_region.address
+        module = instance.module
+        entries = []
+        for function in compiled.functions:
+            name = _string(module.func_name(function.index))
+            flat = [v for native, wasm in function.addr_map for v in (base + native, wasm)]
+            addr_map = _words(flat)
+            self.keep += [name, addr_map]
+            entries += [function.index, base + function.start, base + function.end,
+                        ctypes.addressof(name), ctypes.addressof(addr_map), len(function.addr_map)]
+        table = _words(entries)
+        source = _string(module.name or "")
+        record = _words([base, instance.code_region.size, len(compiled.functions),
+                         ctypes.addressof(table), ctypes.addressof(source)])
+        self.keep += [table, source, record]
+        self.modules[id(compiled)] = ctypes.addressof(record)
+        return ctypes.addressof(record)
+
+
+class DebugRootReader:
+    """Reads the debug root through `read(address, size)`; every read is bounded."""
+
+    MAX_ITEMS = 1_000_000
+
+    def __init__(self, read, root_address: int):
+        self.read = read
+        magic, version = self.words(root_address, 2)
+        if magic != MAGIC or version != VERSION:
+            raise ValueError(f"no stackstitch debug root (version {VERSION}) at {root_address:#x}")
+        self.root = root_address
+
+    def words(self, address: int, count: int) -> tuple[int, ...]:
+        return struct.unpack(f"<{count}Q", self.read(address, 8 * count))
+
+    def word(self, address: int) -> int:
+        return self.words(address, 1)[0]
+
+    def string(self, address: int, limit: int = 512) -> str:
+        data = self.read(address, limit)
+        return data.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def _chain(self, first: int):
+        address, seen = first, 0
+        while address and seen < self.MAX_ITEMS:
+            yield address
+            address = self.word(address)  # every record starts with its `next`
+            seen += 1
+
+    def stores(self) -> list[dict]:
+        keys = ("next", "runtime", "first_instance", "slabs", "slab_count", "stack_size",
+                "stacks_per_slab", "main_lo", "main_hi", "stubs", "stubs_size", "entry_return",
+                "start_return", "start_stub", "fiber_return")
+        return [dict(zip(keys, self.words(a, STORE_RECORD_WORDS)), address=a)
+                for a in self._chain(self.word(self.root + RO_FIRST_STORE))]
+
+    def instances(self, store: dict) -> list[dict]:
+        out = []
+        for address in self._chain(store["first_instance"]):
+            _, vmctx, name, module = self.words(address, 4)
+            code, size, count, table, source = self.words(module, 5)
+            out.append({"vmctx": vmctx, "name": self.string(name), "code": code,
+                        "code_size": size, "function_count": count, "functions": table,
+                        "source": self.string(source)})
+        return out
+
+    def functions(self, instance: dict) -> list[dict]:
+        count = min(instance["function_count"], self.MAX_ITEMS)
+        out = []
+        for k in range(count):
+            index, start, end, name, addr_map, n = self.words(
+                instance["functions"] + 8 * FUNCTION_ENTRY_WORDS * k, FUNCTION_ENTRY_WORDS)
+            out.append({"index": index, "start": start, "end": end, "name": self.string(name),
+                        "addr_map": addr_map, "addr_map_count": n})
+        return out
+
+    def address_map(self, function: dict) -> list[tuple[int, int]]:
+        n = min(function["addr_map_count"], self.MAX_ITEMS)
+        flat = self.words(function["addr_map"], 2 * n) if n else ()
+        return list(zip(flat[0::2], flat[1::2]))
+
+    def continuations(self, store: dict) -> list[dict]:
+        """Every continuation handed out and not finished, with its record's fields."""
+        out = []
+        size, per_slab = store["stack_size"], store["stacks_per_slab"]
+        slabs = self.words(store["slabs"], store["slab_count"]) if store["slab_count"] else ()
+        for slab in slabs:
+            for i in range(per_slab):
+                record = slab + (i + 1) * size - L.CR_SIZE
+                w = self.words(record, L.CR_SIZE // 8)
+                if w[L.CR_ID // 8] and w[L.CR_STATE // 8] != L.CONT_RETURNED:
+                    out.append({"record": record, "id": w[L.CR_ID // 8], "state": w[L.CR_STATE // 8],
+                                "parent": w[L.CR_PARENT // 8], "top": w[L.CR_TOP // 8],
+                                "sp": w[L.CR_SP // 8], "fp": w[L.CR_FP // 8], "pc": w[L.CR_PC // 8],
+                                "func": w[L.CR_FUNC // 8], "tag": w[L.CR_TAG // 8],
+                                "stack_lo": w[L.CR_STACK_LO // 8], "stack_hi": record + L.CR_SIZE})
+        return out

@@ -1,0 +1,401 @@
+"""Stack switching on the real engine: WAT modules in tests/data/continuations/, run through
+the Python API in both switching modes (native and libcall).
+
+Covers generators, a `switch`-based scheduler, nested handlers, cont.bind, resume_throw,
+exceptions crossing continuations, every continuation trap and the engine's reuse after
+each, host calls from inside continuations (and suspensions that would cross a host
+frame), bounded memory under churn and many live continuations, and the proof that
+resume, suspend and switch never call out to Python.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stackstitch.engine import runtime, wasmtools
+from stackstitch.engine.loader import load_module
+from stackstitch.engine.runtime import Exhaustion, Store, Trap, WasmException
+from stackstitch.engine.types import FuncType
+
+try:
+    wasmtools.executable()
+except wasmtools.ToolError as e:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"wasm-tools is required under CI: {e}", pytrace=False)
+    pytest.skip(str(e), allow_module_level=True)
+
+DATA = Path(__file__).resolve().parent / "data" / "continuations"
+MASK32 = 0xFFFFFFFF
+
+
+@functools.lru_cache(maxsize=None)
+def module(name: str):
+    """The decoded module tests/data/continuations/NAME.wat (parsed once per session)."""
+    return load_module(DATA / f"{name}.wat")
+
+
+@pytest.fixture(params=["native", "libcall"])
+def switching(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def store(switching) -> Store:
+    return Store(switching=switching)
+
+
+def countdown_sum(n: int) -> int:
+    """What generator.wat's `sum(n)` returns: n + (n - 1) + ... + 1."""
+    return n * (n + 1) // 2
+
+
+# ---- generators, schedulers, handlers -----------------------------------------------------
+
+@pytest.mark.parametrize("n", [0, 1, 2, 100, 10_000])
+def test_generator(store, n):
+    generator = store.instantiate(module("generator"), {})
+    assert generator.invoke("sum", [n]) == [countdown_sum(n)]
+
+
+def round_robin(steps: dict[int, int]) -> str:
+    """The trace a fair round-robin scheduler produces: one step per turn."""
+    queue = collections.deque(steps)
+    left = dict(steps)
+    trace = []
+    while queue:
+        task = queue.popleft()
+        trace.append(str(task))
+        left[task] -= 1
+        if left[task]:
+            queue.append(task)
+    return "".join(trace)
+
+
+# Steps per task, as in scheduler.wat's data segment.
+SCHEDULER_STEPS = {1: 2, 2: 4, 3: 3, 4: 1, 5: 5, 6: 1, 7: 2, 8: 3}
+
+
+@pytest.mark.parametrize("tasks", [3, 4, 8])
+def test_switch_scheduler(store, tasks):
+    scheduler = store.instantiate(module("scheduler"), {})
+    expected = round_robin({t: SCHEDULER_STEPS[t] for t in range(1, tasks + 1)})
+    [length] = scheduler.invoke("run", [tasks])
+    assert scheduler.exports["memory"].read(64, length).decode() == expected
+
+
+def test_scheduler_runs_again(store):
+    """Finished tasks are gone; a second run in the same instance starts afresh."""
+    scheduler = store.instantiate(module("scheduler"), {})
+    four_tasks = round_robin({t: SCHEDULER_STEPS[t] for t in range(1, 5)})
+    for _ in range(3):
+        [length] = scheduler.invoke("run", [4])
+        assert scheduler.exports["memory"].read(64, length).decode() == four_tasks
+
+
+def test_suspend_skips_inner_handler(store):
+    """innermost suspends $b past middle's resume (which handles only $a) to outer."""
+    nested = store.instantiate(module("nested"), {})
+    assert nested.invoke("outer", []) == [1122]
+    # 1 innermost starts, 2 outer handles $b, 4 innermost continues, 5 middle handles $a,
+    # 6 innermost returns, 7 middle's resume returns, 8 outer's resume returns.
+    assert nested.invoke("log", []) == [1245678]
+
+
+def test_cont_bind(store):
+    bind = store.instantiate(module("bind"), {})
+    assert bind.invoke("bind_fresh", [1, 2, 3]) == [123]
+    assert bind.invoke("bind_all", [4, 5, 6]) == [456]
+    assert bind.invoke("bind_suspended", [8, 9]) == [897]
+
+
+# ---- exceptions ----------------------------------------------------------------------------
+
+def test_resume_throw_into_suspended(store):
+    throw = store.instantiate(module("throw"), {})
+    assert throw.invoke("throw_into_suspended", []) == [42]   # caught inside the continuation
+    assert throw.invoke("throw_through_suspended", []) == [105]  # caught by the resumer
+
+
+def test_resume_throw_into_unstarted(store):
+    throw = store.instantiate(module("throw"), {})
+    assert throw.invoke("throw_into_unstarted", []) == [109]
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_exception_reaches_resumers_try_table(store, depth):
+    throw = store.instantiate(module("throw"), {})
+    assert throw.invoke("throw_inside", [depth]) == [107]
+
+
+def test_uncaught_exception_leaves_continuations(store):
+    throw = store.instantiate(module("throw"), {})
+    with pytest.raises(WasmException) as caught:
+        throw.invoke("throw_uncaught", [])
+    assert caught.value.tag is throw.exports["e"]
+    assert caught.value.payload == [7]
+    assert_generator_works(store)
+
+
+def test_continuation_ended_by_exception_is_consumed(store):
+    throw = store.instantiate(module("throw"), {})
+    throw.invoke("throw_through_suspended", [])
+    with pytest.raises(Trap, match="^continuation already consumed$"):
+        throw.invoke("resume_consumed", [])
+
+
+# ---- traps, and the engine after them ----------------------------------------------------
+
+TRAPS = [
+    ("resume_finished", Trap, "continuation already consumed"),
+    ("resume_stale", Trap, "continuation already consumed"),
+    ("bind_finished", Trap, "continuation already consumed"),
+    ("throw_finished", Trap, "continuation already consumed"),
+    ("switch_finished", Trap, "continuation already consumed"),
+    ("resume_null", Trap, "null continuation reference"),
+    ("bind_null", Trap, "null continuation reference"),
+    ("throw_null", Trap, "null continuation reference"),
+    ("switch_null", Trap, "null continuation reference"),
+    ("suspend_outside", Trap, "unhandled tag"),
+    ("suspend_unhandled", Trap, "unhandled tag"),
+    ("switch_unhandled", Trap, "unhandled tag"),
+    ("recurse_inside", Exhaustion, "call stack exhausted"),
+    ("unreachable_inside", Trap, "unreachable"),
+    ("divide_inside_nested", Trap, "integer divide by zero"),
+]
+
+
+def assert_generator_works(store: Store):
+    generator = store.instantiate(module("generator"), {})
+    assert generator.invoke("sum", [50]) == [countdown_sum(50)]
+    assert generator.invoke("hold", [100]) == [600]
+
+
+@pytest.mark.parametrize("export,error,message", TRAPS, ids=[t[0] for t in TRAPS])
+def test_trap_then_engine_reusable(store, export, error, message):
+    traps = store.instantiate(module("traps"), {})
+    generator = store.instantiate(module("generator"), {})
+    for _ in range(3):
+        with pytest.raises(error) as caught:
+            traps.invoke(export, [])
+        assert caught.value.message == message
+        assert generator.invoke("sum", [50]) == [countdown_sum(50)]
+
+
+def test_every_trap_in_one_store(store):
+    """All the traps one after another, a generator and a scheduler run between each."""
+    traps = store.instantiate(module("traps"), {})
+    generator = store.instantiate(module("generator"), {})
+    scheduler = store.instantiate(module("scheduler"), {})
+    three_tasks = round_robin({t: SCHEDULER_STEPS[t] for t in range(1, 4)})
+    for export, error, message in TRAPS:
+        with pytest.raises(error, match=f"^{message}$"):
+            traps.invoke(export, [])
+        assert generator.invoke("sum", [20]) == [countdown_sum(20)]
+        [length] = scheduler.invoke("run", [3])
+        assert scheduler.exports["memory"].read(64, length).decode() == three_tasks
+
+
+def test_trapped_stacks_are_recycled(store):
+    """Continuations killed by a trap give their stacks back: no slab growth."""
+    traps = store.instantiate(module("traps"), {})
+    assert_generator_works(store)
+    slabs = len(store.continuations.slabs)
+    for _ in range(300):
+        for export in ("recurse_inside", "divide_inside_nested", "suspend_unhandled"):
+            with pytest.raises(Trap):
+                traps.invoke(export, [])
+    assert_generator_works(store)
+    assert len(store.continuations.slabs) == slabs
+
+
+# ---- host calls ------------------------------------------------------------------------------
+
+class HostHarness:
+    """host.wat's imports: `note` records, `call_back(what, arg)` does as `what` says:
+    0 returns arg; 1 calls "suspend_b" (letting its trap through unless `catch_traps`);
+    2 calls back into the generator "sum" (which resumes continuations); 3 needs a deep
+    native stack (CPython's C recursion in repr)."""
+
+    def __init__(self, store: Store, catch_traps: bool = False):
+        self.notes: list[int] = []
+        self.traps: list[str] = []
+        self.catch_traps = catch_traps
+        imports = {
+            ("host", "note"): store.host_function(FuncType(("i32",), ()), self.notes.append, "note"),
+            ("host", "call_back"): store.host_function(FuncType(("i32", "i32"), ("i32",)),
+                                                       self.call_back, "call_back"),
+        }
+        self.instance = store.instantiate(module("host"), imports)
+
+    def call_back(self, what: int, arg: int) -> int:
+        if what == 0:
+            return arg
+        if what == 1:
+            try:
+                return self.instance.invoke("suspend_b", [])[0]
+            except Trap as trap:
+                if not self.catch_traps:
+                    raise
+                self.traps.append(trap.message)
+                return 77
+        if what == 2:
+            return self.instance.invoke("sum", [0, arg])[0] & MASK32
+        nested: list = []
+        for _ in range(arg):
+            nested = [nested]
+        return len(repr(nested))
+
+
+def test_host_calls_from_continuation(store):
+    host = HostHarness(store)
+    assert host.instance.invoke("sum", [0, 100]) == [countdown_sum(100)]
+    assert host.notes == list(range(100, 0, -1))
+
+
+def test_host_calls_back_into_wasm_that_resumes(store):
+    host = HostHarness(store)
+    n = 30
+    assert host.instance.invoke("sum", [2, n]) == [sum(countdown_sum(i) for i in range(1, n + 1))]
+    assert len(host.notes) == n + countdown_sum(n)  # outer generator and every inner one
+
+
+def test_host_call_from_continuation_has_deep_stack(switching):
+    """A host call needing more stack than the continuation has (repr of 900 nested lists
+    takes over 128 KiB of C recursion; the continuation stacks here are 64 KiB) works:
+    host calls run on the main stack."""
+    host = HostHarness(Store(switching=switching, cont_stack_size=64 << 10))
+    # The generator yields call_back(3, d) for d = 900 .. 1; repr of d nested lists has
+    # 2d + 2 characters.
+    assert host.instance.invoke("sum", [3, 900]) == [sum(2 * d + 2 for d in range(1, 901))]
+
+
+def test_suspend_beyond_host_frame_traps(store):
+    """The only handler for $b is on the far side of the host's frames: the inner
+    invocation traps instead of switching out from under Python, and the engine goes on."""
+    host = HostHarness(store)
+    with pytest.raises(Trap, match="^unhandled tag$"):
+        host.instance.invoke("suspend_beyond_host", [])
+    assert host.instance.invoke("sum", [0, 10]) == [countdown_sum(10)]
+    assert_generator_works(store)
+
+
+def test_suspend_beyond_host_frame_trap_can_be_handled_by_host(store):
+    host = HostHarness(store, catch_traps=True)
+    assert host.instance.invoke("suspend_beyond_host", []) == [77]
+    assert host.traps == ["unhandled tag"]
+    assert host.instance.invoke("sum", [0, 10]) == [countdown_sum(10)]
+
+
+# ---- no call-outs on switching --------------------------------------------------------------
+
+@pytest.fixture
+def callbacks(monkeypatch) -> collections.Counter:
+    """Counts every call from native code into Python, by host function name; "total"
+    counts at the ctypes level, so nothing that bypasses host_function is missed."""
+    counts: collections.Counter = collections.Counter()
+    real_callback_type = runtime.HostCallback
+    real_host_function = Store.host_function
+
+    def counting_callback_type(fn):
+        def counted(words):
+            counts["total"] += 1
+            return fn(words)
+        return real_callback_type(counted)
+
+    def counting_host_function(self, functype, pyfunc, name="host", **options):
+        def counted(*args):
+            counts[name] += 1
+            return pyfunc(*args)
+        return real_host_function(self, functype, counted, name, **options)
+
+    monkeypatch.setattr(runtime, "HostCallback", counting_callback_type)
+    monkeypatch.setattr(Store, "host_function", counting_host_function)
+    return counts
+
+
+def callbacks_during(store: Store, counts: collections.Counter, run) -> tuple[int, int]:
+    """(Python callbacks, continuations created) while `run()` runs."""
+    counts.clear()
+    created = store.continuations.next_id
+    run()
+    assert counts["total"] == counts["cont_new"], f"callbacks other than cont.new: {counts}"
+    return counts["total"], store.continuations.next_id - created
+
+
+def test_generator_round_trips_make_no_callbacks(store, callbacks):
+    generator = store.instantiate(module("generator"), {})
+    few = callbacks_during(store, callbacks, lambda: generator.invoke("sum", [10]))
+    many = callbacks_during(store, callbacks, lambda: generator.invoke("sum", [10_000]))
+    assert few == many == (1, 1)  # the one cont.new
+
+
+def test_switches_make_no_callbacks(store, callbacks):
+    scheduler = store.instantiate(module("scheduler"), {})
+    assert callbacks_during(store, callbacks, lambda: scheduler.invoke("run", [8])) == (8, 8)
+
+
+def test_handler_search_makes_no_callbacks(store, callbacks):
+    nested = store.instantiate(module("nested"), {})
+    assert callbacks_during(store, callbacks, lambda: nested.invoke("outer", [])) == (2, 2)
+
+
+def test_callback_counter_sees_host_calls(store, callbacks):
+    """The counter itself works: host imports called from a continuation are counted."""
+    host = HostHarness(store)
+    callbacks.clear()
+    host.instance.invoke("sum", [0, 10])
+    assert callbacks["note"] == callbacks["call_back"] == 10
+    assert callbacks["total"] == 21
+
+
+# ---- memory -----------------------------------------------------------------------------------
+
+MEMORY_PROBE = """
+import json, sys
+from stackstitch.engine.loader import load_module
+from stackstitch.engine.runtime import Store
+
+def rss_kib():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+generator = Store(switching=sys.argv[2]).instantiate(load_module(sys.argv[1]), {})
+report = {"churn": generator.invoke("churn", [20_000])[0]}
+report["rss_warm"] = rss_kib()
+for _ in range(10):
+    report["churn"] += generator.invoke("churn", [20_000])[0]
+    report["rss_max"] = max(report.get("rss_max", 0), rss_kib())
+report["hold"] = generator.invoke("hold", [10_000])[0]
+report["hold_again"] = generator.invoke("hold", [10_000])[0]
+print(json.dumps(report))
+"""
+
+
+def test_memory_stays_bounded(switching):
+    """220,000 create-run-finish cycles with flat RSS after warm-up, then 10,000
+    continuations suspended at once (twice: the second time on recycled stacks)."""
+    result = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(DATA / "generator.wat"), switching],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["churn"] == 3 * 220_000
+    assert report["rss_max"] - report["rss_warm"] < 20 * 1024, report
+    assert report["hold"] == report["hold_again"] == 6 * 10_000
+
+
+def test_live_continuations_reuse_stacks(store):
+    generator = store.instantiate(module("generator"), {})
+    assert generator.invoke("hold", [10_000]) == [60_000]
+    slabs = len(store.continuations.slabs)
+    assert slabs * store.continuations.STACKS_PER_SLAB >= 10_000
+    assert generator.invoke("hold", [10_000]) == [60_000]
+    assert generator.invoke("churn", [1000]) == [3000]
+    assert len(store.continuations.slabs) == slabs
