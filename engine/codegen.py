@@ -12,6 +12,8 @@ Wasm offset) and CFI rows (native offset to CFA rule), consumed by `unwind` and 
 
 from __future__ import annotations
 
+import os
+import pickle
 import struct
 from dataclasses import dataclass, field
 
@@ -109,6 +111,10 @@ class CompiledModule:
     functions: list[CompiledFunction] = field(default_factory=list)
 
 
+# Modules with at least this many functions compile in two processes.
+PARALLEL_MIN_FUNCTIONS = 512
+
+
 class ModuleCompiler:
     """Compiles every defined function of a module into one code blob."""
 
@@ -130,15 +136,72 @@ class ModuleCompiler:
         self.jump_tables: list[tuple[int, int, Label]] = []
 
     def compile(self) -> CompiledModule:
-        out = CompiledModule(code=b"")
+        count = len(self.module.code)
+        if count >= PARALLEL_MIN_FUNCTIONS and (os.cpu_count() or 1) > 1:
+            return self.compile_in_two_processes()
+        code, functions, calls = self.compile_range(0, count)
+        return CompiledModule(code, functions)
+
+    def compile_range(self, lo: int, hi: int) -> tuple[bytes, list, dict]:
+        """Compile defined functions lo..hi-1 into one blob. Also returns the direct calls
+        to functions outside the range: {function index: [rel32 field offsets]}."""
         first = self.module.num_imported_funcs
-        for k, body in enumerate(self.module.code):
-            out.functions.append(FunctionCompiler(self, first + k, body).compile())
+        functions = [FunctionCompiler(self, first + k, self.module.code[k]).compile()
+                     for k in range(lo, hi)]
         buf = self.asm.buf
         for at, table_pos, label in self.jump_tables:
             buf[at:at + 4] = struct.pack("<i", label.pos - table_pos)
-        out.code = bytes(buf)
-        return out
+        calls = {i: label.fixups for i, label in enumerate(self.func_labels) if label.fixups}
+        return bytes(buf), functions, calls
+
+    def compile_in_two_processes(self) -> CompiledModule:
+        """Compile the second half of the functions in a forked child, as big modules are
+        worth it on two cores; then concatenate and link the direct calls across halves."""
+        count = len(self.module.code)
+        middle = count // 2
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: compile, send, leave without running any cleanup
+            os.close(read_end)
+            try:
+                try:
+                    result = self.compile_range(middle, count)
+                except Exception as error:
+                    result = error
+                with os.fdopen(write_end, "wb") as pipe:
+                    pickle.dump(result, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        try:
+            code1, functions1, calls1 = self.compile_range(0, middle)
+        finally:
+            with os.fdopen(read_end, "rb") as pipe:
+                data = pipe.read()
+            os.waitpid(pid, 0)
+        result = pickle.loads(data) if data else CompileError("the compiler's child process died")
+        if isinstance(result, Exception):
+            raise result
+        code2, functions2, calls2 = result
+        shift = len(code1)
+        for f in functions2:
+            f.start += shift
+            f.end += shift
+            f.addr_map = [(native + shift, wasm) for native, wasm in f.addr_map]
+            f.cfi_rows = [(native + shift, rule) for native, rule in f.cfi_rows]
+            for region in f.tries:
+                region.start += shift
+                region.end += shift
+                region.landing += shift
+        functions = functions1 + functions2
+        starts = {f.index: f.start for f in functions}
+        code = bytearray(code1 + code2)
+        for calls, base in ((calls1, 0), (calls2, shift)):
+            for index, fields in calls.items():
+                for at in fields:
+                    at += base
+                    code[at:at + 4] = struct.pack("<i", starts[index] - (at + 4))
+        return CompiledModule(bytes(code), functions)
 
 
 class FunctionCompiler:

@@ -48,6 +48,50 @@ class Label:
 _SCALE_BITS = {1: 0, 2: 1, 4: 2, 8: 3}
 
 
+def _encode(prefix: int, w: int, opcode: bytes, reg: int, rm, force_rex: bool) -> bytes:
+    """[prefix] [REX] opcode modrm [sib] [disp] for register `reg` and operand `rm`."""
+    buf = bytearray()
+    if prefix:
+        buf.append(prefix)
+    if rm.__class__ is int:
+        rex = 0x40 | (w << 3) | ((reg & 8) >> 1) | ((rm & 8) >> 3)
+        if rex != 0x40 or force_rex:
+            buf.append(rex)
+        buf += opcode
+        buf.append(0xC0 | ((reg & 7) << 3) | (rm & 7))
+        return bytes(buf)
+    base, index, disp = rm.base, rm.index, rm.disp
+    rex = 0x40 | (w << 3) | ((reg & 8) >> 1) | (((index or 0) & 8) >> 2) | ((base & 8) >> 3)
+    if rex != 0x40 or force_rex:
+        buf.append(rex)
+    buf += opcode
+    low = base & 7
+    if disp == 0 and low != RBP:
+        mod = 0
+    elif -128 <= disp < 128:
+        mod = 0x40
+    else:
+        mod = 0x80
+    if index is not None:
+        buf.append(mod | ((reg & 7) << 3) | 4)
+        buf.append((_SCALE_BITS[rm.scale] << 6) | ((index & 7) << 3) | low)
+    elif low == RSP:
+        buf.append(mod | ((reg & 7) << 3) | 4)
+        buf.append(0x24)
+    else:
+        buf.append(mod | ((reg & 7) << 3) | low)
+    if mod == 0x40:
+        buf.append(disp & 0xFF)
+    elif mod == 0x80:
+        buf += _pack_i32(disp)
+    return bytes(buf)
+
+
+# Encodings already computed: the compiler emits the same few thousand forms over and over
+# (frame slots at fixed rbp offsets), so most instructions are one dictionary lookup.
+_ENCODINGS: dict[tuple, bytes] = {}
+
+
 class Assembler:
     """Appends encoded instructions to `buf`. Sizes: 8/16/32/64 where a form has a width."""
 
@@ -62,40 +106,14 @@ class Assembler:
 
     def _emit(self, prefix: int, w: int, opcode: bytes, reg: int, rm, force_rex: bool = False):
         """Emit [prefix] [REX] opcode modrm [sib] [disp] for register `reg` and operand `rm`."""
-        buf = self.buf
-        if prefix:
-            buf.append(prefix)
         if rm.__class__ is int:
-            rex = 0x40 | (w << 3) | ((reg & 8) >> 1) | ((rm & 8) >> 3)
-            if rex != 0x40 or force_rex:
-                buf.append(rex)
-            buf += opcode
-            buf.append(0xC0 | ((reg & 7) << 3) | (rm & 7))
-            return
-        base, index, disp = rm.base, rm.index, rm.disp
-        rex = 0x40 | (w << 3) | ((reg & 8) >> 1) | (((index or 0) & 8) >> 2) | ((base & 8) >> 3)
-        if rex != 0x40 or force_rex:
-            buf.append(rex)
-        buf += opcode
-        low = base & 7
-        if disp == 0 and low != RBP:
-            mod = 0
-        elif -128 <= disp < 128:
-            mod = 0x40
+            key = (prefix, w, opcode, reg, rm, force_rex)
         else:
-            mod = 0x80
-        if index is not None:
-            buf.append(mod | ((reg & 7) << 3) | 4)
-            buf.append((_SCALE_BITS[rm.scale] << 6) | ((index & 7) << 3) | low)
-        elif low == RSP:
-            buf.append(mod | ((reg & 7) << 3) | 4)
-            buf.append(0x24)
-        else:
-            buf.append(mod | ((reg & 7) << 3) | low)
-        if mod == 0x40:
-            buf.append(disp & 0xFF)
-        elif mod == 0x80:
-            buf += _pack_i32(disp)
+            key = (prefix, w, opcode, reg, rm.base, rm.disp, rm.index, rm.scale, force_rex)
+        encoded = _ENCODINGS.get(key)
+        if encoded is None:
+            encoded = _ENCODINGS[key] = _encode(prefix, w, opcode, reg, rm, force_rex)
+        self.buf += encoded
 
     def raw(self, data: bytes):
         self.buf += data
