@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from . import layout as L
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
 from .module import Module
-from .types import FuncType, RefType
+from .types import FuncType
 from .stubs import emit_switch_to
 from .x86 import (A, AE, B, BE, E, G, GE, GPR_NAMES, L as LT, LE, NE, NP, P, S,
                   RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12, R13, R14, R15,
@@ -1435,7 +1435,6 @@ class FunctionCompiler:
         size = _width(ty)
         dst, b = self.binop_dst(ty)
         a = self.asm
-        sign = 1 << (size - 1)
         tmp = self.alloc(False)
         a.movq_from_xmm(size, tmp, dst)
         if b[0] == REG:
@@ -1761,8 +1760,52 @@ class FunctionCompiler:
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
 
     def op_cont_new(self):
+        """Take a record from the runtime's free list; only when it is empty, ask the
+        runtime for a new stack (a builtin call, which may map a new slab)."""
         ct = self.u32()
-        self.call_builtin(B_CONT_NEW, [(CONST, ct, "i32")] + self.pop_args(1), "ref")
+        ft = self.cont_func_type(ct)
+        a = self.asm
+        self.max_out = max(self.max_out, L.MIN_CALL_AREA)
+        self.spill_all(keep_consts=False)
+        a.mov(64, RDX, self.slot_mem(len(self.stack) - 1))
+        self.stack.pop()
+        a.test(64, RDX, RDX)
+        a.jcc(E, self.trap_label(L.TRAP_NULL_FUNC))
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        a.mov(64, RCX, Mem(RAX, L.RT_FREE_LIST))
+        slow, done = Label(), Label()
+        a.test(64, RCX, RCX)
+        a.jcc(E, slow)
+        a.mov(64, R8, Mem(RCX, L.CR_NEXT_FREE))
+        a.mov(64, Mem(RAX, L.RT_FREE_LIST), R8)
+        a.mov_imm(32, R8, 0)
+        for offset in (L.CR_STATE, L.CR_FP, L.CR_PARENT, L.CR_HANDLER_COUNT, L.CR_NBOUND):
+            a.mov(64, Mem(RCX, offset), R8)
+        a.lea(R8, Mem(RCX, -16))
+        a.mov(64, Mem(RCX, L.CR_SP), R8)
+        a.mov(64, R8, Mem(RAX, L.RT_START_STUB))
+        a.mov(64, Mem(RCX, L.CR_PC), R8)
+        a.mov(64, Mem(RCX, L.CR_TOP), RCX)
+        a.mov(64, Mem(RCX, L.CR_FUNC), RDX)
+        a.store_imm(64, Mem(RCX, L.CR_NARGS), len(ft.params))
+        a.store_imm(64, Mem(RCX, L.CR_NRESULTS), len(ft.results))
+        a.mov(64, R8, Mem(RAX, L.RT_NEXT_CONT_ID))
+        a.mov(64, Mem(RCX, L.CR_ID), R8)
+        a.alu_imm("add", 64, R8, 1)
+        a.mov(64, Mem(RAX, L.RT_NEXT_CONT_ID), R8)
+        self.reference_to(RCX, R9)
+        a.jmp(done)
+        a.bind(slow)
+        a.store_imm(64, Mem(RSP, 0), ct)
+        a.mov(64, Mem(RSP, 8), RDX)
+        a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_CONT_NEW)))
+        self.call_funcref_in(SCRATCH)
+        a.mov(64, R15, Mem(RBP, -8))
+        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        a.mov(64, R9, Mem(RSP, 0))
+        a.bind(done)
+        self.free_gpr.remove(R9)
+        self.push_reg(R9, "ref")
 
     def op_cont_bind(self):
         ct1 = self.u32()

@@ -22,7 +22,7 @@ from .exceptions import Unwind, Unwinder
 from .module import Module
 from .stubs import build_stubs
 from .types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
-                    TableType, TagType)
+                    TableType)
 
 PAGE = 65536
 MASK64 = (1 << 64) - 1
@@ -232,8 +232,8 @@ class ContinuationPool:
         self.start_stub = start_stub
         self.slabs: list[int] = []
         self.unused: list[int] = []  # records never handed out yet
+        runtime[L.RT_NEXT_CONT_ID // 8] = 1
         self.on_new_slab = None  # called with the slab list when it grows
-        self.next_id = 1
 
     def allocate(self) -> int:
         rt = self.runtime
@@ -249,6 +249,11 @@ class ContinuationPool:
             self.unused = [slab + (i + 1) * self.stack_size - L.CR_SIZE
                            for i in reversed(range(self.STACKS_PER_SLAB))]
         return self.unused.pop()
+
+    @property
+    def next_id(self) -> int:
+        """The id the next continuation gets (ids count creations)."""
+        return self.runtime[L.RT_NEXT_CONT_ID // 8]
 
     def owns(self, record: int) -> bool:
         """Whether `record` is a continuation record (not an entry's root record, which
@@ -288,8 +293,8 @@ class ContinuationPool:
         w[L.CR_HANDLER_COUNT // 8] = 0
         w[L.CR_NBOUND // 8] = 0
         w[L.CR_STACK_LO // 8] = record + L.CR_SIZE - self.stack_size
-        w[L.CR_ID // 8] = self.next_id
-        self.next_id += 1
+        w[L.CR_ID // 8] = self.runtime[L.RT_NEXT_CONT_ID // 8]
+        self.runtime[L.RT_NEXT_CONT_ID // 8] += 1
         return record | ((w[L.CR_REVISION // 8] & 0xFFFF) << L.REVISION_SHIFT)
 
 
@@ -514,14 +519,16 @@ class Store:
 
     def _raise_trap(self):
         code = self.runtime[L.RT_TRAP_CODE // 8]
-        self.continuations.recycle_chain(self.runtime[L.RT_TRAP_STACK // 8])
         if code == L.TRAP_HOST:
-            exc, self._pending_error = self._pending_error, None
-            raise exc
-        message = L.TRAP_MESSAGES.get(code, f"trap {code}")
-        if code == L.TRAP_STACK_EXHAUSTED:
-            raise Exhaustion(message)
-        raise Trap(message)
+            error, self._pending_error = self._pending_error, None
+        else:
+            message = L.TRAP_MESSAGES.get(code, f"trap {code}")
+            error = Exhaustion(message) if code == L.TRAP_STACK_EXHAUSTED else Trap(message)
+        if isinstance(error, (Trap, WasmException)):
+            from stackstitch.backtrace import capture  # backtrace imports the engine
+            capture(self, error)  # before the stacks are recycled or reused
+        self.continuations.recycle_chain(self.runtime[L.RT_TRAP_STACK // 8])
+        raise error
 
 
 def _single_group(i: int, t: SubType):

@@ -35,6 +35,7 @@ _SAVED_LIMIT = -88
 ENTRY_FRAME_SIZE = 416  # rbp - ENTRY_SP; the root record starts at ENTRY_SP
 assert ENTRY_FRAME_SIZE - 88 >= L.CR_SIZE and ENTRY_FRAME_SIZE % 16 == 0
 HOST_RED_ZONE = 256  # left untouched below a suspended main stack's rsp
+NESTED_ENTRY_GAP = 64 << 10
 
 EntryFunction = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p,
                                  ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)
@@ -132,13 +133,18 @@ def build_stubs() -> Stubs:
     a.mov(64, Mem(RCX, L.RT_STACK_LIMIT), RAX)
     a.mov(64, Mem(RCX, L.RT_CURRENT), RSP)
     # Switch to the Wasm main stack unless this call came from a host function running on it.
-    on_stack = Label()
+    # Nested in a host call on it, leave a gap: the host's C frames that run after a trap
+    # (while the trap is reported) must not overwrite the Wasm frames being walked.
+    on_stack, switched = Label(), Label()
     a.mov(64, RAX, RSP)
     a.alu("sub", 64, RAX, Mem(RCX, L.RT_STACK_LO))
     a.alu("cmp", 64, RAX, Mem(RCX, L.RT_STACK_SPAN))
     a.jcc(0x2, on_stack)  # jb: already on it
     a.mov(64, RSP, Mem(RCX, L.RT_STACK_HI))
+    a.jmp(switched)
     a.bind(on_stack)
+    a.alu_imm("sub", 64, RSP, NESTED_ENTRY_GAP)
+    a.bind(switched)
     a.mov(64, R15, RDI)
     a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
     a.mov(64, RBX, RSI)

@@ -57,22 +57,37 @@ import json
 import gdb
 
 REGISTERS = ("rip", "rsp", "rbp", "rbx", "r12", "r13", "r14", "r15")
+# Frame 0 only (callers' are not saved): inside a stack switch, the unwind rule may start
+# from one of these, and memory around it.
+SCRATCH = ("rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11")
 
-def collect(path, depth=8):
+def collect(path, depth=8, below=256, above=512):
     frames, memory = [], []
     frame, level = gdb.newest_frame(), 0
     while frame is not None and level < depth:
-        regs = {r: int(frame.read_register(r)) & (2**64 - 1) for r in REGISTERS}
+        names = REGISTERS + (SCRATCH if level == 0 else ())
+        regs = {r: int(frame.read_register(r)) & (2**64 - 1) for r in names}
         frames.append({"level": level, "name": frame.name(), "regs": regs})
-        for base in {regs["rsp"], regs["rbp"]}:
-            try:
-                data = gdb.selected_inferior().read_memory(base - 256, 768).tobytes()
-                memory.append([base - 256, data.hex()])
-            except gdb.MemoryError:
-                pass
+        for base in set(regs.values()) if level == 0 else {regs["rsp"], regs["rbp"]}:
+            memory += readable_pieces(base - below, below + above)
         frame, level = frame.older(), level + 1
     with open(path, "a") as f:
         f.write(json.dumps({"frames": frames, "memory": memory}) + "\\n")
+
+# [address, hex] for the readable parts of [start, start + size): a window can run off the
+# end of a stack's mapping, and a host frame's rbp need not be an address at all.
+def readable_pieces(start, size, piece=256):
+    pieces = []
+    for address in range(start, start + size, piece):
+        try:
+            data = gdb.selected_inferior().read_memory(address, piece).tobytes()
+        except (gdb.MemoryError, OverflowError):
+            continue
+        if pieces and pieces[-1][0] + len(pieces[-1][1]) // 2 == address:
+            pieces[-1][1] += data.hex()
+        else:
+            pieces.append([address, data.hex()])
+    return pieces
 """
 
 

@@ -75,6 +75,21 @@
     (global.set $dead_switchable (local.get $k))
     (resume $sct (on $sw switch) (ref.null $sct) (cont.new $sct (ref.func $switch_to_dead))))
 
+  ;; A reference kept after its continuation finished, while its stack is reused by
+  ;; `finish_many` continuations, one after another.
+  (global $stale (mut (ref null $ct)) (ref.null $ct))
+
+  (func (export "make_stale")
+    (global.set $stale (call $finished)))
+
+  (func (export "finish_many") (param $n i32)
+    (loop $next
+      (drop (call $finished))
+      (br_if $next (local.tee $n (i32.sub (local.get $n) (i32.const 1))))))
+
+  (func (export "resume_stale_finished")
+    (resume $ct (global.get $stale)))
+
   ;; -- "null continuation reference" --
   (func (export "resume_null")
     (resume $ct (global.get $dead)))

@@ -1,0 +1,111 @@
+"""Symbolizer: native pcs, function references and tag records to Wasm names and offsets.
+
+Offsets follow Wasmtime's convention so reports can be compared frame by frame: the
+trapping instruction in the innermost frame, the call/resume/switch instruction in outer
+frames. Every pc the walker has is a return address (the trap stub is called from the
+trap site too), so both cases come down to looking up pc - 1 in the address map.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+OP_SUSPEND, OP_SWITCH = 0xE2, 0xE5
+
+
+@dataclass(frozen=True)
+class Location:
+    func_index: int
+    func_name: str
+    wasm_offset: int
+
+
+class Symbolizer:
+    """Lookups against one store's code map and instances, cached: a deep recursion
+    repeats a handful of return addresses many thousand times."""
+
+    def __init__(self, store):
+        self.store = store
+        self._locations: dict[int, Location | None] = {}
+        self._native_offsets: dict[int, list[int]] = {}  # id(CompiledFunction) -> addr_map keys
+        self._modules: dict[int, object] = {}  # code region address -> Module
+        self._tag_names: dict[int, str] | None = None
+
+    def locate(self, pc: int) -> Location | None:
+        """The Wasm instruction before return address `pc`, or None outside Wasm code."""
+        try:
+            return self._locations[pc]
+        except KeyError:
+            pass
+        location = None
+        found = self.store.code_at(pc - 1)
+        if found is not None:
+            function, code_base = found
+            offsets = self._native_offsets.get(id(function))
+            if offsets is None:
+                offsets = self._native_offsets[id(function)] = [n for n, _ in function.addr_map]
+            k = bisect.bisect_right(offsets, pc - 1 - code_base) - 1
+            wasm_offset = function.addr_map[max(k, 0)][1]
+            location = Location(function.index, self.function_name(function.index, code_base),
+                                wasm_offset)
+        self._locations[pc] = location
+        return location
+
+    def function_name(self, func_index: int, code_base: int) -> str:
+        """Names come from the module whose code region starts at `code_base` (all instances
+        of a module share its code), so no frame memory is read for them."""
+        module = self._modules.get(code_base)
+        if module is None:
+            self._modules = {i.code_region.address: i.module for i in self.store.instances.values()}
+            module = self._modules.get(code_base)
+        return module.func_name(func_index) if module is not None else f"wasm-function[{func_index}]"
+
+    def func_ref_name(self, func_ref: int) -> str:
+        """The name of the function a funcref record (a continuation's CR_FUNC) points at."""
+        func = self.store.funcs_by_ref.get(func_ref)
+        return func.name if func is not None else f"<unknown function 0x{func_ref:x}>"
+
+    def tag_name(self, tag_address: int) -> str:
+        """`tag[N]` in the first instance that has it, with its export name if it has one:
+        `tag[1] "yield"`."""
+        if self._tag_names is None:
+            names: dict[int, str] = {}
+            for instance in self.store.instances.values():
+                exported = {id(value): name for name, value in instance.exports.items()}
+                for i, tag in enumerate(instance.tags):
+                    name = f"tag[{i}]"
+                    if id(tag) in exported:
+                        name += f' "{exported[id(tag)]}"'
+                    names.setdefault(tag.address, name)
+            self._tag_names = names
+        return self._tag_names.get(tag_address, f"<unknown tag 0x{tag_address:x}>")
+
+    def suspended_tag(self, vmctx: int, wasm_offset: int) -> str | None:
+        """The tag named by the `suspend` or `switch` instruction at `wasm_offset`."""
+        instance = self.store.instances.get(vmctx)
+        if instance is None:
+            return None
+        code = instance.module.data
+        if wasm_offset >= len(code) or code[wasm_offset] not in (OP_SUSPEND, OP_SWITCH):
+            return None
+        position = wasm_offset + 1
+        if code[wasm_offset] == OP_SWITCH:
+            _, position = _read_u32(code, position)  # the continuation type
+        index, _ = _read_u32(code, position)
+        if index >= len(instance.tags):
+            return None
+        return self.tag_name(instance.tags[index].address)
+
+
+def _read_u32(code: bytes, position: int) -> tuple[int, int]:
+    """An unsigned LEB128 immediate: (value, position after it)."""
+    value = shift = 0
+    while position < len(code):
+        byte = code[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80 or shift >= 35:
+            break
+    return value, position

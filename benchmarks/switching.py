@@ -1,0 +1,281 @@
+"""Stack-switching benchmarks: stackstitch (native and libcall switching) against the
+Wasmtime CLI, same module, same run.
+
+Four micro-benchmarks (kernels/switch_*.wat), each run by the three as a fresh process,
+best of N wall-clock times; each tool's start-up (kernels/startup.wat) is subtracted
+before dividing by the number of operations. Then two full-scale runs, once each, with the
+child's peak RSS: two million create-run-finish cycles, and 100,000 continuations
+suspended at the same time.
+
+    python benchmarks/switching.py [--filter NAME] [--repeat N] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from run import (HarnessError, Timing, as_markdown, as_text, best_time, first_line, machine,
+                 tool_version, venv_tool, wasmtime_binary, wat_to_wasm)
+
+HERE = Path(__file__).resolve().parent
+KERNELS = HERE / "kernels"
+RESULTS_FILE = HERE.parent / "BENCHMARKS.md"
+BEGIN, END = "<!-- switching:begin -->", "<!-- switching:end -->"
+WASMTIME_FLAGS = ["-W", "stack-switching=y,function-references=y,exceptions=y"]
+PEAK_RSS_LIMIT_MIB = 200
+
+
+@dataclass(frozen=True)
+class Work:
+    """One call of a kernel's export: `export(arg)`, counting `arg` operations."""
+
+    name: str
+    file: str
+    export: str
+    arg: int
+    operation: str
+
+
+# Sized so that Wasmtime takes roughly 0.3-1 s each. Wasmtime never reuses a continuation
+# stack and fails with ENOMEM at about 32K of them, which caps the churn benchmark.
+MICRO = [
+    Work("generator", "switch_generator.wat", "run", 20_000_000, "suspend/resume round trip"),
+    Work("ping-pong", "switch_pingpong.wat", "run", 40_000_000, "switch"),
+    Work("10 handlers", "switch_handlers.wat", "run", 10_000_000,
+         "round trip, suspend searching 10 handlers"),
+    Work("churn", "switch_churn.wat", "churn", 25_000, "cont.new + run to completion"),
+]
+FULL_SCALE = [
+    Work("churn", "switch_churn.wat", "churn", 2_000_000, "create-run-finish cycle"),
+    Work("hold", "switch_churn.wat", "hold", 100_000, "continuation suspended at once"),
+]
+STARTUP = Work("startup", "startup.wat", "one", 0, "")
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    command: list[str]  # what precedes the module and invocation
+
+    def invoke(self, wasm: Path, work: Work) -> list[str]:
+        args = [str(work.arg)] if work.export != "one" else []
+        if self.name == "wasmtime":
+            return [*self.command, "--invoke", work.export, str(wasm), *args]
+        return [*self.command, str(wasm), "--invoke", work.export, *args]
+
+
+def tools() -> list[Tool]:
+    stackstitch = venv_tool("stackstitch")
+    return [Tool("wasmtime", [wasmtime_binary(), "run", *WASMTIME_FLAGS]),
+            Tool("native", [stackstitch, "run", "--switching=native"]),
+            Tool("libcall", [stackstitch, "run", "--switching=libcall"])]
+
+
+# -- measuring --------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """One run of a command: wall time, output, the child's peak RSS, or why it failed."""
+
+    seconds: float | None = None
+    output: str = ""
+    peak_kib: int | None = None
+    error: str | None = None
+
+
+def error_cause(stderr: str) -> str:
+    """The innermost cause in a Wasmtime error chain (`Caused by: ... N: message`),
+    else the first line."""
+    causes = re.findall(r"^    \d+: (\S.*)$", stderr, re.M)
+    return causes[-1] if causes else first_line(stderr)
+
+
+def run_once(command: list[str], timeout: float) -> Run:
+    """Run `command` once; its peak RSS comes from wait4's resource usage."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        try:
+            child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+        except OSError as e:
+            return Run(error=f"cannot run: {e.strerror}")
+        deadline = start + timeout
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                child.kill()
+                child.wait()
+                return Run(error=f"timeout after {timeout:g} s")
+            time.sleep(0.005)
+        elapsed = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        out.seek(0)
+        err.seek(0)
+        run = Run(elapsed, out.read().strip(), usage.ru_maxrss)
+        if child.returncode != 0:
+            run.error = f"exit {child.returncode}: {error_cause(err.read())}"
+        return run
+
+
+@dataclass
+class MicroRow:
+    work: Work
+    timings: dict[str, Timing]  # by tool name
+
+
+def measure_micro(work: Work, wasm: Path, all_tools: list[Tool], repeat: int,
+                  timeout: float) -> MicroRow:
+    timings = {tool.name: best_time(tool.invoke(wasm, work), repeat, timeout) for tool in all_tools}
+    reference = timings["wasmtime"]
+    for name, timing in timings.items():
+        if timing.error is None and reference.error is None and timing.output != reference.output:
+            timing.error = f"result {timing.output!r} differs from wasmtime's {reference.output!r}"
+    return MicroRow(work, timings)
+
+
+def faster_of(first: MicroRow, second: MicroRow) -> MicroRow:
+    """Per tool, the better of two measurements of the same work."""
+    def better(a: Timing, b: Timing) -> Timing:
+        if a.error or b.error:
+            return a if a.error is None else b
+        return a if a.seconds <= b.seconds else b
+    return MicroRow(first.work, {tool: better(first.timings[tool], second.timings[tool])
+                                 for tool in first.timings})
+
+
+# -- reporting --------------------------------------------------------------------------
+
+def net_ns_per_op(row: MicroRow, startup: MicroRow, tool: str) -> float | None:
+    t, s = row.timings[tool], startup.timings[tool]
+    if t.error or s.error or t.seconds is None or s.seconds is None:
+        return None
+    return max(t.seconds - s.seconds, 0.0) * 1e9 / row.work.arg
+
+
+def ns(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.1f} ns"
+
+
+def ratio(ours: float | None, theirs: float | None) -> str:
+    return "n/a" if not ours or not theirs else f"{ours / theirs:.2f}x"
+
+
+def micro_tables(rows: list[MicroRow], startup: MicroRow) -> list[list[list[str]]]:
+    per_op = [["benchmark", "operation", "wasmtime", "native", "libcall",
+               "native / wasmtime", "libcall / wasmtime", "libcall / native"]]
+    for row in rows:
+        w, n, lc = (net_ns_per_op(row, startup, t) for t in ("wasmtime", "native", "libcall"))
+        per_op.append([row.work.name, row.work.operation, ns(w), ns(n), ns(lc),
+                       ratio(n, w), ratio(lc, w), ratio(lc, n)])
+    wall = [["benchmark", "work", "wasmtime", "native", "libcall"]]
+    for row in [startup] + rows:
+        work = f"{row.work.export}({row.work.arg:,})" if row.work.arg else f"{row.work.export}()"
+        wall.append([row.work.name, work] + [seconds(row.timings[t]) for t in ("wasmtime", "native", "libcall")])
+    return [per_op, wall]
+
+
+def seconds(t: Timing | Run) -> str:
+    return f"{t.seconds:.3f} s" if t.error is None else f"error: {t.error}"
+
+
+def full_scale_table(results: list[tuple[Work, str, Run]]) -> list[list[str]]:
+    table = [["run", "tool", "result", "time", "per operation", "peak RSS"]]
+    for work, tool, run in results:
+        per_op = f"{run.seconds * 1e9 / work.arg:,.0f} ns" if run.error is None else "n/a"
+        peak = f"{run.peak_kib / 1024:,.0f} MiB" if run.peak_kib else "n/a"
+        if run.error is None and work.export == "churn" and run.peak_kib:
+            peak += " (ok)" if run.peak_kib < PEAK_RSS_LIMIT_MIB * 1024 else " (over the limit)"
+        table.append([f"{work.export}({work.arg:,})", tool,
+                      run.output if run.error is None else "failed", seconds(run), per_op, peak])
+    return table
+
+
+def results_markdown(tables: list[list[list[str]]], repeat: int) -> str:
+    return "\n".join([
+        BEGIN,
+        f"Measured {datetime.date.today().isoformat()} on {machine()}; "
+        f"{tool_version([wasmtime_binary(), '--version'])}; "
+        f"Python {platform.python_version()}; micro-benchmarks best of {repeat} runs, "
+        "full-scale runs once.",
+        "", "\n\n".join(as_markdown(t) for t in tables), END])
+
+
+def update_results_file(section: str) -> None:
+    """Replace the switching results in BENCHMARKS.md, or append them."""
+    text = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    RESULTS_FILE.write_text(text)
+
+
+# -- main -------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Stack-switching benchmarks against Wasmtime.")
+    parser.add_argument("--filter", metavar="NAME", action="append",
+                        help="only benchmarks whose name contains NAME (repeatable; names: "
+                             f"{', '.join(w.name for w in MICRO)}, full-scale)")
+    parser.add_argument("--repeat", metavar="N", type=int, default=3,
+                        help="runs per micro-benchmark; the best counts (default 3)")
+    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=300,
+                        help="limit for one run (default 300)")
+    parser.add_argument("--markdown", action="store_true",
+                        help=f"write the tables into {RESULTS_FILE.name}")
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    def selected(name: str) -> bool:
+        return not args.filter or any(f in name for f in args.filter)
+
+    micro = [w for w in MICRO if selected(w.name)]
+    if not micro and not selected("full-scale"):
+        parser.error(f"--filter {' '.join(args.filter)} matches no benchmark")
+    try:
+        all_tools = tools()
+        tables = []
+        with tempfile.TemporaryDirectory(prefix="stackstitch-switching-") as tmp:
+            workdir = Path(tmp)
+
+            def wasm_of(work: Work) -> Path:
+                return wat_to_wasm(KERNELS / work.file, workdir / f"{Path(work.file).stem}.wasm")
+
+            if micro:
+                # Start-up is measured before and after the kernels, so that a busy moment
+                # does not inflate what is subtracted from all of them.
+                before = measure_micro(STARTUP, wasm_of(STARTUP), all_tools, args.repeat, args.timeout)
+                rows = [measure_micro(w, wasm_of(w), all_tools, args.repeat, args.timeout) for w in micro]
+                after = measure_micro(STARTUP, wasm_of(STARTUP), all_tools, args.repeat, args.timeout)
+                tables += micro_tables(rows, faster_of(before, after))
+            if selected("full-scale"):
+                tables.append(full_scale_table([
+                    (work, tool.name, run_once(tool.invoke(wasm_of(work), work), args.timeout))
+                    for work in FULL_SCALE for tool in all_tools]))
+        print("\n\n".join(as_text(t) for t in tables))
+        if args.markdown:
+            update_results_file(results_markdown(tables, args.repeat))
+            print(f"\nupdated {RESULTS_FILE}")
+    except HarnessError as e:
+        print(f"switching.py: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

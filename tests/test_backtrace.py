@@ -1,0 +1,270 @@
+"""Stitched trap reports (`stackstitch.backtrace`): frames across continuations compared
+with the Wasmtime 49 CLI, the text and JSON reports, every kind of fatal end, suspended
+continuations, and walks over corrupt frame chains.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stackstitch.backtrace import (EXHAUSTION, HOST_ERROR, UNCAUGHT_EXCEPTION,
+                                   UNHANDLED_SUSPENSION, Backtrace, Walker, print_text,
+                                   render_json, render_text)
+from stackstitch.backtrace.report import collapse
+from stackstitch.engine.loader import load_bytes, load_module
+from stackstitch.engine.runtime import Store, Trap, WasmException
+from stackstitch.engine.types import FuncType
+
+TRAPS = Path(__file__).resolve().parent / "data" / "traps"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(params=["native", "libcall"])
+def store(request):
+    return Store(switching=request.param)
+
+
+def fail_in(store, path_or_text, export="main", args=(), imports=None) -> Backtrace:
+    """Run `export` and return the backtrace of the trap it must end in."""
+    module = (load_module(path_or_text) if isinstance(path_or_text, Path)
+              else load_bytes(path_or_text.encode(), "test.wat"))
+    instance = store.instantiate(module, imports or {})
+    with pytest.raises((Trap, WasmException)) as caught:
+        instance.invoke(export, list(args))
+    return caught.value.backtrace
+
+
+# ---- the same frames as Wasmtime ----------------------------------------------------------
+
+WASMTIME_FRAME = re.compile(r"^\s*\d+:\s+(?:0x([0-9a-f]+) - )?\S*!(\S+)\s*$")
+
+
+def wasmtime_frames(wasmtime: str, path: Path) -> list[tuple[str, int | None]]:
+    """(function name, offset) per frame of the backtrace Wasmtime prints for `main`
+    (offset None where it prints none)."""
+    proc = subprocess.run(
+        [wasmtime, "run", "-W", "stack-switching=y,function-references=y,exceptions=y",
+         "-D", "max-backtrace=1000000", "--invoke", "main", str(path)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "RUST_BACKTRACE": "0"})
+    assert proc.returncode != 0, proc.stdout
+    frames = []
+    for line in proc.stderr.splitlines():
+        match = WASMTIME_FRAME.match(line)
+        if match:
+            frames.append((match.group(2), int(match.group(1), 16) if match.group(1) else None))
+    assert frames, proc.stderr
+    return frames
+
+
+PROGRAMS = ["div_by_zero", "oob_load", "unreachable", "unhandled_tag", "one_shot", "exhaustion"]
+
+
+@pytest.mark.parametrize("program", PROGRAMS)
+def test_frames_match_wasmtime(program, store, require_tool):
+    """Frame for frame, (func_name, wasm_offset) equal Wasmtime's, with one documented
+    difference: stack exhaustion. Wasmtime checks the stack limit before the function's
+    first instruction and prints no offset for that frame (we name the function's first
+    instruction), and the recursion depth differs with the stack sizes and frame layouts
+    of the two engines; the recursion frames and the frames below them must still agree."""
+    wasmtime = require_tool("wasmtime")
+    expected = wasmtime_frames(wasmtime, TRAPS / f"{program}.wat")
+    actual = [(f.func_name, f.wasm_offset) for f in fail_in(store, TRAPS / f"{program}.wat").frames]
+    if program != "exhaustion":
+        assert actual == expected
+        return
+    assert expected[0] == ("recurse", None) and actual[0][0] == "recurse"
+    assert actual[-2:] == expected[-2:] == [("body", 0x40), ("main", 0x4a)]
+    assert set(actual[1:-2]) == set(expected[1:-2]) == {("recurse", 0x36)}
+    assert len(actual) > 1000
+
+
+# ---- reports ------------------------------------------------------------------------------
+
+def test_stacks_of_two_continuations(store):
+    trace = fail_in(store, TRAPS / "div_by_zero.wat")
+    assert [f.stack_id for f in trace.frames] == [2, 2, 1, 0]
+    document = json.loads(render_json(trace))
+    assert document["trap"] == "integer divide by zero"
+    assert set(document["frames"][0]) == {"func_index", "func_name", "wasm_offset", "pc", "stack_id"}
+    assert [{k: s[k] for k in ("id", "kind", "func_name", "resumed_at")} for s in document["stacks"]] == [
+        {"id": 2, "kind": "continuation", "func_name": "inner",
+         "resumed_at": {"func_name": "outer", "wasm_offset": 0x47}},
+        {"id": 1, "kind": "continuation", "func_name": "outer",
+         "resumed_at": {"func_name": "main", "wasm_offset": 0x51}},
+        {"id": 0, "kind": "main", "func_name": "main", "resumed_at": None},
+    ]
+
+
+def test_text_report_has_a_boundary_line_per_switch(store):
+    text = render_text(fail_in(store, TRAPS / "div_by_zero.wat")).splitlines()
+    assert text[0] == "wasm backtrace, innermost frame first:"
+    assert [line.split()[1] for line in text if line.lstrip().startswith("#")] == \
+        ["leaf", "inner", "outer", "main"]
+    boundaries = [line for line in text if line.startswith("──")]
+    assert boundaries == [
+        "── continuation 2, created from inner, resumed at outer @ 0x47; handlers: none",
+        "── continuation 1, created from outer, resumed at main @ 0x51; handlers: none",
+        "── main stack, entered from the host at main",
+    ]
+    assert text.index(boundaries[0]) == 3 and text.index(boundaries[1]) == 5
+    assert text[-1] == "trap: integer divide by zero"
+
+
+def test_deep_recursion_collapses_to_a_few_lines():
+    recursion = """(module
+      (func $down (param i32)
+        (if (local.get 0)
+          (then (call $down (i32.sub (local.get 0) (i32.const 1))))
+          (else unreachable)))
+      (func (export "main") (call $down (i32.const 100000))))"""
+    trace = fail_in(Store(stack_size=64 << 20), recursion)
+    assert len(trace.frames) == 100_002 and trace.note is None
+    text = render_text(trace).splitlines()
+    assert len(text) <= 7, text
+    assert any("repeated 99,999 more times" in line for line in text)
+
+
+def test_mutual_recursion_collapses_as_a_block():
+    keys = ["leaf"] + ["even", "odd"] * 50 + ["main"]
+    assert collapse(keys) == [(0, 1, 1), (1, 2, 50), (101, 1, 1)]
+    assert collapse(["a", "a"]) == [(0, 1, 1), (1, 1, 1)]  # too short to be worth a line
+
+
+def test_colors_only_when_asked():
+    trace = fail_in(Store(), TRAPS / "div_by_zero.wat")
+    plain, styled = io.StringIO(), io.StringIO()
+    print_text(trace, plain)  # not a terminal: plain
+    print_text(trace, styled, color=True)
+    assert "\x1b[" not in plain.getvalue() and "\x1b[" in styled.getvalue()
+    assert re.sub(r"\x1b\[[0-9;]*m", "", styled.getvalue()) == plain.getvalue()
+
+
+# ---- other fatal ends ---------------------------------------------------------------------
+
+def test_unhandled_suspension_names_its_tag(store):
+    trace = fail_in(store, TRAPS / "unhandled_tag.wat")
+    assert (trace.kind, trace.message, trace.tag) == (UNHANDLED_SUSPENSION, "unhandled tag", "tag[1]")
+    assert trace.stacks[0].handlers == ["tag[0]"]  # installed by outer's resume, not matching
+    assert render_text(trace).splitlines()[-1] == "unhandled suspension: unhandled tag: tag[1]"
+
+
+def test_uncaught_exception_names_its_tag(store):
+    trace = fail_in(store, """(module
+      (type $ft (func)) (type $ct (cont $ft))
+      (tag $boom (export "boom") (param i32))
+      (func $thrower (throw $boom (i32.const 7)))
+      (func $body (call $thrower))
+      (func (export "main") (resume $ct (cont.new $ct (ref.func $body))))
+      (elem declare func $body))""")
+    assert trace.kind == UNCAUGHT_EXCEPTION and trace.tag == 'tag[0] "boom"'
+    assert [f.func_name for f in trace.frames] == ["thrower", "body", "wasm-function[2]"]
+    assert [s.kind for s in trace.stacks] == ["continuation", "main"]
+
+
+def test_host_function_error_shows_the_wasm_callers(store):
+    def fail(x):
+        raise ValueError(f"bad value {x}")
+
+    imports = {("env", "fail"): store.host_function(FuncType(("i32",), ()), fail, "fail")}
+    trace = fail_in(store, """(module
+      (type $ft (func)) (type $ct (cont $ft))
+      (import "env" "fail" (func $fail (param i32)))
+      (func $body (call $fail (i32.const 3)))
+      (func $main (export "main") (resume $ct (cont.new $ct (ref.func $body))))
+      (elem declare func $body))""", imports=imports)
+    assert trace.kind == HOST_ERROR and "bad value 3" in trace.message
+    assert [(f.func_name, f.stack_id) for f in trace.frames] == [("body", 1), ("main", 0)]
+
+
+def test_exhaustion_inside_a_continuation(store):
+    trace = fail_in(store, TRAPS / "exhaustion.wat")
+    assert trace.kind == EXHAUSTION and trace.note is None
+    assert [s.kind for s in trace.stacks] == ["continuation", "main"]
+    assert render_text(trace).splitlines()[-1] == "stack exhaustion: call stack exhausted"
+
+
+# ---- suspended continuations --------------------------------------------------------------
+
+SUSPENDED = """(module
+  (type $ft (func)) (type $ct (cont $ft))
+  (tag $yield)
+  (func $wait (suspend $yield))
+  (func $inner (call $wait))
+  (func $outer (call $helper))
+  (func $helper (resume $ct (cont.new $ct (ref.func $inner))))
+  (func (export "main") (result (ref null $ct))
+    (block $h (result (ref $ct))
+      (resume $ct (on $yield $h) (cont.new $ct (ref.func $outer)))
+      (return (ref.null $ct))))
+  (func (export "fresh") (result (ref null $ct)) (cont.new $ct (ref.func $outer)))
+  (elem declare func $inner $outer))"""
+
+
+def test_walk_of_a_suspended_continuation(store):
+    """The suspended segment holds two stacks: inner (where it suspended) and outer, which
+    resumed inner. The walk stops at outer's own first frame."""
+    instance = store.instantiate(load_bytes(SUSPENDED.encode(), "suspended.wat"), {})
+    [cont] = instance.invoke("main", [])
+    trace = Walker(store).suspended(cont)
+    assert trace.note is None
+    assert [f.func_name for f in trace.frames] == ["wait", "inner", "helper", "outer"]
+    assert [(s.func_name, s.resumed_at.func_name if s.resumed_at else None) for s in trace.stacks] == \
+        [("inner", "helper"), ("outer", None)]
+    assert "not followed further" in render_text(trace).splitlines()[-1]
+    [fresh] = instance.invoke("fresh", [])
+    assert Walker(store).suspended(fresh).note == "the continuation has not started yet"
+    assert "not a continuation" in Walker(store).suspended(0x1000).note
+
+
+# ---- corrupt chains -----------------------------------------------------------------------
+
+def test_corrupt_chains_end_with_a_note():
+    """Frames written by hand into the (idle) main stack: every bad link stops the walk
+    with a note, and the frames before it are kept."""
+    store = Store()
+    instance = store.instantiate(load_bytes(b'(module (func (export "f") nop))', "f.wat"), {})
+    pc = instance.exports["f"].record[0] + 4  # inside f: a return address into Wasm code
+    top = store.stack_lo + store.stack_size - 4096
+    words = (ctypes.c_uint64 * 64).from_address(top)
+
+    def walk(*links):
+        for k, (caller_fp, caller_pc) in enumerate(links):
+            words[8 * k], words[8 * k + 1] = caller_fp, caller_pc
+        return Walker(store).walk(pc, top)
+
+    down = walk((top - 64, pc))
+    assert len(down.frames) == 1 and "does not go up" in down.note
+    assert "does not go up" in walk((top, pc)).note  # a frame that is its own caller
+    assert "outside its stack" in walk((top + 64, pc), ((1 << 47) - 4096, pc)).note
+    assert "not in Wasm code" in walk((top + 64, 0x1234)).note
+    assert "no known stack" in Walker(store).walk(pc, 0x1000).note
+    assert len(walk((top + 64, pc), (top + 128, store.stubs.entry_return_address)).frames) == 2
+    assert "base frame" in walk((top + 64, store.stubs.start_return_address)).note
+
+
+# ---- the command line ---------------------------------------------------------------------
+
+def stackstitch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "stackstitch.engine.cli", *args],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def test_cli_reports(tmp_path):
+    path = str(TRAPS / "div_by_zero.wat")
+    text = stackstitch("run", path, "--invoke", "main", "--no-color")
+    assert text.returncode == 134 and "\x1b[" not in text.stderr and "Traceback" not in text.stderr
+    assert text.stderr.splitlines()[-1] == "trap: integer divide by zero"
+    report = stackstitch("run", path, "--invoke", "main", "--trap-format=json")
+    assert report.returncode == 134
+    document = json.loads(report.stderr)
+    assert document["trap"] == "integer divide by zero"
+    assert isinstance(document["frames"], list) and isinstance(document["stacks"], list)
