@@ -60,12 +60,9 @@ class Unwinder:
         for _ in range(10_000_000):
             if pc == stubs.start_return_address or pc == stubs.start_stub:
                 # Leaving a continuation through its base frame (fp): it is finished.
-                words = (ctypes.c_uint64 * (L.CR_SIZE // 8)).from_address(record)
-                words[L.CR_STATE // 8] = L.CONT_RETURNED
-                words[L.CR_NEXT_FREE // 8] = rt[L.RT_FREE_LIST // 8]
-                rt[L.RT_FREE_LIST // 8] = record
+                store.continuations.release(record)
                 base = record - 16
-                pc, fp, record = _read(base + 8), _read(base), words[L.CR_PARENT // 8]
+                pc, fp, record = _read(base + 8), _read(base), _read(record + L.CR_PARENT)
                 continue
             if pc == stubs.entry_return_address:
                 break

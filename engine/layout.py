@@ -64,6 +64,9 @@ CR_SIZE = 320
 
 CONT_FRESH, CONT_SUSPENDED, CONT_RUNNING, CONT_RETURNED = range(4)
 REVISION_SHIFT = 48  # a continuation reference is record | (revision & 0xFFFF) << 48
+# A finished record whose revision has reached this is never reused, so the 16 revision
+# bits of a reference never repeat for one record across the continuations it carries.
+RETIRE_REVISION = 0xFFF0
 
 # Every caller reserves at least this many argument words, so that a tail call to a
 # function with up to this many parameters can reuse its caller's argument area.

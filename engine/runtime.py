@@ -220,6 +220,7 @@ class Tag:
 class ContinuationPool:
     """Continuation records with their stacks, carved from slabs of many stacks each, so
     that 100,000 live continuations need a few thousand mappings, not one or two each.
+    `slabs` holds the address of each slab's first stack (its guard page lies below).
     Finished continuations are pushed on the runtime's free list by generated code."""
 
     STACKS_PER_SLAB = 64
@@ -242,13 +243,28 @@ class ContinuationPool:
             rt[L.RT_FREE_LIST // 8] = _words(record)[L.CR_NEXT_FREE // 8]
             return record
         if not self.unused:
-            slab = _reserve(self.stack_size * self.STACKS_PER_SLAB, mmap.PROT_READ | mmap.PROT_WRITE)
+            # One guard page below each slab: a second mapping per 64 stacks, not per stack
+            # (the kernel's 65,530 mappings must hold 100,000 stacks). The prologue's limit
+            # check is what keeps every stack in bounds; the guard is defence in depth.
+            guard = _reserve(mmap.PAGESIZE + self.stack_size * self.STACKS_PER_SLAB, 0)
+            slab = guard + mmap.PAGESIZE
+            if _libc.mprotect(slab, self.stack_size * self.STACKS_PER_SLAB,
+                              mmap.PROT_READ | mmap.PROT_WRITE) != 0:
+                raise MemoryError("cannot map continuation stacks")
             bisect.insort(self.slabs, slab)
             if self.on_new_slab is not None:
                 self.on_new_slab(self.slabs)
             self.unused = [slab + (i + 1) * self.stack_size - L.CR_SIZE
                            for i in reversed(range(self.STACKS_PER_SLAB))]
         return self.unused.pop()
+
+    def release(self, record: int):
+        """A continuation ended: its stack can carry another, unless it is retired."""
+        w = _words(record)
+        w[L.CR_STATE // 8] = L.CONT_RETURNED
+        if w[L.CR_REVISION // 8] < L.RETIRE_REVISION:
+            w[L.CR_NEXT_FREE // 8] = self.runtime[L.RT_FREE_LIST // 8]
+            self.runtime[L.RT_FREE_LIST // 8] = record
 
     @property
     def next_id(self) -> int:
@@ -264,16 +280,11 @@ class ContinuationPool:
     def recycle_chain(self, record: int):
         """After a trap: the continuations that were running up to the entry's root record
         are dead; their stacks go back on the free list."""
-        rt = self.runtime
         while self.owns(record):
             w = _words(record)
             parent = w[L.CR_PARENT // 8]
-            if w[L.CR_STATE // 8] == L.CONT_RETURNED:  # an exception already ended it
-                record = parent
-                continue
-            w[L.CR_STATE // 8] = L.CONT_RETURNED
-            w[L.CR_NEXT_FREE // 8] = rt[L.RT_FREE_LIST // 8]
-            rt[L.RT_FREE_LIST // 8] = record
+            if w[L.CR_STATE // 8] != L.CONT_RETURNED:  # else an exception already ended it
+                self.release(record)
             record = parent
 
     def new(self, func_ref: int, functype: FuncType) -> int:

@@ -282,9 +282,13 @@ def build_stubs() -> Stubs:
     a.raw(b"\xf3\x48\xa5")  # rep movsq
     a.store_imm(64, Mem(RAX, L.RT_TRANSFER_KIND), 0)
     a.store_imm(64, Mem(RBX, L.CR_STATE), L.CONT_RETURNED)
+    retired = Label()
+    a.alu_imm("cmp", 64, Mem(RBX, L.CR_REVISION), L.RETIRE_REVISION)
+    a.jcc(AE, retired)
     a.mov(64, RDX, Mem(RAX, L.RT_FREE_LIST))  # recycle: nothing allocates before we leave
     a.mov(64, Mem(RBX, L.CR_NEXT_FREE), RDX)
     a.mov(64, Mem(RAX, L.RT_FREE_LIST), RBX)
+    a.bind(retired)
     a.mov(64, RDI, Mem(RBX, L.CR_PARENT))
     _, after_rbp = emit_switch_to(a, RDI)
     start_rows.append((after_rbp, start_stub_rule("rbx", 0)))
