@@ -27,6 +27,18 @@ def find_tool(name: str) -> str | None:
     return found
 
 
+def require_wasm_tools_for_module() -> None:
+    """Called at the top of a test module that needs wasm-tools for everything it does:
+    skips the module when wasm-tools is missing, but fails it under CI=true."""
+    from stackstitch.engine import wasmtools
+    try:
+        wasmtools.executable()
+    except wasmtools.ToolError as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"wasm-tools is required under CI: {e}", pytrace=False)
+        pytest.skip(str(e), allow_module_level=True)
+
+
 @pytest.fixture
 def require_tool():
     """`require_tool(name)` -> path; a missing tool fails the test under CI=true, else skips.

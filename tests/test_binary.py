@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import struct
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,15 +15,11 @@ from stackstitch.engine.binary import (DecodeError, decode_module, read_s32, rea
 from stackstitch.engine.types import (ArrayType, ContType, FuncType, GlobalType, Limits,
                                       MemoryType, RefType, StructType, SubType, TableType,
                                       TagType)
+from conftest import SPEC_TESTS, require_wasm_tools_for_module
 
-SPEC_CORE = Path("/work/shared/spec-tests/core")
+SPEC_CORE = SPEC_TESTS / "core"
 
-try:
-    wasmtools.executable()
-except wasmtools.ToolError as e:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"wasm-tools is required under CI: {e}", pytrace=False)
-    pytest.skip(str(e), allow_module_level=True)
+require_wasm_tools_for_module()
 
 
 def wat(text: str) -> bytes:

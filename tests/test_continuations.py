@@ -13,7 +13,6 @@ from __future__ import annotations
 import collections
 import functools
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,17 +20,13 @@ from pathlib import Path
 import pytest
 
 from stackstitch.engine import layout as L
-from stackstitch.engine import runtime, wasmtools
+from stackstitch.engine import runtime
 from stackstitch.engine.loader import load_module
 from stackstitch.engine.runtime import Exhaustion, Store, Trap, WasmException
 from stackstitch.engine.types import FuncType
+from conftest import require_wasm_tools_for_module
 
-try:
-    wasmtools.executable()
-except wasmtools.ToolError as e:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"wasm-tools is required under CI: {e}", pytrace=False)
-    pytest.skip(str(e), allow_module_level=True)
+require_wasm_tools_for_module()
 
 DATA = Path(__file__).resolve().parent / "data" / "continuations"
 MASK32 = 0xFFFFFFFF

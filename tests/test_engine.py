@@ -23,13 +23,9 @@ from stackstitch.engine.loader import load_bytes
 from stackstitch.engine.runtime import Exhaustion, LinkError, Store, Trap
 from stackstitch.engine.types import FuncType, GlobalType
 from stackstitch.engine.values import bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits
+from conftest import require_wasm_tools_for_module
 
-try:
-    wasmtools.executable()
-except wasmtools.ToolError as e:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"wasm-tools is required under CI: {e}", pytrace=False)
-    pytest.skip(str(e), allow_module_level=True)
+require_wasm_tools_for_module()
 
 MASK32 = 0xFFFFFFFF
 MASK64 = (1 << 64) - 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -12,13 +11,9 @@ import pytest
 from stackstitch.engine import wasmtools
 from stackstitch.engine.loader import LoadError, load_bytes, load_module
 from stackstitch.engine.types import ContType
+from conftest import require_wasm_tools_for_module
 
-try:
-    wasmtools.executable()
-except wasmtools.ToolError as e:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"wasm-tools is required under CI: {e}", pytrace=False)
-    pytest.skip(str(e), allow_module_level=True)
+require_wasm_tools_for_module()
 
 TYPE_MISMATCH = "(module (func (result i32) i64.const 1))"
 
