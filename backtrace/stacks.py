@@ -50,9 +50,9 @@ class StackMap:
         k = bisect.bisect_right(self.slabs, address) - 1
         if k < 0 or address >= self.slabs[k] + self.slab_size:
             return None
-        lo = self.slabs[k] + (address - self.slabs[k]) // self.chunk_size * self.chunk_size
-        record = lo + self.chunk_size - L.CR_SIZE
-        return StackChunk(lo, record, record)
+        i = (address - self.slabs[k]) // self.chunk_size
+        record = L.record_in_slab(self.slabs[k], i, self.chunk_size)
+        return StackChunk(self.slabs[k] + i * self.chunk_size, record, record)
 
     def record_chunk(self, record: int) -> StackChunk | None:
         """The stack whose continuation record is exactly `record`, else None."""

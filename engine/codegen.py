@@ -1966,12 +1966,19 @@ class FunctionCompiler:
         for off in (-16, -8):
             a.mov(64, R9, Mem(RCX, off))
             a.mov(64, Mem(RBX, off), R9)
-        a.mov(64, R9, RCX)
-        a.lea(RSI, Mem(R9, L.CR_HANDLERS))
-        a.lea(RDI, Mem(RBX, L.CR_HANDLERS))
-        a.mov(64, RCX, Mem(R9, L.CR_HANDLER_COUNT))
-        a.mov(64, Mem(RBX, L.CR_HANDLER_COUNT), RCX)
-        a.raw(b"\xf3\x48\xa5")  # rep movsq
+        # Copy the handler list with a plain loop: `rep movsq` costs more than a whole
+        # switch for the few words involved.
+        a.mov(64, R9, Mem(RCX, L.CR_HANDLER_COUNT))
+        a.mov(64, Mem(RBX, L.CR_HANDLER_COUNT), R9)
+        copy, copied = Label(), Label()
+        a.bind(copy)
+        a.test(64, R9, R9)
+        a.jcc(E, copied)
+        a.alu_imm("sub", 64, R9, 1)
+        a.mov(64, R10, Mem(RCX, L.CR_HANDLERS, R9, 8))
+        a.mov(64, Mem(RBX, L.CR_HANDLERS, R9, 8), R10)
+        a.jmp(copy)
+        a.bind(copied)
         self.merge_bound_values(RBX, n)
         a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
         a.mov(64, R10, Mem(RBX, L.CR_TOP))

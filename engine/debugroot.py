@@ -193,7 +193,7 @@ class DebugRootReader:
         slabs = self.words(store["slabs"], store["slab_count"]) if store["slab_count"] else ()
         for slab in slabs:
             for i in range(per_slab):
-                record = slab + (i + 1) * size - L.CR_SIZE
+                record = L.record_in_slab(slab, i, size)
                 w = self.words(record, L.CR_SIZE // 8)
                 if w[L.CR_ID // 8] and w[L.CR_STATE // 8] != L.CONT_RETURNED:
                     out.append({"record": record, "id": w[L.CR_ID // 8], "state": w[L.CR_STATE // 8],

@@ -63,6 +63,16 @@ CR_ID = 288
 CR_SIZE = 320
 
 CONT_FRESH, CONT_SUSPENDED, CONT_RUNNING, CONT_RETURNED = range(4)
+
+# Records of neighbouring stacks sit at different offsets below their chunk's top, so that
+# they do not all compete for the same cache sets (chunks are a power of two apart).
+RECORD_COLORS = 16
+RECORD_COLOR_STEP = 448
+
+
+def record_in_slab(slab: int, i: int, stack_size: int) -> int:
+    """The continuation record of stack `i` of a slab (see DEBUG_ROOT.md)."""
+    return slab + (i + 1) * stack_size - CR_SIZE - RECORD_COLOR_STEP * (i % RECORD_COLORS)
 REVISION_SHIFT = 48  # a continuation reference is record | (revision & 0xFFFF) << 48
 # A finished record whose revision has reached this is never reused, so the 16 revision
 # bits of a reference never repeat for one record across the continuations it carries.

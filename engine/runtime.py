@@ -254,7 +254,7 @@ class ContinuationPool:
             bisect.insort(self.slabs, slab)
             if self.on_new_slab is not None:
                 self.on_new_slab(self.slabs)
-            self.unused = [slab + (i + 1) * self.stack_size - L.CR_SIZE
+            self.unused = [L.record_in_slab(slab, i, self.stack_size)
                            for i in reversed(range(self.STACKS_PER_SLAB))]
         return self.unused.pop()
 
@@ -270,6 +270,11 @@ class ContinuationPool:
     def next_id(self) -> int:
         """The id the next continuation gets (ids count creations)."""
         return self.runtime[L.RT_NEXT_CONT_ID // 8]
+
+    def stack_low(self, record: int) -> int:
+        """The low end of the stack whose record this is."""
+        slab = self.slabs[bisect.bisect(self.slabs, record) - 1]
+        return slab + (record - slab) // self.stack_size * self.stack_size
 
     def owns(self, record: int) -> bool:
         """Whether `record` is a continuation record (not an entry's root record, which
@@ -297,13 +302,14 @@ class ContinuationPool:
         w[L.CR_PC // 8] = self.start_stub
         w[L.CR_PARENT // 8] = 0
         w[L.CR_TOP // 8] = record
-        w[L.CR_LIMIT // 8] = record + L.CR_SIZE - self.stack_size + CONT_STACK_MARGIN
+        low = self.stack_low(record)
+        w[L.CR_LIMIT // 8] = low + CONT_STACK_MARGIN
         w[L.CR_FUNC // 8] = func_ref
         w[L.CR_NARGS // 8] = len(functype.params)
         w[L.CR_NRESULTS // 8] = len(functype.results)
         w[L.CR_HANDLER_COUNT // 8] = 0
         w[L.CR_NBOUND // 8] = 0
-        w[L.CR_STACK_LO // 8] = record + L.CR_SIZE - self.stack_size
+        w[L.CR_STACK_LO // 8] = low
         w[L.CR_ID // 8] = self.runtime[L.RT_NEXT_CONT_ID // 8]
         self.runtime[L.RT_NEXT_CONT_ID // 8] += 1
         return record | ((w[L.CR_REVISION // 8] & 0xFFFF) << L.REVISION_SHIFT)
