@@ -24,6 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+# Children run as a user's shell would run them: with Python's bytecode cache (a session
+# may set PYTHONDONTWRITEBYTECODE, which would add recompiling every module to start-up).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
 HERE = Path(__file__).resolve().parent
 KERNELS = HERE / "kernels"
 RESULTS_FILE = HERE.parent / "BENCHMARKS.md"
@@ -142,7 +146,8 @@ def best_time(command: list[str], repeat: int, timeout: float) -> Timing:
     for _ in range(repeat):
         start = time.perf_counter()
         try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+            result = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                    env=CHILD_ENV)
         except subprocess.TimeoutExpired:
             return Timing(error=f"timeout after {timeout:g} s")
         except OSError as e:
@@ -285,12 +290,12 @@ def results_markdown(tables: list[str], repeat: int) -> str:
         "", "\n\n".join(tables), END])
 
 
-def update_results_file(section: str) -> None:
-    """Replace the results section of BENCHMARKS.md, or append one if it has none."""
+def update_results_file(section: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the section between `begin` and `end` in BENCHMARKS.md, or append it."""
     text = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
     RESULTS_FILE.write_text(text)

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from run import (HarnessError, Timing, as_markdown, as_text, best_time, first_line, machine,
-                 tool_version, venv_tool, wasmtime_binary, wat_to_wasm)
+from run import (CHILD_ENV, RESULTS_FILE, HarnessError, Timing, as_markdown, as_text, best_time,
+                 first_line, machine, tool_version, update_results_file, venv_tool,
+                 wasmtime_binary, wat_to_wasm)
 
 HERE = Path(__file__).resolve().parent
 KERNELS = HERE / "kernels"
-RESULTS_FILE = HERE.parent / "BENCHMARKS.md"
 BEGIN, END = "<!-- switching:begin -->", "<!-- switching:end -->"
 WASMTIME_FLAGS = ["-W", "stack-switching=y,function-references=y,exceptions=y"]
 PEAK_RSS_LIMIT_MIB = 200
@@ -125,7 +125,7 @@ def run_once(command: list[str], timeout: float) -> Run:
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
         try:
-            child = subprocess.Popen(command, stdout=out, stderr=err, text=True)
+            child = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=CHILD_ENV)
         except OSError as e:
             return Run(error=f"cannot run: {e.strerror}")
         deadline = start + timeout
@@ -239,17 +239,6 @@ def results_markdown(tables: list[list[list[str]]], repeat: int) -> str:
         "", "\n\n".join(as_markdown(t) for t in tables), END])
 
 
-def update_results_file(section: str) -> None:
-    """Replace the switching results in BENCHMARKS.md, or append them."""
-    text = RESULTS_FILE.read_text() if RESULTS_FILE.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    RESULTS_FILE.write_text(text)
-
-
 # -- main -------------------------------------------------------------------------------
 
 def main() -> int:
@@ -296,7 +285,7 @@ def main() -> int:
                     for work in FULL_SCALE for tool in all_tools]))
         print("\n\n".join(as_text(t) for t in tables))
         if args.markdown:
-            update_results_file(results_markdown(tables, args.repeat))
+            update_results_file(results_markdown(tables, args.repeat), BEGIN, END)
             print(f"\nupdated {RESULTS_FILE}")
     except HarnessError as e:
         print(f"switching.py: {e}", file=sys.stderr)

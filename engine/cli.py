@@ -98,6 +98,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     run.add_argument("--jitdump", nargs="?", const=".", metavar="DIR",
                      help="write DIR/jit-<pid>.dump for `perf inject --jit` (default DIR: .)")
     commands.add_parser("perf", add_help=False, help="profile with perf: record, report")
+    commands.add_parser("gdb", add_help=False,
+                        help="debug with gdb and the continuation-aware plugin")
 
     wast = commands.add_parser(
         "wast", help="run spec test scripts (.wast)",
@@ -132,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["perf"]:
         from .perfcli import main as perf_main
         return perf_main(argv[1:])
+    if argv[:1] == ["gdb"]:
+        from .gdbcli import main as gdb_main
+        return gdb_main(argv[1:])
     try:
         args = parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed

@@ -5,11 +5,13 @@
 ;;   4 gen    fresh (created, never resumed)
 ;;   5 outer  running: outer -> mid resumes 6
 ;;   6 inner  running, current: inner -> leaf (the breakpoint)
+;; `spin` does the same, but leaf loops forever (for attaching to a running process).
 (module
   (type $ft (func (result i32)))
   (type $ct (cont $ft))
   (tag $yield (param i32))
   (global $fresh (mut (ref null $ct)) (ref.null $ct))
+  (global $spin (mut i32) (i32.const 0))
 
   (func $gen_body (result i32)
     (suspend $yield (i32.const 10))
@@ -22,7 +24,9 @@
   (func $sub (result i32) (call $sub_body))
   (func $pair (result i32) (i32.add (resume $ct (cont.new $ct (ref.func $sub))) (i32.const 4)))
 
-  (func $leaf (result i32) (i32.const 7))
+  (func $leaf (result i32)
+    (loop $forever (br_if $forever (global.get $spin)))
+    (i32.const 7))
   (func $inner (result i32) (i32.add (call $leaf) (i32.const 1)))
   (func $mid (result i32) (i32.add (resume $ct (cont.new $ct (ref.func $inner))) (i32.const 2)))
   (func $outer (result i32) (i32.add (call $mid) (i32.const 3)))
@@ -41,4 +45,7 @@
       (block (result i32)
         (global.set $fresh (cont.new $ct (ref.func $gen)))
         (resume $ct (cont.new $ct (ref.func $outer))))))
+  (func $spin_main (export "spin") (result i32)
+    (global.set $spin (i32.const 1))
+    (call $main))
   (elem declare func $gen $pair $sub $inner $outer))

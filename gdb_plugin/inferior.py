@@ -1,0 +1,55 @@
+"""The debuggee as gdb sees it (a live process, an attached one or a core file): bounded
+memory reads, and the debug root found through the JIT shim's `stackstitch_debug_root`.
+Only reads: registers are never written, so everything works on core files.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import gdb
+
+from .view import ProcessView, ReadFailed
+
+MAX_READ = 64 << 20  # larger than any table the debug root describes
+USER_SPACE_END = 1 << 47
+PAGE = 4096
+
+
+def read(address: int, size: int) -> bytes:
+    """`size` bytes at `address`. If the range runs into unreadable memory, the readable
+    part up to the first page boundary (a NUL-terminated string may end before it)."""
+    if not 0 <= size <= MAX_READ:
+        raise ReadFailed(f"refusing to read {size} bytes at 0x{address:x}")
+    if not 0 < address < USER_SPACE_END - size:
+        raise ReadFailed(f"0x{address:x} is not a user-space address")
+    inferior = gdb.selected_inferior()
+    try:
+        return inferior.read_memory(address, size).tobytes()
+    except gdb.error:  # gdb.MemoryError is a gdb.error
+        pass
+    first_part = min(size, PAGE - address % PAGE)
+    if first_part < size:
+        try:
+            return inferior.read_memory(address, first_part).tobytes()
+        except gdb.error:
+            pass
+    raise ReadFailed(f"cannot read {size} bytes at 0x{address:x}")
+
+
+def debug_root_address() -> int:
+    if gdb.selected_thread() is None:
+        raise ReadFailed("no process or core file is being debugged")
+    try:
+        symbol = int(gdb.parse_and_eval("(unsigned long) &stackstitch_debug_root"))
+    except gdb.error:
+        raise ReadFailed("no stackstitch_debug_root symbol: not a `stackstitch run` process "
+                         "(or run with --no-gdb-jit, or stopped before the engine loaded)") from None
+    root, = struct.unpack("<Q", read(symbol, 8))
+    if not root:
+        raise ReadFailed("the engine has not published its debug root yet (no store exists)")
+    return root
+
+
+def process_view() -> ProcessView:
+    return ProcessView(read, debug_root_address())

@@ -1,0 +1,312 @@
+"""What the debug root says about a stopped process: code, stacks and continuations.
+
+Pure Python over any `read(address, size) -> bytes` (gdb's inferior memory, a core file,
+`/proc/PID/mem`), so it runs inside gdb's own interpreter. Nothing read is trusted: a
+failed read raises `ReadFailed` (one line), and a field that cannot be made sense of
+prints as `<unknown>`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+from dataclasses import dataclass, field
+
+from stackstitch.engine import layout as L
+from stackstitch.engine.debugroot import DebugRootReader
+
+UNKNOWN = "<unknown>"
+MAX_CHAIN = 100_000  # parent links followed before a chain is taken to be a cycle
+
+
+class ReadFailed(Exception):
+    """Memory the debug root points at cannot be read or makes no sense."""
+
+
+# What reading and decoding untrusted memory can raise.
+READ_ERRORS = (ReadFailed, OSError, ValueError, OverflowError, struct.error)
+
+
+@dataclass(frozen=True)
+class Location:
+    func_name: str
+    wasm_offset: int
+    source: str  # the module's name as the engine knows it (may be empty)
+
+    def __str__(self) -> str:
+        return f"{self.func_name} @ 0x{self.wasm_offset:x}"
+
+
+@dataclass
+class Function:
+    index: int
+    start: int
+    end: int
+    name: str
+    source: str
+    map_entry: dict  # the debug root's function entry, for its address map
+    offsets: list | None = None  # (native addresses, wasm offsets), read on first use
+    wasm: list | None = None
+
+
+class CodeIndex:
+    """Native pcs to Wasm functions and offsets, from every instance's function table."""
+
+    def __init__(self, reader: DebugRootReader, instances: list[dict]):
+        self.reader = reader
+        by_start: dict[int, Function] = {}
+        for instance in instances:
+            source = instance["source"] or instance["name"]
+            for entry in reader.functions(instance):
+                by_start.setdefault(entry["start"], Function(
+                    entry["index"], entry["start"], entry["end"], entry["name"], source, entry))
+        self.functions = sorted(by_start.values(), key=lambda f: f.start)
+        self.starts = [f.start for f in self.functions]
+
+    def function_at(self, pc: int) -> Function | None:
+        k = bisect.bisect_right(self.starts, pc) - 1
+        if k >= 0 and pc < self.functions[k].end:
+            return self.functions[k]
+        return None
+
+    def locate(self, pc: int, return_address: bool = True) -> Location | None:
+        """The Wasm instruction at `pc`, or before it when `pc` is a return address (or a
+        saved resume point, which follows its switch the same way)."""
+        address = pc - 1 if return_address else pc
+        function = self.function_at(address)
+        if function is None:
+            return None
+        if function.offsets is None:
+            pairs = self.reader.address_map(function.map_entry)
+            function.offsets = [native for native, _ in pairs]
+            function.wasm = [wasm for _, wasm in pairs]
+        k = bisect.bisect_right(function.offsets, address) - 1
+        offset = function.wasm[max(k, 0)] if function.wasm else 0
+        return Location(function.name, offset, function.source)
+
+    def name_of_code(self, code: int) -> str | None:
+        """The function whose code starts exactly at `code`."""
+        k = bisect.bisect_left(self.starts, code)
+        return self.functions[k].name if k < len(self.starts) and self.starts[k] == code else None
+
+
+@dataclass(frozen=True)
+class StackChunk:
+    """The frame area [lo, hi) of one stack; `record` sits at hi (None: the main stack)."""
+    lo: int
+    hi: int
+    record: int | None
+
+    def holds(self, address: int, size: int = 8) -> bool:
+        return self.lo <= address and address + size <= self.hi
+
+
+@dataclass
+class Continuation:
+    label: str  # how commands name it: its id, prefixed by the store's number if several
+    id: int
+    record: int
+    raw_state: int
+    store: "StoreView"
+    fields: dict  # DebugRootReader.continuations' entry
+    state: str = UNKNOWN  # fresh | suspended | running
+    current: bool = False  # the running stack (innermost)
+    owner: "Continuation | None" = None  # suspended inside this one's segment
+    func_name: str = UNKNOWN
+    parent: str = "-"
+    where: str = "-"
+    members: list = field(default_factory=list)  # an owner's segment, innermost first
+
+    @property
+    def resume_record(self) -> int:
+        """The record whose saved context says where this stack continues: a suspended
+        segment's innermost one, else its own."""
+        return self.fields["top"] if self.raw_state == L.CONT_SUSPENDED else self.record
+
+    @property
+    def stack_range(self) -> tuple[int, int]:
+        return self.fields["stack_lo"], self.fields["stack_hi"]
+
+
+class StoreView:
+    """One store: its stacks, its stubs' landmarks, and its continuations."""
+
+    def __init__(self, reader: DebugRootReader, fields: dict, code: CodeIndex, prefix: str):
+        self.reader = reader
+        self.fields = fields
+        self.code = code
+        self.prefix = prefix
+        self.entry_return = fields["entry_return"]
+        self.start_return = fields["start_return"]
+        self.fiber_return = fields["fiber_return"]
+        self.main = StackChunk(fields["main_lo"], fields["main_hi"], None)
+        self.chunk_size = fields["stack_size"]
+        self.slab_size = fields["stack_size"] * fields["stacks_per_slab"]
+        count = min(fields["slab_count"], MAX_CHAIN)
+        self.slabs = sorted(reader.words(fields["slabs"], count)) if count else []
+        self.current_record = reader.word(fields["runtime"] + L.RT_CURRENT)
+        self._continuations: list[Continuation] | None = None
+
+    # -- stacks --
+
+    def chunk_of(self, address: int) -> StackChunk | None:
+        """The stack holding `address`, or None if it is on no stack of this store."""
+        if self.main.holds(address, 1):
+            return self.main
+        if not self.chunk_size:
+            return None
+        k = bisect.bisect_right(self.slabs, address) - 1
+        if k < 0 or address >= self.slabs[k] + self.slab_size:
+            return None
+        i = (address - self.slabs[k]) // self.chunk_size
+        record = L.record_in_slab(self.slabs[k], i, self.chunk_size)
+        return StackChunk(self.slabs[k] + i * self.chunk_size, record, record)
+
+    def is_record(self, record: int) -> bool:
+        chunk = self.chunk_of(record)
+        return chunk is not None and chunk.record == record
+
+    def saved_context(self, record: int) -> tuple[int, int]:
+        """(pc, fp) where the stack of `record` continues: its saved context, with libcall
+        mode's switch-routine frame ([sp] rbp, [sp+8] pc) looked through."""
+        sp, fp, pc = self.reader.words(record + L.CR_SP, 3)
+        if pc == self.fiber_return:
+            chunk = self.chunk_of(record)
+            if chunk is None or not chunk.holds(sp, 16):
+                raise ReadFailed(f"saved stack pointer 0x{sp:x} is outside its stack")
+            fp, pc = self.reader.words(sp, 2)
+        return pc, fp
+
+    def record_summary(self, record: int) -> tuple[str, str]:
+        """(label, function it was created from) of the continuation whose record is
+        `record`, from that record alone (cheaper than listing every continuation)."""
+        cont_id, func_ref = self.reader.word(record + L.CR_ID), self.reader.word(record + L.CR_FUNC)
+        return f"{self.prefix}{cont_id}", self._created_from(func_ref)
+
+    def site(self, record: int) -> str:
+        """Where the stack of `record` continues, as `function @ offset`."""
+        try:
+            location = self.code.locate(self.saved_context(record)[0])
+        except READ_ERRORS:
+            return UNKNOWN
+        return str(location) if location is not None else UNKNOWN
+
+    # -- continuations --
+
+    def continuations(self) -> list[Continuation]:
+        if self._continuations is None:
+            self._continuations = self._read_continuations()
+        return self._continuations
+
+    def by_record(self, record: int) -> Continuation | None:
+        return next((c for c in self.continuations() if c.record == record), None)
+
+    def _read_continuations(self) -> list[Continuation]:
+        found = [Continuation(f"{self.prefix}{c['id']}", c["id"], c["record"], c["state"], self, c)
+                 for c in self.reader.continuations(self.fields)]
+        found.sort(key=lambda c: c.id)
+        by_record = {c.record: c for c in found}
+        for c in found:
+            c.func_name = self._created_from(c.fields["func"])
+            c.state = {L.CONT_FRESH: "fresh", L.CONT_SUSPENDED: "suspended",
+                       L.CONT_RUNNING: "running"}.get(c.raw_state, UNKNOWN)
+        for owner in (c for c in found if c.raw_state == L.CONT_SUSPENDED):
+            owner.members = self._segment(owner, by_record)
+            for member in owner.members:
+                if member is not owner:
+                    member.owner, member.state = owner, "suspended"
+        current = by_record.get(self.current_record)
+        if current is not None:
+            current.current = True
+        for c in found:
+            c.parent = self._parent_label(c, by_record)
+            c.where = self._where(c)
+        return found
+
+    def _segment(self, owner: Continuation, by_record: dict) -> list[Continuation]:
+        """The stacks suspended together under `owner`, innermost (its top record) first."""
+        members, record = [], owner.fields["top"]
+        while len(members) < MAX_CHAIN:
+            member = by_record.get(record)
+            if member is None:
+                return [owner]  # a broken chain: only the owner is known for sure
+            members.append(member)
+            if member is owner:
+                return members
+            record = member.fields["parent"]
+        return [owner]
+
+    def _created_from(self, func_ref: int) -> str:
+        try:
+            code = self.reader.word(func_ref + L.FR_CODE)
+        except READ_ERRORS:
+            return UNKNOWN
+        return self.code.name_of_code(code) or UNKNOWN
+
+    def _parent_label(self, c: Continuation, by_record: dict) -> str:
+        """Who resumed it: a continuation id, or `main` for an entry's root record. A fresh
+        continuation has none, and a suspended segment's parent link is stale."""
+        if c.state == "fresh" or c.raw_state == L.CONT_SUSPENDED:
+            return "-"
+        parent = c.fields["parent"]
+        if parent in by_record:
+            return by_record[parent].label
+        try:  # an entry's root record (in the entry trampoline's frame) has no parent
+            return "main" if parent and self.reader.word(parent + L.CR_PARENT) == 0 else UNKNOWN
+        except READ_ERRORS:
+            return UNKNOWN
+
+    def _where(self, c: Continuation) -> str:
+        if c.state == "fresh":
+            return "not started"
+        if c.current:
+            return "running now"
+        if c.raw_state == L.CONT_SUSPENDED:
+            where = self.site(c.fields["top"])
+            tag = c.fields["tag"]
+            where += f" on tag 0x{tag:x}" if tag else " on a switch"
+            if len(c.members) > 1:
+                where += f" (in continuation {c.members[0].label})"
+            return where
+        where = self.site(c.record)
+        if c.owner is not None and c is not c.owner.members[0]:
+            inner = c.owner.members[c.owner.members.index(c) - 1]
+            where += f" (resuming {inner.label})"
+        return where
+
+
+class ProcessView:
+    """Every store of the process, read once per command."""
+
+    def __init__(self, read, root_address: int):
+        try:
+            self.reader = DebugRootReader(read, root_address)
+        except ValueError as e:
+            raise ReadFailed(str(e)) from None
+        stores = self.reader.stores()[:MAX_CHAIN]
+        several = len(stores) > 1
+        self.stores = []
+        for number, fields in enumerate(reversed(stores), 1):  # the list is newest first
+            code = CodeIndex(self.reader, self.reader.instances(fields)[:MAX_CHAIN])
+            self.stores.append(StoreView(self.reader, fields, code, f"{number}." if several else ""))
+
+    def continuations(self) -> list[Continuation]:
+        return [c for store in self.stores for c in store.continuations()]
+
+    def find(self, label: str) -> Continuation | None:
+        """By label; a bare id also finds a continuation of the first store."""
+        everything = self.continuations()
+        for c in everything:
+            if c.label == label:
+                return c
+        return next((c for c in everything if str(c.id) == label), None)
+
+    def store_of_address(self, address: int) -> StoreView | None:
+        return next((s for s in self.stores if s.chunk_of(address) is not None), None)
+
+    def locate(self, pc: int, return_address: bool = True) -> Location | None:
+        for store in self.stores:
+            location = store.code.locate(pc, return_address)
+            if location is not None:
+                return location
+        return None

@@ -1,0 +1,279 @@
+"""The gdb plugin end to end, in real gdb: `stackstitch gdb` stopped in `leaf` two
+continuations deep while three continuations are suspended and one is fresh
+(tests/data/gdb_plugin/generators.wat), then the same checks on a core file written with
+`gcore` at that point, and on a process gdb attaches to. Both switching modes.
+
+Checked: `info continuations` (states, functions, parents, suspension sites), the
+suspended continuations' frames from `continuation N` (names and Wasm offsets, which
+must be those of the suspend and call instructions), `continuation apply all bt`, `bt`
+with boundary lines instead of `<signal handler called>`, one-line errors for bad input
+and corrupt memory, and the launcher's own errors.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent / "data" / "gdb_plugin"
+MODULE = DATA / "generators.wat"
+PLUGIN = Path(__file__).resolve().parent.parent / "gdb_plugin" / "load.py"
+MODES = ("native", "libcall")
+SIGNAL = "<signal handler called>"
+MARK = "@@"  # section markers echoed between commands
+FAILURES = ("Traceback", "Python Exception", "Error occurred in Python", "internal error")
+LAUNCHER = [sys.executable, "-c",
+            "import sys; from stackstitch.engine.gdbcli import main; sys.exit(main(sys.argv[1:]))"]
+
+# id -> (state, function it was created from, parent); see the module's comment
+EXPECTED_TABLE = {
+    "1": ("suspended", "gen", "-"),
+    "2": ("suspended", "pair", "-"),
+    "3": ("suspended", "sub", "2"),
+    "4": ("fresh", "gen", "-"),
+    "5": ("running", "outer", "main"),
+    "6": ("running", "inner", "5"),
+}
+ROW = re.compile(r"^(\*?)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(.*?)\s+(0x[0-9a-f]+)-(0x[0-9a-f]+)$")
+FRAME = re.compile(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+) \(\)(?: at (\S+):(\d+))?")
+BOUNDARY = re.compile(r"── continuation (\S+), created from (\S+)")
+
+# What the stopped process shows, for the live session and the core file alike.
+SESSION = [("info", "info continuations"), ("bt", "bt 10"), ("c1", "continuation 1"),
+           ("c2", "continuation 2 bt"), ("c5", "continuation 5"), ("c6", "continuation 6 bt"),
+           ("all", "continuation apply all bt"), ("c4x", "continuation 4 p $_cont_id"),
+           ("missing", "continuation 999"), ("letters", "continuation abc"),
+           ("apply", "continuation apply some bt")]
+
+
+def commands_for(session: list[tuple[str, str]]) -> list[str]:
+    args = []
+    for name, command in session:
+        args += ["-ex", f"echo {MARK}{name}\\n", "-ex", command]
+    return args + ["-ex", f"echo {MARK}end\\n"]
+
+
+def sections(output: str) -> dict[str, list[str]]:
+    """The output lines after each `@@name` marker, up to the next one."""
+    found, current = {}, None
+    for line in output.splitlines():
+        if line.startswith(MARK):
+            current = found.setdefault(line[len(MARK):].strip(), [])
+        elif current is not None:
+            current.append(line)
+    return found
+
+
+def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)
+
+
+def gdb_output(args: list[str]) -> str:
+    """gdb's stdout and stderr interleaved as printed, so errors land in their sections."""
+    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=300).stdout
+
+
+def wasm_offsets(wasm_tools: str, tmp_path: Path) -> dict[tuple[str, str], int]:
+    """(function, first instruction word) -> offset, from `wasm-tools print --print-offsets`:
+    the reference for the offsets the plugin prints."""
+    binary = tmp_path / "generators.wasm"
+    subprocess.run([wasm_tools, "parse", str(MODULE), "-o", str(binary)], check=True)
+    text = run([wasm_tools, "print", "--print-offsets", str(binary)]).stdout
+    offsets, function = {}, None
+    for line in text.splitlines():
+        match = re.match(r"\(;@([0-9a-f]+)\s*;\)\s+(\(func \$(\S+)|\S+)", line)
+        if not match:
+            continue
+        if match.group(3):
+            function = match.group(3)
+        else:
+            offsets.setdefault((function, match.group(2)), int(match.group(1), 16))
+    return offsets
+
+
+def table(lines: list[str]) -> dict[str, tuple]:
+    rows = {}
+    for line in lines:
+        match = ROW.match(line)
+        if match and match.group(2).isdigit():
+            current, ident, state, function, parent, where, lo, hi = match.groups()
+            rows[ident] = (state, function, parent, where, bool(current), int(lo, 16), int(hi, 16))
+    return rows
+
+
+def frames(lines: list[str]) -> list[tuple]:
+    """(name, wasm offset or None) per frame line, and ("boundary", id) per boundary line."""
+    out = []
+    for line in lines:
+        boundary = BOUNDARY.search(line)
+        if boundary and not FRAME.match(line):
+            out.append(("boundary", boundary.group(1)))
+        elif FRAME.match(line):
+            name, _, line_number = FRAME.match(line).group(2, 3, 4)
+            out.append((name, int(line_number) if line_number else None))
+    return out
+
+
+def check_session(output: str, offsets: dict):
+    """Everything SESSION shows, wherever the stopped process came from."""
+    assert not any(failure in output for failure in FAILURES), output
+    found = sections(output)
+
+    rows = table(found["info"])
+    assert {k: v[:3] for k, v in rows.items()} == EXPECTED_TABLE, output
+    assert [k for k, v in rows.items() if v[4]] == ["6"], output  # the running one is marked
+    suspend_in = lambda f: offsets[(f, "suspend")]
+    assert rows["1"][3].startswith(f"gen_body @ 0x{suspend_in('gen_body'):x} on tag 0x"), output
+    assert rows["2"][3].startswith(f"sub_body @ 0x{suspend_in('sub_body'):x} on tag"), output
+    assert "continuation 3" in rows["2"][3] and rows["4"][3] == "not started", output
+    assert rows["5"][3] == f"mid @ 0x{offsets[('mid', 'resume')]:x}", output
+    assert all(lo < hi for *_, lo, hi in rows.values()), output
+
+    bt = frames(found["bt"])
+    assert [f[0] for f in bt[:8]] == ["leaf", "inner", "boundary", "mid", "outer", "boundary",
+                                      "main", "stackstitch_entry"], output
+    assert bt[2] == ("boundary", "6") and bt[5] == ("boundary", "5"), output
+    assert SIGNAL not in "\n".join(found["bt"]), output
+    assert "── continuation 6, created from inner" in "\n".join(found["bt"]), output
+
+    # Suspended frames come from memory alone: names and the suspend/call offsets.
+    assert frames(found["c1"]) == [("gen_body", suspend_in("gen_body")),
+                                   ("gen", offsets[("gen", "call")]), ("boundary", "1")], output
+    assert frames(found["c2"]) == [("sub_body", suspend_in("sub_body")),
+                                   ("sub", offsets[("sub", "call")]), ("boundary", "3"),
+                                   ("pair", offsets[("pair", "resume")]), ("boundary", "2")], output
+    assert frames(found["c5"]) == [("mid", offsets[("mid", "resume")]),
+                                   ("outer", offsets[("outer", "call")]), ("boundary", "5")], output
+    assert [f[0] for f in frames(found["c6"])] == ["leaf", "inner", "boundary"], output
+
+    all_text = "\n".join(found["all"])
+    for ident, (state, function, _) in EXPECTED_TABLE.items():
+        assert f"Continuation {ident} ({state}, created from {function}):" in all_text, output
+    assert "continuation 4 has not started" in all_text, output
+    assert frames(found["all"]).count(("boundary", "3")) == 2, output  # in 2's and in 3's own
+
+    assert found["c4x"] == ["$1 = 4"], output
+    assert found["missing"] == ["no continuation 999 (see `info continuations`)"], output
+    assert len(found["letters"]) == 1 and "invalid continuation id 'abc'" in found["letters"][0], output
+    assert found["apply"] == ["usage: continuation apply all [COMMAND]"], output
+
+
+@pytest.fixture
+def offsets(require_tool, tmp_path):
+    return wasm_offsets(require_tool("wasm-tools"), tmp_path)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_live_session_and_its_core_file(require_tool, tmp_path, offsets, mode):
+    gdb = require_tool("gdb")
+    core = tmp_path / "stopped.core"
+    output = gdb_output([*LAUNCHER, str(MODULE), "--invoke", "main", f"--switching={mode}", "--",
+                         "-nx", "--batch", "-ex", "break leaf", "-ex", "run", *commands_for(SESSION),
+                         "-ex", f"gcore {core}", "-ex", "kill"])
+    assert re.search(r"Breakpoint 1, .*leaf \(\)", output), output
+    check_session(output, offsets)
+
+    assert core.is_file(), output
+    python = os.path.realpath(sys.executable)
+    check_session(gdb_output([gdb, "-nx", "--batch", "-x", str(PLUGIN), *commands_for(SESSION),
+                              python, str(core)]), offsets)
+
+
+def test_attached_process(require_tool, offsets):
+    gdb = require_tool("gdb")
+    spinning = subprocess.Popen([sys.executable, "-m", "stackstitch.engine.cli", "run", str(MODULE),
+                                 "--invoke", "spin"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        session = [("info", "info continuations"), ("bt", "bt 10"), ("c2", "continuation 2")]
+        for _ in range(60):  # until it spins in leaf (compiling comes first)
+            time.sleep(0.5)
+            output = gdb_output([gdb, "-nx", "--batch", "-x", str(PLUGIN), *commands_for(session),
+                                 "-p", str(spinning.pid)])
+            if "leaf" in "\n".join(sections(output).get("bt", [])):
+                break
+        assert not any(failure in output for failure in FAILURES), output
+        found = sections(output)
+        assert {k: v[:3] for k, v in table(found["info"]).items()} == EXPECTED_TABLE, output
+        assert [f[0] for f in frames(found["bt"])[:3]] == ["leaf", "inner", "boundary"], output
+        assert SIGNAL not in output, output
+        assert [f[0] for f in frames(found["c2"])] == ["sub_body", "sub", "boundary", "pair",
+                                                       "boundary"], output
+    finally:
+        spinning.kill()
+        spinning.wait()
+
+
+# Runs in gdb's own Python: garbage into some continuation records, found through the
+# stack ranges `info continuations` prints (a record sits at the top of its stack).
+CORRUPTER = """
+import gdb
+
+records = {}
+for row in gdb.execute("info continuations", to_string=True).splitlines()[1:]:
+    words = row.replace("*", " ").split()
+    records[words[0]] = int(words[-1].split("-")[1], 16) - 320
+gdb.execute(f"set {{long}}{records['1'] + 24} = 0x1234")      # 1's saved fp
+gdb.execute(f"set {{long}}{records['2'] + 48} = 0xdead0000")  # 2's innermost record
+gdb.execute(f"set {{long}}{records['5'] + 64} = 8")           # 5's function reference
+"""
+
+
+def test_corrupt_records_give_one_line_notes(require_tool, tmp_path):
+    """Garbage in continuation records (written by the test, through gdb) gives a note or
+    a one-line error, never a traceback; the other continuations still list."""
+    require_tool("gdb")
+    corrupter = tmp_path / "corrupt.py"
+    corrupter.write_text(CORRUPTER)
+    session = [("c1", "continuation 1"), ("c2", "continuation 2"), ("info", "info continuations"),
+               ("bt", "bt 10")]
+    output = gdb_output([*LAUNCHER, str(MODULE), "--invoke", "main", "--", "-nx", "--batch",
+                         "-ex", "break leaf", "-ex", "run", "-x", str(corrupter),
+                         *commands_for(session), "-ex", "kill"])
+    assert not any(failure in output for failure in FAILURES), output
+    found = sections(output)
+    assert found["c1"][-1].startswith("note: the walk stopped early: frame pointer 0x1234"), output
+    assert len(found["c2"]) == 1 and found["c2"][0].startswith("stackstitch: "), output
+    rows = table(found["info"])
+    assert rows["2"][3].startswith("<unknown>") and rows["5"][1] == "<unknown>", output
+    assert rows["1"][:3] == EXPECTED_TABLE["1"], output
+    assert "── continuation 5, created from <unknown>" in "\n".join(found["bt"]), output
+
+
+def test_without_a_process(require_tool):
+    gdb = require_tool("gdb")
+    found = sections(gdb_output([gdb, "-nx", "--batch", "-x", str(PLUGIN), *commands_for(
+        [("info", "info continuations"), ("c", "continuation 1"), ("usage", "continuation")])]))
+    assert found["info"] == ["stackstitch: no process or core file is being debugged"], found
+    assert found["c"] == found["info"], found
+    assert found["usage"] == ["usage: continuation ID [COMMAND] | continuation apply all [COMMAND]"]
+
+
+@pytest.mark.parametrize("args, status, message", [
+    ([], 2, "missing MODULE"),
+    (["no-such-module.wat"], 1, "no such module file: no-such-module.wat"),
+    ([str(MODULE), "--switching=fast"], 2, "argument --switching: invalid choice"),
+])
+def test_launcher_errors(args, status, message):
+    result = run([*LAUNCHER, *args])
+    assert result.returncode == status, result.stderr
+    assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+    assert result.stderr.startswith("stackstitch gdb: error: "), result.stderr
+
+
+def test_launcher_without_gdb(tmp_path):
+    result = run([*LAUNCHER, str(MODULE), "--invoke", "main"], env={**os.environ, "PATH": str(tmp_path)})
+    assert result.returncode == 1
+    assert result.stderr == "stackstitch gdb: error: gdb is not installed (no `gdb` on PATH)\n"
+
+
+def test_stackstitch_gdb_is_a_cli_command(require_tool):
+    """`stackstitch gdb` dispatches to engine/gdbcli.py (as `perf` does to perfcli)."""
+    result = run([require_tool("stackstitch"), "gdb", "--help"])
+    assert result.returncode == 0 and "info continuations" in result.stdout, result.stderr
