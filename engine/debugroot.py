@@ -22,7 +22,8 @@ SR_NEXT, SR_RUNTIME, SR_FIRST_INSTANCE, SR_SLABS, SR_SLAB_COUNT, SR_STACK_SIZE, 
     SR_START_RETURN, SR_START_STUB, SR_FIBER_RETURN = range(0, 120, 8)
 STORE_RECORD_WORDS = 15
 # Instance record
-IR_NEXT, IR_VMCTX, IR_NAME, IR_MODULE = 0, 8, 16, 24
+IR_NEXT, IR_VMCTX, IR_NAME, IR_MODULE, IR_TAG_COUNT, IR_TAGS = 0, 8, 16, 24, 32, 40
+INSTANCE_RECORD_WORDS = 6
 # Module record (shared by the instances of one compiled module)
 MR_CODE, MR_CODE_SIZE, MR_FUNCTION_COUNT, MR_FUNCTIONS, MR_SOURCE = 0, 8, 16, 24, 32
 # Function entry
@@ -97,9 +98,13 @@ class StoreRecord:
     def add_instance(self, instance):
         module_record = self._module_record(instance)
         name = _string(instance.name or "")
+        tag_names = [_string(n) for n in tag_names_of(instance)]
+        tags = _words([v for tag, n in zip(instance.tags, tag_names)
+                       for v in (tag.address, ctypes.addressof(n))])
         words = _words([self.words[SR_FIRST_INSTANCE // 8], instance.vmctx_address,
-                        ctypes.addressof(name), module_record])
-        self.keep += [name, words]
+                        ctypes.addressof(name), module_record, len(instance.tags),
+                        ctypes.addressof(tags)])
+        self.keep += [name, words, tags] + tag_names
         self.words[SR_FIRST_INSTANCE // 8] = ctypes.addressof(words)
 
     def _module_record(self, instance) -> int:
@@ -123,6 +128,17 @@ class StoreRecord:
         self.keep += [table, source, record]
         self.modules[id(compiled)] = ctypes.addressof(record)
         return ctypes.addressof(record)
+
+
+def tag_names_of(instance) -> list[str]:
+    """A name per tag: its export name, else its import, else `tag[N]`."""
+    module = instance.module
+    names = [f"{i.module}.{i.name}" for i in module.imports_of("tag")]
+    names += [f"tag[{k}]" for k in range(len(names), len(instance.tags))]
+    for export in module.exports:
+        if export.kind == "tag":
+            names[export.index] = export.name
+    return names
 
 
 class DebugRootReader:
@@ -164,11 +180,14 @@ class DebugRootReader:
     def instances(self, store: dict) -> list[dict]:
         out = []
         for address in self._chain(store["first_instance"]):
-            _, vmctx, name, module = self.words(address, 4)
+            _, vmctx, name, module, tag_count, tag_table = self.words(address, INSTANCE_RECORD_WORDS)
             code, size, count, table, source = self.words(module, 5)
+            tag_count = min(tag_count, self.MAX_ITEMS)
+            flat = self.words(tag_table, 2 * tag_count) if tag_count else ()
+            tags = {flat[k]: self.string(flat[k + 1]) for k in range(0, len(flat), 2)}
             out.append({"vmctx": vmctx, "name": self.string(name), "code": code,
                         "code_size": size, "function_count": count, "functions": table,
-                        "source": self.string(source)})
+                        "source": self.string(source), "tags": tags})
         return out
 
     def functions(self, instance: dict) -> list[dict]:

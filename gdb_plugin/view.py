@@ -55,7 +55,9 @@ class CodeIndex:
     def __init__(self, reader: DebugRootReader, instances: list[dict]):
         self.reader = reader
         by_start: dict[int, Function] = {}
+        self.tag_names: dict[int, str] = {}
         for instance in instances:
+            self.tag_names.update(instance.get("tags", {}))
             source = instance["source"] or instance["name"]
             for entry in reader.functions(instance):
                 by_start.setdefault(entry["start"], Function(
@@ -264,7 +266,10 @@ class StoreView:
         if c.raw_state == L.CONT_SUSPENDED:
             where = self.site(c.fields["top"])
             tag = c.fields["tag"]
-            where += f" on tag 0x{tag:x}" if tag else " on a switch"
+            if tag & 1:
+                where += " on a switch"
+            elif tag:
+                where += f" on tag {self.code.tag_names.get(tag, f'0x{tag:x}')}"
             if len(c.members) > 1:
                 where += f" (in continuation {c.members[0].label})"
             return where

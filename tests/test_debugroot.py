@@ -20,8 +20,8 @@ WAT = '''
 (module $gens
   (type $ft (func))
   (type $ct (cont $ft))
-  (tag $yield)
   (import "host" "pause" (func $pause))
+  (tag $yield (export "yield"))
   (func $gen (suspend $yield))
   (func $main (export "main")
     (local $a (ref null $ct)) (local $b (ref null $ct))
@@ -70,8 +70,10 @@ def test_debug_root_read_from_another_process():
             assert all(c["state"] == L.CONT_SUSPENDED for c in conts)
             assert len({c["id"] for c in conts}) == 2
             gen = next(f for f in reader.functions(instance) if f["name"] == "gen")
-            for c in conts:  # suspended inside $gen, on its own stack
+            assert list(instance["tags"].values()) == ["yield"]
+            for c in conts:  # suspended inside $gen, on its own stack, with the tag
                 assert gen["start"] <= c["pc"] < gen["end"]
+                assert instance["tags"].get(c["tag"]) == "yield"
                 assert c["stack_lo"] <= c["fp"] < c["stack_hi"]
     finally:
         child.communicate("\n", timeout=30)
