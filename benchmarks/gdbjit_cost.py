@@ -40,7 +40,7 @@ def measure(functions: int, modules: int) -> str:
         registrar(module, compiled, region)
     per_module = (time.perf_counter() - start) / modules
     size = len(registrar.registrations[0].image.raw)
-    registrar.unregister_all()
+    registrar.close()
     return (f"{functions:>6} functions: {per_module * 1e3:8.3f} ms/module, 1 object/module, "
             f"{size} bytes/object ({size / functions:.0f} bytes/function)")
 

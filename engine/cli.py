@@ -167,13 +167,10 @@ def one_line(error: object) -> str:
 
 
 def run_module(args: argparse.Namespace) -> int:
-    """`stackstitch run`: load, link with WASI, call, print results."""
+    """`stackstitch run`: load, set up the store and its observers, run, clean up."""
     from . import values
     from .loader import LoadError, load_module
-    from .codegen import CompileError
-    from .runtime import LinkError, Store, Trap, WasmException
-    from .wasi import MODULE as WASI_MODULE
-    from .wasi import ProcExit, Wasi
+    from .runtime import Store
 
     try:
         module = load_module(args.module)
@@ -194,6 +191,19 @@ def run_module(args: argparse.Namespace) -> int:
                 store.add_code_observer(observer)
         except ProfilingSetupError as e:
             raise RunError(str(e)) from None
+    try:
+        return run_in_store(store, module, args, values)
+    finally:
+        store.close()
+
+
+def run_in_store(store, module, args: argparse.Namespace, values) -> int:
+    """Link with WASI, call the entry point, print results or report how it ended."""
+    from .codegen import CompileError
+    from .runtime import LinkError, Trap, WasmException
+    from .wasi import MODULE as WASI_MODULE
+    from .wasi import ProcExit, Wasi
+
     wasi = Wasi(args=[Path(args.module).name, *args.args], env=wasi_environment(args.env))
     try:
         instance = store.instantiate(module, wasi.imports(store), name=Path(args.module).stem)

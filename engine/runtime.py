@@ -509,6 +509,14 @@ class Store:
         if hasattr(observer, "stubs_placed"):
             observer.stubs_placed(self.stubs)
 
+    def close(self):
+        """The store's code is going away: observers that registered it (debuggers, perf
+        files) let go of it. The store must not run code afterwards."""
+        for observer in self.code_observers:
+            if hasattr(observer, "close"):
+                observer.close()
+        self.code_observers.clear()
+
     def code_at(self, address: int):
         """(CompiledFunction, its module's code base) for a pc in compiled code, else None."""
         k = bisect.bisect(self._code_starts, address) - 1

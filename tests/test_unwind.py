@@ -318,6 +318,7 @@ def test_register_and_unregister_keep_the_list_linked():
 
 
 def test_registrar_registers_stubs_once_and_one_object_per_module():
+    entries_before = jit_interface().descriptor.first_entry
     registrar = GdbJitRegistrar()
     store = Store()
     store.add_code_observer(registrar)
@@ -328,8 +329,9 @@ def test_registrar_registers_stubs_once_and_one_object_per_module():
     assert len(registrar.registrations) == 2
     elf = ELFFile(io.BytesIO(registrar.registrations[1].image.raw))
     assert next(elf.get_dwarf_info().iter_CUs()).get_top_DIE().attributes["DW_AT_name"].value == b"wasm-module.wasm"
-    registrar.unregister_all()
+    store.close()  # the store's code goes away: every object is unregistered
     assert registrar.registrations == []
+    assert jit_interface().descriptor.first_entry == entries_before
 
 
 def test_registration_cost_per_module(compiled_module, capsys):
@@ -342,7 +344,7 @@ def test_registration_cost_per_module(compiled_module, capsys):
         registrar(module, compiled, region)
     elapsed = (time.perf_counter() - start) / n
     size = len(registrar.registrations[0].image.raw)
-    registrar.unregister_all()
+    registrar.close()
     with capsys.disabled():
         print(f"\nGDB JIT registration: {elapsed * 1e6:.0f} us and 1 object ({size} bytes) per module "
               f"of {len(compiled.functions)} functions")

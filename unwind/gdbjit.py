@@ -108,7 +108,8 @@ class GdbJitRegistrar:
                            self.source_path(module))
         self.registrations.append(register(image))
 
-    def unregister_all(self) -> None:
+    def close(self) -> None:
+        """Unregister every object: the store's code is going away."""
         while self.registrations:
             unregister(self.registrations.pop())
         self._stubs_registered.clear()
