@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackstitch.engine.binary import read_u32
+
 # Children run as a user's shell would run them: with Python's bytecode cache (a session
 # may set PYTHONDONTWRITEBYTECODE, which would add recompiling every module to start-up).
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -115,22 +117,11 @@ def code_section_size(wasm: bytes) -> int:
     pos = 8
     while pos < len(wasm):
         section_id = wasm[pos]
-        size, pos = read_leb128(wasm, pos + 1)
+        size, pos = read_u32(wasm, pos + 1)
         if section_id == 10:
             return size
         pos += size
     return 0
-
-
-def read_leb128(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, pos
 
 
 # -- measuring --------------------------------------------------------------------------
