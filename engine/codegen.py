@@ -1816,8 +1816,11 @@ class FunctionCompiler:
         h = len(self.stack)
         self.take_continuation(h - 1)
         a.mov(64, R8, Mem(RCX, L.CR_NBOUND))
-        a.alu_imm("cmp", 64, R8, L.MAX_BOUND - count)
-        a.jcc(A, self.trap_label(L.TRAP_HOST))
+        if count > L.MAX_BOUND:
+            a.jmp(self.trap_label(L.TRAP_TOO_MANY_BOUND))
+        else:
+            a.alu_imm("cmp", 64, R8, L.MAX_BOUND - count)
+            a.jcc(A, self.trap_label(L.TRAP_TOO_MANY_BOUND))
         for j in range(count):
             a.mov(64, SCRATCH, self.slot_mem(h - 1 - count + j))
             a.mov(64, Mem(RCX, L.CR_BOUND, R8, 8), SCRATCH)

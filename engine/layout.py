@@ -123,6 +123,7 @@ TRAP_MESSAGES = {
     15: "continuation already consumed",
     16: "unhandled tag",
     17: "null exception reference",
+    18: "too many values bound to one continuation",
 }
 TRAP_UNREACHABLE = 1
 TRAP_DIV_ZERO = 2
@@ -141,6 +142,7 @@ TRAP_NULL_CONT = 14
 TRAP_CONSUMED = 15
 TRAP_UNHANDLED = 16
 TRAP_NULL_EXN = 17
+TRAP_TOO_MANY_BOUND = 18
 
 HOST_OK, HOST_TRAP, HOST_UNWIND = 0, 1, 2  # what a host callback returns to the trampoline
 

@@ -21,7 +21,7 @@ import pytest
 
 from stackstitch.engine import layout as L
 from stackstitch.engine import runtime
-from stackstitch.engine.loader import load_module
+from stackstitch.engine.loader import load_bytes, load_module
 from stackstitch.engine.runtime import Exhaustion, Store, Trap, WasmException
 from stackstitch.engine.types import FuncType
 from conftest import require_wasm_tools_for_module
@@ -110,6 +110,22 @@ def test_cont_bind(store):
     assert bind.invoke("bind_fresh", [1, 2, 3]) == [123]
     assert bind.invoke("bind_all", [4, 5, 6]) == [456]
     assert bind.invoke("bind_suspended", [8, 9]) == [897]
+
+
+def test_cont_bind_beyond_the_bound_values_limit_traps(store):
+    """A record holds L.MAX_BOUND bound values; binding more traps instead of overflowing."""
+    n = L.MAX_BOUND + 1
+    params = " ".join(["i32"] * n)
+    consts = " ".join(f"(i32.const {k})" for k in range(n))
+    wat = f"""(module
+      (type $fn (func (param {params}))) (type $cn (cont $fn))
+      (type $f0 (func)) (type $c0 (cont $f0))
+      (func $g (param {params})) (elem declare func $g)
+      (func (export "bind_all") {consts} (cont.new $cn (ref.func $g)) (cont.bind $cn $c0) (drop)))"""
+    instance = store.instantiate(load_bytes(wat.encode(), "bind_many.wat"), {})
+    with pytest.raises(Trap, match="^too many values bound to one continuation$"):
+        instance.invoke("bind_all", [])
+    assert_generator_works(store)
 
 
 # ---- exceptions ----------------------------------------------------------------------------
@@ -380,7 +396,7 @@ def test_callback_counter_sees_host_calls(store, callbacks):
 
 MEMORY_PROBE = """
 import json, sys
-from stackstitch.engine.loader import load_module
+from stackstitch.engine.loader import load_bytes, load_module
 from stackstitch.engine.runtime import Store
 
 def rss_kib():
