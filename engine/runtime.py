@@ -266,11 +266,6 @@ class ContinuationPool:
             w[L.CR_NEXT_FREE // 8] = self.runtime[L.RT_FREE_LIST // 8]
             self.runtime[L.RT_FREE_LIST // 8] = record
 
-    @property
-    def next_id(self) -> int:
-        """The id the next continuation gets (ids count creations)."""
-        return self.runtime[L.RT_NEXT_CONT_ID // 8]
-
     def stack_low(self, record: int) -> int:
         """The low end of the stack whose record this is."""
         slab = self.slabs[bisect.bisect(self.slabs, record) - 1]

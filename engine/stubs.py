@@ -156,13 +156,13 @@ def build_stubs() -> Stubs:
     a.mov(64, RSI, RDX)
     a.mov(64, RDI, RSP)
     a.mov(64, RCX, R8)
-    a.raw(b"\xf3\x48\xa5")  # rep movsq
+    a.rep_movsq()
     a.call_indirect(RBX)
     entry_return = a.pos
     a.mov(64, RSI, RSP)
     a.mov(64, RDI, Mem(RBP, _SAVED_SLOTS))
     a.mov(64, RCX, Mem(RBP, _SAVED_NSLOTS))
-    a.raw(b"\xf3\x48\xa5")  # rep movsq
+    a.rep_movsq()
     a.mov_imm(32, RAX, 0)
     a.bind(exit_label)
     a.mov(64, RCX, Mem(RBP, _SAVED_RUNTIME))
@@ -268,7 +268,7 @@ def build_stubs() -> Stubs:
     a.alu("sub", 64, RSP, R8)
     a.lea(RSI, Mem(RAX, L.RT_TRANSFER))
     a.mov(64, RDI, RSP)
-    a.raw(b"\xf3\x48\xa5")  # rep movsq
+    a.rep_movsq()
     a.mov(64, R11, Mem(RBX, L.CR_FUNC))
     a.mov(64, R15, Mem(R11, L.FR_VMCTX))
     a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
@@ -279,7 +279,7 @@ def build_stubs() -> Stubs:
     a.mov(64, RCX, Mem(RBX, L.CR_NRESULTS))
     a.mov(64, RSI, RSP)
     a.lea(RDI, Mem(RAX, L.RT_TRANSFER))
-    a.raw(b"\xf3\x48\xa5")  # rep movsq
+    a.rep_movsq()
     a.store_imm(64, Mem(RAX, L.RT_TRANSFER_KIND), 0)
     a.store_imm(64, Mem(RBX, L.CR_STATE), L.CONT_RETURNED)
     retired = Label()

@@ -206,9 +206,6 @@ class Assembler:
             self.buf.append(0x41)
         self.buf.append(0x58 | (reg & 7))
 
-    def xchg(self, size: int, a: int, b):
-        self._emit(0, size == 64, b"\x87", a, b)
-
     # ---- integer arithmetic ----------------------------------------------------------
 
     _ALU = {"add": 0, "or": 1, "adc": 2, "sbb": 3, "and": 4, "sub": 5, "xor": 6, "cmp": 7}
@@ -233,14 +230,6 @@ class Assembler:
 
     def test(self, size: int, a, b: int):
         self._emit(0, size == 64, b"\x85", b, a)
-
-    def test_imm(self, size: int, a, imm: int):
-        if size == 8:
-            self._emit(0, 0, b"\xf6", 0, a, force_rex=not isinstance(a, Mem) and 4 <= a < 8)
-            self.buf.append(imm & 0xFF)
-        else:
-            self._emit(0, size == 64, b"\xf7", 0, a)
-            self.buf += _pack_u32(imm & 0xFFFFFFFF)
 
     def imul(self, size: int, dst: int, src):
         self._emit(0, size == 64, b"\x0f\xaf", dst, src)
@@ -316,12 +305,6 @@ class Assembler:
         self.buf += bytes((0x0F, 0x80 | cc))
         self._rel32(label)
 
-    def call_rel32(self) -> int:
-        """Emit `call rel32` with a zero displacement; returns the field's offset to patch."""
-        self.buf.append(0xE8)
-        self.buf += b"\0\0\0\0"
-        return len(self.buf) - 4
-
     def call_label(self, label: Label):
         self.buf.append(0xE8)
         self._rel32(label)
@@ -338,29 +321,13 @@ class Assembler:
     def ud2(self):
         self.buf += b"\x0f\x0b"
 
-    def int3(self):
-        self.buf.append(0xCC)
-
-    def rep_movsb(self):
-        self.buf += b"\xf3\xa4"
-
-    def rep_stosb(self):
-        self.buf += b"\xf3\xaa"
+    def rep_movsq(self):
+        self.buf += b"\xf3\x48\xa5"
 
     def rep_stosq(self):
         self.buf += b"\xf3\x48\xab"
 
-    def std(self):
-        self.buf.append(0xFD)
-
-    def cld(self):
-        self.buf.append(0xFC)
-
     # ---- SSE -------------------------------------------------------------------------
-
-    def sse(self, prefix: int, opcode: bytes, dst: int, src, w: int = 0):
-        """A generic SSE form: [prefix] [REX] 0F op /r."""
-        self._emit(prefix, w, opcode, dst, src)
 
     def movs(self, size: int, dst, src):
         """movss/movsd between xmm registers and memory (size 32 or 64)."""
