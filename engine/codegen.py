@@ -229,7 +229,7 @@ class FunctionCompiler:
         self.frames: list[Frame] = []
         self.reachable = True
         self.dead_depth = 0
-        self.ool: list[tuple[Label, int, int]] = []  # (label, trap code, wasm offset)
+        self.ool: list[tuple] = []  # (label, trap code, wasm offset, register detailing the trap)
         self.addr_map: list[tuple[int, int]] = []
         self.cfi_rows: list[tuple[int, str]] = []
         self.op_offset = 0
@@ -483,9 +483,11 @@ class FunctionCompiler:
 
     # ---- function structure ----------------------------------------------------------
 
-    def trap_label(self, code: int) -> Label:
+    def trap_label(self, code: int, detail: int | None = None) -> Label:
+        """A label for out-of-line trap code; `detail` names a register whose value goes
+        into the trap message (the element index of an uninitialized table element)."""
         label = Label()
-        self.ool.append((label, code, self.op_offset))
+        self.ool.append((label, code, self.op_offset, detail))
         return label
 
     def emit_trap_call(self, code: int):
@@ -518,9 +520,12 @@ class FunctionCompiler:
             self.zero_locals()
         self.frames.append(Frame("func", Label(), 0, (), tuple(simple_type(t) for t in self.ftype.results)))
         self.body()
-        for label, code, offset in self.ool:
+        for label, code, offset, detail in self.ool:
             self.addr_map.append((a.pos, offset))
             a.bind(label)
+            if detail is not None:
+                a.mov(64, RSI, Mem(R15, L.VM_RUNTIME))
+                a.mov(64, Mem(RSI, L.RT_TRAP_DETAIL), detail)
             self.emit_trap_call(code)
         frame_size = 8 * (self.nlocals + len(self.slot_mems) + self.max_out)  # slots ever used
         if frame_size % 16 != 8:
@@ -892,7 +897,7 @@ class FunctionCompiler:
         a.mov(64, SCRATCH, Mem(SCRATCH, L.TB_ELEMS))
         a.mov(64, SCRATCH, Mem(SCRATCH, 0, index, 8))
         a.test(64, SCRATCH, SCRATCH)
-        a.jcc(E, self.trap_label(L.TRAP_UNINITIALIZED_ELEMENT))
+        a.jcc(E, self.trap_label(L.TRAP_UNINITIALIZED_ELEMENT, detail=index))
         a.alu_imm("cmp", 64, Mem(SCRATCH, L.FR_TYPE_ID), self.mc.type_ids[type_index])
         a.jcc(NE, self.trap_label(L.TRAP_SIGNATURE))
 

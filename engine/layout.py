@@ -31,7 +31,8 @@ RT_UNWIND_PC = 152
 RT_TRAP_STACK = 160  # the continuation record (or entry root record) running at the last trap
 RT_LIBCALL_SWITCH = 168  # --switching=libcall: the routine every switch calls
 RT_NEXT_CONT_ID = 176  # the id the next continuation gets
-RT_TRANSFER = 184    # values passed by resume/suspend/switch/return/throw, one word each
+RT_TRAP_DETAIL = 184  # a value some traps report (the element index of an uninitialized one)
+RT_TRANSFER = 192    # values passed by resume/suspend/switch/return/throw, one word each
 TRANSFER_WORDS = 64
 RUNTIME_BLOCK_SIZE = RT_TRANSFER + 8 * TRANSFER_WORDS
 

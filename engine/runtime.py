@@ -543,6 +543,8 @@ class Store:
             error, self._pending_error = self._pending_error, None
         else:
             message = L.TRAP_MESSAGES.get(code, f"trap {code}")
+            if code == L.TRAP_UNINITIALIZED_ELEMENT:  # as the reference interpreter says it
+                message += f" {self.runtime[L.RT_TRAP_DETAIL // 8]}"
             error = Exhaustion(message) if code == L.TRAP_STACK_EXHAUSTED else Trap(message)
         if isinstance(error, (Trap, WasmException)):
             from stackstitch.backtrace import capture  # backtrace imports the engine
