@@ -91,7 +91,7 @@ TRAP_CASES = [
     ("fill", [65000, 1000], "out of bounds memory access"),
     ("call_indirect", [4], "undefined element"),
     ("call_indirect", [MASK32], "undefined element"),
-    ("call_indirect", [2], "uninitialized element"),
+    ("call_indirect", [2], "uninitialized element 2"),
     ("call_indirect", [1], "indirect call type mismatch"),
     ("table_get", [4], "out of bounds table access"),
     ("forever", [0], "call stack exhausted"),
