@@ -30,6 +30,11 @@ CONST, REG, LOCAL, SLOT = range(4)
 
 GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
 XMM_ORDER = tuple(range(15))
+# Registers that may hold a copy of a loop's most-read locals for the whole loop (the
+# frame slot stays current too: writes go to both). Never claimed by fixed-register code
+# (division, shifts, switching sequences reload them at their landings).
+GPR_PINS = (R12, R13, RBX)
+XMM_PINS = (14, 13, 12, 11, 10, 9, 8)
 SCRATCH = R11
 XSCRATCH = 15
 
@@ -77,6 +82,7 @@ class Frame:
     else_label: Label | None = None
     has_else: bool = False
     try_region: "TryRegion | None" = None
+    pins: list = field(default_factory=list)  # locals this loop keeps in registers
 
     @property
     def branch_types(self):
@@ -234,6 +240,7 @@ class FunctionCompiler:
         self.cfi_rows: list[tuple[int, str]] = []
         self.op_offset = 0
         self.tries: list[TryRegion] = []
+        self.pinned: dict[int, int] = {}  # local index -> register holding a copy
 
     # ---- locations -------------------------------------------------------------------
 
@@ -283,8 +290,7 @@ class FunctionCompiler:
                 self.asm.mov(64, self.slot_mem(i), val)
                 self.free_gpr.append(val)
         elif kind == LOCAL:
-            self.asm.mov(64, SCRATCH, self.local_mem(val))
-            self.asm.mov(64, self.slot_mem(i), SCRATCH)
+            self.store_entry(self.slot_mem(i), (kind, val, ty))
         elif kind == CONST:
             self.store_const(self.slot_mem(i), val, ty)
         else:
@@ -330,6 +336,9 @@ class FunctionCompiler:
                 else:
                     a.mov_imm(64, SCRATCH, val)
                     a.movq_to_xmm(64, reg, SCRATCH)
+            elif kind == LOCAL and val in self.pinned:
+                if self.pinned[val] != reg:
+                    a.movaps(reg, self.pinned[val])
             else:
                 mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
                 a.movs(_width(ty), reg, mem)
@@ -339,6 +348,9 @@ class FunctionCompiler:
                     a.mov(_width(ty), reg, val)
             elif kind == CONST:
                 a.mov_imm(_width(ty), reg, val)
+            elif kind == LOCAL and val in self.pinned:
+                if self.pinned[val] != reg:
+                    a.mov(_width(ty), reg, self.pinned[val])
             else:
                 mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
                 a.mov(_width(ty), reg, mem)
@@ -346,6 +358,8 @@ class FunctionCompiler:
     def store_entry(self, dst: Mem, entry: tuple):
         """Write an entry's value as a full 8-byte word at `dst`."""
         kind, val, ty = entry
+        if kind == LOCAL and val in self.pinned:
+            kind, val = REG, self.pinned[val]
         if kind == REG:
             if _is_float(ty):
                 self.asm.movs(64, dst, val)
@@ -389,7 +403,7 @@ class FunctionCompiler:
         if kind == REG:
             return val
         if kind == LOCAL:
-            return self.local_mem(val)
+            return self.pinned.get(val) or self.local_mem(val)
         if kind == SLOT:
             return self.slot_mem(val)
         if _is_float(ty):
@@ -638,7 +652,73 @@ class FunctionCompiler:
     def op_loop(self):
         params, results = self.blocktype()
         frame = self.enter_block("loop", params, results)
+        self.pin_loop_locals(frame)
         self.asm.bind(frame.label)
+
+    def pin_loop_locals(self, frame: Frame):
+        """Keep the locals this loop reads most in registers while it runs, so values carried
+        from one iteration to the next do not go through memory."""
+        reads = self.local_reads_in_loop()
+        for index in sorted(reads, key=reads.get, reverse=True):
+            if index in self.pinned or reads[index] < 2:
+                continue
+            is_float = _is_float(self.local_types[index])
+            free = self.free_xmm if is_float else self.free_gpr
+            reg = next((r for r in (XMM_PINS if is_float else GPR_PINS) if r in free), None)
+            if reg is None:
+                continue
+            free.remove(reg)
+            self.pinned[index] = reg
+            frame.pins.append(index)
+            self.reload_pin(index)
+
+    def reload_pin(self, index: int):
+        reg, ty = self.pinned[index], self.local_types[index]
+        if _is_float(ty):
+            self.asm.movs(_width(ty), reg, self.local_mem(index))
+        else:
+            self.asm.mov(_width(ty), reg, self.local_mem(index))
+
+    def reload_pins(self):
+        """After anything that clobbers registers (calls, switches, landings)."""
+        for index in self.pinned:
+            self.reload_pin(index)
+
+    def unpin(self, frame: Frame):
+        for index in frame.pins:
+            reg = self.pinned.pop(index)
+            self.free(reg, _is_float(self.local_types[index]))
+
+    def local_reads_in_loop(self) -> dict[int, int]:
+        """local.get counts in the loop body that starts at self.pos (a pre-scan)."""
+        start, reads, depth = self.pos, {}, 0
+        code = self.code
+        while True:
+            op = code[self.pos]
+            self.pos += 1
+            if op in (0x02, 0x03, 0x04):
+                depth += 1
+                self.blocktype()
+            elif op == 0x1F:
+                depth += 1
+                self.blocktype()
+                for _ in range(self.u32()):
+                    kind = code[self.pos]
+                    self.pos += 1
+                    if kind in (0, 1):
+                        self.u32()
+                    self.u32()
+            elif op == 0x0B:
+                if not depth:
+                    break
+                depth -= 1
+            elif op == 0x20 or op == 0x22:
+                index = self.u32()
+                reads[index] = reads.get(index, 0) + 1
+            else:
+                _skip_immediates(self, op)
+        self.pos = start
+        return reads
 
     def op_if(self):
         params, results = self.blocktype()
@@ -673,6 +753,8 @@ class FunctionCompiler:
 
     def op_end(self):
         frame = self.frames.pop()
+        if frame.pins:
+            self.unpin(frame)
         if frame.kind == "func":
             if self.reachable:
                 self.emit_return(frame)
@@ -803,6 +885,7 @@ class FunctionCompiler:
         if switched_instance:
             a.mov(64, R15, Mem(RBP, -8))
             a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        self.reload_pins()
         results = [simple_type(t) for t in ft.results]
         if len(results) == 1:
             ty = results[0]
@@ -950,6 +1033,7 @@ class FunctionCompiler:
         self.call_funcref_in(SCRATCH)
         a.mov(64, R15, Mem(RBP, -8))
         a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        self.reload_pins()
         if result is not None:
             reg = self.alloc(False)
             a.mov(_width(result), reg, Mem(RSP, 0))
@@ -1004,8 +1088,14 @@ class FunctionCompiler:
         entry = self.pop()
         if entry[0] == LOCAL and entry[1] == i:
             return
-        self.store_entry(self.local_mem(i), entry)
+        self.write_local(i, entry)
         self.release(entry)
+
+    def write_local(self, i: int, entry: tuple):
+        """Store to the local's frame slot, and to its register while a loop pins it."""
+        self.store_entry(self.local_mem(i), entry)
+        if i in self.pinned:
+            self.load(entry, self.pinned[i])
 
     def op_local_tee(self):
         i = self.u32()
@@ -1014,7 +1104,7 @@ class FunctionCompiler:
             return
         self.stack.pop()
         self.materialize_local(i)
-        self.store_entry(self.local_mem(i), entry)
+        self.write_local(i, entry)
         if entry[0] == REG:
             self.push(*entry)
         else:
@@ -1758,10 +1848,12 @@ class FunctionCompiler:
             self.cfi_rows.append((a.pos, RBP_FRAME))
 
     def land(self):
-        """Code after a switch returns control here: restore the pinned registers."""
+        """Code after a switch (or an exception) arrives here: restore the registers this
+        function relies on (vmctx, memory base, loop-pinned locals) and rax: runtime."""
         a = self.asm
         a.mov(64, R15, Mem(RBP, -8))
         a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        self.reload_pins()
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
 
     def op_cont_new(self):
@@ -1807,6 +1899,7 @@ class FunctionCompiler:
         self.call_funcref_in(SCRATCH)
         a.mov(64, R15, Mem(RBP, -8))
         a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        self.reload_pins()
         a.mov(64, R9, Mem(RSP, 0))
         a.bind(done)
         self.free_gpr.remove(R9)

@@ -771,3 +771,63 @@ def test_numeric_kernels_match_wasmtime(require_tool, tmp_path):
                                   f"wasmtime {want if want == 'nan' else hex(want)}, "
                                   f"ours {got if got == 'nan' else hex(got)}")
     assert not mismatches, f"{len(mismatches)} mismatches:\n" + "\n".join(mismatches[:20])
+
+
+# ---- loop-pinned locals --------------------------------------------------------------------
+
+PINNED_LOOP_WAT = """
+(module
+  (import "host" "bump" (func $bump (param i32) (result i32)))
+  (tag $e (param f64))
+  (func $clobber (param f64) (result f64)
+    ;; keeps 15 float values live at once, so the caller's xmm registers do not survive
+    (f64.add (f64.mul (local.get 0) (f64.const 15.0)) (f64.add (f64.mul (local.get 0) (f64.const 14.0)) (f64.add (f64.mul (local.get 0) (f64.const 13.0)) (f64.add (f64.mul (local.get 0) (f64.const 12.0)) (f64.add (f64.mul (local.get 0) (f64.const 11.0)) (f64.add (f64.mul (local.get 0) (f64.const 10.0)) (f64.add (f64.mul (local.get 0) (f64.const 9.0)) (f64.add (f64.mul (local.get 0) (f64.const 8.0)) (f64.add (f64.mul (local.get 0) (f64.const 7.0)) (f64.add (f64.mul (local.get 0) (f64.const 6.0)) (f64.add (f64.mul (local.get 0) (f64.const 5.0)) (f64.add (f64.mul (local.get 0) (f64.const 4.0)) (f64.add (f64.mul (local.get 0) (f64.const 3.0)) (f64.add (f64.mul (local.get 0) (f64.const 2.0)) (f64.add (f64.mul (local.get 0) (f64.const 1.0)) (local.get 0)))))))))))))))))
+  (func (export "run") (param $n i32) (result f64)
+    (local $i i32) (local $x f64) (local $y f64) (local $k i32)
+    (loop $again
+      (local.set $x (f64.add (local.get $x) (f64.convert_i32_u (local.get $i))))
+      (local.set $y (f64.add (local.get $y) (call $clobber (local.get $x))))
+      (local.set $k (call $bump (local.get $k)))
+      (block $caught (result f64)
+        (try_table (catch $e $caught)
+          (if (i32.eq (i32.and (local.get $i) (i32.const 3)) (i32.const 0))
+            (then (throw $e (local.get $y)))))
+        (f64.const 0))
+      (local.set $y (f64.sub (local.get $y)))
+      (local.set $y (f64.add (local.get $y) (local.get $x)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get $i) (local.get $n))))
+    (f64.add (local.get $y) (f64.convert_i32_u (local.get $k)))))
+"""
+
+
+def clobber(x: float) -> float:
+    total = x
+    for k in range(15):
+        total = x * (k + 1.0) + total
+    return total
+
+
+def pinned_loop_reference(n: int) -> float:
+    i = k = 0
+    x = y = 0.0
+    while True:
+        x += float(i)
+        y += clobber(x)
+        k += 1
+        caught = y if i & 3 == 0 else 0.0
+        y = caught - y  # the block's result is f64.sub's first operand
+        y += x
+        i += 1
+        if i >= n:
+            return y + k
+
+
+@pytest.mark.parametrize("n", [1, 5, 100])
+def test_locals_kept_in_registers_across_loop_iterations_survive_calls_and_throws(n):
+    """Loops keep their most-read locals in registers; calls, host calls and exception
+    landings inside the loop must not leave stale copies behind."""
+    store = Store()
+    bump = store.host_function(FuncType(("i32",), ("i32",)), lambda v: v + 1, "bump")
+    instance = instantiate(PINNED_LOOP_WAT, {("host", "bump"): bump}, store)
+    assert bits_to_f64(instance.invoke("run", [n])[0]) == pinned_loop_reference(n)
