@@ -241,6 +241,7 @@ class FunctionCompiler:
         self.op_offset = 0
         self.tries: list[TryRegion] = []
         self.pinned: dict[int, int] = {}  # local index -> register holding a copy
+        self.loop_reads: dict[int, dict] = {}  # loop body offset -> local reads (pre-scan)
 
     # ---- locations -------------------------------------------------------------------
 
@@ -690,35 +691,45 @@ class FunctionCompiler:
             self.free(reg, _is_float(self.local_types[index]))
 
     def local_reads_in_loop(self) -> dict[int, int]:
-        """local.get counts in the loop body that starts at self.pos (a pre-scan)."""
-        start, reads, depth = self.pos, {}, 0
-        code = self.code
-        while True:
+        """local.get/tee counts in the loop whose body starts at self.pos. The first loop
+        of a nest is scanned once, with every loop nested in it."""
+        reads = self.loop_reads.pop(self.pos, None)
+        if reads is None:
+            self.scan_loop_nest()
+            reads = self.loop_reads.pop(self.pos)
+        return reads
+
+    def scan_loop_nest(self):
+        start, code = self.pos, self.code
+        open_loops = [{}]  # counts of every loop enclosing the scan point; None for blocks
+        self.loop_reads[start] = open_loops[0]
+        while open_loops:
             op = code[self.pos]
             self.pos += 1
-            if op in (0x02, 0x03, 0x04):
-                depth += 1
+            if op in (0x02, 0x03, 0x04, 0x1F):
                 self.blocktype()
-            elif op == 0x1F:
-                depth += 1
-                self.blocktype()
-                for _ in range(self.u32()):
-                    kind = code[self.pos]
-                    self.pos += 1
-                    if kind in (0, 1):
+                if op == 0x1F:
+                    for _ in range(self.u32()):
+                        kind = code[self.pos]
+                        self.pos += 1
+                        if kind in (0, 1):
+                            self.u32()
                         self.u32()
-                    self.u32()
+                if op == 0x03:
+                    open_loops.append({})
+                    self.loop_reads[self.pos] = open_loops[-1]
+                else:
+                    open_loops.append(None)
             elif op == 0x0B:
-                if not depth:
-                    break
-                depth -= 1
+                open_loops.pop()
             elif op == 0x20 or op == 0x22:
                 index = self.u32()
-                reads[index] = reads.get(index, 0) + 1
+                for reads in open_loops:
+                    if reads is not None:
+                        reads[index] = reads.get(index, 0) + 1
             else:
                 _skip_immediates(self, op)
         self.pos = start
-        return reads
 
     def op_if(self):
         params, results = self.blocktype()
