@@ -199,7 +199,7 @@ def run_module(args: argparse.Namespace) -> int:
 
 def run_in_store(store, module, args: argparse.Namespace, values) -> int:
     """Link with WASI, call the entry point, print results or report how it ended."""
-    from .codegen import CompileError
+    from .codegen_common import CompileError
     from .runtime import LinkError, Trap, WasmException
     from .wasi import MODULE as WASI_MODULE
     from .wasi import ProcExit, Wasi

@@ -18,15 +18,18 @@ import struct
 from dataclasses import dataclass, field
 
 from . import layout as L
-from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
+from .codegen_common import (B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
+                             B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL, B_TABLE_GROW, B_TABLE_INIT,
+                             CONST, LOCAL, REG, SCRATCH, SLOT, XSCRATCH, CompileError, TryRegion,
+                             is_float, simple_type, width)
+from .codegen_numeric import NumericCodegen
+from .codegen_switching import SwitchingCodegen
+from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME
 from .module import Module
 from .types import FuncType
-from .stubs import emit_switch_to
-from .x86 import (A, AE, B, BE, E, G, GE, GPR_NAMES, L as LT, LE, NE, NP, P, S,
-                  RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12, R13, R14, R15,
-                  Assembler, Label, Mem)
+from .x86 import (A, AE, B, BE, E, G, GE, L as LT, LE, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
+                  R8, R9, R10, R12, R13, R14, R15, Assembler, Label, Mem)
 
-CONST, REG, LOCAL, SLOT = range(4)
 
 GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
 XMM_ORDER = tuple(range(15))
@@ -35,42 +38,8 @@ XMM_ORDER = tuple(range(15))
 # (division, shifts, switching sequences reload them at their landings).
 GPR_PINS = (R12, R13, RBX)
 XMM_PINS = (14, 13, 12, 11, 10, 9, 8)
-SCRATCH = R11
-XSCRATCH = 15
 
 _VALTYPE_BYTES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
-
-# Builtins: runtime routines called like imports (see runtime.Instance._builtins).
-B_MEMORY_GROW, B_MEMORY_INIT, B_DATA_DROP, B_MEMORY_COPY, B_MEMORY_FILL, \
-    B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL, B_CONT_NEW, \
-    B_THROW, B_THROW_REF, B_THROW_INTO = range(14)
-NUM_BUILTINS = 14
-
-
-class CompileError(Exception):
-    """A construct the compiler does not support (validation has already passed)."""
-
-
-def simple_type(t) -> str:
-    """The compiler's view of a value type: a number type, or "ref" for any reference."""
-    return t if isinstance(t, str) else "ref"
-
-
-def _is_float(ty: str) -> bool:
-    return ty == "f32" or ty == "f64"
-
-
-def _width(ty: str) -> int:
-    return 32 if ty == "i32" or ty == "f32" else 64
-
-
-def _f32_bits(x: float) -> int:
-    return struct.unpack("<I", struct.pack("<f", x))[0]
-
-
-def _f64_bits(x: float) -> int:
-    return struct.unpack("<Q", struct.pack("<d", x))[0]
-
 
 @dataclass
 class Frame:
@@ -87,16 +56,6 @@ class Frame:
     @property
     def branch_types(self):
         return self.params if self.kind == "loop" else self.results
-
-
-@dataclass
-class TryRegion:
-    """A try_table's code range and catch clauses, for the exception unwinder."""
-
-    start: int  # blob offsets: [start, end) is the body, landing dispatches on the clause
-    end: int = 0
-    landing: int = 0
-    clauses: list = field(default_factory=list)  # [(kind 0..3, tag index or None)]
 
 
 @dataclass
@@ -210,7 +169,7 @@ class ModuleCompiler:
         return CompiledModule(bytes(code), functions)
 
 
-class FunctionCompiler:
+class FunctionCompiler(NumericCodegen, SwitchingCodegen):
     def __init__(self, mc: ModuleCompiler, func_index: int, body):
         self.mc = mc
         self.asm = mc.asm
@@ -256,27 +215,28 @@ class FunctionCompiler:
 
     # ---- register allocation ---------------------------------------------------------
 
-    def alloc(self, is_float: bool, avoid=()) -> int:
-        free = self.free_xmm if is_float else self.free_gpr
+    def alloc(self, xmm: bool, avoid=()) -> int:
+        """A free register of the class (xmm or general-purpose), spilling if need be."""
+        free = self.free_xmm if xmm else self.free_gpr
         for r in free:
             if r not in avoid:
                 free.remove(r)
                 return r
         for i, (kind, val, ty) in enumerate(self.stack):
-            if kind == REG and _is_float(ty) == is_float and val not in avoid:
+            if kind == REG and is_float(ty) == xmm and val not in avoid:
                 self.spill(i)
                 free.remove(val)
                 return val
         raise CompileError("out of registers")
 
-    def free(self, reg: int, is_float: bool):
-        (self.free_xmm if is_float else self.free_gpr).append(reg)
+    def free(self, reg: int, xmm: bool):
+        (self.free_xmm if xmm else self.free_gpr).append(reg)
 
     def claim(self, reg: int):
         """Take a specific general-purpose register, spilling the stack value that holds it."""
         if reg not in self.free_gpr:
             for i, (kind, val, ty) in enumerate(self.stack):
-                if kind == REG and val == reg and not _is_float(ty):
+                if kind == REG and val == reg and not is_float(ty):
                     self.spill(i)
                     break
         self.free_gpr.remove(reg)
@@ -284,7 +244,7 @@ class FunctionCompiler:
     def spill(self, i: int):
         kind, val, ty = self.stack[i]
         if kind == REG:
-            if _is_float(ty):
+            if is_float(ty):
                 self.asm.movs(64, self.slot_mem(i), val)
                 self.free_xmm.append(val)
             else:
@@ -327,7 +287,7 @@ class FunctionCompiler:
         """Put an entry's value into `reg` (of the entry's class)."""
         kind, val, ty = entry
         a = self.asm
-        if _is_float(ty):
+        if is_float(ty):
             if kind == REG:
                 if val != reg:
                     a.movaps(reg, val)
@@ -342,19 +302,19 @@ class FunctionCompiler:
                     a.movaps(reg, self.pinned[val])
             else:
                 mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
-                a.movs(_width(ty), reg, mem)
+                a.movs(width(ty), reg, mem)
         else:
             if kind == REG:
                 if val != reg:
-                    a.mov(_width(ty), reg, val)
+                    a.mov(width(ty), reg, val)
             elif kind == CONST:
-                a.mov_imm(_width(ty), reg, val)
+                a.mov_imm(width(ty), reg, val)
             elif kind == LOCAL and val in self.pinned:
                 if self.pinned[val] != reg:
-                    a.mov(_width(ty), reg, self.pinned[val])
+                    a.mov(width(ty), reg, self.pinned[val])
             else:
                 mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
-                a.mov(_width(ty), reg, mem)
+                a.mov(width(ty), reg, mem)
 
     def store_entry(self, dst: Mem, entry: tuple):
         """Write an entry's value as a full 8-byte word at `dst`."""
@@ -362,7 +322,7 @@ class FunctionCompiler:
         if kind == LOCAL and val in self.pinned:
             kind, val = REG, self.pinned[val]
         if kind == REG:
-            if _is_float(ty):
+            if is_float(ty):
                 self.asm.movs(64, dst, val)
             else:
                 self.asm.mov(64, dst, val)
@@ -385,7 +345,7 @@ class FunctionCompiler:
 
     def release(self, entry: tuple):
         if entry[0] == REG:
-            self.free(entry[1], _is_float(entry[2]))
+            self.free(entry[1], is_float(entry[2]))
 
     def pop_reg(self, avoid=()) -> int:
         """Pop the top value into a register the caller owns."""
@@ -393,7 +353,7 @@ class FunctionCompiler:
         kind, val, ty = entry
         if kind == REG and val not in avoid:
             return val
-        reg = self.alloc(_is_float(ty), avoid)
+        reg = self.alloc(is_float(ty), avoid)
         self.load(entry, reg)
         self.release(entry)
         return reg
@@ -407,10 +367,10 @@ class FunctionCompiler:
             return self.pinned.get(val) or self.local_mem(val)
         if kind == SLOT:
             return self.slot_mem(val)
-        if _is_float(ty):
+        if is_float(ty):
             self.load(entry, XSCRATCH)
             return XSCRATCH
-        self.asm.mov_imm(_width(ty), SCRATCH, val)
+        self.asm.mov_imm(width(ty), SCRATCH, val)
         return SCRATCH
 
     def move_to_slots(self, count: int, dst_base: int):
@@ -427,7 +387,7 @@ class FunctionCompiler:
         """Before local `index` changes, load stack entries that still read it lazily."""
         for i, (kind, val, ty) in enumerate(self.stack):
             if kind == LOCAL and val == index:
-                reg = self.alloc(_is_float(ty))
+                reg = self.alloc(is_float(ty))
                 self.load((kind, val, ty), reg)
                 self.stack[i] = (REG, reg, ty)
 
@@ -663,9 +623,9 @@ class FunctionCompiler:
         for index in sorted(reads, key=reads.get, reverse=True):
             if index in self.pinned or reads[index] < 2:
                 continue
-            is_float = _is_float(self.local_types[index])
-            free = self.free_xmm if is_float else self.free_gpr
-            reg = next((r for r in (XMM_PINS if is_float else GPR_PINS) if r in free), None)
+            xmm = is_float(self.local_types[index])
+            free = self.free_xmm if xmm else self.free_gpr
+            reg = next((r for r in (XMM_PINS if xmm else GPR_PINS) if r in free), None)
             if reg is None:
                 continue
             free.remove(reg)
@@ -675,10 +635,10 @@ class FunctionCompiler:
 
     def reload_pin(self, index: int):
         reg, ty = self.pinned[index], self.local_types[index]
-        if _is_float(ty):
-            self.asm.movs(_width(ty), reg, self.local_mem(index))
+        if is_float(ty):
+            self.asm.movs(width(ty), reg, self.local_mem(index))
         else:
-            self.asm.mov(_width(ty), reg, self.local_mem(index))
+            self.asm.mov(width(ty), reg, self.local_mem(index))
 
     def reload_pins(self):
         """After anything that clobbers registers (calls, switches, landings)."""
@@ -688,7 +648,7 @@ class FunctionCompiler:
     def unpin(self, frame: Frame):
         for index in frame.pins:
             reg = self.pinned.pop(index)
-            self.free(reg, _is_float(self.local_types[index]))
+            self.free(reg, is_float(self.local_types[index]))
 
     def local_reads_in_loop(self) -> dict[int, int]:
         """local.get/tee counts in the loop whose body starts at self.pos. The first loop
@@ -788,7 +748,7 @@ class FunctionCompiler:
         for j in range(n):
             kind, val, ty = self.stack[h - n + j]
             if kind == LOCAL and val < n:
-                reg = self.alloc(_is_float(ty))
+                reg = self.alloc(is_float(ty))
                 self.load((kind, val, ty), reg)
                 self.stack[h - n + j] = (REG, reg, ty)
         for j in range(n):
@@ -900,11 +860,11 @@ class FunctionCompiler:
         results = [simple_type(t) for t in ft.results]
         if len(results) == 1:
             ty = results[0]
-            reg = self.alloc(_is_float(ty))
-            if _is_float(ty):
-                a.movs(_width(ty), reg, Mem(RSP, 0))
+            reg = self.alloc(is_float(ty))
+            if is_float(ty):
+                a.movs(width(ty), reg, Mem(RSP, 0))
             else:
-                a.mov(_width(ty), reg, Mem(RSP, 0))
+                a.mov(width(ty), reg, Mem(RSP, 0))
             self.push_reg(reg, ty)
         else:
             for j, ty in enumerate(results):
@@ -1047,7 +1007,7 @@ class FunctionCompiler:
         self.reload_pins()
         if result is not None:
             reg = self.alloc(False)
-            a.mov(_width(result), reg, Mem(RSP, 0))
+            a.mov(width(result), reg, Mem(RSP, 0))
             self.push_reg(reg, result)
 
     def pop_args(self, n: int) -> list[tuple]:
@@ -1066,7 +1026,7 @@ class FunctionCompiler:
         a_entry = self.pop()
         ty = a_entry[2]
         asm = self.asm
-        if _is_float(ty):
+        if is_float(ty):
             dst = a_entry[1] if a_entry[0] == REG else self.alloc(True)
             self.load(a_entry, dst)
             skip = Label()
@@ -1079,7 +1039,7 @@ class FunctionCompiler:
             self.load(a_entry, dst)
             src = self.operand(b)
             asm.test(32, cond, cond)
-            asm.cmov(E, _width(ty) if ty != "i32" else 32, dst, src)
+            asm.cmov(E, width(ty) if ty != "i32" else 32, dst, src)
         self.release(b)
         self.free(cond, False)
         self.push_reg(dst, ty)
@@ -1126,11 +1086,11 @@ class FunctionCompiler:
         ty = self.mc.global_types[i]
         a = self.asm
         a.mov(64, SCRATCH, Mem(R15, self.mc.vm.global_(i)))
-        reg = self.alloc(_is_float(ty))
-        if _is_float(ty):
-            a.movs(_width(ty), reg, Mem(SCRATCH, 0))
+        reg = self.alloc(is_float(ty))
+        if is_float(ty):
+            a.movs(width(ty), reg, Mem(SCRATCH, 0))
         else:
-            a.mov(_width(ty), reg, Mem(SCRATCH, 0))
+            a.mov(width(ty), reg, Mem(SCRATCH, 0))
         self.push_reg(reg, ty)
 
     def op_global_set(self):
@@ -1138,12 +1098,12 @@ class FunctionCompiler:
         entry = self.pop()
         ty = entry[2]
         if entry[0] != REG:
-            reg = self.alloc(_is_float(ty))
+            reg = self.alloc(is_float(ty))
             self.load(entry, reg)
             entry = (REG, reg, ty)
         a = self.asm
         a.mov(64, SCRATCH, Mem(R15, self.mc.vm.global_(i)))
-        if _is_float(ty):
+        if is_float(ty):
             a.movs(64, Mem(SCRATCH, 0), entry[1])
         else:
             a.mov(64, Mem(SCRATCH, 0), entry[1])
@@ -1237,13 +1197,13 @@ class FunctionCompiler:
         mem, temp = self.address(memory, offset, size // 8)
         a = self.asm
         avoid = tuple(r for r in (mem.index, temp) if r is not None)
-        reg = self.alloc(_is_float(ty), avoid=avoid)
-        if _is_float(ty):
+        reg = self.alloc(is_float(ty), avoid=avoid)
+        if is_float(ty):
             a.movs(size, reg, mem)
-        elif size == _width(ty) or (size == 32 and not signed):
+        elif size == width(ty) or (size == 32 and not signed):
             a.mov(size, reg, mem)
         elif signed:
-            a.movsx(_width(ty), size, reg, mem)
+            a.movsx(width(ty), size, reg, mem)
         else:
             a.movzx(32, size, reg, mem)
         if temp is not None:
@@ -1254,11 +1214,11 @@ class FunctionCompiler:
         memory, offset = self.memarg()
         value = self.pop_reg()
         mem, temp = self.address(memory, offset, size // 8)
-        if _is_float(ty):
+        if is_float(ty):
             self.asm.movs(size, mem, value)
         else:
             self.asm.mov(size, mem, value)
-        self.free(value, _is_float(ty))
+        self.free(value, is_float(ty))
         if temp is not None:
             self.free(temp, False)
 
@@ -1279,442 +1239,6 @@ class FunctionCompiler:
         memory = self.u32()
         self.call_builtin(B_MEMORY_GROW, [(CONST, memory, "i32")] + self.pop_args(1),
                           self.address_type(memory))
-
-    # ---- constants -------------------------------------------------------------------
-
-    def op_i32_const(self):
-        self.push(CONST, self.sleb() & 0xFFFFFFFF, "i32")
-
-    def op_i64_const(self):
-        self.push(CONST, self.sleb(), "i64")
-
-    def op_f32_const(self):
-        self.push(CONST, int.from_bytes(self.code[self.pos:self.pos + 4], "little"), "f32")
-        self.pos += 4
-
-    def op_f64_const(self):
-        self.push(CONST, int.from_bytes(self.code[self.pos:self.pos + 8], "little"), "f64")
-        self.pos += 8
-
-    # ---- integer operations ----------------------------------------------------------
-
-    def binop_dst(self, ty: str):
-        """Pop b and a; return (dst register holding a, operand for b, entry b)."""
-        b = self.pop()
-        a_entry = self.pop()
-        if a_entry[0] == REG:
-            dst = a_entry[1]
-        else:
-            dst = self.alloc(_is_float(ty))
-            self.load(a_entry, dst)
-        return dst, b
-
-    def int_binop(self, op: str, ty: str):
-        b = self.stack[-1]
-        size = _width(ty)
-        dst, b = self.binop_dst(ty)
-        if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):
-            imm = b[1]
-            if size == 32 and imm >= 1 << 31:
-                imm -= 1 << 32
-            self.asm.alu_imm(op, size, dst, imm)
-        else:
-            self.asm.alu(op, size, dst, self.operand(b))
-            self.release(b)
-        self.push_reg(dst, ty)
-
-    def int_mul(self, ty: str):
-        size = _width(ty)
-        dst, b = self.binop_dst(ty)
-        if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):
-            imm = b[1]
-            if size == 32 and imm >= 1 << 31:
-                imm -= 1 << 32
-            self.asm.imul_imm(size, dst, dst, imm)
-        else:
-            self.asm.imul(size, dst, self.operand(b))
-            self.release(b)
-        self.push_reg(dst, ty)
-
-    def int_compare(self, cc: int, ty: str):
-        size = _width(ty)
-        b = self.pop()
-        a_entry = self.pop()
-        if a_entry[0] == REG:
-            lhs = a_entry[1]
-        else:
-            lhs = self.alloc(False)
-            self.load(a_entry, lhs)
-        if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):
-            imm = b[1]
-            if size == 32 and imm >= 1 << 31:
-                imm -= 1 << 32
-            self.asm.alu_imm("cmp", size, lhs, imm)
-        else:
-            self.asm.alu("cmp", size, lhs, self.operand(b))
-            self.release(b)
-        self.free(lhs, False)
-        self.flags_result(cc)
-
-    def flags_result(self, cc: int):
-        """Turn the flags into an i32 0/1, or fuse with a following br_if / if."""
-        nxt = self.code[self.pos]
-        if nxt == 0x0D:  # br_if
-            self.op_offset = self.pos
-            self.addr_map.append((self.asm.pos, self.op_offset))
-            self.pos += 1
-            self.branch_if(cc ^ 1, self.u32())
-            return
-        if nxt == 0x04:  # if
-            self.op_offset = self.pos
-            self.addr_map.append((self.asm.pos, self.op_offset))
-            self.pos += 1
-            params, results = self.blocktype()
-            # The flags must survive the spills, which only use mov.
-            frame = self.enter_block("if", params, results)
-            frame.else_label = Label()
-            self.asm.jcc(cc ^ 1, frame.else_label)
-            return
-        reg = self.alloc(False)
-        self.asm.setcc(cc, reg)
-        self.asm.movzx(32, 8, reg, reg)
-        self.push_reg(reg, "i32")
-
-    def int_eqz(self, ty: str):
-        reg = self.pop_reg()
-        self.asm.test(_width(ty), reg, reg)
-        self.free(reg, False)
-        self.flags_result(E)
-
-    def int_bitcount(self, op: str, ty: str):
-        entry = self.pop()
-        dst = entry[1] if entry[0] == REG else self.alloc(False)
-        src = self.operand(entry)
-        self.asm.bitcount(op, _width(ty), dst, src)
-        self.push_reg(dst, ty)
-
-    def int_divrem(self, ty: str, signed: bool, rem: bool):
-        size = _width(ty)
-        a = self.asm
-        divisor = self.stack[-1]
-        const_divisor = divisor[1] if divisor[0] == CONST else None
-        b = self.pop_reg(avoid=(RAX, RDX))
-        self.claim(RAX)
-        self.claim(RDX)
-        self.load(self.pop_with_release(), RAX)
-        done = Label()
-        if const_divisor is None or const_divisor == 0:
-            a.test(size, b, b)
-            a.jcc(E, self.trap_label(L.TRAP_DIV_ZERO))
-        if signed:
-            minus_one = (1 << size) - 1
-            if const_divisor is None or const_divisor & minus_one == minus_one:
-                normal = Label()
-                a.alu_imm("cmp", size, b, -1)
-                a.jcc(NE, normal)
-                if rem:
-                    a.mov_imm(32, RDX, 0)
-                    a.jmp(done)
-                else:
-                    if size == 32:
-                        a.alu_imm("cmp", 32, RAX, -(1 << 31))
-                    else:
-                        a.mov_imm(64, SCRATCH, 1 << 63)
-                        a.alu("cmp", 64, RAX, SCRATCH)
-                    a.jcc(E, self.trap_label(L.TRAP_INT_OVERFLOW))
-                a.bind(normal)
-            if size == 32:
-                a.cdq()
-            else:
-                a.cqo()
-            a.unary("idiv", size, b)
-        else:
-            a.mov_imm(32, RDX, 0)
-            a.unary("div", size, b)
-        a.bind(done)
-        self.free(b, False)
-        if rem:
-            self.free(RAX, False)
-            self.push_reg(RDX, ty)
-        else:
-            self.free(RDX, False)
-            self.push_reg(RAX, ty)
-
-    def pop_with_release(self) -> tuple:
-        entry = self.pop()
-        self.release(entry)
-        return entry
-
-    def int_shift(self, op: str, ty: str):
-        size = _width(ty)
-        count = self.stack[-1]
-        if count[0] == CONST:
-            self.pop()
-            dst = self.pop_reg()
-            self.asm.shift_imm(op, size, dst, count[1] & (size - 1))
-            self.push_reg(dst, ty)
-            return
-        self.claim(RCX)
-        self.load(self.pop_with_release(), RCX)
-        dst = self.pop_reg(avoid=(RCX,))
-        self.asm.shift_cl(op, size, dst)
-        self.free(RCX, False)
-        self.push_reg(dst, ty)
-
-    def op_i32_wrap_i64(self):
-        reg = self.pop_reg()
-        self.asm.mov(32, reg, reg)
-        self.push_reg(reg, "i32")
-
-    def op_i64_extend_i32_s(self):
-        reg = self.pop_reg()
-        self.asm.movsx(64, 32, reg, reg)
-        self.push_reg(reg, "i64")
-
-    def op_i64_extend_i32_u(self):
-        entry = self.pop()
-        if entry[0] == CONST:
-            self.push(CONST, entry[1] & 0xFFFFFFFF, "i64")
-            return
-        self.push(*entry)
-        reg = self.pop_reg()
-        self.push_reg(reg, "i64")  # i32 registers are kept zero-extended
-
-    def sign_extend(self, ty: str, bits: int):
-        reg = self.pop_reg()
-        self.asm.movsx(_width(ty), bits, reg, reg)
-        self.push_reg(reg, ty)
-
-    # ---- float operations ------------------------------------------------------------
-
-    def float_binop(self, op: str, ty: str):
-        dst, b = self.binop_dst(ty)
-        src = self.operand(b)
-        self.asm.farith(op, _width(ty), dst, src)
-        self.release(b)
-        self.push_reg(dst, ty)
-
-    def float_minmax(self, is_min: bool, ty: str):
-        size = _width(ty)
-        dst, b = self.binop_dst(ty)
-        if b[0] == REG:
-            src = b[1]
-        else:
-            src = XSCRATCH
-            self.load(b, src)
-        a = self.asm
-        nan, equal, done = Label(), Label(), Label()
-        a.ucomis(size, dst, src)
-        a.jcc(P, nan)
-        a.jcc(E, equal)
-        a.farith("min" if is_min else "max", size, dst, src)
-        a.jmp(done)
-        a.bind(equal)  # equal values may be +0 and -0: combine the sign bits
-        a.flogic("or" if is_min else "and", size, dst, src)
-        a.jmp(done)
-        a.bind(nan)
-        a.farith("add", size, dst, src)  # yields a quiet NaN
-        a.bind(done)
-        self.release(b)
-        self.push_reg(dst, ty)
-
-    def float_unop(self, op: str, ty: str):
-        size = _width(ty)
-        entry = self.pop()
-        dst = entry[1] if entry[0] == REG else self.alloc(True)
-        a = self.asm
-        if op == "sqrt":
-            a.farith("sqrt", size, dst, self.operand(entry))
-        elif op in ("ceil", "floor", "trunc", "nearest"):
-            mode = {"nearest": 0, "floor": 1, "ceil": 2, "trunc": 3}[op]
-            a.rounds(size, dst, self.operand(entry), mode)
-        else:  # abs / neg: bitwise on the sign
-            self.load(entry, dst)
-            sign = 1 << (size - 1)
-            mask = sign - 1 if op == "abs" else sign
-            a.mov_imm(64, SCRATCH, mask)
-            a.movq_to_xmm(64, XSCRATCH, SCRATCH)
-            a.flogic("and" if op == "abs" else "xor", size, dst, XSCRATCH)
-        self.push_reg(dst, ty)
-
-    def float_copysign(self, ty: str):
-        size = _width(ty)
-        dst, b = self.binop_dst(ty)
-        a = self.asm
-        tmp = self.alloc(False)
-        a.movq_from_xmm(size, tmp, dst)
-        if b[0] == REG:
-            a.movq_from_xmm(size, SCRATCH, b[1])
-        elif b[0] == CONST:
-            a.mov_imm(64, SCRATCH, b[1])
-        else:
-            a.mov(size, SCRATCH, self.operand(b))
-        self.release(b)
-        # tmp = (tmp & ~sign) | (scratch & sign), using shifts to avoid 64-bit masks
-        a.shift_imm("shl", size, tmp, 1)
-        a.shift_imm("shr", size, tmp, 1)
-        a.shift_imm("shr", size, SCRATCH, size - 1)
-        a.shift_imm("shl", size, SCRATCH, size - 1)
-        a.alu("or", size, tmp, SCRATCH)
-        a.movq_to_xmm(size, dst, tmp)
-        self.free(tmp, False)
-        self.push_reg(dst, ty)
-
-    def float_compare(self, op: str, ty: str):
-        size = _width(ty)
-        b = self.pop()
-        a_entry = self.pop()
-        lhs = a_entry[1] if a_entry[0] == REG else self.alloc(True)
-        self.load(a_entry, lhs)
-        rhs = b[1] if b[0] == REG else self.alloc(True)
-        self.load(b, rhs)
-        self.free(lhs, True)
-        self.free(rhs, True)
-        a = self.asm
-        if op in ("lt", "le"):
-            a.ucomis(size, rhs, lhs)
-            self.flags_result(A if op == "lt" else AE)
-            return
-        if op in ("gt", "ge"):
-            a.ucomis(size, lhs, rhs)
-            self.flags_result(A if op == "gt" else AE)
-            return
-        a.ucomis(size, lhs, rhs)
-        reg = self.alloc(False)
-        a.setcc(E if op == "eq" else NE, reg)
-        a.setcc(NP if op == "eq" else P, SCRATCH)
-        a.alu("and" if op == "eq" else "or", 32, reg, SCRATCH)
-        a.movzx(32, 8, reg, reg)
-        self.push_reg(reg, "i32")
-
-    # ---- conversions -----------------------------------------------------------------
-
-    def float_const_into(self, xmm: int, value: float, fsize: int):
-        bits = _f32_bits(value) if fsize == 32 else _f64_bits(value)
-        self.asm.mov_imm(64, SCRATCH, bits)
-        self.asm.movq_to_xmm(64, xmm, SCRATCH)
-
-    # Valid truncation ranges: (lower bound, lower bound inclusive, upper bound exclusive)
-    _TRUNC_RANGES = {
-        (32, True, 32): (-2147483648.0, True, 2147483648.0),
-        (32, True, 64): (-2147483649.0, False, 2147483648.0),
-        (32, False, 32): (-1.0, False, 4294967296.0),
-        (32, False, 64): (-1.0, False, 4294967296.0),
-        (64, True, 32): (-9223372036854775808.0, True, 9223372036854775808.0),
-        (64, True, 64): (-9223372036854775808.0, True, 9223372036854775808.0),
-        (64, False, 32): (-1.0, False, 18446744073709551616.0),
-        (64, False, 64): (-1.0, False, 18446744073709551616.0),
-    }
-
-    def trunc(self, ity: str, fty: str, signed: bool, saturating: bool):
-        isize, fsize = _width(ity), _width(fty)
-        src = self.pop_reg()
-        a = self.asm
-        dst = self.alloc(False)
-        lo, lo_inclusive, hi = self._TRUNC_RANGES[(isize, signed, fsize)]
-        done = Label()
-        if saturating:
-            nan_l, low_l, high_l = Label(), Label(), Label()
-        else:
-            nan_l = self.trap_label(L.TRAP_BAD_CONVERSION)
-            low_l = high_l = self.trap_label(L.TRAP_INT_OVERFLOW)
-        a.ucomis(fsize, src, src)
-        a.jcc(P, nan_l)
-        self.float_const_into(XSCRATCH, lo, fsize)
-        a.ucomis(fsize, src, XSCRATCH)
-        a.jcc(B if lo_inclusive else BE, low_l)
-        self.float_const_into(XSCRATCH, hi, fsize)
-        a.ucomis(fsize, src, XSCRATCH)
-        a.jcc(AE, high_l)
-        if signed or isize == 32:
-            a.cvttf2si(fsize, 64, dst, src)
-            if isize == 32:
-                a.mov(32, dst, dst)
-        else:
-            # Unsigned 64-bit: values >= 2^63 are shifted down before converting.
-            small = Label()
-            self.float_const_into(XSCRATCH, 9223372036854775808.0, fsize)
-            a.ucomis(fsize, src, XSCRATCH)
-            a.jcc(B, small)
-            a.farith("sub", fsize, src, XSCRATCH)
-            a.cvttf2si(fsize, 64, dst, src)
-            a.mov_imm(64, SCRATCH, 1 << 63)
-            a.alu("xor", 64, dst, SCRATCH)
-            a.jmp(done)
-            a.bind(small)
-            a.cvttf2si(fsize, 64, dst, src)
-        if saturating:
-            a.jmp(done)
-            a.bind(nan_l)
-            a.mov_imm(32, dst, 0)
-            a.jmp(done)
-            a.bind(low_l)
-            a.mov_imm(64, dst, (-(1 << (isize - 1)) & ((1 << isize) - 1)) if signed else 0)
-            a.jmp(done)
-            a.bind(high_l)
-            a.mov_imm(64, dst, ((1 << (isize - 1)) - 1) if signed else (1 << isize) - 1)
-        a.bind(done)
-        self.free(src, True)
-        self.push_reg(dst, ity)
-
-    def convert(self, fty: str, ity: str, signed: bool):
-        fsize = _width(fty)
-        src = self.pop_reg()
-        a = self.asm
-        dst = self.alloc(True)
-        a.flogic("xor", 32, dst, dst)
-        if ity == "i32":
-            if signed:
-                a.cvtsi2f(fsize, 32, dst, src)
-            else:
-                a.cvtsi2f(fsize, 64, dst, src)  # zero-extended in the register
-        elif signed:
-            a.cvtsi2f(fsize, 64, dst, src)
-        else:
-            big, done = Label(), Label()
-            a.test(64, src, src)
-            a.jcc(S, big)
-            a.cvtsi2f(fsize, 64, dst, src)
-            a.jmp(done)
-            a.bind(big)  # halve with round-to-odd, convert, double
-            a.mov(64, SCRATCH, src)
-            a.shift_imm("shr", 64, SCRATCH, 1)
-            a.alu_imm("and", 32, src, 1)
-            a.alu("or", 64, SCRATCH, src)
-            a.cvtsi2f(fsize, 64, dst, SCRATCH)
-            a.farith("add", fsize, dst, dst)
-            a.bind(done)
-        self.free(src, False)
-        self.push_reg(dst, fty)
-
-    def op_f32_demote_f64(self):
-        reg = self.pop_reg()
-        self.asm.cvtf2f(64, reg, reg)
-        self.push_reg(reg, "f32")
-
-    def op_f64_promote_f32(self):
-        reg = self.pop_reg()
-        self.asm.cvtf2f(32, reg, reg)
-        self.push_reg(reg, "f64")
-
-    def reinterpret(self, to_ty: str):
-        entry = self.pop()
-        kind, val, ty = entry
-        if kind == CONST:
-            self.push(CONST, val, to_ty)
-            return
-        if kind != REG:  # reload the same bits through the other register class
-            reg = self.alloc(_is_float(to_ty))
-            self.load((kind, val, to_ty), reg)
-            self.push_reg(reg, to_ty)
-            return
-        reg = self.alloc(_is_float(to_ty))
-        if _is_float(to_ty):
-            self.asm.movq_to_xmm(_width(to_ty), reg, val)
-        else:
-            self.asm.movq_from_xmm(_width(to_ty), reg, val)
-        self.release(entry)
-        self.push_reg(reg, to_ty)
 
     # ---- references ------------------------------------------------------------------
 
@@ -1754,411 +1278,6 @@ class FunctionCompiler:
         self.asm.test(64, reg, reg)
         self.branch_if(E, depth)
         self.release(self.pop())
-
-    # ---- stack switching -------------------------------------------------------------
-    #
-    # All values go through canonical slots and the runtime's transfer area; every register
-    # is free around a switch. A switch saves rsp/rbp/landing pc in the running stack's
-    # record and jumps to the target record's saved context (stubs.emit_switch_to).
-
-    def cont_func_type(self, ct: int) -> FuncType:
-        return self.module.types[self.module.types[ct].composite.func_type].composite
-
-    def handlers(self) -> list[tuple[int, int | None]]:
-        """A resume's handler clauses: (tag, label depth), or (tag, None) for a switch clause."""
-        clauses = []
-        for _ in range(self.u32()):
-            kind = self.code[self.pos]
-            self.pos += 1
-            tag = self.u32()
-            clauses.append((tag, self.u32() if kind == 0 else None))
-        return clauses
-
-    def values_to_transfer(self, count: int, first_word: int = 0):
-        """Move the top `count` values (already in slots) to the transfer area; rax: runtime."""
-        h = len(self.stack)
-        for j in range(count):
-            self.asm.mov(64, SCRATCH, self.slot_mem(h - count + j))
-            self.asm.mov(64, Mem(RAX, L.RT_TRANSFER + 8 * (first_word + j)), SCRATCH)
-        del self.stack[h - count:]
-
-    def values_from_transfer(self, types):
-        a = self.asm
-        for j, ty in enumerate(types):
-            k = len(self.stack)
-            a.mov(64, SCRATCH, Mem(RAX, L.RT_TRANSFER + 8 * j))
-            a.mov(64, self.slot_mem(k), SCRATCH)
-            self.push(SLOT, k, ty)
-
-    def take_continuation(self, slot: int):
-        """Load the reference in `slot` into rcx as a record address, trapping if it is null
-        or already consumed, and consume it."""
-        a = self.asm
-        a.mov(64, RCX, self.slot_mem(slot))
-        a.test(64, RCX, RCX)
-        a.jcc(E, self.trap_label(L.TRAP_NULL_CONT))
-        a.mov(64, RDX, RCX)
-        a.shift_imm("shr", 64, RDX, L.REVISION_SHIFT)
-        a.shift_imm("shl", 64, RCX, 64 - L.REVISION_SHIFT)
-        a.shift_imm("shr", 64, RCX, 64 - L.REVISION_SHIFT)
-        a.movzx(32, 16, R8, Mem(RCX, L.CR_REVISION))
-        a.alu("cmp", 32, R8, RDX)
-        a.jcc(NE, self.trap_label(L.TRAP_CONSUMED))
-        a.alu_imm("add", 64, Mem(RCX, L.CR_REVISION), 1)
-
-    def merge_bound_values(self, record: int, count: int):
-        """If cont.bind left values in `record`, put them before the `count` transfer values."""
-        a = self.asm
-        done = Label()
-        a.alu_imm("cmp", 64, Mem(record, L.CR_NBOUND), 0)
-        a.jcc(E, done)
-        if record != RCX:
-            a.mov(64, RCX, record)
-        a.mov_imm(32, RDX, count)
-        a.call_indirect(Mem(RAX, L.RT_MERGE_STUB))
-        a.bind(done)
-
-    def reference_to(self, record: int, dst: int):
-        """dst = a fresh reference to `record` (its current revision in the high bits)."""
-        a = self.asm
-        a.mov(64, dst, Mem(record, L.CR_REVISION))
-        a.shift_imm("shl", 64, dst, L.REVISION_SHIFT)
-        a.alu("or", 64, dst, record)
-
-    def lea_label(self, reg: int, label: Label):
-        """reg = the address of `label` (rip-relative)."""
-        a = self.asm
-        a.raw(bytes((0x48 | ((reg >> 3) << 2), 0x8D, 0x05 | ((reg & 7) << 3))))
-        a._rel32(label)
-
-    def save_context(self, record: int, landing: Label):
-        """Record where this stack continues: rsp, rbp and the landing pc."""
-        a = self.asm
-        a.mov(64, Mem(record, L.CR_SP), RSP)
-        a.mov(64, Mem(record, L.CR_FP), RBP)
-        self.lea_label(R11, landing)
-        a.mov(64, Mem(record, L.CR_PC), R11)
-
-    def switch_stacks(self, own: int, target: int, landing: Label):
-        """Leave this stack, saving its context in record `own`, and continue on record
-        `target`'s stack; control comes back at `landing`, which the caller binds next.
-
-        Native mode inlines the switch. Libcall mode calls the runtime's switch routine,
-        which returns on the other stack, as fiber libraries do."""
-        a = self.asm
-        if self.mc.libcall:
-            a.mov(64, RSI, target)
-            a.mov(64, RDI, own)
-            a.call_indirect(Mem(RAX, L.RT_LIBCALL_SWITCH))
-        else:
-            self.save_context(own, landing)
-            _, after_rbp = emit_switch_to(a, target)
-            # At the jump, this frame lives on only in `own`'s saved context.
-            self.cfi_rows.append((after_rbp, CfaRule(PointerChain(GPR_NAMES[own], (L.CR_FP, 16)), 0,
-                                                     (("rbp", -16),))))
-            self.cfi_rows.append((a.pos, RBP_FRAME))
-
-    def land(self):
-        """Code after a switch (or an exception) arrives here: restore the registers this
-        function relies on (vmctx, memory base, loop-pinned locals) and rax: runtime."""
-        a = self.asm
-        a.mov(64, R15, Mem(RBP, -8))
-        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
-        self.reload_pins()
-        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
-
-    def op_cont_new(self):
-        """Take a record from the runtime's free list; only when it is empty, ask the
-        runtime for a new stack (a builtin call, which may map a new slab)."""
-        ct = self.u32()
-        ft = self.cont_func_type(ct)
-        a = self.asm
-        self.max_out = max(self.max_out, L.MIN_CALL_AREA)
-        self.spill_all(keep_consts=False)
-        a.mov(64, RDX, self.slot_mem(len(self.stack) - 1))
-        self.stack.pop()
-        a.test(64, RDX, RDX)
-        a.jcc(E, self.trap_label(L.TRAP_NULL_FUNC))
-        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
-        a.mov(64, RCX, Mem(RAX, L.RT_FREE_LIST))
-        slow, done = Label(), Label()
-        a.test(64, RCX, RCX)
-        a.jcc(E, slow)
-        a.mov(64, R8, Mem(RCX, L.CR_NEXT_FREE))
-        a.mov(64, Mem(RAX, L.RT_FREE_LIST), R8)
-        a.mov_imm(32, R8, 0)
-        for offset in (L.CR_STATE, L.CR_FP, L.CR_PARENT, L.CR_HANDLER_COUNT, L.CR_NBOUND):
-            a.mov(64, Mem(RCX, offset), R8)
-        a.lea(R8, Mem(RCX, -16))
-        a.mov(64, Mem(RCX, L.CR_SP), R8)
-        a.mov(64, R8, Mem(RAX, L.RT_START_STUB))
-        a.mov(64, Mem(RCX, L.CR_PC), R8)
-        a.mov(64, Mem(RCX, L.CR_TOP), RCX)
-        a.mov(64, Mem(RCX, L.CR_FUNC), RDX)
-        a.store_imm(64, Mem(RCX, L.CR_NARGS), len(ft.params))
-        a.store_imm(64, Mem(RCX, L.CR_NRESULTS), len(ft.results))
-        a.mov(64, R8, Mem(RAX, L.RT_NEXT_CONT_ID))
-        a.mov(64, Mem(RCX, L.CR_ID), R8)
-        a.alu_imm("add", 64, R8, 1)
-        a.mov(64, Mem(RAX, L.RT_NEXT_CONT_ID), R8)
-        self.reference_to(RCX, R9)
-        a.jmp(done)
-        a.bind(slow)
-        a.store_imm(64, Mem(RSP, 0), ct)
-        a.mov(64, Mem(RSP, 8), RDX)
-        a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_CONT_NEW)))
-        self.call_funcref_in(SCRATCH)
-        a.mov(64, R15, Mem(RBP, -8))
-        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
-        self.reload_pins()
-        a.mov(64, R9, Mem(RSP, 0))
-        a.bind(done)
-        self.free_gpr.remove(R9)
-        self.push_reg(R9, "ref")
-
-    def op_cont_bind(self):
-        ct1 = self.u32()
-        ct2 = self.u32()
-        count = len(self.cont_func_type(ct1).params) - len(self.cont_func_type(ct2).params)
-        self.spill_all(keep_consts=False)
-        a = self.asm
-        h = len(self.stack)
-        self.take_continuation(h - 1)
-        a.mov(64, R8, Mem(RCX, L.CR_NBOUND))
-        if count > L.MAX_BOUND:
-            a.jmp(self.trap_label(L.TRAP_TOO_MANY_BOUND))
-        else:
-            a.alu_imm("cmp", 64, R8, L.MAX_BOUND - count)
-            a.jcc(A, self.trap_label(L.TRAP_TOO_MANY_BOUND))
-        for j in range(count):
-            a.mov(64, SCRATCH, self.slot_mem(h - 1 - count + j))
-            a.mov(64, Mem(RCX, L.CR_BOUND, R8, 8), SCRATCH)
-            a.alu_imm("add", 64, R8, 1)
-        a.mov(64, Mem(RCX, L.CR_NBOUND), R8)
-        del self.stack[h - 1 - count:]
-        reg = self.alloc(False, avoid=(RCX,))
-        self.reference_to(RCX, reg)
-        self.push_reg(reg, "ref")
-
-    def op_resume(self):
-        ct = self.u32()
-        self.emit_resume(self.cont_func_type(ct), self.handlers())
-
-    def emit_resume(self, ft: FuncType, clauses, throw_tag: int | None = None):
-        """resume, or with `throw_tag` resume_throw (a tag index) / resume_throw_ref (-1):
-        the continuation is linked in the same way, then an exception is thrown at its
-        suspension point instead of switching to it."""
-        if len(clauses) > L.MAX_HANDLERS:
-            raise CompileError(f"more than {L.MAX_HANDLERS} handlers on one resume")
-        a = self.asm
-        self.spill_all(keep_consts=False)
-        h = len(self.stack)
-        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
-        self.take_continuation(h - 1)
-        del self.stack[h - 1]
-        if throw_tag is None:
-            n = len(ft.params)
-            self.values_to_transfer(n)
-            self.merge_bound_values(RCX, n)
-        elif throw_tag >= 0:
-            self.values_to_transfer(len(self.tag_types_of(throw_tag).params))
-        else:
-            self.values_to_transfer(1)  # the exnref
-        for i, (tag, depth) in enumerate(clauses):
-            a.mov(64, R8, Mem(R15, self.mc.vm.tag(tag)))
-            if depth is None:
-                a.alu_imm("or", 64, R8, 1)
-            a.mov(64, Mem(RCX, L.CR_HANDLERS + 8 * i), R8)
-        a.store_imm(64, Mem(RCX, L.CR_HANDLER_COUNT), len(clauses))
-        landing = Label()
-        a.mov(64, RDX, Mem(RAX, L.RT_CURRENT))
-        a.mov(64, Mem(RCX, L.CR_PARENT), RDX)
-        self.lea_label(R9, landing)
-        a.mov(64, Mem(RCX, -16), RBP)  # the base frame now returns into this resume
-        a.mov(64, Mem(RCX, -8), R9)
-        if throw_tag is None:
-            a.mov(64, R10, Mem(RCX, L.CR_TOP))
-            self.switch_stacks(RDX, R10, landing)
-        else:
-            self.save_context(RDX, landing)
-            self.max_out = max(self.max_out, 2)
-            a.store_imm(64, Mem(RSP, 0), throw_tag)
-            a.mov(64, Mem(RSP, 8), RCX)
-            a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_THROW_INTO)))
-            self.call_funcref_in(SCRATCH)
-            a.ud2()
-        a.bind(landing)
-        self.land()
-        returned = Label()
-        a.mov(64, RCX, Mem(RAX, L.RT_TRANSFER_KIND))
-        a.test(64, RCX, RCX)
-        a.jcc(E, returned)
-        for i, (tag, depth) in enumerate(clauses):
-            if depth is None:
-                continue
-            other = Label()
-            a.alu_imm("cmp", 64, RCX, i + 1)
-            a.jcc(NE, other)
-            self.branch_with_transfer(depth, len(self.tag_types_of(tag).params) + 1)
-            a.bind(other)
-        a.ud2()
-        a.bind(returned)
-        self.values_from_transfer([simple_type(t) for t in ft.results])
-
-    def tag_types_of(self, tag: int) -> FuncType:
-        return self.mc.tag_types[tag]
-
-    def branch_with_transfer(self, depth: int, count: int):
-        """Branch to a label carrying `count` values from the transfer area (rax: runtime)."""
-        a = self.asm
-        frame = self.frames[-1 - depth]
-        for j in range(count):
-            dst = Mem(RBP, 16 + 8 * j) if frame.kind == "func" else self.slot_mem(frame.base + j)
-            a.mov(64, SCRATCH, Mem(RAX, L.RT_TRANSFER + 8 * j))
-            a.mov(64, dst, SCRATCH)
-        if frame.kind == "func":
-            self.epilogue()
-        else:
-            a.jmp(frame.label)
-
-    def op_suspend(self):
-        tag = self.u32()
-        ft = self.tag_types_of(tag)
-        a = self.asm
-        n = len(ft.params)
-        self.spill_all(keep_consts=False)
-        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
-        self.values_to_transfer(n)
-        a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
-        a.call_indirect(Mem(RAX, L.RT_SEARCH_STUB))  # rcx: handling record, r8: clause
-        landing = Label()
-        self.suspend_segment(n)
-        a.alu_imm("add", 64, R8, 1)
-        a.mov(64, Mem(RAX, L.RT_TRANSFER_KIND), R8)
-        a.mov(64, R10, Mem(RCX, L.CR_PARENT))
-        self.switch_stacks(RDI, R10, landing)
-        a.bind(landing)
-        self.land()
-        self.values_from_transfer([simple_type(t) for t in ft.results])
-
-    def suspend_segment(self, ref_word: int):
-        """Suspend the stacks from the running one (left in rdi) up to record rcx (whose
-        resume handles the tag in rdx); the new reference goes to transfer word `ref_word`."""
-        a = self.asm
-        a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
-        a.mov(64, Mem(RCX, L.CR_TOP), RDI)
-        a.store_imm(64, Mem(RCX, L.CR_STATE), L.CONT_SUSPENDED)
-        a.mov(64, Mem(RCX, L.CR_TAG), RDX)
-        self.reference_to(RCX, R9)
-        a.mov(64, Mem(RAX, L.RT_TRANSFER + 8 * ref_word), R9)
-
-    def op_switch(self):
-        ct = self.u32()
-        tag = self.u32()
-        ft = self.cont_func_type(ct)
-        own_ct = ft.params[-1].heap
-        results = [simple_type(t) for t in self.cont_func_type(own_ct).params]
-        a = self.asm
-        n = len(ft.params)  # including the reference to the switching continuation
-        self.spill_all(keep_consts=False)
-        h = len(self.stack)
-        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
-        self.take_continuation(h - 1)
-        del self.stack[h - 1]
-        self.values_to_transfer(n - 1)
-        a.mov(64, RBX, RCX)  # the target
-        a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
-        a.alu_imm("or", 64, RDX, 1)
-        a.call_indirect(Mem(RAX, L.RT_SEARCH_STUB))
-        landing = Label()
-        self.suspend_segment(n - 1)
-        # The target takes the suspended segment's place under the same resume.
-        a.mov(64, R9, Mem(RCX, L.CR_PARENT))
-        a.mov(64, Mem(RBX, L.CR_PARENT), R9)
-        for off in (-16, -8):
-            a.mov(64, R9, Mem(RCX, off))
-            a.mov(64, Mem(RBX, off), R9)
-        # Copy the handler list with a plain loop: `rep movsq` costs more than a whole
-        # switch for the few words involved.
-        a.mov(64, R9, Mem(RCX, L.CR_HANDLER_COUNT))
-        a.mov(64, Mem(RBX, L.CR_HANDLER_COUNT), R9)
-        copy, copied = Label(), Label()
-        a.bind(copy)
-        a.test(64, R9, R9)
-        a.jcc(E, copied)
-        a.alu_imm("sub", 64, R9, 1)
-        a.mov(64, R10, Mem(RCX, L.CR_HANDLERS, R9, 8))
-        a.mov(64, Mem(RBX, L.CR_HANDLERS, R9, 8), R10)
-        a.jmp(copy)
-        a.bind(copied)
-        self.merge_bound_values(RBX, n)
-        a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
-        a.mov(64, R10, Mem(RBX, L.CR_TOP))
-        self.switch_stacks(RDI, R10, landing)
-        a.bind(landing)
-        self.land()
-        self.values_from_transfer(results)
-
-    # ---- exceptions ------------------------------------------------------------------
-    #
-    # Zero-cost: try_table only records its code range and clauses. A throw calls into the
-    # runtime, which walks the rbp chain (across continuation base frames too), finds the
-    # innermost matching clause and continues at the try_table's landing with the payload
-    # in the transfer area and the clause number in RT_TRANSFER_KIND.
-
-    def op_try_table(self):
-        params, results = self.blocktype()
-        clauses = []
-        for _ in range(self.u32()):
-            kind = self.code[self.pos]
-            self.pos += 1
-            tag = self.u32() if kind in (0, 1) else None
-            clauses.append((kind, tag, self.u32()))
-        frame = self.enter_block("try", params, results)
-        frame.try_region = TryRegion(self.asm.pos, clauses=clauses)
-
-    def emit_try_landing(self, frame: Frame):
-        a = self.asm
-        region = frame.try_region
-        if self.reachable:
-            a.jmp(frame.label)
-        region.end = a.pos
-        region.landing = a.pos
-        self.land()
-        a.mov(64, RCX, Mem(RAX, L.RT_TRANSFER_KIND))
-        for i, (kind, tag, depth) in enumerate(region.clauses):
-            other = Label()
-            a.alu_imm("cmp", 64, RCX, i + 1)
-            a.jcc(NE, other)
-            count = (len(self.tag_types_of(tag).params) if tag is not None else 0) + (kind in (1, 3))
-            self.branch_with_transfer(depth, count)
-            a.bind(other)
-        a.ud2()
-        region.clauses = [(kind, tag) for kind, tag, _ in region.clauses]
-        self.tries.append(region)
-
-    def op_throw(self):
-        tag = self.u32()
-        self.spill_all(keep_consts=False)
-        self.asm.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
-        self.values_to_transfer(len(self.tag_types_of(tag).params))
-        self.call_builtin(B_THROW, [(CONST, tag, "i32")], None)
-        self.asm.ud2()
-        self.set_unreachable()
-
-    def op_throw_ref(self):
-        self.call_builtin(B_THROW_REF, self.pop_args(1), None)
-        self.asm.ud2()
-        self.set_unreachable()
-
-    def op_resume_throw(self):
-        ct = self.u32()
-        tag = self.u32()
-        self.emit_resume(self.cont_func_type(ct), self.handlers(), throw_tag=tag)
-
-    def op_resume_throw_ref(self):
-        ct = self.u32()
-        self.emit_resume(self.cont_func_type(ct), self.handlers(), throw_tag=-1)
 
     # ---- the 0xFC prefix -------------------------------------------------------------
 

@@ -13,9 +13,11 @@ import mmap
 from dataclasses import fields, is_dataclass
 
 from . import layout as L
-from .codegen import (B_CONT_NEW, B_DATA_DROP, B_THROW, B_THROW_INTO, B_THROW_REF, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
-                      B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL, B_TABLE_GROW, B_TABLE_INIT,
-                      NUM_BUILTINS, CompiledModule, ModuleCompiler, simple_type)
+from .codegen import CompiledModule, ModuleCompiler
+from .codegen_common import (B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL,
+                             B_MEMORY_GROW, B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL,
+                             B_TABLE_GROW, B_TABLE_INIT, B_THROW, B_THROW_INTO, B_THROW_REF,
+                             NUM_BUILTINS, simple_type)
 from .codemem import CodeRegion
 from .debugroot import publish as publish_debug_root
 from .exceptions import Unwind, Unwinder

@@ -1,0 +1,427 @@
+"""Stack switching and exceptions for the single-pass compiler.
+
+Switching instructions move every value through canonical slots and the runtime's
+transfer area, save the running stack's context in its continuation record, and jump to
+the target's; exceptions are zero-cost, found by a runtime walk of the frame chain.
+"""
+
+from __future__ import annotations
+
+from . import layout as L
+from .codegen_common import (CONST, SCRATCH, SLOT, B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF,
+                             CompileError, TryRegion, simple_type)
+from .frames import CfaRule, PointerChain, RBP_FRAME
+from .stubs import emit_switch_to
+from .types import FuncType
+from .x86 import (A, E, GPR_NAMES, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11,
+                  R14, R15, Label, Mem)
+
+
+class SwitchingCodegen:
+    """FunctionCompiler's stack-switching and exception instructions (a mixin)."""
+
+    # ---- stack switching -------------------------------------------------------------
+    #
+    # All values go through canonical slots and the runtime's transfer area; every register
+    # is free around a switch. A switch saves rsp/rbp/landing pc in the running stack's
+    # record and jumps to the target record's saved context (stubs.emit_switch_to).
+
+    def cont_func_type(self, ct: int) -> FuncType:
+        return self.module.types[self.module.types[ct].composite.func_type].composite
+
+    def handlers(self) -> list[tuple[int, int | None]]:
+        """A resume's handler clauses: (tag, label depth), or (tag, None) for a switch clause."""
+        clauses = []
+        for _ in range(self.u32()):
+            kind = self.code[self.pos]
+            self.pos += 1
+            tag = self.u32()
+            clauses.append((tag, self.u32() if kind == 0 else None))
+        return clauses
+
+    def values_to_transfer(self, count: int, first_word: int = 0):
+        """Move the top `count` values (already in slots) to the transfer area; rax: runtime."""
+        h = len(self.stack)
+        for j in range(count):
+            self.asm.mov(64, SCRATCH, self.slot_mem(h - count + j))
+            self.asm.mov(64, Mem(RAX, L.RT_TRANSFER + 8 * (first_word + j)), SCRATCH)
+        del self.stack[h - count:]
+
+    def values_from_transfer(self, types):
+        a = self.asm
+        for j, ty in enumerate(types):
+            k = len(self.stack)
+            a.mov(64, SCRATCH, Mem(RAX, L.RT_TRANSFER + 8 * j))
+            a.mov(64, self.slot_mem(k), SCRATCH)
+            self.push(SLOT, k, ty)
+
+    def take_continuation(self, slot: int):
+        """Load the reference in `slot` into rcx as a record address, trapping if it is null
+        or already consumed, and consume it."""
+        a = self.asm
+        a.mov(64, RCX, self.slot_mem(slot))
+        a.test(64, RCX, RCX)
+        a.jcc(E, self.trap_label(L.TRAP_NULL_CONT))
+        a.mov(64, RDX, RCX)
+        a.shift_imm("shr", 64, RDX, L.REVISION_SHIFT)
+        a.shift_imm("shl", 64, RCX, 64 - L.REVISION_SHIFT)
+        a.shift_imm("shr", 64, RCX, 64 - L.REVISION_SHIFT)
+        a.movzx(32, 16, R8, Mem(RCX, L.CR_REVISION))
+        a.alu("cmp", 32, R8, RDX)
+        a.jcc(NE, self.trap_label(L.TRAP_CONSUMED))
+        a.alu_imm("add", 64, Mem(RCX, L.CR_REVISION), 1)
+
+    def merge_bound_values(self, record: int, count: int):
+        """If cont.bind left values in `record`, put them before the `count` transfer values."""
+        a = self.asm
+        done = Label()
+        a.alu_imm("cmp", 64, Mem(record, L.CR_NBOUND), 0)
+        a.jcc(E, done)
+        if record != RCX:
+            a.mov(64, RCX, record)
+        a.mov_imm(32, RDX, count)
+        a.call_indirect(Mem(RAX, L.RT_MERGE_STUB))
+        a.bind(done)
+
+    def reference_to(self, record: int, dst: int):
+        """dst = a fresh reference to `record` (its current revision in the high bits)."""
+        a = self.asm
+        a.mov(64, dst, Mem(record, L.CR_REVISION))
+        a.shift_imm("shl", 64, dst, L.REVISION_SHIFT)
+        a.alu("or", 64, dst, record)
+
+    def lea_label(self, reg: int, label: Label):
+        """reg = the address of `label` (rip-relative)."""
+        a = self.asm
+        a.raw(bytes((0x48 | ((reg >> 3) << 2), 0x8D, 0x05 | ((reg & 7) << 3))))
+        a._rel32(label)
+
+    def save_context(self, record: int, landing: Label):
+        """Record where this stack continues: rsp, rbp and the landing pc."""
+        a = self.asm
+        a.mov(64, Mem(record, L.CR_SP), RSP)
+        a.mov(64, Mem(record, L.CR_FP), RBP)
+        self.lea_label(R11, landing)
+        a.mov(64, Mem(record, L.CR_PC), R11)
+
+    def switch_stacks(self, own: int, target: int, landing: Label):
+        """Leave this stack, saving its context in record `own`, and continue on record
+        `target`'s stack; control comes back at `landing`, which the caller binds next.
+
+        Native mode inlines the switch. Libcall mode calls the runtime's switch routine,
+        which returns on the other stack, as fiber libraries do."""
+        a = self.asm
+        if self.mc.libcall:
+            a.mov(64, RSI, target)
+            a.mov(64, RDI, own)
+            a.call_indirect(Mem(RAX, L.RT_LIBCALL_SWITCH))
+        else:
+            self.save_context(own, landing)
+            _, after_rbp = emit_switch_to(a, target)
+            # At the jump, this frame lives on only in `own`'s saved context.
+            self.cfi_rows.append((after_rbp, CfaRule(PointerChain(GPR_NAMES[own], (L.CR_FP, 16)), 0,
+                                                     (("rbp", -16),))))
+            self.cfi_rows.append((a.pos, RBP_FRAME))
+
+    def land(self):
+        """Code after a switch (or an exception) arrives here: restore the registers this
+        function relies on (vmctx, memory base, loop-pinned locals) and rax: runtime."""
+        a = self.asm
+        a.mov(64, R15, Mem(RBP, -8))
+        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        self.reload_pins()
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+
+    def op_cont_new(self):
+        """Take a record from the runtime's free list; only when it is empty, ask the
+        runtime for a new stack (a builtin call, which may map a new slab)."""
+        ct = self.u32()
+        ft = self.cont_func_type(ct)
+        a = self.asm
+        self.max_out = max(self.max_out, L.MIN_CALL_AREA)
+        self.spill_all(keep_consts=False)
+        a.mov(64, RDX, self.slot_mem(len(self.stack) - 1))
+        self.stack.pop()
+        a.test(64, RDX, RDX)
+        a.jcc(E, self.trap_label(L.TRAP_NULL_FUNC))
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        a.mov(64, RCX, Mem(RAX, L.RT_FREE_LIST))
+        slow, done = Label(), Label()
+        a.test(64, RCX, RCX)
+        a.jcc(E, slow)
+        a.mov(64, R8, Mem(RCX, L.CR_NEXT_FREE))
+        a.mov(64, Mem(RAX, L.RT_FREE_LIST), R8)
+        a.mov_imm(32, R8, 0)
+        for offset in (L.CR_STATE, L.CR_FP, L.CR_PARENT, L.CR_HANDLER_COUNT, L.CR_NBOUND):
+            a.mov(64, Mem(RCX, offset), R8)
+        a.lea(R8, Mem(RCX, -16))
+        a.mov(64, Mem(RCX, L.CR_SP), R8)
+        a.mov(64, R8, Mem(RAX, L.RT_START_STUB))
+        a.mov(64, Mem(RCX, L.CR_PC), R8)
+        a.mov(64, Mem(RCX, L.CR_TOP), RCX)
+        a.mov(64, Mem(RCX, L.CR_FUNC), RDX)
+        a.store_imm(64, Mem(RCX, L.CR_NARGS), len(ft.params))
+        a.store_imm(64, Mem(RCX, L.CR_NRESULTS), len(ft.results))
+        a.mov(64, R8, Mem(RAX, L.RT_NEXT_CONT_ID))
+        a.mov(64, Mem(RCX, L.CR_ID), R8)
+        a.alu_imm("add", 64, R8, 1)
+        a.mov(64, Mem(RAX, L.RT_NEXT_CONT_ID), R8)
+        self.reference_to(RCX, R9)
+        a.jmp(done)
+        a.bind(slow)
+        a.store_imm(64, Mem(RSP, 0), ct)
+        a.mov(64, Mem(RSP, 8), RDX)
+        a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_CONT_NEW)))
+        self.call_funcref_in(SCRATCH)
+        a.mov(64, R15, Mem(RBP, -8))
+        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        self.reload_pins()
+        a.mov(64, R9, Mem(RSP, 0))
+        a.bind(done)
+        self.free_gpr.remove(R9)
+        self.push_reg(R9, "ref")
+
+    def op_cont_bind(self):
+        ct1 = self.u32()
+        ct2 = self.u32()
+        count = len(self.cont_func_type(ct1).params) - len(self.cont_func_type(ct2).params)
+        self.spill_all(keep_consts=False)
+        a = self.asm
+        h = len(self.stack)
+        self.take_continuation(h - 1)
+        a.mov(64, R8, Mem(RCX, L.CR_NBOUND))
+        if count > L.MAX_BOUND:
+            a.jmp(self.trap_label(L.TRAP_TOO_MANY_BOUND))
+        else:
+            a.alu_imm("cmp", 64, R8, L.MAX_BOUND - count)
+            a.jcc(A, self.trap_label(L.TRAP_TOO_MANY_BOUND))
+        for j in range(count):
+            a.mov(64, SCRATCH, self.slot_mem(h - 1 - count + j))
+            a.mov(64, Mem(RCX, L.CR_BOUND, R8, 8), SCRATCH)
+            a.alu_imm("add", 64, R8, 1)
+        a.mov(64, Mem(RCX, L.CR_NBOUND), R8)
+        del self.stack[h - 1 - count:]
+        reg = self.alloc(False, avoid=(RCX,))
+        self.reference_to(RCX, reg)
+        self.push_reg(reg, "ref")
+
+    def op_resume(self):
+        ct = self.u32()
+        self.emit_resume(self.cont_func_type(ct), self.handlers())
+
+    def emit_resume(self, ft: FuncType, clauses, throw_tag: int | None = None):
+        """resume, or with `throw_tag` resume_throw (a tag index) / resume_throw_ref (-1):
+        the continuation is linked in the same way, then an exception is thrown at its
+        suspension point instead of switching to it."""
+        if len(clauses) > L.MAX_HANDLERS:
+            raise CompileError(f"more than {L.MAX_HANDLERS} handlers on one resume")
+        a = self.asm
+        self.spill_all(keep_consts=False)
+        h = len(self.stack)
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        self.take_continuation(h - 1)
+        del self.stack[h - 1]
+        if throw_tag is None:
+            n = len(ft.params)
+            self.values_to_transfer(n)
+            self.merge_bound_values(RCX, n)
+        elif throw_tag >= 0:
+            self.values_to_transfer(len(self.tag_types_of(throw_tag).params))
+        else:
+            self.values_to_transfer(1)  # the exnref
+        for i, (tag, depth) in enumerate(clauses):
+            a.mov(64, R8, Mem(R15, self.mc.vm.tag(tag)))
+            if depth is None:
+                a.alu_imm("or", 64, R8, 1)
+            a.mov(64, Mem(RCX, L.CR_HANDLERS + 8 * i), R8)
+        a.store_imm(64, Mem(RCX, L.CR_HANDLER_COUNT), len(clauses))
+        landing = Label()
+        a.mov(64, RDX, Mem(RAX, L.RT_CURRENT))
+        a.mov(64, Mem(RCX, L.CR_PARENT), RDX)
+        self.lea_label(R9, landing)
+        a.mov(64, Mem(RCX, -16), RBP)  # the base frame now returns into this resume
+        a.mov(64, Mem(RCX, -8), R9)
+        if throw_tag is None:
+            a.mov(64, R10, Mem(RCX, L.CR_TOP))
+            self.switch_stacks(RDX, R10, landing)
+        else:
+            self.save_context(RDX, landing)
+            self.max_out = max(self.max_out, 2)
+            a.store_imm(64, Mem(RSP, 0), throw_tag)
+            a.mov(64, Mem(RSP, 8), RCX)
+            a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_THROW_INTO)))
+            self.call_funcref_in(SCRATCH)
+            a.ud2()
+        a.bind(landing)
+        self.land()
+        returned = Label()
+        a.mov(64, RCX, Mem(RAX, L.RT_TRANSFER_KIND))
+        a.test(64, RCX, RCX)
+        a.jcc(E, returned)
+        for i, (tag, depth) in enumerate(clauses):
+            if depth is None:
+                continue
+            other = Label()
+            a.alu_imm("cmp", 64, RCX, i + 1)
+            a.jcc(NE, other)
+            self.branch_with_transfer(depth, len(self.tag_types_of(tag).params) + 1)
+            a.bind(other)
+        a.ud2()
+        a.bind(returned)
+        self.values_from_transfer([simple_type(t) for t in ft.results])
+
+    def tag_types_of(self, tag: int) -> FuncType:
+        return self.mc.tag_types[tag]
+
+    def branch_with_transfer(self, depth: int, count: int):
+        """Branch to a label carrying `count` values from the transfer area (rax: runtime)."""
+        a = self.asm
+        frame = self.frames[-1 - depth]
+        for j in range(count):
+            dst = Mem(RBP, 16 + 8 * j) if frame.kind == "func" else self.slot_mem(frame.base + j)
+            a.mov(64, SCRATCH, Mem(RAX, L.RT_TRANSFER + 8 * j))
+            a.mov(64, dst, SCRATCH)
+        if frame.kind == "func":
+            self.epilogue()
+        else:
+            a.jmp(frame.label)
+
+    def op_suspend(self):
+        tag = self.u32()
+        ft = self.tag_types_of(tag)
+        a = self.asm
+        n = len(ft.params)
+        self.spill_all(keep_consts=False)
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        self.values_to_transfer(n)
+        a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
+        a.call_indirect(Mem(RAX, L.RT_SEARCH_STUB))  # rcx: handling record, r8: clause
+        landing = Label()
+        self.suspend_segment(n)
+        a.alu_imm("add", 64, R8, 1)
+        a.mov(64, Mem(RAX, L.RT_TRANSFER_KIND), R8)
+        a.mov(64, R10, Mem(RCX, L.CR_PARENT))
+        self.switch_stacks(RDI, R10, landing)
+        a.bind(landing)
+        self.land()
+        self.values_from_transfer([simple_type(t) for t in ft.results])
+
+    def suspend_segment(self, ref_word: int):
+        """Suspend the stacks from the running one (left in rdi) up to record rcx (whose
+        resume handles the tag in rdx); the new reference goes to transfer word `ref_word`."""
+        a = self.asm
+        a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
+        a.mov(64, Mem(RCX, L.CR_TOP), RDI)
+        a.store_imm(64, Mem(RCX, L.CR_STATE), L.CONT_SUSPENDED)
+        a.mov(64, Mem(RCX, L.CR_TAG), RDX)
+        self.reference_to(RCX, R9)
+        a.mov(64, Mem(RAX, L.RT_TRANSFER + 8 * ref_word), R9)
+
+    def op_switch(self):
+        ct = self.u32()
+        tag = self.u32()
+        ft = self.cont_func_type(ct)
+        own_ct = ft.params[-1].heap
+        results = [simple_type(t) for t in self.cont_func_type(own_ct).params]
+        a = self.asm
+        n = len(ft.params)  # including the reference to the switching continuation
+        self.spill_all(keep_consts=False)
+        h = len(self.stack)
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        self.take_continuation(h - 1)
+        del self.stack[h - 1]
+        self.values_to_transfer(n - 1)
+        a.mov(64, RBX, RCX)  # the target
+        a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
+        a.alu_imm("or", 64, RDX, 1)
+        a.call_indirect(Mem(RAX, L.RT_SEARCH_STUB))
+        landing = Label()
+        self.suspend_segment(n - 1)
+        # The target takes the suspended segment's place under the same resume.
+        a.mov(64, R9, Mem(RCX, L.CR_PARENT))
+        a.mov(64, Mem(RBX, L.CR_PARENT), R9)
+        for off in (-16, -8):
+            a.mov(64, R9, Mem(RCX, off))
+            a.mov(64, Mem(RBX, off), R9)
+        # Copy the handler list with a plain loop: `rep movsq` costs more than a whole
+        # switch for the few words involved.
+        a.mov(64, R9, Mem(RCX, L.CR_HANDLER_COUNT))
+        a.mov(64, Mem(RBX, L.CR_HANDLER_COUNT), R9)
+        copy, copied = Label(), Label()
+        a.bind(copy)
+        a.test(64, R9, R9)
+        a.jcc(E, copied)
+        a.alu_imm("sub", 64, R9, 1)
+        a.mov(64, R10, Mem(RCX, L.CR_HANDLERS, R9, 8))
+        a.mov(64, Mem(RBX, L.CR_HANDLERS, R9, 8), R10)
+        a.jmp(copy)
+        a.bind(copied)
+        self.merge_bound_values(RBX, n)
+        a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
+        a.mov(64, R10, Mem(RBX, L.CR_TOP))
+        self.switch_stacks(RDI, R10, landing)
+        a.bind(landing)
+        self.land()
+        self.values_from_transfer(results)
+
+    # ---- exceptions ------------------------------------------------------------------
+    #
+    # Zero-cost: try_table only records its code range and clauses. A throw calls into the
+    # runtime, which walks the rbp chain (across continuation base frames too), finds the
+    # innermost matching clause and continues at the try_table's landing with the payload
+    # in the transfer area and the clause number in RT_TRANSFER_KIND.
+
+    def op_try_table(self):
+        params, results = self.blocktype()
+        clauses = []
+        for _ in range(self.u32()):
+            kind = self.code[self.pos]
+            self.pos += 1
+            tag = self.u32() if kind in (0, 1) else None
+            clauses.append((kind, tag, self.u32()))
+        frame = self.enter_block("try", params, results)
+        frame.try_region = TryRegion(self.asm.pos, clauses=clauses)
+
+    def emit_try_landing(self, frame):
+        a = self.asm
+        region = frame.try_region
+        if self.reachable:
+            a.jmp(frame.label)
+        region.end = a.pos
+        region.landing = a.pos
+        self.land()
+        a.mov(64, RCX, Mem(RAX, L.RT_TRANSFER_KIND))
+        for i, (kind, tag, depth) in enumerate(region.clauses):
+            other = Label()
+            a.alu_imm("cmp", 64, RCX, i + 1)
+            a.jcc(NE, other)
+            count = (len(self.tag_types_of(tag).params) if tag is not None else 0) + (kind in (1, 3))
+            self.branch_with_transfer(depth, count)
+            a.bind(other)
+        a.ud2()
+        region.clauses = [(kind, tag) for kind, tag, _ in region.clauses]
+        self.tries.append(region)
+
+    def op_throw(self):
+        tag = self.u32()
+        self.spill_all(keep_consts=False)
+        self.asm.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        self.values_to_transfer(len(self.tag_types_of(tag).params))
+        self.call_builtin(B_THROW, [(CONST, tag, "i32")], None)
+        self.asm.ud2()
+        self.set_unreachable()
+
+    def op_throw_ref(self):
+        self.call_builtin(B_THROW_REF, self.pop_args(1), None)
+        self.asm.ud2()
+        self.set_unreachable()
+
+    def op_resume_throw(self):
+        ct = self.u32()
+        tag = self.u32()
+        self.emit_resume(self.cont_func_type(ct), self.handlers(), throw_tag=tag)
+
+    def op_resume_throw_ref(self):
+        ct = self.u32()
+        self.emit_resume(self.cont_func_type(ct), self.handlers(), throw_tag=-1)
+
