@@ -38,6 +38,8 @@ DW_LNE_set_address = 0x02
 
 PRODUCER = "stackstitch"
 _STANDARD_OPCODE_LENGTHS = bytes([0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1])
+LINE_BASE, LINE_RANGE = -5, 14  # special opcodes: line steps -5..8
+OPCODE_BASE = len(_STANDARD_OPCODE_LENGTHS) + 1
 
 
 @dataclass
@@ -90,24 +92,32 @@ def _compile_unit(source_path: str, low: int, high: int, functions: list[Functio
 
 
 def _line_program(functions: list[FunctionLines]) -> bytes:
-    """One sequence per function: set_address, then (advance_pc, advance_line, copy) per
-    change of Wasm offset, then end_sequence at the function's end."""
+    """One sequence per function: set_address, then a row per change of Wasm offset (a
+    one-byte special opcode when the steps are small, as they nearly always are), then
+    end_sequence at the function's end."""
     out = bytearray()
     for f in functions:
-        out += b"\0" + uleb128(9) + bytes([DW_LNE_set_address]) + struct.pack("<Q", f.start)
+        out += b"\0\x09" + bytes([DW_LNE_set_address]) + struct.pack("<Q", f.start)
         address, line = f.start, 1
         for at, offset in f.lines:
             if offset == line and at != f.start:
                 continue
-            if at > address:
-                out += bytes([DW_LNS_advance_pc]) + uleb128(at - address)
-                address = at
-            if offset != line:
-                out += bytes([DW_LNS_advance_line]) + sleb128(offset - line)
-                line = offset
-            out += bytes([DW_LNS_copy])
-        out += bytes([DW_LNS_advance_pc]) + uleb128(f.end - address)
-        out += b"\0" + uleb128(1) + bytes([DW_LNE_end_sequence])
+            step, delta = at - address, offset - line
+            special = (delta - LINE_BASE) + LINE_RANGE * step + OPCODE_BASE
+            if 0 <= delta - LINE_BASE < LINE_RANGE and step >= 0 and special <= 255:
+                out.append(special)
+            else:
+                if step:
+                    out.append(DW_LNS_advance_pc)
+                    out += uleb128(step)
+                if delta:
+                    out.append(DW_LNS_advance_line)
+                    out += sleb128(delta)
+                out.append(DW_LNS_copy)
+            address, line = at, offset
+        out.append(DW_LNS_advance_pc)
+        out += uleb128(f.end - address)
+        out += b"\0\x01" + bytes([DW_LNE_end_sequence])
     return bytes(out)
 
 
@@ -115,7 +125,7 @@ def _line_table(source_path: str, functions: list[FunctionLines]) -> bytes:
     directory, name = os.path.split(source_path)
     after_header_length = bytearray()
     after_header_length += bytes([1, 1, 1])  # min instruction length, max ops, default_is_stmt
-    after_header_length += struct.pack("<bBB", -5, 14, len(_STANDARD_OPCODE_LENGTHS) + 1)
+    after_header_length += struct.pack("<bBB", LINE_BASE, LINE_RANGE, OPCODE_BASE)
     after_header_length += _STANDARD_OPCODE_LENGTHS
     after_header_length += (_cstring(directory) if directory else b"") + b"\0"
     after_header_length += _cstring(name) + uleb128(1 if directory else 0) + uleb128(0) + uleb128(0)
