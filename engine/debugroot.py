@@ -116,8 +116,10 @@ class StoreRecord:
         entries = []
         for function in compiled.functions:
             name = _string(module.func_name(function.index))
-            flat = [v for native, wasm in function.addr_map for v in (base + native, wasm)]
-            addr_map = _words(flat)
+            pairs = function.addr_map
+            addr_map = (ctypes.c_uint64 * max(2 * len(pairs), 1))()
+            addr_map[0:2 * len(pairs):2] = [base + native for native, _ in pairs]
+            addr_map[1:2 * len(pairs):2] = [wasm for _, wasm in pairs]
             self.keep += [name, addr_map]
             entries += [function.index, base + function.start, base + function.end,
                         ctypes.addressof(name), ctypes.addressof(addr_map), len(function.addr_map)]
