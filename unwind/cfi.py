@@ -120,23 +120,37 @@ def _restore_register(number: int) -> bytes:
 def cfa_program(description: FrameDescription) -> bytes:
     """The FDE instructions: one advance per change of address, then only what changed."""
     out = bytearray()
-    location = description.start
-    cfa, saved = _INITIAL_CFA, dict(_INITIAL_SAVED)
-    previous = description.start
-    decoded: dict = {}
+    location = previous = description.start
+    current = None  # the CIE's initial state
     for address, rule in description.rows:
         if not previous <= address < description.end:
             raise CfiError(f"row at 0x{address:x} is outside [0x{description.start:x}, "
                            f"0x{description.end:x}) or before the previous row")
         previous = address
-        if rule not in decoded:  # the same few rules recur in every function
-            decoded[rule] = (_cfa_of(rule), _saved_of(rule))
-        new_cfa, new_saved = decoded[rule]
-        if new_cfa == cfa and new_saved == saved:
+        if rule == current:
+            continue
+        change = _transition(current, rule)
+        current = rule
+        if not change:
             continue
         if address > location:
             out += _advance(address - location)
             location = address
+        out += change
+    return bytes(out)
+
+
+# The instructions from one rule to another: the same few transitions recur in every
+# function (prologue, epilogue, switch sequences), so each is encoded once.
+_TRANSITIONS: dict = {}
+
+
+def _transition(old, new) -> bytes:
+    change = _TRANSITIONS.get((old, new))
+    if change is None:
+        cfa, saved = (_INITIAL_CFA, _INITIAL_SAVED) if old is None else (_cfa_of(old), _saved_of(old))
+        new_cfa, new_saved = _cfa_of(new), _saved_of(new)
+        out = bytearray()
         if new_cfa != cfa:
             out += _define_cfa(cfa, new_cfa)
         for number in sorted(set(saved) | set(new_saved)):
@@ -144,8 +158,8 @@ def cfa_program(description: FrameDescription) -> bytes:
                 out += _restore_register(number)
             elif saved.get(number) != new_saved[number]:
                 out += _save_register(number, new_saved[number])
-        cfa, saved = new_cfa, new_saved
-    return bytes(out)
+        change = _TRANSITIONS[(old, new)] = bytes(out)
+    return change
 
 
 def _padded(entry: bytearray) -> bytes:
