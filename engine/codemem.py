@@ -1,4 +1,6 @@
-"""Executable memory that is writable while emitted and executable after, never both."""
+"""Native memory mappings: code that is writable while emitted and executable after (never
+both), and address ranges reserved up front and committed as they are needed (linear
+memories, stacks)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,29 @@ import ctypes
 import mmap
 
 _libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_long]
 _libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 _libc.mprotect.restype = ctypes.c_int
+_MAP_NORESERVE = 0x4000
+_MAP_FAILED = ctypes.c_void_p(-1).value
+PROT_NONE = 0
+READ_WRITE = mmap.PROT_READ | mmap.PROT_WRITE
+
+
+def reserve(size: int, prot: int) -> int:
+    """Map `size` bytes (not charged against the commit limit); returns the address."""
+    address = _libc.mmap(None, size, prot, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE,
+                         -1, 0)
+    if address in (None, _MAP_FAILED):
+        raise MemoryError(f"cannot reserve {size} bytes: errno {ctypes.get_errno()}")
+    return address
+
+
+def protect(address: int, size: int, prot: int):
+    if _libc.mprotect(address, size, prot) != 0:
+        raise MemoryError(f"mprotect of {size} bytes failed: errno {ctypes.get_errno()}")
 
 
 def _address_of(m: mmap.mmap) -> int:
@@ -26,5 +49,4 @@ class CodeRegion:
         self._map.write(code)
         self.address = _address_of(self._map)
         self.size = len(code)
-        if _libc.mprotect(self.address, size, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
-            raise OSError(ctypes.get_errno(), "mprotect of JIT code failed")
+        protect(self.address, size, mmap.PROT_READ | mmap.PROT_EXEC)

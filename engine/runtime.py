@@ -18,7 +18,8 @@ from .codegen_common import (B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY
                              B_MEMORY_GROW, B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL,
                              B_TABLE_GROW, B_TABLE_INIT, B_THROW, B_THROW_INTO, B_THROW_REF,
                              NUM_BUILTINS, simple_type)
-from .codemem import CodeRegion
+from .codemem import PROT_NONE, READ_WRITE, CodeRegion, protect, reserve
+from .continuations import DEFAULT_CONT_STACK_SIZE, ContinuationPool
 from .debugroot import publish as publish_debug_root
 from .exceptions import Unwind, Unwinder
 from .module import Module
@@ -30,17 +31,6 @@ PAGE = 65536
 MASK64 = (1 << 64) - 1
 DEFAULT_STACK_SIZE = 8 << 20
 HOST_HEADROOM = 512 << 10  # stack kept free below Wasm frames for host calls (ctypes, CPython)
-DEFAULT_CONT_STACK_SIZE = 256 << 10  # host calls never run on these: they move to the main stack
-CONT_STACK_MARGIN = 512  # below the limit: room for a stub call after the prologue check
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                       ctypes.c_int, ctypes.c_long]
-_libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_MAP_NORESERVE = 0x4000
-_MAP_FAILED = ctypes.c_void_p(-1).value
 
 HostCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_uint64))
 
@@ -76,13 +66,6 @@ class WasmException(Exception):
         self.payload = payload
 
 
-def _reserve(size: int, prot: int) -> int:
-    addr = _libc.mmap(None, size, prot, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _MAP_NORESERVE, -1, 0)
-    if addr in (None, _MAP_FAILED):
-        raise MemoryError(f"cannot reserve {size} bytes: errno {ctypes.get_errno()}")
-    return addr
-
-
 def _mask(ty: str) -> int:
     return 0xFFFFFFFF if ty in ("i32", "f32") else MASK64
 
@@ -111,7 +94,7 @@ class Memory:
         max_pages = limits.maximum if limits.maximum is not None else 65536
         self.max_pages = min(max_pages, 65536)
         self.reserved = max(self.max_pages * PAGE, mmap.PAGESIZE)
-        self.base = _reserve(self.reserved, 0)
+        self.base = reserve(self.reserved, PROT_NONE)
         self.size_bytes = 0
         self.vmctxs: list = []  # (vmctx buffer, word index of this memory's size field)
         if limits.minimum > self.max_pages:
@@ -119,8 +102,8 @@ class Memory:
         self._commit(limits.minimum * PAGE)
 
     def _commit(self, size: int):
-        if size and _libc.mprotect(self.base, size, mmap.PROT_READ | mmap.PROT_WRITE) != 0:
-            raise MemoryError("cannot commit linear memory")
+        if size:
+            protect(self.base, size, READ_WRITE)
         self.size_bytes = size
         for vm, index in self.vmctxs:
             vm[index] = size
@@ -219,105 +202,8 @@ class Tag:
         self.address = ctypes.addressof(self.record)
 
 
-class ContinuationPool:
-    """Continuation records with their stacks, carved from slabs of many stacks each, so
-    that 100,000 live continuations need a few thousand mappings, not one or two each.
-    `slabs` holds the address of each slab's first stack (its guard page lies below).
-    Finished continuations are pushed on the runtime's free list by generated code."""
-
-    STACKS_PER_SLAB = 64
-
-    def __init__(self, runtime, stack_size: int, start_stub: int):
-        if not 16 << 10 <= stack_size <= 1 << 30:
-            raise ValueError("continuation stack size must be between 16 KiB and 1 GiB")
-        self.runtime = runtime
-        self.stack_size = (stack_size + mmap.PAGESIZE - 1) & ~(mmap.PAGESIZE - 1)
-        self.start_stub = start_stub
-        self.slabs: list[int] = []
-        self.unused: list[int] = []  # records never handed out yet
-        runtime[L.RT_NEXT_CONT_ID // 8] = 1
-        self.on_new_slab = None  # called with the slab list when it grows
-
-    def allocate(self) -> int:
-        rt = self.runtime
-        record = rt[L.RT_FREE_LIST // 8]
-        if record:
-            rt[L.RT_FREE_LIST // 8] = _words(record)[L.CR_NEXT_FREE // 8]
-            return record
-        if not self.unused:
-            # One guard page below each slab: a second mapping per 64 stacks, not per stack
-            # (the kernel's 65,530 mappings must hold 100,000 stacks). The prologue's limit
-            # check is what keeps every stack in bounds; the guard is defence in depth.
-            guard = _reserve(mmap.PAGESIZE + self.stack_size * self.STACKS_PER_SLAB, 0)
-            slab = guard + mmap.PAGESIZE
-            if _libc.mprotect(slab, self.stack_size * self.STACKS_PER_SLAB,
-                              mmap.PROT_READ | mmap.PROT_WRITE) != 0:
-                raise MemoryError("cannot map continuation stacks")
-            bisect.insort(self.slabs, slab)
-            if self.on_new_slab is not None:
-                self.on_new_slab(self.slabs)
-            self.unused = [L.record_in_slab(slab, i, self.stack_size)
-                           for i in reversed(range(self.STACKS_PER_SLAB))]
-        return self.unused.pop()
-
-    def release(self, record: int):
-        """A continuation ended: its stack can carry another, unless it is retired."""
-        w = _words(record)
-        w[L.CR_STATE // 8] = L.CONT_RETURNED
-        if w[L.CR_REVISION // 8] < L.RETIRE_REVISION:
-            w[L.CR_NEXT_FREE // 8] = self.runtime[L.RT_FREE_LIST // 8]
-            self.runtime[L.RT_FREE_LIST // 8] = record
-
-    def stack_low(self, record: int) -> int:
-        """The low end of the stack whose record this is."""
-        slab = self.slabs[bisect.bisect(self.slabs, record) - 1]
-        return slab + (record - slab) // self.stack_size * self.stack_size
-
-    def owns(self, record: int) -> bool:
-        """Whether `record` is a continuation record (not an entry's root record, which
-        lives in an entry frame and is gone once that entry has returned)."""
-        k = bisect.bisect(self.slabs, record) - 1
-        return k >= 0 and record < self.slabs[k] + self.stack_size * self.STACKS_PER_SLAB
-
-    def recycle_chain(self, record: int):
-        """After a trap: the continuations that were running up to the entry's root record
-        are dead; their stacks go back on the free list."""
-        while self.owns(record):
-            w = _words(record)
-            parent = w[L.CR_PARENT // 8]
-            if w[L.CR_STATE // 8] != L.CONT_RETURNED:  # else an exception already ended it
-                self.release(record)
-            record = parent
-
-    def new(self, func_ref: int, functype: FuncType) -> int:
-        """A fresh continuation of `func_ref`; returns its reference."""
-        record = self.allocate()
-        w = _words(record)
-        w[L.CR_STATE // 8] = L.CONT_FRESH
-        w[L.CR_SP // 8] = record - 16
-        w[L.CR_FP // 8] = 0
-        w[L.CR_PC // 8] = self.start_stub
-        w[L.CR_PARENT // 8] = 0
-        w[L.CR_TOP // 8] = record
-        low = self.stack_low(record)
-        w[L.CR_LIMIT // 8] = low + CONT_STACK_MARGIN
-        w[L.CR_FUNC // 8] = func_ref
-        w[L.CR_NARGS // 8] = len(functype.params)
-        w[L.CR_NRESULTS // 8] = len(functype.results)
-        w[L.CR_HANDLER_COUNT // 8] = 0
-        w[L.CR_NBOUND // 8] = 0
-        w[L.CR_STACK_LO // 8] = low
-        w[L.CR_ID // 8] = self.runtime[L.RT_NEXT_CONT_ID // 8]
-        self.runtime[L.RT_NEXT_CONT_ID // 8] += 1
-        return record | ((w[L.CR_REVISION // 8] & 0xFFFF) << L.REVISION_SHIFT)
-
-
 def _word(address: int) -> int:
     return ctypes.c_uint64.from_address(address).value
-
-
-def _words(address: int):
-    return (ctypes.c_uint64 * (L.CR_SIZE // 8)).from_address(address)
 
 
 # ---- the store ------------------------------------------------------------------------------
@@ -338,7 +224,7 @@ class Store:
         if stack_size < HOST_HEADROOM + (64 << 10):
             raise ValueError(f"stack size must be at least {(HOST_HEADROOM >> 10) + 64} KiB")
         self.stack_size = stack_size
-        self.stack_lo = _reserve(stack_size, mmap.PROT_READ | mmap.PROT_WRITE)
+        self.stack_lo = reserve(stack_size, READ_WRITE)
         r = self.runtime
         r[L.RT_STACK_LO // 8] = self.stack_lo
         r[L.RT_STACK_HI // 8] = self.stack_lo + stack_size
