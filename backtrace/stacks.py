@@ -7,30 +7,12 @@ store's stacks (the Wasm main stack or a chunk of a continuation slab).
 
 from __future__ import annotations
 
-import bisect
 import ctypes
-from dataclasses import dataclass
 
 from stackstitch.engine import layout as L
+from stackstitch.engine.layout import StackChunk
 
 MAIN_STACK_ID = 0
-
-
-@dataclass(frozen=True)
-class StackChunk:
-    """The frame area [lo, hi) of one native stack. `record` is its continuation record,
-    which sits just above the frame area (None: the main stack)."""
-    lo: int
-    hi: int
-    record: int | None
-
-    def holds(self, address: int, size: int = 8) -> bool:
-        return self.lo <= address and address + size <= self.hi
-
-    @property
-    def base_frame(self) -> int | None:
-        """The start stub's frame at the top of a continuation stack (rbp while it runs)."""
-        return None if self.record is None else self.record - 16
 
 
 class StackMap:
@@ -40,19 +22,14 @@ class StackMap:
         self.main = StackChunk(store.stack_lo, store.stack_lo + store.stack_size, None)
         pool = store.continuations
         self.chunk_size = pool.stack_size
-        self.slab_size = pool.stack_size * pool.STACKS_PER_SLAB
+        self.stacks_per_slab = pool.STACKS_PER_SLAB
         self.slabs = list(pool.slabs)  # sorted by the pool
 
     def chunk_of(self, address: int) -> StackChunk | None:
         """The stack holding `address`, or None if it is on no stack we know."""
         if self.main.holds(address, 1):
             return self.main
-        k = bisect.bisect_right(self.slabs, address) - 1
-        if k < 0 or address >= self.slabs[k] + self.slab_size:
-            return None
-        i = (address - self.slabs[k]) // self.chunk_size
-        record = L.record_in_slab(self.slabs[k], i, self.chunk_size)
-        return StackChunk(self.slabs[k] + i * self.chunk_size, record, record)
+        return L.chunk_in_slabs(address, self.slabs, self.chunk_size, self.stacks_per_slab)
 
     def record_chunk(self, record: int) -> StackChunk | None:
         """The stack whose continuation record is exactly `record`, else None."""

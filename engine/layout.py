@@ -6,6 +6,9 @@ Every offset here is part of the contract between `codegen`, `stubs` and `runtim
 
 from __future__ import annotations
 
+import bisect
+from dataclasses import dataclass
+
 # The runtime block: one per Store, shared by every instance in it.
 RT_ENTRY_SP = 0      # rsp of the innermost entry trampoline frame; a trap unwinds to it
 RT_STACK_LIMIT = 8   # lowest rsp a Wasm frame may reach on the current stack
@@ -74,6 +77,35 @@ RECORD_COLOR_STEP = 448
 def record_in_slab(slab: int, i: int, stack_size: int) -> int:
     """The continuation record of stack `i` of a slab (see DEBUG_ROOT.md)."""
     return slab + (i + 1) * stack_size - CR_SIZE - RECORD_COLOR_STEP * (i % RECORD_COLORS)
+
+
+@dataclass(frozen=True)
+class StackChunk:
+    """The frame area [lo, hi) of one native stack. `record` is its continuation record,
+    which sits just above the frame area (None: the main stack)."""
+    lo: int
+    hi: int
+    record: int | None
+
+    def holds(self, address: int, size: int = 8) -> bool:
+        return self.lo <= address and address + size <= self.hi
+
+    @property
+    def base_frame(self) -> int | None:
+        """The start stub's frame at the top of a continuation stack (rbp while it runs)."""
+        return None if self.record is None else self.record - 16
+
+
+def chunk_in_slabs(address: int, slabs: list[int], stack_size: int,
+                   stacks_per_slab: int) -> StackChunk | None:
+    """The continuation stack holding `address`, given the sorted slab list (readers of
+    stacks in process and out of process, the backtrace walker and the gdb plugin)."""
+    k = bisect.bisect_right(slabs, address) - 1
+    if k < 0 or not stack_size or address >= slabs[k] + stack_size * stacks_per_slab:
+        return None
+    i = (address - slabs[k]) // stack_size
+    record = record_in_slab(slabs[k], i, stack_size)
+    return StackChunk(slabs[k] + i * stack_size, record, record)
 REVISION_SHIFT = 48  # a continuation reference is record | (revision & 0xFFFF) << 48
 # A finished record whose revision has reached this is never reused, so the 16 revision
 # bits of a reference never repeat for one record across the continuations it carries.

@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass, field
 
 from stackstitch.engine import layout as L
+from stackstitch.engine.layout import StackChunk
 from stackstitch.engine.debugroot import DebugRootReader
 
 UNKNOWN = "<unknown>"
@@ -92,17 +93,6 @@ class CodeIndex:
         return self.functions[k].name if k < len(self.starts) and self.starts[k] == code else None
 
 
-@dataclass(frozen=True)
-class StackChunk:
-    """The frame area [lo, hi) of one stack; `record` sits at hi (None: the main stack)."""
-    lo: int
-    hi: int
-    record: int | None
-
-    def holds(self, address: int, size: int = 8) -> bool:
-        return self.lo <= address and address + size <= self.hi
-
-
 @dataclass
 class Continuation:
     label: str  # how commands name it: its id, prefixed by the store's number if several
@@ -143,7 +133,7 @@ class StoreView:
         self.fiber_return = fields["fiber_return"]
         self.main = StackChunk(fields["main_lo"], fields["main_hi"], None)
         self.chunk_size = fields["stack_size"]
-        self.slab_size = fields["stack_size"] * fields["stacks_per_slab"]
+        self.stacks_per_slab = fields["stacks_per_slab"]
         count = min(fields["slab_count"], MAX_CHAIN)
         self.slabs = sorted(reader.words(fields["slabs"], count)) if count else []
         self.current_record = reader.word(fields["runtime"] + L.RT_CURRENT)
@@ -155,14 +145,7 @@ class StoreView:
         """The stack holding `address`, or None if it is on no stack of this store."""
         if self.main.holds(address, 1):
             return self.main
-        if not self.chunk_size:
-            return None
-        k = bisect.bisect_right(self.slabs, address) - 1
-        if k < 0 or address >= self.slabs[k] + self.slab_size:
-            return None
-        i = (address - self.slabs[k]) // self.chunk_size
-        record = L.record_in_slab(self.slabs[k], i, self.chunk_size)
-        return StackChunk(self.slabs[k] + i * self.chunk_size, record, record)
+        return L.chunk_in_slabs(address, self.slabs, self.chunk_size, self.stacks_per_slab)
 
     def is_record(self, record: int) -> bool:
         chunk = self.chunk_of(record)
