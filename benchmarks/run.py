@@ -294,11 +294,12 @@ def update_results_file(section: str, begin: str = BEGIN, end: str = END) -> Non
 
 # -- main -------------------------------------------------------------------------------
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description="Benchmark stackstitch against Wasmtime.")
+def parse_arguments(description: str, names: list[str]):
+    """The options every benchmark script takes; returns (parser, args, selected(name))."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--filter", metavar="NAME", action="append",
-                        help="only benchmarks whose name contains NAME (repeatable; "
-                             f"names: {', '.join(k.name for k in BENCHMARKS)}, startup, compile)")
+                        help=f"only benchmarks whose name contains NAME (repeatable; names: "
+                             f"{', '.join(names)})")
     parser.add_argument("--repeat", metavar="N", type=int, default=3,
                         help="runs per measurement; the best counts (default 3)")
     parser.add_argument("--timeout", metavar="SECONDS", type=float, default=300,
@@ -311,6 +312,14 @@ def main() -> int:
 
     def selected(name: str) -> bool:
         return not args.filter or any(f in name for f in args.filter)
+
+    return parser, args, selected
+
+
+def main() -> int:
+    parser, args, selected = parse_arguments(
+        "Benchmark stackstitch against Wasmtime.",
+        [k.name for k in BENCHMARKS] + ["startup", "compile"])
 
     kernels = [k for k in BENCHMARKS if selected(k.name)]
     want_startup = bool(kernels) or selected(STARTUP.name)

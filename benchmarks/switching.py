@@ -12,7 +12,6 @@ suspended at the same time.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import os
 import platform
@@ -26,8 +25,8 @@ from pathlib import Path
 from typing import Callable
 
 from run import (CHILD_ENV, RESULTS_FILE, HarnessError, Timing, as_markdown, as_text, best_time,
-                 first_line, machine, tool_version, update_results_file, venv_tool,
-                 wasmtime_binary, wat_to_wasm)
+                 first_line, machine, parse_arguments, tool_version, update_results_file,
+                 venv_tool, wasmtime_binary, wat_to_wasm)
 
 HERE = Path(__file__).resolve().parent
 KERNELS = HERE / "kernels"
@@ -242,22 +241,8 @@ def results_markdown(tables: list[list[list[str]]], repeat: int) -> str:
 # -- main -------------------------------------------------------------------------------
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description="Stack-switching benchmarks against Wasmtime.")
-    parser.add_argument("--filter", metavar="NAME", action="append",
-                        help="only benchmarks whose name contains NAME (repeatable; names: "
-                             f"{', '.join(w.name for w in MICRO)}, full-scale)")
-    parser.add_argument("--repeat", metavar="N", type=int, default=3,
-                        help="runs per micro-benchmark; the best counts (default 3)")
-    parser.add_argument("--timeout", metavar="SECONDS", type=float, default=300,
-                        help="limit for one run (default 300)")
-    parser.add_argument("--markdown", action="store_true",
-                        help=f"write the tables into {RESULTS_FILE.name}")
-    args = parser.parse_args()
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
-
-    def selected(name: str) -> bool:
-        return not args.filter or any(f in name for f in args.filter)
+    parser, args, selected = parse_arguments("Stack-switching benchmarks against Wasmtime.",
+                                             [w.name for w in MICRO] + ["full-scale"])
 
     micro = [w for w in MICRO if selected(w.name)]
     if not micro and not selected("full-scale"):
