@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-OP_SUSPEND, OP_SWITCH = 0xE2, 0xE5
+from ..engine.instructions import BYTE, BodyReader
 
 
 @dataclass(frozen=True)
@@ -87,25 +87,10 @@ class Symbolizer:
         if instance is None:
             return None
         code = instance.module.data
-        if wasm_offset >= len(code) or code[wasm_offset] not in (OP_SUSPEND, OP_SWITCH):
+        if wasm_offset >= len(code) or code[wasm_offset] not in (BYTE["suspend"], BYTE["switch"]):
             return None
-        position = wasm_offset + 1
-        if code[wasm_offset] == OP_SWITCH:
-            _, position = _read_u32(code, position)  # the continuation type
-        index, _ = _read_u32(code, position)
+        _, op, immediates = BodyReader(code, wasm_offset).instruction()
+        index = immediates[0] if op.name == "suspend" else immediates[1]  # switch: type, tag
         if index >= len(instance.tags):
             return None
         return self.tag_name(instance.tags[index].address)
-
-
-def _read_u32(code: bytes, position: int) -> tuple[int, int]:
-    """An unsigned LEB128 immediate: (value, position after it)."""
-    value = shift = 0
-    while position < len(code):
-        byte = code[position]
-        position += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80 or shift >= 35:
-            break
-    return value, position

@@ -8,6 +8,7 @@ Offsets in errors and in the `Module` are offsets into the whole module's bytes.
 
 from __future__ import annotations
 
+from .instructions import F32, F64, HEAP_TYPE, HEAP_TYPES, INDEX, NUM_TYPES, OPCODES, S32, S64
 from .module import Data, Element, Export, FunctionBody, Global, Import, Module, Table
 from .types import (ArrayType, ContType, FuncType, GlobalType, Limits, MemoryType, RecGroup,
                     RefType, StructType, SubType, TableType, TagType)
@@ -101,16 +102,7 @@ def read_s64(data: bytes, pos: int) -> tuple[int, int]:
 
 # --- Types --------------------------------------------------------------------------------
 
-NUM_TYPE_CODES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
-
-HEAP_TYPE_CODES = {
-    0x70: "func", 0x6F: "extern", 0x69: "exn", 0x68: "cont", 0x6E: "any", 0x6D: "eq",
-    0x6C: "i31", 0x6B: "struct", 0x6A: "array", 0x71: "none", 0x72: "noextern",
-    0x73: "nofunc", 0x74: "noexn", 0x75: "nocont",
-}
-
-# The one-byte reference shorthands are all nullable: `funcref` is `(ref null func)`.
-_SHORTHAND_REFS = {code: RefType(True, heap) for code, heap in HEAP_TYPE_CODES.items()}
+_SHORTHAND_REFS = {code: RefType(True, heap) for code, heap in HEAP_TYPES.items()}
 
 _PACKED_TYPES = {0x78: "i8", 0x77: "i16"}
 
@@ -124,9 +116,9 @@ _SECTION_RANK = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 1
 # and keeps a hostile local count from allocating gigabytes.
 MAX_LOCALS = 50000
 
-_ONE_BYTE_CONST_OPS = {0x6A: "i32.add", 0x6B: "i32.sub", 0x6C: "i32.mul",
-                       0x7C: "i64.add", 0x7D: "i64.sub", 0x7E: "i64.mul"}
-
+# Instructions allowed in constant expressions (extended-const included).
+_CONST_OPS = {"i32.const", "i64.const", "f32.const", "f64.const", "global.get", "ref.null",
+              "ref.func", "i32.add", "i32.sub", "i32.mul", "i64.add", "i64.sub", "i64.mul"}
 
 class _Reader:
     """A cursor over `data[pos:end]` (one section or subsection) with Wasm primitives."""
@@ -202,9 +194,9 @@ class _Reader:
 
     def heap_type(self) -> str | int:
         b = self.data[self.pos] if self.pos < self.end else None
-        if b in HEAP_TYPE_CODES:
+        if b in HEAP_TYPES:
             self.pos += 1
-            return HEAP_TYPE_CODES[b]
+            return HEAP_TYPES[b]
         start = self.pos
         index = self.s33()
         if index < 0:
@@ -214,7 +206,7 @@ class _Reader:
     def val_type(self):
         start = self.pos
         b = self.byte()
-        t = NUM_TYPE_CODES.get(b) or _SHORTHAND_REFS.get(b)
+        t = NUM_TYPES.get(b) or _SHORTHAND_REFS.get(b)
         if t is not None:
             return t
         if b == 0x63 or b == 0x64:
@@ -302,31 +294,25 @@ class _Reader:
         return TagType(self.u32())
 
     def const_expr(self) -> list:
-        """A constant expression up to and including its `end`."""
+        """A constant expression up to and including its `end`: [(name, immediate)]."""
         expr = []
         while True:
             start = self.pos
-            op = self.byte()
-            if op == 0x0B:
+            op = OPCODES[self.byte()]
+            if op is not None and op.name == "end":
                 return expr
-            if op == 0x41:
-                expr.append(("i32.const", self.s32()))
-            elif op == 0x42:
-                expr.append(("i64.const", self.s64()))
-            elif op == 0x43:
-                expr.append(("f32.const", int.from_bytes(self.bytes(4), "little")))
-            elif op == 0x44:
-                expr.append(("f64.const", int.from_bytes(self.bytes(8), "little")))
-            elif op == 0x23:
-                expr.append(("global.get", self.u32()))
-            elif op == 0xD0:
-                expr.append(("ref.null", RefType(True, self.heap_type())))
-            elif op == 0xD2:
-                expr.append(("ref.func", self.u32()))
-            elif op in _ONE_BYTE_CONST_OPS:
-                expr.append((_ONE_BYTE_CONST_OPS[op], None))
-            else:
-                self.fail(f"unsupported instruction 0x{op:02x} in constant expression", start)
+            if op is None or op.name not in _CONST_OPS:
+                self.fail(f"unsupported instruction 0x{self.data[start]:02x} in constant expression",
+                          start)
+            expr.append((op.name, _CONST_IMMEDIATES[op.immediates[0]](self) if op.immediates else None))
+
+
+_CONST_IMMEDIATES = {
+    INDEX: _Reader.u32, S32: _Reader.s32, S64: _Reader.s64,
+    F32: lambda r: int.from_bytes(r.bytes(4), "little"),
+    F64: lambda r: int.from_bytes(r.bytes(8), "little"),
+    HEAP_TYPE: lambda r: RefType(True, r.heap_type()),
+}
 
 
 # --- Sections -----------------------------------------------------------------------------
@@ -452,7 +438,7 @@ def _code_section(r: _Reader, m: Module) -> None:
     # local types (nearly all of them) are read inline, the rest through the helpers.
     data, end = r.data, r.end
     bodies = m.code
-    num_types = NUM_TYPE_CODES
+    num_types = NUM_TYPES
     for _ in range(r.count()):
         size = r.u32()
         pos = r.pos

@@ -25,6 +25,7 @@ from .codegen_common import (B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_F
 from .codegen_numeric import NumericCodegen
 from .codegen_switching import SwitchingCodegen
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME
+from .instructions import BodyReader, UnknownInstruction
 from .module import Module
 from .types import FuncType
 from .x86 import (A, AE, B, BE, E, G, GE, L as LT, LE, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
@@ -38,8 +39,6 @@ XMM_ORDER = tuple(range(15))
 # (division, shifts, switching sequences reload them at their landings).
 GPR_PINS = (R12, R13, RBX)
 XMM_PINS = (14, 13, 12, 11, 10, 9, 8)
-
-_VALTYPE_BYTES = {0x7F: "i32", 0x7E: "i64", 0x7D: "f32", 0x7C: "f64", 0x7B: "v128"}
 
 @dataclass
 class Frame:
@@ -169,13 +168,14 @@ class ModuleCompiler:
         return CompiledModule(bytes(code), functions)
 
 
-class FunctionCompiler(NumericCodegen, SwitchingCodegen):
+class FunctionCompiler(BodyReader, NumericCodegen, SwitchingCodegen):
+    """Compiles one function body, reading its immediates through `BodyReader`."""
+
     def __init__(self, mc: ModuleCompiler, func_index: int, body):
+        super().__init__(mc.module.data, body.code_start)
         self.mc = mc
         self.asm = mc.asm
         self.module = mc.module
-        self.code = mc.module.data
-        self.pos = body.code_start
         self.end_pos = body.code_end
         self.index = func_index
         ft: FuncType = mc.func_types[func_index]
@@ -393,67 +393,14 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
 
     # ---- immediates ------------------------------------------------------------------
 
-    def u32(self) -> int:
-        code = self.code
-        pos = self.pos
-        b = code[pos]
-        pos += 1
-        if b < 0x80:
-            self.pos = pos
-            return b
-        result = b & 0x7F
-        shift = 7
-        while True:
-            b = code[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                break
-            shift += 7
-        self.pos = pos
-        return result
-
-    def sleb(self) -> int:
-        code = self.code
-        pos = self.pos
-        result = 0
-        shift = 0
-        while True:
-            b = code[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                break
-        self.pos = pos
-        if b & 0x40:
-            result -= 1 << shift
-        return result
-
-    def valtype(self) -> str:
-        b = self.code[self.pos]
-        self.pos += 1
-        if b in _VALTYPE_BYTES:
-            return _VALTYPE_BYTES[b]
-        if b == 0x63 or b == 0x64:
-            self.heaptype()
-        return "ref"
-
-    def heaptype(self):
-        b = self.code[self.pos]
-        if 0x60 <= b <= 0x7F:  # abstract heap type: one byte
-            self.pos += 1
-        else:
-            self.sleb()
-
-    def blocktype(self) -> tuple[tuple, tuple]:
-        b = self.code[self.pos]
-        if b == 0x40:
-            self.pos += 1
+    def block_signature(self) -> tuple[tuple, tuple]:
+        """A block type immediate as (parameter types, result types)."""
+        bt = self.blocktype()
+        if bt is None:
             return (), ()
-        if b in _VALTYPE_BYTES or b >= 0x60 or b == 0x63 or b == 0x64:
-            return (), (self.valtype(),)
-        ft = self.module.types[self.sleb()].composite
+        if not isinstance(bt, int):
+            return (), (simple_type(bt),)
+        ft = self.module.types[bt].composite
         return tuple(simple_type(t) for t in ft.params), tuple(simple_type(t) for t in ft.results)
 
     # ---- function structure ----------------------------------------------------------
@@ -539,11 +486,11 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
         while self.frames:
             pos = self.pos
             self.op_offset = pos
+            if not self.reachable:
+                self.skip_dead()
+                continue
             op = code[pos]
             self.pos = pos + 1
-            if not self.reachable:
-                self.skip(op)
-                continue
             native = len(buf)
             if addr_map[-1][0] != native:
                 addr_map.append((native, pos))
@@ -554,31 +501,30 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
                 raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{pos:x}")
             handler(self)
 
+    def next_opcode(self):
+        try:
+            return self.opcode()
+        except UnknownInstruction as e:
+            raise CompileError(str(e)) from None
+
     # ---- unreachable code ------------------------------------------------------------
 
-    def skip(self, op: int):
+    def skip_dead(self):
         """Decode past an instruction in unreachable code, tracking only block nesting."""
-        if op in (0x02, 0x03, 0x04, 0x1F):
+        op = self.next_opcode()
+        code = op.code if op.prefix is None else None
+        if code in _BLOCK_OPENERS:
             self.dead_depth += 1
-            self.blocktype()
-            if op == 0x1F:
-                for _ in range(self.u32()):
-                    kind = self.code[self.pos]
-                    self.pos += 1
-                    if kind in (0, 1):
-                        self.u32()
-                    self.u32()
-            return
-        if op == 0x0B:
+        elif code == 0x0B:
             if self.dead_depth:
                 self.dead_depth -= 1
             else:
                 self.op_end()
             return
-        if op == 0x05 and not self.dead_depth:
+        elif code == 0x05 and not self.dead_depth:
             self.op_else()
             return
-        _skip_immediates(self, op)
+        self.skip_immediates(op)
 
     def set_unreachable(self):
         frame = self.frames[-1]
@@ -607,11 +553,11 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
         return frame
 
     def op_block(self):
-        params, results = self.blocktype()
+        params, results = self.block_signature()
         self.enter_block("block", params, results)
 
     def op_loop(self):
-        params, results = self.blocktype()
+        params, results = self.block_signature()
         frame = self.enter_block("loop", params, results)
         self.pin_loop_locals(frame)
         self.asm.bind(frame.label)
@@ -660,39 +606,32 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
         return reads
 
     def scan_loop_nest(self):
-        start, code = self.pos, self.code
+        start = self.pos
         open_loops = [{}]  # counts of every loop enclosing the scan point; None for blocks
         self.loop_reads[start] = open_loops[0]
         while open_loops:
-            op = code[self.pos]
-            self.pos += 1
-            if op in (0x02, 0x03, 0x04, 0x1F):
-                self.blocktype()
-                if op == 0x1F:
-                    for _ in range(self.u32()):
-                        kind = code[self.pos]
-                        self.pos += 1
-                        if kind in (0, 1):
-                            self.u32()
-                        self.u32()
-                if op == 0x03:
+            op = self.next_opcode()
+            code = op.code if op.prefix is None else None
+            if code in _BLOCK_OPENERS:
+                self.skip_immediates(op)
+                if code == 0x03:
                     open_loops.append({})
                     self.loop_reads[self.pos] = open_loops[-1]
                 else:
                     open_loops.append(None)
-            elif op == 0x0B:
+            elif code == 0x0B:
                 open_loops.pop()
-            elif op == 0x20 or op == 0x22:
+            elif code == 0x20 or code == 0x22:
                 index = self.u32()
                 for reads in open_loops:
                     if reads is not None:
                         reads[index] = reads.get(index, 0) + 1
             else:
-                _skip_immediates(self, op)
+                self.skip_immediates(op)
         self.pos = start
 
     def op_if(self):
-        params, results = self.blocktype()
+        params, results = self.block_signature()
         cond = self.pop_reg()
         self.free(cond, False)
         frame = self.enter_block("if", params, results)
@@ -933,6 +872,7 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
             self.leave_for_tail_call(ft)
             self.call_funcref_in(target, jump=True)
             self.cfi_rows.append((a.pos, RBP_FRAME))
+            self.free(target, False)
             self.set_unreachable()
             return
         self.prepare_call(ft)
@@ -1045,8 +985,7 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
         self.push_reg(dst, ty)
 
     def op_select_t(self):
-        for _ in range(self.u32()):
-            self.valtype()
+        self.valtypes()
         self.op_select()
 
     def op_local_get(self):
@@ -1138,12 +1077,6 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
 
     # ---- memory ----------------------------------------------------------------------
 
-    def memarg(self) -> tuple[int, int]:
-        """Read a memarg: (memory index, offset)."""
-        align = self.u32()
-        memory = self.u32() if align & 0x40 else 0
-        return memory, self.u32()
-
     def address(self, memory: int, offset: int, size: int) -> tuple[Mem, int | None]:
         """Pop an address, bounds-check [addr+offset, +size) against memory `memory`.
 
@@ -1175,6 +1108,9 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
             return Mem(base, -size, SCRATCH), temp
         addr = self.pop_reg(avoid=(base,))
         self.free(addr, False)
+        if offset + size >= 1 << 64:  # past the end of any memory, whatever the address
+            a.jmp(self.trap_label(L.TRAP_MEMORY_OOB))
+            return Mem(base, 0), temp
         if not mt.limits.is64 and offset + size < (1 << 31):
             a.lea(SCRATCH, Mem(addr, offset + size))
         else:
@@ -1193,8 +1129,8 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
         return Mem(base, -size, SCRATCH), temp
 
     def load_op(self, ty: str, size: int, signed: bool):
-        memory, offset = self.memarg()
-        mem, temp = self.address(memory, offset, size // 8)
+        arg = self.memarg()
+        mem, temp = self.address(arg.memory, arg.offset, size // 8)
         a = self.asm
         avoid = tuple(r for r in (mem.index, temp) if r is not None)
         reg = self.alloc(is_float(ty), avoid=avoid)
@@ -1211,9 +1147,9 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
         self.push_reg(reg, ty)
 
     def store_op(self, ty: str, size: int):
-        memory, offset = self.memarg()
+        arg = self.memarg()
         value = self.pop_reg()
-        mem, temp = self.address(memory, offset, size // 8)
+        mem, temp = self.address(arg.memory, arg.offset, size // 8)
         if is_float(ty):
             self.asm.movs(size, mem, value)
         else:
@@ -1456,51 +1392,5 @@ def _build_handlers():
 
 _HANDLERS = _build_handlers()
 
-# Immediate formats, for skipping unreachable code.
-_NO_IMM = set(range(0x45, 0xC5)) | {0x00, 0x01, 0x05, 0x0F, 0x1A, 0x1B, 0xD1, 0xD3, 0xD4, 0x0A}
-_ONE_U32 = {0x0C, 0x0D, 0x10, 0x12, 0x14, 0x15, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26,
-            0x3F, 0x40, 0xD2, 0xD5, 0xD6, 0x08, 0xE0, 0xE2}
-_TWO_U32 = {0x11, 0x13, 0xE1} | set(range(0x28, 0x3F))
-
-
-def _skip_immediates(fc: FunctionCompiler, op: int):
-    if op in _NO_IMM:
-        return
-    if op in _ONE_U32:
-        fc.u32()
-    elif op in _TWO_U32:
-        fc.u32()
-        fc.u32()
-    elif op == 0x41 or op == 0x42:
-        fc.sleb()
-    elif op == 0x43:
-        fc.pos += 4
-    elif op == 0x44:
-        fc.pos += 8
-    elif op == 0x0E:
-        for _ in range(fc.u32() + 1):
-            fc.u32()
-    elif op == 0x1C:
-        for _ in range(fc.u32()):
-            fc.valtype()
-    elif op == 0xD0:
-        fc.heaptype()
-    elif op == 0xFC:
-        sub = fc.u32()
-        if sub in (8, 12, 14):
-            fc.u32()
-            fc.u32()
-        elif sub in (9, 10, 11, 13, 15, 16, 17):
-            fc.u32()
-            if sub == 10:
-                fc.u32()
-    elif op in (0xE3, 0xE4, 0xE5):  # resume, resume_throw, resume_throw_ref
-        fc.u32()
-        if op == 0xE4:
-            fc.u32()
-        fc.handlers()
-    elif op == 0xE6:  # switch
-        fc.u32()
-        fc.u32()
-    else:
-        raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{fc.op_offset:x}")
+# block, loop, if and try_table: each opens a label that its `end` closes.
+_BLOCK_OPENERS = (0x02, 0x03, 0x04, 0x1F)

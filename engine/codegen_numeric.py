@@ -5,7 +5,7 @@ NaN propagation, trapping and saturating truncation)."""
 from __future__ import annotations
 
 from . import layout as L
-from .codegen_common import CONST, REG, SCRATCH, XSCRATCH, f32_bits, f64_bits, is_float, width
+from .codegen_common import CONST, LOCAL, REG, SCRATCH, XSCRATCH, f32_bits, f64_bits, is_float, width
 from .x86 import A, AE, B, BE, E, NE, NP, P, S, RAX, RCX, RDX, Label
 
 
@@ -21,12 +21,10 @@ class NumericCodegen:
         self.push(CONST, self.sleb(), "i64")
 
     def op_f32_const(self):
-        self.push(CONST, int.from_bytes(self.code[self.pos:self.pos + 4], "little"), "f32")
-        self.pos += 4
+        self.push(CONST, self.f32_bits(), "f32")
 
     def op_f64_const(self):
-        self.push(CONST, int.from_bytes(self.code[self.pos:self.pos + 8], "little"), "f64")
-        self.pos += 8
+        self.push(CONST, self.f64_bits(), "f64")
 
     # ---- integer operations ----------------------------------------------------------
 
@@ -101,7 +99,7 @@ class NumericCodegen:
             self.op_offset = self.pos
             self.addr_map.append((self.asm.pos, self.op_offset))
             self.pos += 1
-            params, results = self.blocktype()
+            params, results = self.block_signature()
             # The flags must survive the spills, which only use mov.
             frame = self.enter_block("if", params, results)
             frame.else_label = Label()
@@ -430,21 +428,20 @@ class NumericCodegen:
         self.push_reg(reg, "f64")
 
     def reinterpret(self, to_ty: str):
-        entry = self.pop()
-        kind, val, ty = entry
+        kind, val, ty = self.pop()
         if kind == CONST:
             self.push(CONST, val, to_ty)
             return
-        if kind != REG:  # reload the same bits through the other register class
-            reg = self.alloc(is_float(to_ty))
-            self.load((kind, val, to_ty), reg)
-            self.push_reg(reg, to_ty)
-            return
+        # The register holding the bits: the value's own, or the one a loop keeps the local in.
+        source = val if kind == REG else self.pinned.get(val) if kind == LOCAL else None
         reg = self.alloc(is_float(to_ty))
-        if is_float(to_ty):
-            self.asm.movq_to_xmm(width(to_ty), reg, val)
+        if source is None:  # in memory: reload the same bits through the other register class
+            self.load((kind, val, to_ty), reg)
+        elif is_float(to_ty):
+            self.asm.movq_to_xmm(width(to_ty), reg, source)
         else:
-            self.asm.movq_from_xmm(width(to_ty), reg, val)
-        self.release(entry)
+            self.asm.movq_from_xmm(width(to_ty), reg, source)
+        if kind == REG:
+            self.free(val, is_float(ty))
         self.push_reg(reg, to_ty)
 

@@ -29,16 +29,6 @@ class SwitchingCodegen:
     def cont_func_type(self, ct: int) -> FuncType:
         return self.module.types[self.module.types[ct].composite.func_type].composite
 
-    def handlers(self) -> list[tuple[int, int | None]]:
-        """A resume's handler clauses: (tag, label depth), or (tag, None) for a switch clause."""
-        clauses = []
-        for _ in range(self.u32()):
-            kind = self.code[self.pos]
-            self.pos += 1
-            tag = self.u32()
-            clauses.append((tag, self.u32() if kind == 0 else None))
-        return clauses
-
     def values_to_transfer(self, count: int, first_word: int = 0):
         """Move the top `count` values (already in slots) to the transfer area; rax: runtime."""
         h = len(self.stack)
@@ -372,13 +362,8 @@ class SwitchingCodegen:
     # in the transfer area and the clause number in RT_TRANSFER_KIND.
 
     def op_try_table(self):
-        params, results = self.blocktype()
-        clauses = []
-        for _ in range(self.u32()):
-            kind = self.code[self.pos]
-            self.pos += 1
-            tag = self.u32() if kind in (0, 1) else None
-            clauses.append((kind, tag, self.u32()))
+        params, results = self.block_signature()
+        clauses = self.catches()
         frame = self.enter_block("try", params, results)
         frame.try_region = TryRegion(self.asm.pos, clauses=clauses)
 
