@@ -11,7 +11,6 @@ from stackstitch.engine import layout as L
 
 from .model import (EXHAUSTION, HOST_ERROR, TRAP, UNCAUGHT_EXCEPTION, UNHANDLED_SUSPENSION,
                     Backtrace)
-from .stacks import read_word
 from .walker import Walker
 
 
@@ -61,7 +60,7 @@ def classify(code: int, error: BaseException, trace: Backtrace, walker: Walker, 
 def _suspended_tag(walker: Walker, fp: int, trace: Backtrace) -> str | None:
     """The handler search trapped on behalf of the suspending frame, whose rbp is `fp`:
     its instance and the suspend instruction name the tag."""
-    chunk = walker.stack_map.chunk_of(fp)
+    chunk = walker.stacks.chunk_of(fp)
     if not trace.frames or chunk is None or not chunk.holds(fp - 8):
         return None
-    return walker.symbols.suspended_tag(read_word(fp - 8), trace.frames[0].wasm_offset)
+    return walker.symbols.suspended_tag(walker.stacks.read_word(fp - 8), trace.frames[0].wasm_offset)

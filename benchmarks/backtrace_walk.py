@@ -48,8 +48,8 @@ def measure(continuations: int, depth: int, repeat: int) -> dict:
 
     def probe(frame: int):
         """[frame] is the calling Wasm frame's rbp, [frame+8] the return address into it."""
-        from stackstitch.backtrace.stacks import read_word
-        pc, fp = read_word(frame + 8), read_word(frame)
+        from stackstitch.engine.stackwalk import StoreStacks
+        fp, pc = StoreStacks.read_words(frame, 2)
         best = {"walk": float("inf"), "text": float("inf"), "json": float("inf")}
         for _ in range(repeat):
             t0 = time.perf_counter()

@@ -144,7 +144,7 @@ class SwitchingCodegen:
         a.mov_imm(32, R8, 0)
         for offset in (L.CR_STATE, L.CR_FP, L.CR_PARENT, L.CR_HANDLER_COUNT, L.CR_NBOUND):
             a.mov(64, Mem(RCX, offset), R8)
-        a.lea(R8, Mem(RCX, -16))
+        a.lea(R8, Mem(RCX, L.BASE_FRAME_RBP))  # a fresh stack starts at its base frame
         a.mov(64, Mem(RCX, L.CR_SP), R8)
         a.mov(64, R8, Mem(RAX, L.RT_START_STUB))
         a.mov(64, Mem(RCX, L.CR_PC), R8)
@@ -229,8 +229,8 @@ class SwitchingCodegen:
         a.mov(64, RDX, Mem(RAX, L.RT_CURRENT))
         a.mov(64, Mem(RCX, L.CR_PARENT), RDX)
         self.lea_label(R9, landing)
-        a.mov(64, Mem(RCX, -16), RBP)  # the base frame now returns into this resume
-        a.mov(64, Mem(RCX, -8), R9)
+        a.mov(64, Mem(RCX, L.BASE_FRAME_RBP), RBP)  # the base frame now returns into this resume
+        a.mov(64, Mem(RCX, L.BASE_FRAME_RETURN), R9)
         if throw_tag is None:
             a.mov(64, R10, Mem(RCX, L.CR_TOP))
             self.switch_stacks(RDX, R10, landing)
@@ -330,7 +330,7 @@ class SwitchingCodegen:
         # The target takes the suspended segment's place under the same resume.
         a.mov(64, R9, Mem(RCX, L.CR_PARENT))
         a.mov(64, Mem(RBX, L.CR_PARENT), R9)
-        for off in (-16, -8):
+        for off in (L.BASE_FRAME_RBP, L.BASE_FRAME_RETURN):
             a.mov(64, R9, Mem(RCX, off))
             a.mov(64, Mem(RBX, off), R9)
         # Copy the handler list with a plain loop: `rep movsq` costs more than a whole

@@ -88,7 +88,7 @@ class ContinuationPool:
         record = self.allocate()
         w = record_words(record)
         w[L.CR_STATE // 8] = L.CONT_FRESH
-        w[L.CR_SP // 8] = record - 16
+        w[L.CR_SP // 8] = L.base_frame(record)
         w[L.CR_FP // 8] = 0
         w[L.CR_PC // 8] = self.start_stub
         w[L.CR_PARENT // 8] = 0

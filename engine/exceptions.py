@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 
 from . import layout as L
+from .stackwalk import Boundary, StackWalk, StoreStacks
 
 
 class ExceptionObject:
@@ -34,10 +35,6 @@ class Unwind(Exception):
         self.sp, self.fp, self.pc = sp, fp, pc
 
 
-def _read(address: int) -> int:
-    return ctypes.c_uint64.from_address(address).value
-
-
 class Unwinder:
     def __init__(self, store):
         self.store = store
@@ -49,29 +46,24 @@ class Unwinder:
         return exn
 
     def throw(self, exn: ExceptionObject, pc: int, fp: int, record: int):
-        """Find the handler for `exn` from the frame (pc, fp) running on stack `record`.
+        """Find the handler for `exn` from the frame (pc, fp) running on stack `record`
+        (pc may be the start stub's return address with fp the base frame: a continuation
+        that is abandoned before it ran).
 
         Raises Unwind to continue there, or WasmException when nothing catches it."""
         from .runtime import WasmException
 
         store = self.store
-        stubs = store.stubs
+        stacks = StoreStacks(store)
         rt = store.runtime
-        for _ in range(10_000_000):
-            if pc == stubs.start_return_address or pc == stubs.start_stub:
-                # Leaving a continuation through its base frame (fp): it is finished.
-                store.continuations.release(record)
-                base = record - 16
-                pc, fp, record = _read(base + 8), _read(base), _read(record + L.CR_PARENT)
+        for item in StackWalk(stacks, pc, fp):
+            if isinstance(item, Boundary):  # the exception leaves this continuation: it is over
+                record = stacks.read_word(item.record + L.CR_PARENT)
+                store.continuations.release(item.record)
                 continue
-            if pc == stubs.entry_return_address:
-                break
-            found = store.code_at(pc - 1)
-            if found is None:
-                break
-            function, code_base = found
-            offset = pc - 1 - code_base
-            instance = store.instances.get(_read(fp - 8))
+            function, code_base = item.code
+            offset = item.pc - 1 - code_base
+            instance = store.instances.get(stacks.read_word(item.fp - 8))
             for region in function.tries:
                 if not region.start <= offset < region.end:
                     continue
@@ -85,7 +77,6 @@ class Unwinder:
                         rt[L.RT_TRANSFER // 8 + j] = v
                     rt[L.RT_TRANSFER_KIND // 8] = i + 1
                     rt[L.RT_CURRENT // 8] = record
-                    rt[L.RT_STACK_LIMIT // 8] = _read(record + L.CR_LIMIT)
-                    raise Unwind(fp - 8 - function.frame_size, fp, code_base + region.landing)
-            pc, fp = _read(fp + 8), _read(fp)
+                    rt[L.RT_STACK_LIMIT // 8] = stacks.read_word(record + L.CR_LIMIT)
+                    raise Unwind(item.fp - 8 - function.frame_size, item.fp, code_base + region.landing)
         raise WasmException(exn.tag, list(exn.payload))

@@ -93,7 +93,35 @@ class StackChunk:
     @property
     def base_frame(self) -> int | None:
         """The start stub's frame at the top of a continuation stack (rbp while it runs)."""
-        return None if self.record is None else self.record - 16
+        return None if self.record is None else base_frame(self.record)
+
+
+# The base frame: the 16 bytes just below a continuation record, (saved rbp, return
+# address) as in any frame. Every resume rewrites them to point at the resumer.
+BASE_FRAME_SIZE = 16
+BASE_FRAME_RBP = -16  # offsets from the record: the resumer's rbp,
+BASE_FRAME_RETURN = -8  # and where the resumer continues
+
+
+def base_frame(record: int) -> int:
+    """The address of the base frame of the stack whose record is `record`."""
+    return record - BASE_FRAME_SIZE
+
+
+def saved_context(read_words, record: int, fiber_return: int | None,
+                  stack: StackChunk | None = None) -> tuple[int, int]:
+    """(pc, fp) where the stack of `record` continues while it is not running.
+
+    In libcall switching mode a suspended stack's saved pc is `fiber_return`, the switch
+    routine's return point, and its saved sp points at the routine's frame: (rbp, pc) of
+    the Wasm code that called it. `stack`, when given, must hold that frame (untrusted
+    memory); `read_words(address, count)` reads words."""
+    sp, fp, pc = read_words(record + CR_SP, 3)
+    if fiber_return and pc == fiber_return:
+        if stack is not None and not stack.holds(sp, 16):
+            raise ValueError(f"saved stack pointer 0x{sp:x} is outside its stack")
+        fp, pc = read_words(sp, 2)
+    return pc, fp
 
 
 def chunk_in_slabs(address: int, slabs: list[int], stack_size: int,

@@ -22,6 +22,7 @@ from .codemem import PROT_NONE, READ_WRITE, CodeRegion, protect, reserve
 from .continuations import DEFAULT_CONT_STACK_SIZE, ContinuationPool
 from .debugroot import publish as publish_debug_root
 from .exceptions import Unwind, Unwinder
+from .stackwalk import StoreStacks
 from .module import Module
 from .stubs import build_stubs
 from .types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
@@ -202,8 +203,7 @@ class Tag:
         self.address = ctypes.addressof(self.record)
 
 
-def _word(address: int) -> int:
-    return ctypes.c_uint64.from_address(address).value
+read_word, read_words = StoreStacks.read_word, StoreStacks.read_words  # this process's memory
 
 
 # ---- the store ------------------------------------------------------------------------------
@@ -710,7 +710,7 @@ class Instance:
         def throw(frame, tag):
             t = self.tags[tag]
             exn = unwinder.new_exception(t, transfer(len(t.type.params)))
-            unwinder.throw(exn, _word(frame + 8), _word(frame), rt[L.RT_CURRENT // 8])
+            unwinder.throw(exn, read_word(frame + 8), read_word(frame), rt[L.RT_CURRENT // 8])
 
         def exception_at(exnref: int):
             if not exnref:
@@ -718,7 +718,7 @@ class Instance:
             return unwinder.objects[exnref]
 
         def throw_ref(frame, exnref):
-            unwinder.throw(exception_at(exnref), _word(frame + 8), _word(frame), rt[L.RT_CURRENT // 8])
+            unwinder.throw(exception_at(exnref), read_word(frame + 8), read_word(frame), rt[L.RT_CURRENT // 8])
 
         def throw_into(frame, tag, record):
             """resume_throw: the exception starts at the continuation's suspension point."""
@@ -727,13 +727,10 @@ class Instance:
             else:
                 t = self.tags[tag]
                 exn = unwinder.new_exception(t, transfer(len(t.type.params)))
-            top = _word(record + L.CR_TOP)
-            if _word(top + L.CR_STATE) == L.CONT_FRESH:
-                unwinder.throw(exn, stubs.start_stub, record - 16, record)
-            pc, fp = _word(top + L.CR_PC), _word(top + L.CR_FP)
-            if pc == stubs.fiber_return:  # suspended by the libcall switch routine
-                sp = _word(top + L.CR_SP)
-                pc, fp = _word(sp + 8), _word(sp)
+            top = read_word(record + L.CR_TOP)
+            if read_word(top + L.CR_STATE) == L.CONT_FRESH:  # abandoned at its base frame
+                unwinder.throw(exn, stubs.start_return_address, L.base_frame(record), record)
+            pc, fp = L.saved_context(read_words, top, stubs.fiber_return)
             unwinder.throw(exn, pc, fp, top)
 
         routines = {

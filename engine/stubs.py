@@ -95,8 +95,8 @@ def start_stub_rule(record_base: str, record_offset: int) -> CfaRule:
     the same; as there, the CIE is marked as a signal frame so that gdb accepts a caller
     whose stack lies below this one."""
     cfa = PointerChain(record_base, (record_offset + L.CR_PARENT, L.CR_SP), load_last=True)
-    return CfaRule(cfa, 0, (("rbp", PointerChain(record_base, (record_offset - 16,))),
-                            ("rip", PointerChain(record_base, (record_offset - 8,)))))
+    return CfaRule(cfa, 0, (("rbp", PointerChain(record_base, (record_offset + L.BASE_FRAME_RBP,))),
+                            ("rip", PointerChain(record_base, (record_offset + L.BASE_FRAME_RETURN,)))))
 
 
 def build_stubs() -> Stubs:

@@ -1,7 +1,7 @@
 """`info continuations`, `continuation ID [COMMAND]` and `continuation apply all COMMAND`.
 
 The model is Go's `info goroutines` / `goroutine N bt`, but reading instead of writing
-registers: a continuation's backtrace is walked from its saved context (see stackwalk),
+registers: a continuation's backtrace is walked from its saved context (engine/stackwalk.py),
 and the running one's from gdb's own frames. Errors are one line (gdb.GdbError).
 """
 
@@ -13,9 +13,9 @@ import re
 import gdb
 
 from stackstitch.engine import layout as L
+from stackstitch.engine.stackwalk import MAX_FRAMES, Boundary, StackWalk
 
 from . import inferior
-from .stackwalk import MAX_FRAMES, Boundary, walk_saved
 from .view import READ_ERRORS, UNKNOWN, Continuation, ProcessView
 
 LABEL = re.compile(r"\d+(\.\d+)?")
@@ -69,16 +69,19 @@ def print_backtrace(view: ProcessView, c: Continuation, limit: int):
         print_live_backtrace(view, c, limit)
         return
     pc, fp = c.store.saved_context(c.resume_record)
-    walk = walk_saved(c.store, pc, fp, stop_record=c.record, limit=limit)
+    walk = StackWalk(c.store, pc, fp, stop_record=c.record, limit=limit)
     number = 0
-    for item in walk.items:
-        if isinstance(item, Boundary):
-            print(boundary_text(item.continuation, item.record))
-            continue
-        location = item.location
-        print(frame_line(number, item.pc, location.func_name,
-                         f" at {source_of(item.pc, location.source)}:{location.wasm_offset}"))
-        number += 1
+    try:
+        for item in walk:
+            if isinstance(item, Boundary):
+                print(boundary_text(c.store.by_record(item.record), item.record))
+                continue
+            location = c.store.code.locate(item.pc)
+            print(frame_line(number, item.pc, location.func_name,
+                             f" at {source_of(item.pc, location.source)}:{location.wasm_offset}"))
+            number += 1
+    except READ_ERRORS as e:
+        walk.note = f"cannot read the stack: {e}"
     if walk.truncated:
         print("(More stack frames follow...)")
     if walk.note:

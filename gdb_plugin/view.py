@@ -121,7 +121,8 @@ class Continuation:
 
 
 class StoreView:
-    """One store: its stacks, its stubs' landmarks, and its continuations."""
+    """One store: its stacks, its stubs' landmarks, and its continuations. It is the
+    `StackSpace` the shared stack walker reads this store through."""
 
     def __init__(self, reader: DebugRootReader, fields: dict, code: CodeIndex, prefix: str):
         self.reader = reader
@@ -151,16 +152,19 @@ class StoreView:
         chunk = self.chunk_of(record)
         return chunk is not None and chunk.record == record
 
+    def read_words(self, address: int, count: int) -> tuple[int, ...]:
+        return self.reader.words(address, count)
+
+    def code_at(self, pc: int) -> Function | None:
+        """The function a return address `pc` returns into."""
+        return self.code.function_at(pc - 1)
+
     def saved_context(self, record: int) -> tuple[int, int]:
-        """(pc, fp) where the stack of `record` continues: its saved context, with libcall
-        mode's switch-routine frame ([sp] rbp, [sp+8] pc) looked through."""
-        sp, fp, pc = self.reader.words(record + L.CR_SP, 3)
-        if pc == self.fiber_return:
-            chunk = self.chunk_of(record)
-            if chunk is None or not chunk.holds(sp, 16):
-                raise ReadFailed(f"saved stack pointer 0x{sp:x} is outside its stack")
-            fp, pc = self.reader.words(sp, 2)
-        return pc, fp
+        """(pc, fp) where the stack of `record` continues (layout.saved_context)."""
+        chunk = self.chunk_of(record)
+        if chunk is None:
+            raise ReadFailed(f"0x{record:x} is not a continuation record")
+        return L.saved_context(self.reader.words, record, self.fiber_return, chunk)
 
     def record_summary(self, record: int) -> tuple[str, str]:
         """(label, function it was created from) of the continuation whose record is

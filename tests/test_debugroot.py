@@ -78,3 +78,108 @@ def test_debug_root_read_from_another_process():
     finally:
         child.communicate("\n", timeout=30)
     assert child.returncode == 0
+
+
+# ---- the one stack walker, in process and out of process ---------------------------------------
+
+NESTED_CHILD = r"""
+import ctypes, json, sys
+from stackstitch.backtrace import Walker
+from stackstitch.engine.debugroot import DebugRootReader
+from stackstitch.engine.loader import load_bytes
+from stackstitch.engine.runtime import Store
+from stackstitch.engine.types import FuncType
+from stackstitch.unwind.gdbjit import jit_interface
+
+WAT = '''
+(module $nest
+  (type $ft (func)) (type $ct (cont $ft))
+  (import "host" "pause" (func $pause))
+  (tag $yield (export "yield")) (tag $inner_tag)
+  (func $leaf (suspend $yield))
+  (func $middle (call $leaf))
+  (func $inner (call $middle))
+  (func $outer
+    (block $h (result (ref $ct))
+      (resume $ct (on $inner_tag $h) (cont.new $ct (ref.func $inner))) (return))
+    (drop))
+  (func $main (export "main") (local $k (ref null $ct))
+    (block $h (result (ref $ct))
+      (resume $ct (on $yield $h) (cont.new $ct (ref.func $outer))) (return))
+    (local.set $k)
+    (block $h2 (result (ref $ct))
+      (resume $ct (on $yield $h2) (cont.new $ct (ref.func $leaf))) (return))
+    (drop)
+    (call $pause))
+  (elem declare func $outer $inner $leaf))
+'''
+
+def pause():
+    root = jit_interface().debug_root.value
+    reader = DebugRootReader(ctypes.string_at, root)
+    walker = Walker(store)
+    walks = {}
+    for c in reader.continuations(reader.stores()[0]):
+        trace = walker.suspended(c["record"])
+        if not trace.note:
+            walks[c["id"]] = [[f.func_name, f.wasm_offset] for f in trace.frames]
+    print(json.dumps({"root": root, "walks": walks}), flush=True)
+    sys.stdin.readline()
+
+store = Store(debug_root=True)
+pause_func = store.host_function(FuncType((), ()), pause, "pause")
+store.instantiate(load_bytes(WAT.encode(), "nest.wat"), {("host", "pause"): pause_func},
+                  name="nest").invoke("main", [])
+"""
+
+
+def test_one_walker_in_process_and_out_of_process():
+    """The trap-report walker in the child and the plugin's view of /proc/PID/mem walk the
+    same frames for every suspended continuation; a corrupted link ends a walk with a note."""
+    import json
+
+    from stackstitch.engine.stackwalk import Boundary, StackWalk
+    from stackstitch.gdb_plugin.view import READ_ERRORS, ProcessView
+
+    child = subprocess.Popen([sys.executable, "-c", NESTED_CHILD], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        report = json.loads(child.stdout.readline())
+        in_process = {int(k): v for k, v in report["walks"].items()}
+        assert sorted(map(len, in_process.values())) == [1, 4]  # leaf; leaf middle inner outer
+        with open(f"/proc/{child.pid}/mem", "rb") as mem:
+            def read(address, size):
+                return os.pread(mem.fileno(), size, address)
+
+            (store,) = ProcessView(read, report["root"]).stores
+            walked = {}
+            for c in store.continuations():
+                if c.raw_state != L.CONT_SUSPENDED:
+                    continue
+                walk = StackWalk(store, *store.saved_context(c.resume_record), stop_record=c.record)
+                items = list(walk)
+                assert walk.note is None and isinstance(items[-1], Boundary)
+                walked[c.id] = [[loc.func_name, loc.wasm_offset] for loc in
+                                (store.code.locate(i.pc) for i in items if not isinstance(i, Boundary))]
+            assert walked == in_process
+
+            outer = next(c for c in store.continuations() if c.func_name == "outer")
+            pc, fp = store.saved_context(outer.resume_record)
+            inner_base = L.base_frame(next(c for c in store.continuations() if c.func_name == "inner").record)
+
+            def corrupt(address, size):  # the inner stack's base frame links to itself
+                data = bytearray(read(address, size))
+                if address <= inner_base < address + size:
+                    data[inner_base - address:inner_base - address + 8] = inner_base.to_bytes(8, "little")
+                return bytes(data)
+
+            (bad_store,) = ProcessView(corrupt, report["root"]).stores
+            walk = StackWalk(bad_store, pc, fp, stop_record=outer.record)
+            try:
+                items = list(walk)
+            except READ_ERRORS as e:  # acceptable too: a one-line read error
+                items, walk.note = [], str(e)
+            assert walk.note and len([i for i in items if not isinstance(i, Boundary)]) == 3
+    finally:
+        child.communicate("\n", timeout=30)
+    assert child.returncode == 0
