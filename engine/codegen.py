@@ -29,7 +29,7 @@ from .instructions import BodyReader, UnknownInstruction
 from .module import Module
 from .types import FuncType
 from .x86 import (A, AE, B, BE, E, G, GE, L as LT, LE, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
-                  R8, R9, R10, R12, R13, R14, R15, Assembler, Label, Mem)
+                  R8, R9, R10, R12, R13, R14, R15, Assembler, Label, Mem, negate)
 
 
 GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
@@ -114,7 +114,7 @@ class ModuleCompiler:
                      for k in range(lo, hi)]
         buf = self.asm.buf
         for at, table_pos, label in self.jump_tables:
-            buf[at:at + 4] = struct.pack("<i", label.pos - table_pos)
+            self.asm.patch_i32(at, label.pos - table_pos)
         calls = {i: label.fixups for i, label in enumerate(self.func_labels) if label.fixups}
         return bytes(buf), functions, calls
 
@@ -430,14 +430,10 @@ class FunctionCompiler(BodyReader, NumericCodegen, SwitchingCodegen):
         self.cfi_rows.append((a.pos, RBP_FRAME))
         a.push(R15)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
-        a.raw(b"\x4c\x8d\x9c\x24")  # lea r11, [rsp + disp32]
-        frame_fixup_lea = a.pos
-        a.raw(b"\0\0\0\0")
+        frame_fixup_lea = a.lea_patchable(SCRATCH, RSP)  # the frame's lowest address
         a.alu("cmp", 64, SCRATCH, Mem(RAX, L.RT_STACK_LIMIT))
         a.jcc(B, self.trap_label(L.TRAP_STACK_EXHAUSTED))
-        a.raw(b"\x48\x81\xec")  # sub rsp, imm32
-        frame_fixup_sub = a.pos
-        a.raw(b"\0\0\0\0")
+        frame_fixup_sub = a.alu_imm_patchable("sub", 64, RSP)
         if self.nlocals:
             self.zero_locals()
         self.frames.append(Frame("func", Label(), 0, (), tuple(simple_type(t) for t in self.ftype.results)))
@@ -452,8 +448,8 @@ class FunctionCompiler(BodyReader, NumericCodegen, SwitchingCodegen):
         frame_size = 8 * (self.nlocals + len(self.slot_mems) + self.max_out)  # slots ever used
         if frame_size % 16 != 8:
             frame_size += 8
-        a.buf[frame_fixup_lea:frame_fixup_lea + 4] = struct.pack("<i", -(frame_size + 8))
-        a.buf[frame_fixup_sub:frame_fixup_sub + 4] = struct.pack("<i", frame_size)
+        a.patch_i32(frame_fixup_lea, -(frame_size + 8))
+        a.patch_i32(frame_fixup_sub, frame_size)
         self.tries.sort(key=lambda t: -t.start)
         return CompiledFunction(self.index, start, a.pos, self.addr_map, self.cfi_rows, self.nlocals,
                                 frame_size, self.tries)
@@ -731,7 +727,7 @@ class FunctionCompiler(BodyReader, NumericCodegen, SwitchingCodegen):
                  and self.stack[len(self.stack) - len(frame.branch_types) + j][1] == frame.base + j)
             for j in range(len(frame.branch_types)))
         if not needs_moves:
-            self.asm.jcc(not_taken_cc ^ 1, frame.label)
+            self.asm.jcc(negate(not_taken_cc), frame.label)
             return
         skip = Label()
         self.asm.jcc(not_taken_cc, skip)
@@ -754,18 +750,15 @@ class FunctionCompiler(BodyReader, NumericCodegen, SwitchingCodegen):
         if count:
             a.alu_imm("cmp", 32, index, count)
             a.jcc(AE, stubs[default])
-            a.raw(b"\x4c\x8d\x1d")  # lea r11, [rip + table]
-            table_fix = a.pos
-            a.raw(b"\0\0\0\0")
-            a.movsx(64, 32, RAX if index != RAX else RCX, Mem(SCRATCH, 0, index, 4))
+            table = Label()
+            a.lea_rip(SCRATCH, table)
             tmp = RAX if index != RAX else RCX
+            a.movsx(64, 32, tmp, Mem(SCRATCH, 0, index, 4))
             a.alu("add", 64, tmp, SCRATCH)
             a.jmp_indirect(tmp)
-            table_pos = a.pos
-            a.buf[table_fix:table_fix + 4] = struct.pack("<i", table_pos - (table_fix + 4))
-            for d in depths:
-                self.mc.jump_tables.append((a.pos, table_pos, stubs[d]))
-                a.raw(b"\0\0\0\0")
+            a.bind(table)
+            for d in depths:  # entries: target - table, filled in once every label is bound
+                self.mc.jump_tables.append((a.data32(), table.pos, stubs[d]))
         self.free(index, False)
         for d, label in stubs.items():
             a.bind(label)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import layout as L
 from .codegen_common import CONST, LOCAL, REG, SCRATCH, XSCRATCH, f32_bits, f64_bits, is_float, width
-from .x86 import A, AE, B, BE, E, NE, NP, P, S, RAX, RCX, RDX, Label
+from .x86 import A, AE, B, BE, E, NE, NP, P, S, RAX, RCX, RDX, Label, negate
 
 
 class NumericCodegen:
@@ -93,7 +93,7 @@ class NumericCodegen:
             self.op_offset = self.pos
             self.addr_map.append((self.asm.pos, self.op_offset))
             self.pos += 1
-            self.branch_if(cc ^ 1, self.u32())
+            self.branch_if(negate(cc), self.u32())
             return
         if nxt == 0x04:  # if
             self.op_offset = self.pos
@@ -103,7 +103,7 @@ class NumericCodegen:
             # The flags must survive the spills, which only use mov.
             frame = self.enter_block("if", params, results)
             frame.else_label = Label()
-            self.asm.jcc(cc ^ 1, frame.else_label)
+            self.asm.jcc(negate(cc), frame.else_label)
             return
         reg = self.alloc(False)
         self.asm.setcc(cc, reg)

@@ -80,18 +80,12 @@ class SwitchingCodegen:
         a.shift_imm("shl", 64, dst, L.REVISION_SHIFT)
         a.alu("or", 64, dst, record)
 
-    def lea_label(self, reg: int, label: Label):
-        """reg = the address of `label` (rip-relative)."""
-        a = self.asm
-        a.raw(bytes((0x48 | ((reg >> 3) << 2), 0x8D, 0x05 | ((reg & 7) << 3))))
-        a._rel32(label)
-
     def save_context(self, record: int, landing: Label):
         """Record where this stack continues: rsp, rbp and the landing pc."""
         a = self.asm
         a.mov(64, Mem(record, L.CR_SP), RSP)
         a.mov(64, Mem(record, L.CR_FP), RBP)
-        self.lea_label(R11, landing)
+        self.asm.lea_rip(R11, landing)
         a.mov(64, Mem(record, L.CR_PC), R11)
 
     def switch_stacks(self, own: int, target: int, landing: Label):
@@ -228,7 +222,7 @@ class SwitchingCodegen:
         landing = Label()
         a.mov(64, RDX, Mem(RAX, L.RT_CURRENT))
         a.mov(64, Mem(RCX, L.CR_PARENT), RDX)
-        self.lea_label(R9, landing)
+        self.asm.lea_rip(R9, landing)
         a.mov(64, Mem(RCX, L.BASE_FRAME_RBP), RBP)  # the base frame now returns into this resume
         a.mov(64, Mem(RCX, L.BASE_FRAME_RETURN), R9)
         if throw_tag is None:

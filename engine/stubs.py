@@ -115,12 +115,12 @@ def build_stubs() -> Stubs:
     for k, r in enumerate((RBX, R12, R13, R14, R15)):
         a.push(r)
         entry_rows.append((a.pos, CfaRule("rbp", 16, ENTRY_FRAME.saved[:k + 2])))
-    a._emit(0, 0, b"\xff", 6, Mem(RCX, L.RT_ENTRY_SP))  # push [rcx+ENTRY_SP]
+    a.push_mem(Mem(RCX, L.RT_ENTRY_SP))
     a.push(RDX)
     a.push(RCX)
     a.push(R8)
-    a._emit(0, 0, b"\xff", 6, Mem(RCX, L.RT_CURRENT))
-    a._emit(0, 0, b"\xff", 6, Mem(RCX, L.RT_STACK_LIMIT))
+    a.push_mem(Mem(RCX, L.RT_CURRENT))
+    a.push_mem(Mem(RCX, L.RT_STACK_LIMIT))
     a.alu_imm("sub", 64, RSP, ENTRY_FRAME_SIZE - 88)
     a.mov(64, Mem(RCX, L.RT_ENTRY_SP), RSP)
     # The root record: no parent, no handlers, the main stack's limit.
@@ -362,8 +362,7 @@ def build_stubs() -> Stubs:
     a.push(RBP)
     a.mov(64, Mem(RDI, L.CR_SP), RSP)
     a.mov(64, Mem(RDI, L.CR_FP), RBP)
-    a.raw(b"\x4c\x8d\x1d")  # lea r11, [rip + fiber_return]
-    a._rel32(fiber_return)
+    a.lea_rip(R11, fiber_return)
     a.mov(64, Mem(RDI, L.CR_PC), R11)
     after_rsp, _ = emit_switch_to(a, RSI)
     a.bind(fiber_return)

@@ -17,6 +17,11 @@ GPR_NAMES = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
 # Condition codes (the low nibble of jcc/setcc/cmovcc opcodes).
 O, NO, B, AE, E, NE, BE, A, S, NS, P, NP, L, GE, LE, G = range(16)
 
+
+def negate(cc: int) -> int:
+    """The condition that holds exactly when `cc` does not (codes come in such pairs)."""
+    return cc ^ 1
+
 _pack_i32 = struct.Struct("<i").pack
 _pack_u32 = struct.Struct("<I").pack
 _pack_q = struct.Struct("<q").pack
@@ -115,8 +120,15 @@ class Assembler:
             encoded = _ENCODINGS[key] = _encode(prefix, w, opcode, reg, rm, force_rex)
         self.buf += encoded
 
-    def raw(self, data: bytes):
-        self.buf += data
+    def patch_i32(self, at: int, value: int):
+        """Fill in a 32-bit field left by one of the patchable forms below."""
+        self.buf[at:at + 4] = _pack_i32(value)
+
+    def data32(self, value: int = 0) -> int:
+        """A 32-bit data word in the code (a jump table entry); returns its offset."""
+        at = len(self.buf)
+        self.buf += _pack_i32(value)
+        return at
 
     # ---- moves -----------------------------------------------------------------------
 
@@ -193,6 +205,21 @@ class Assembler:
         force = src_size == 8 and not isinstance(src, Mem) and 4 <= src < 8
         self._emit(0, size == 64, op, dst, src, force_rex=force)
 
+    def lea_rip(self, dst: int, label: Label):
+        """dst = the address of `label` (rip-relative)."""
+        self.buf += bytes((0x48 | ((dst & 8) >> 1), 0x8D, 0x05 | ((dst & 7) << 3)))
+        self._rel32(label)
+
+    def lea_patchable(self, dst: int, base: int) -> int:
+        """lea dst, [base + disp32], the displacement to be patched; returns its offset."""
+        self._emit(0, 1, b"\x8d", dst, Mem(base, 1 << 30))  # any disp beyond disp8
+        at = len(self.buf) - 4
+        self.patch_i32(at, 0)
+        return at
+
+    def push_mem(self, src: Mem):
+        self._emit(0, 0, b"\xff", 6, src)
+
     def lea(self, dst: int, src: Mem):
         self._emit(0, 1, b"\x8d", dst, src)
 
@@ -227,6 +254,12 @@ class Assembler:
         else:
             self._emit(0, size == 64, b"\x81", n, dst)
             self.buf += _pack_u32(imm & 0xFFFFFFFF)
+
+    def alu_imm_patchable(self, op: str, size: int, dst) -> int:
+        """ALU op with a 32-bit immediate to be patched (a frame size known only at the
+        end of the function); returns the immediate's offset."""
+        self._emit(0, size == 64, b"\x81", self._ALU[op], dst)
+        return self.data32()
 
     def test(self, size: int, a, b: int):
         self._emit(0, size == 64, b"\x85", b, a)

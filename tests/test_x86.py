@@ -9,11 +9,13 @@ instruction spanning every byte, with the expected mnemonic and operands.
 from __future__ import annotations
 
 import itertools
+import re
+from pathlib import Path
 from typing import Callable, NamedTuple
 
 import pytest
 
-from stackstitch.engine.x86 import RBP, RSP, R12, R13, Assembler, Label, Mem
+from stackstitch.engine.x86 import AE, B, E, GE, L, NE, RBP, RSP, R12, R13, Assembler, Label, Mem, negate
 
 capstone = pytest.importorskip("capstone")
 
@@ -371,22 +373,23 @@ def test_fixed_encodings():
 # ---- control flow --------------------------------------------------------------------------
 
 def branch_target_problem(emit_branch, mnemonic: str, padding_before: int, padding_after: int,
-                          backward: bool) -> str | None:
-    """Emit a branch to a label `padding` bytes away and check the decoded target."""
+                          backward: bool, operand: int = 0) -> str | None:
+    """Emit a branch (or a rip-relative lea) to a label `padding` bytes away and check the
+    decoded target: capstone's operand `operand`, an address or `[rip + disp]`."""
     asm = Assembler()
     label = Label()
     if backward:
         asm.bind(label)
-        asm.raw(b"\x90" * padding_before)
+        asm.buf += b"\x90" * padding_before
         at = asm.pos
         emit_branch(asm, label)
         end = asm.pos
     else:
-        asm.raw(b"\x90" * padding_before)
+        asm.buf += b"\x90" * padding_before
         at = asm.pos
         emit_branch(asm, label)
         end = asm.pos
-        asm.raw(b"\x90" * padding_after)
+        asm.buf += b"\x90" * padding_after
         asm.bind(label)
     code = bytes(asm.buf[at:end])
     decoded = list(DISASM.disasm(code, at))
@@ -394,7 +397,14 @@ def branch_target_problem(emit_branch, mnemonic: str, padding_before: int, paddi
     if len(decoded) != 1 or decoded[0].size != len(code):
         return f"{desc} does not decode as one instruction"
     insn = decoded[0]
-    if insn.mnemonic != mnemonic or int(insn.op_str, 0) != label.pos:
+    target = insn.op_str.split(", ")[operand]
+    relative = re.fullmatch(r"\[rip(?: ([+-]) (\w+))?\]", target)
+    if relative:  # rip is the end of the instruction
+        sign, disp = relative.groups()
+        target = end + (int(disp, 0) * (1 if sign == "+" else -1) if disp else 0)
+    else:
+        target = int(target, 0)
+    if insn.mnemonic != mnemonic or target != label.pos:
         return f"{desc} is `{insn.mnemonic} {insn.op_str}`, expected `{mnemonic} {label.pos:#x}`"
     return None
 
@@ -422,6 +432,37 @@ def test_short_backward_branches_use_rel8():
         asm.jcc(cc, label)
         asm.jmp(label)
         assert len(asm.buf) == 4
+
+
+def test_rip_relative_lea_reaches_its_label():
+    problems = []
+    for reg, backward, padding in itertools.product(GPRS, (False, True), (0, 200)):
+        problem = branch_target_problem(lambda a, label, reg=reg: a.lea_rip(reg, label), "lea",
+                                        padding, padding, backward, operand=1)
+        if problem:
+            problems.append(f"r{reg}: {problem}")
+    assert not problems, "\n".join(problems[:10])
+
+
+def test_patchable_forms_take_any_32_bit_value():
+    cases = []
+    for reg, base, value in itertools.product(GPRS, GPRS, (0, 8, -8, -2**31, 2**31 - 1)):
+        def emit(a, reg=reg, base=base, value=value):
+            a.patch_i32(a.lea_patchable(reg, base), value)
+        cases.append(Case(emit, "lea", (gpr(reg), mem_text(Mem(base, value), None)), f"lea r{reg}, r{base}"))
+    for op, reg, value in itertools.product(("add", "sub", "cmp"), GPRS, (0, 1, 4096, -1, 2**31 - 1)):
+        def emit(a, op=op, reg=reg, value=value):
+            a.patch_i32(a.alu_imm_patchable(op, 64, reg), value)
+        cases.append(Case(emit, op, (gpr(reg), Imm(value, 64)), f"{op} r{reg}, imm32"))
+    check(cases)
+
+
+def test_push_from_memory():
+    check([Case(lambda a, m=m: a.push_mem(m), "push", (mem_text(m, 64),), "push mem") for m in MEMS])
+
+
+def test_negated_conditions():
+    assert [negate(cc) for cc in (E, NE, B, AE, L, GE)] == [NE, E, AE, B, GE, L]
 
 
 def test_indirect_call_and_jump():
@@ -548,3 +589,14 @@ def test_memory_quirk_bases_are_covered():
     bases_with_zero_disp = {m.base for m in MEMS if m.disp == 0 and m.index is None}
     assert {RSP, RBP, R12, R13} <= bases_with_zero_disp
     assert {m.index for m in MEMS if m.index is not None} == set(GPRS) - {RSP}
+
+
+def test_compiler_and_stubs_emit_only_through_the_encoder():
+    """Every instruction goes through a form above, which capstone checks: no byte literals
+    and no writes to the code buffer outside engine/x86.py."""
+    engine = Path(__file__).resolve().parent.parent / "engine"
+    emitting = re.compile(r"""\bb["']|bytes\(\(|\.buf\s*(\+=|\.append|\[[^]]*\]\s*=)|\.(raw|_emit|_rel32)\(""")
+    found = [f"{path.name}:{n}: {line.strip()}"
+             for path in sorted(engine.glob("codegen*.py")) + [engine / "stubs.py"]
+             for n, line in enumerate(path.read_text().splitlines(), 1) if emitting.search(line)]
+    assert not found, "\n".join(found)
