@@ -16,7 +16,7 @@ from .walker import Walker
 
 def capture(store, error: BaseException) -> Backtrace:
     """Walk the stacks of the trap just taken and attach the result to `error`: its
-    `backtrace` (a Backtrace), and the brief's JSON lists as `frames` and `stacks`.
+    `backtrace` (a Backtrace), and the JSON report's lists as `frames` and `stacks`.
 
     An error that already carries a backtrace came out of a nested activation through a
     host function; the frames of this (enclosing) activation are appended to it."""

@@ -1,6 +1,6 @@
 """What a walk produces: frames grouped by the stack they ran on, and how it ended.
 
-The field names are the trap-report JSON schema of the brief (section 4), so `to_json`
+The field names are the trap-report JSON schema (README, "Trap reports"), so `to_json`
 is a plain conversion that the CLI, the gdb plugin and tests share.
 """
 
@@ -91,7 +91,7 @@ class Backtrace:
         return [asdict(s) for s in self.stacks]
 
     def to_json(self) -> dict:
-        """The brief's schema (`trap`, `frames`, `stacks`), plus `kind`, and `tag` and
+        """The trap-report schema (`trap`, `frames`, `stacks`), plus `kind`, and `tag` and
         `note` when there is one."""
         document = {"trap": self.message, "kind": self.kind, "frames": self.frames_json(),
                     "stacks": self.stacks_json()}

@@ -145,5 +145,5 @@ def print_text(trace: Backtrace, file: TextIO | None = None, color: bool | None 
 
 
 def render_json(trace: Backtrace) -> str:
-    """One JSON document, the brief's trap-report schema."""
+    """One JSON document in the trap-report schema (README)."""
     return json.dumps(trace.to_json())

@@ -67,17 +67,12 @@ class Symbolizer:
         return func.name if func is not None else f"<unknown function 0x{func_ref:x}>"
 
     def tag_name(self, tag_address: int) -> str:
-        """`tag[N]` in the first instance that has it, with its export name if it has one:
-        `tag[1] "yield"`."""
+        """The tag's name (`Module.tag_name`) in the first instance that has it."""
         if self._tag_names is None:
             names: dict[int, str] = {}
             for instance in self.store.instances.values():
-                exported = {id(value): name for name, value in instance.exports.items()}
                 for i, tag in enumerate(instance.tags):
-                    name = f"tag[{i}]"
-                    if id(tag) in exported:
-                        name += f' "{exported[id(tag)]}"'
-                    names.setdefault(tag.address, name)
+                    names.setdefault(tag.address, instance.module.tag_name(i))
             self._tag_names = names
         return self._tag_names.get(tag_address, f"<unknown tag 0x{tag_address:x}>")
 

@@ -494,8 +494,11 @@ def _name_map(r: _Reader) -> dict[int, str]:
     return {r.u32(): r.name() for _ in range(r.count())}
 
 
+_TAG_NAMES = 11  # the extended name section's tag subsection
+
+
 def _name_section(r: _Reader, m: Module) -> None:
-    """Read module, function and local names; on any defect keep none of them.
+    """Read module, function, local and tag names; on any defect keep none of them.
 
     The name section is only debug information, so a broken one must not stop a module
     from loading (the spec makes it a custom section for that reason).
@@ -503,6 +506,7 @@ def _name_section(r: _Reader, m: Module) -> None:
     module_name = None
     func_names: dict[int, str] = {}
     local_names: dict[int, dict[int, str]] = {}
+    tag_names: dict[int, str] = {}
     try:
         while r.pos < r.end:
             sub_id = r.byte()
@@ -516,12 +520,14 @@ def _name_section(r: _Reader, m: Module) -> None:
                 func_names = _name_map(sub)
             elif sub_id == 2:
                 local_names = {sub.u32(): _name_map(sub) for _ in range(sub.count())}
-            if sub_id <= 2 and sub.pos != sub.end:
+            elif sub_id == _TAG_NAMES:
+                tag_names = _name_map(sub)
+            if sub_id in (0, 1, 2, _TAG_NAMES) and sub.pos != sub.end:
                 return
             r.pos = sub.end
     except DecodeError:
         return
-    m.name, m.func_names, m.local_names = module_name, func_names, local_names
+    m.name, m.func_names, m.local_names, m.tag_names = module_name, func_names, local_names, tag_names
 
 
 def decode_module(data: bytes) -> Module:

@@ -1,6 +1,6 @@
 """The `stackstitch` command line: `run` a module, or run `wast` conformance scripts.
 
-Exit statuses follow the brief: 0 success, 1 a module that cannot be loaded, validated or
+Exit statuses (as in the README): 0 success, 1 a module that cannot be loaded, validated or
 linked, 2 a usage error, 134 a trap or an unhandled suspension (Wasmtime's convention), n
 for a WASI `proc_exit(n)`, 70 an internal error. Errors are one line on stderr, never a
 traceback. Engine modules are imported only by the command that needs them, so `--help`

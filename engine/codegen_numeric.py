@@ -40,7 +40,6 @@ class NumericCodegen:
         return dst, b
 
     def int_binop(self, op: str, ty: str):
-        b = self.stack[-1]
         size = width(ty)
         dst, b = self.binop_dst(ty)
         if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):

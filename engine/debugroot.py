@@ -98,7 +98,7 @@ class StoreRecord:
     def add_instance(self, instance):
         module_record = self._module_record(instance)
         name = _string(instance.name or "")
-        tag_names = [_string(n) for n in tag_names_of(instance)]
+        tag_names = [_string(instance.module.tag_name(k)) for k in range(len(instance.tags))]
         tags = _words([v for tag, n in zip(instance.tags, tag_names)
                        for v in (tag.address, ctypes.addressof(n))])
         words = _words([self.words[SR_FIRST_INSTANCE // 8], instance.vmctx_address,
@@ -130,17 +130,6 @@ class StoreRecord:
         self.keep += [table, source, record]
         self.modules[id(compiled)] = ctypes.addressof(record)
         return ctypes.addressof(record)
-
-
-def tag_names_of(instance) -> list[str]:
-    """A name per tag: its export name, else its import, else `tag[N]`."""
-    module = instance.module
-    names = [f"{i.module}.{i.name}" for i in module.imports_of("tag")]
-    names += [f"tag[{k}]" for k in range(len(names), len(instance.tags))]
-    for export in module.exports:
-        if export.kind == "tag":
-            names[export.index] = export.name
-    return names
 
 
 class DebugRootReader:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from .types import (FuncType, GlobalType, MemoryType, RecGroup, RefType, SubType,
@@ -84,6 +85,7 @@ class Module:
     name: str | None = None  # module name from the name section
     func_names: dict[int, str] = field(default_factory=dict)  # index space incl. imports
     local_names: dict[int, dict[int, str]] = field(default_factory=dict)
+    tag_names: dict[int, str] = field(default_factory=dict)  # index space incl. imports
 
     def imports_of(self, kind: str) -> list[Import]:
         return [i for i in self.imports if i.kind == kind]
@@ -103,4 +105,23 @@ class Module:
         return self.types[self.func_type_index(func_index)].composite
 
     def func_name(self, func_index: int) -> str:
-        return self.func_names.get(func_index, f"wasm-function[{func_index}]")
+        """The name-section name, else an export name, else `wasm-function[N]`."""
+        name = self.func_names.get(func_index) or self._export_names.get(("func", func_index))
+        return name or f"wasm-function[{func_index}]"
+
+    def tag_name(self, tag_index: int) -> str:
+        """The name-section name, else an export name, else `module.name` of its import,
+        else `tag[N]`: one scheme for trap reports, the debug root, gdb and perf."""
+        name = self.tag_names.get(tag_index) or self._export_names.get(("tag", tag_index))
+        if name is None:
+            imported = self.imports_of("tag")
+            if tag_index < len(imported):
+                name = f"{imported[tag_index].module}.{imported[tag_index].name}"
+        return name or f"tag[{tag_index}]"
+
+    @functools.cached_property
+    def _export_names(self) -> dict[tuple[str, int], str]:
+        names: dict[tuple[str, int], str] = {}
+        for export in self.exports:
+            names.setdefault((export.kind, export.index), export.name)
+        return names

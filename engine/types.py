@@ -26,11 +26,6 @@ EXNREF = RefType(True, "exn")
 ValType = str | RefType
 
 
-def is_float(t: ValType) -> bool:
-    """Floats live in xmm registers; everything else in general-purpose ones."""
-    return t == "f32" or t == "f64"
-
-
 @dataclass(frozen=True)
 class FuncType:
     params: tuple[ValType, ...]

@@ -1,6 +1,6 @@
 """A frame filter for plain `bt`: each continuation's start stub, which gdb shows as
 `<signal handler called>` (its CIE is marked as a signal frame so that gdb accepts a
-resumer's stack below the continuation's, brief section 5), becomes a boundary line
+resumer's stack below the continuation's; see engine/stubs.py, start_stub_rule), becomes a boundary line
 naming the continuation and the function it was created from. Frame numbers stay gdb's.
 """
 

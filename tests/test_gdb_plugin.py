@@ -130,7 +130,7 @@ def check_session(output: str, offsets: dict):
     assert {k: v[:3] for k, v in rows.items()} == EXPECTED_TABLE, output
     assert [k for k, v in rows.items() if v[4]] == ["6"], output  # the running one is marked
     suspend_in = lambda f: offsets[(f, "suspend")]
-    assert rows["1"][3].startswith(f"gen_body @ 0x{suspend_in('gen_body'):x} on tag tag[0]"), output
+    assert rows["1"][3].startswith(f"gen_body @ 0x{suspend_in('gen_body'):x} on tag yield"), output
     assert rows["2"][3].startswith(f"sub_body @ 0x{suspend_in('sub_body'):x} on tag"), output
     assert "continuation 3" in rows["2"][3] and rows["4"][3] == "not started", output
     assert rows["5"][3] == f"mid @ 0x{offsets[('mid', 'resume')]:x}", output

@@ -94,10 +94,10 @@ def _readelf_cell(rule) -> str:
     return f"c{rule:+d}" if isinstance(rule, int) else "exp"
 
 
-def test_readelf_decodes_the_same_table(tmp_path):
+def test_readelf_decodes_the_same_table(tmp_path, require_tool):
     """`readelf --debug-dump=frames-interp` prints one line per row: compare them all."""
     path, _ = _object_with_eh_frame(descriptions(), tmp_path)
-    text = subprocess.run(["readelf", "--debug-dump=frames-interp", str(path)], check=True,
+    text = subprocess.run([require_tool("readelf"), "--debug-dump=frames-interp", str(path)], check=True,
                           capture_output=True, text=True).stdout
     entries = re.split(r"\n(?=[0-9a-f]{8} [0-9a-f]{16} [0-9a-f]{8} (?:CIE|FDE))", text)
     fdes = [e for e in entries if re.match(r"[0-9a-f]{8} [0-9a-f]{16} [0-9a-f]{8} FDE", e)]
@@ -118,9 +118,9 @@ def test_readelf_decodes_the_same_table(tmp_path):
                 assert cell == (_readelf_cell(row.saved[name]) if name in row.saved else "u"), (column, row)
 
 
-def test_readelf_shows_the_raw_instructions(tmp_path):
+def test_readelf_shows_the_raw_instructions(tmp_path, require_tool):
     path, _ = _object_with_eh_frame(descriptions(), tmp_path)
-    text = subprocess.run(["readelf", "--debug-dump=frames", str(path)], check=True,
+    text = subprocess.run([require_tool("readelf"), "--debug-dump=frames", str(path)], check=True,
                           capture_output=True, text=True).stdout
     assert 'Augmentation:          "zRS"' in text and 'Augmentation:          "zR"' in text
     assert "DW_CFA_def_cfa_expression (DW_OP_breg6 (rbp): 24; DW_OP_deref; DW_OP_plus_uconst: 16)" in text
@@ -258,11 +258,11 @@ def test_module_object_has_symbols_unwind_and_line_info(compiled_module, tmp_pat
         assert region.address + f.start in mapped
 
 
-def test_readelf_accepts_the_module_object(compiled_module, tmp_path):
+def test_readelf_accepts_the_module_object(compiled_module, tmp_path, require_tool):
     store, module, compiled, region = compiled_module
     path = tmp_path / "calls.o"
     path.write_bytes(jit_object(region.address, region.size, module_symbols(module, compiled), "calls.wasm"))
-    result = subprocess.run(["readelf", "-W", "-a", "--debug-dump=decodedline", str(path)],
+    result = subprocess.run([require_tool("readelf"), "-W", "-a", "--debug-dump=decodedline", str(path)],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "Warning" not in result.stderr, result.stderr
     assert re.search(r"FUNC +GLOBAL +DEFAULT +1 leaf", result.stdout)

@@ -69,7 +69,7 @@ def _function_lines(code_address: int, symbol: CodeSymbol) -> FunctionLines:
 
 def module_symbols(module, compiled) -> list[CodeSymbol]:
     """The functions of a compiled module (engine.codegen.CompiledModule), named as the
-    brief requires: name-section name, else wasm-function[N]."""
+    README promises (`Module.func_name`)."""
     return [CodeSymbol(module.func_name(f.index), f.start, f.end, f.cfi_rows, f.addr_map)
             for f in compiled.functions]
 
