@@ -171,7 +171,7 @@ def test_perf_map_lists_every_function_and_stub(tmp_path):
     writer.close()
     entries = read_perf_map(writer.path)
     names = [e.name for e in entries]
-    assert NAMED | {"wasm-function[3]", "stackstitch_entry", "stackstitch_trap"} <= set(names)
+    assert NAMED | {"main", "stackstitch_entry", "stackstitch_trap"} <= set(names)
     assert all(e.size > 0 for e in entries)
     spans = sorted((e.start, e.start + e.size) for e in entries)
     assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:]))
@@ -189,7 +189,7 @@ def test_jitdump_records_code_lines_and_unwind_info(tmp_path):
     assert (dump.header.version, dump.header.elf_mach, dump.header.pid) == (1, EM_X86_64, os.getpid())
     assert before <= dump.header.timestamp <= time.clock_gettime_ns(time.CLOCK_MONOTONIC)
     loads = [r for r in dump.records if isinstance(r, CodeLoad)]
-    assert NAMED | {"wasm-function[3]", "stackstitch_entry"} <= {r.name for r in loads}
+    assert NAMED | {"main", "stackstitch_entry"} <= {r.name for r in loads}
     assert [r.code_index for r in loads] == list(range(len(loads)))
     for load in loads:
         assert load.vma == load.code_addr
@@ -248,7 +248,7 @@ def test_jitdump_names_every_jit_sample_after_perf_inject(require_tool, profiled
     # Frame-pointer call graphs walk from the leaves through their Wasm callers.
     script = perf_out(perf, "script", "-F", "comm,period,ip,sym", "-i", tmp_path / "perf.jit.data")
     stacks = fold_perf_script(script)
-    assert any(stack[-3:] == ("wasm-function[3]", "middle_sum", "leaf_mul") for stack in stacks)
+    assert any(stack[-3:] == ("main", "middle_sum", "leaf_mul") for stack in stacks)
     # Wasm offsets are the "line numbers" of the module's file.
     report = perf_out(perf, "report", "--stdio", "--no-children", "--sort", "sym,srcline",
                       "-i", tmp_path / "perf.jit.data")

@@ -41,6 +41,7 @@ NESTED_CALLS_WAT = """
   (func $b (param i32) (result i32) local.get 0 call $leaf i32.const 2 i32.mul)
   (func $a (param i32) (result i32) local.get 0 i32.const 3 i32.add call $b)
   (func $main (export "main") (result i32) i32.const 5 call $a)
+  (func (result i32) call $main)
   (func (export "anonymous") (result i32) call $main))
 """
 
@@ -232,7 +233,7 @@ def test_module_object_has_symbols_unwind_and_line_info(compiled_module, tmp_pat
     text = elf.get_section_by_name(".text")
     assert (text["sh_type"], text["sh_addr"], text["sh_size"]) == ("SHT_NOBITS", region.address, region.size)
     symbols = {s.name: s for s in elf.get_section_by_name(".symtab").iter_symbols() if s["st_info"]["type"] == "STT_FUNC"}
-    assert set(symbols) == {"leaf", "b", "a", "main", "wasm-function[4]"}
+    assert set(symbols) == {"leaf", "b", "a", "main", "wasm-function[4]", "anonymous"}
     for f in compiled.functions:
         symbol = symbols[module.func_name(f.index)]
         assert (symbol["st_value"], symbol["st_size"]) == (f.start, f.end - f.start)
