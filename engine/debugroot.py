@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from dataclasses import dataclass
 
 from . import layout as L
 
@@ -132,6 +133,74 @@ class StoreRecord:
         return ctypes.addressof(record)
 
 
+@dataclass(frozen=True)
+class StoreFields:
+    """A store record (DEBUG_ROOT.md, "Store record")."""
+
+    address: int
+    runtime: int
+    first_instance: int
+    slabs: int
+    slab_count: int
+    stack_size: int
+    stacks_per_slab: int
+    main_lo: int
+    main_hi: int
+    stubs: int
+    stubs_size: int
+    entry_return: int
+    start_return: int
+    start_stub: int
+    fiber_return: int
+
+
+@dataclass(frozen=True)
+class InstanceFields:
+    """An instance record with its module record and tag table."""
+
+    vmctx: int
+    name: str
+    code: int
+    code_size: int
+    function_count: int
+    functions: int  # the function table's address
+    source: str
+    tags: dict  # tag record address -> name
+
+
+@dataclass(frozen=True)
+class FunctionEntry:
+    """A function table entry; its name is read on first use (`DebugRootReader.string`)."""
+
+    index: int
+    start: int
+    end: int
+    name_address: int
+    addr_map: int
+    addr_map_count: int
+
+
+@dataclass(frozen=True)
+class ContinuationFields:
+    """A handed-out continuation record's fields (layout.CR_*)."""
+
+    record: int
+    id: int
+    state: int
+    parent: int
+    top: int
+    sp: int
+    fp: int
+    pc: int
+    func: int
+    tag: int
+    stack_lo: int
+
+    @property
+    def stack_hi(self) -> int:
+        return self.record + L.CR_SIZE
+
+
 class DebugRootReader:
     """Reads the debug root through `read(address, size)`; every read is bounded."""
 
@@ -151,7 +220,11 @@ class DebugRootReader:
         return self.words(address, 1)[0]
 
     def string(self, address: int, limit: int = 512) -> str:
-        data = self.read(address, limit)
+        """A NUL-terminated string, read in growing pieces (most names are short)."""
+        data, size = b"", 64
+        while b"\0" not in data and len(data) < limit:
+            data = self.read(address, min(size, limit))
+            size *= 4
         return data.split(b"\0", 1)[0].decode("utf-8", "replace")
 
     def _chain(self, first: int):
@@ -161,54 +234,45 @@ class DebugRootReader:
             address = self.word(address)  # every record starts with its `next`
             seen += 1
 
-    def stores(self) -> list[dict]:
-        keys = ("next", "runtime", "first_instance", "slabs", "slab_count", "stack_size",
-                "stacks_per_slab", "main_lo", "main_hi", "stubs", "stubs_size", "entry_return",
-                "start_return", "start_stub", "fiber_return")
-        return [dict(zip(keys, self.words(a, STORE_RECORD_WORDS)), address=a)
+    def stores(self) -> list[StoreFields]:
+        return [StoreFields(a, *self.words(a, STORE_RECORD_WORDS)[1:])
                 for a in self._chain(self.word(self.root + RO_FIRST_STORE))]
 
-    def instances(self, store: dict) -> list[dict]:
+    def instances(self, store: StoreFields) -> list[InstanceFields]:
         out = []
-        for address in self._chain(store["first_instance"]):
+        for address in self._chain(store.first_instance):
             _, vmctx, name, module, tag_count, tag_table = self.words(address, INSTANCE_RECORD_WORDS)
             code, size, count, table, source = self.words(module, 5)
             tag_count = min(tag_count, self.MAX_ITEMS)
             flat = self.words(tag_table, 2 * tag_count) if tag_count else ()
             tags = {flat[k]: self.string(flat[k + 1]) for k in range(0, len(flat), 2)}
-            out.append({"vmctx": vmctx, "name": self.string(name), "code": code,
-                        "code_size": size, "function_count": count, "functions": table,
-                        "source": self.string(source), "tags": tags})
+            out.append(InstanceFields(vmctx, self.string(name), code, size, count, table,
+                                      self.string(source), tags))
         return out
 
-    def functions(self, instance: dict) -> list[dict]:
-        count = min(instance["function_count"], self.MAX_ITEMS)
-        out = []
-        for k in range(count):
-            index, start, end, name, addr_map, n = self.words(
-                instance["functions"] + 8 * FUNCTION_ENTRY_WORDS * k, FUNCTION_ENTRY_WORDS)
-            out.append({"index": index, "start": start, "end": end, "name": self.string(name),
-                        "addr_map": addr_map, "addr_map_count": n})
-        return out
+    def functions(self, instance: InstanceFields) -> list[FunctionEntry]:
+        count = min(instance.function_count, self.MAX_ITEMS)
+        flat = self.words(instance.functions, FUNCTION_ENTRY_WORDS * count) if count else ()
+        return [FunctionEntry(*flat[k:k + FUNCTION_ENTRY_WORDS])
+                for k in range(0, len(flat), FUNCTION_ENTRY_WORDS)]
 
-    def address_map(self, function: dict) -> list[tuple[int, int]]:
-        n = min(function["addr_map_count"], self.MAX_ITEMS)
-        flat = self.words(function["addr_map"], 2 * n) if n else ()
+    def address_map(self, function: FunctionEntry) -> list[tuple[int, int]]:
+        n = min(function.addr_map_count, self.MAX_ITEMS)
+        flat = self.words(function.addr_map, 2 * n) if n else ()
         return list(zip(flat[0::2], flat[1::2]))
 
-    def continuations(self, store: dict) -> list[dict]:
+    def continuations(self, store: StoreFields) -> list[ContinuationFields]:
         """Every continuation handed out and not finished, with its record's fields."""
         out = []
-        size, per_slab = store["stack_size"], store["stacks_per_slab"]
-        slabs = self.words(store["slabs"], store["slab_count"]) if store["slab_count"] else ()
+        size, per_slab = store.stack_size, store.stacks_per_slab
+        slabs = self.words(store.slabs, store.slab_count) if store.slab_count else ()
         for slab in slabs:
             for i in range(per_slab):
                 record = L.record_in_slab(slab, i, size)
                 w = self.words(record, L.CR_SIZE // 8)
                 if w[L.CR_ID // 8] and w[L.CR_STATE // 8] != L.CONT_RETURNED:
-                    out.append({"record": record, "id": w[L.CR_ID // 8], "state": w[L.CR_STATE // 8],
-                                "parent": w[L.CR_PARENT // 8], "top": w[L.CR_TOP // 8],
-                                "sp": w[L.CR_SP // 8], "fp": w[L.CR_FP // 8], "pc": w[L.CR_PC // 8],
-                                "func": w[L.CR_FUNC // 8], "tag": w[L.CR_TAG // 8],
-                                "stack_lo": w[L.CR_STACK_LO // 8], "stack_hi": record + L.CR_SIZE})
+                    out.append(ContinuationFields(
+                        record, w[L.CR_ID // 8], w[L.CR_STATE // 8], w[L.CR_PARENT // 8],
+                        w[L.CR_TOP // 8], w[L.CR_SP // 8], w[L.CR_FP // 8], w[L.CR_PC // 8],
+                        w[L.CR_FUNC // 8], w[L.CR_TAG // 8], w[L.CR_STACK_LO // 8]))
         return out

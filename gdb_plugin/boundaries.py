@@ -1,46 +1,120 @@
-"""A frame filter for plain `bt`: each continuation's start stub, which gdb shows as
-`<signal handler called>` (its CIE is marked as a signal frame so that gdb accepts a
-resumer's stack below the continuation's; see engine/stubs.py, start_stub_rule), becomes a boundary line
-naming the continuation and the function it was created from. Frame numbers stay gdb's.
+"""A frame filter for `bt` (and MI's `-stack-list-frames`): each continuation's start stub,
+which gdb shows as `<signal handler called>` (its CIE is marked as a signal frame so that
+gdb accepts a resumer's stack below the continuation's; see engine/stubs.py,
+start_stub_rule), becomes a boundary line naming the continuation and the function it was
+created from. Every other frame prints as gdb prints it. Frame numbers stay gdb's.
 """
 
 from __future__ import annotations
 
 import gdb
-from gdb.FrameDecorator import FrameDecorator
+from gdb.FrameDecorator import FrameVars
+
+from stackstitch.engine import layout as L
 
 from . import inferior
-from .view import READ_ERRORS, ProcessView
+from .view import ProcessView
 
 FILTER_NAME = "stackstitch-continuations"
 
 
-class BoundaryDecorator(FrameDecorator):
-    """Draws a start-stub frame as `── continuation N, created from F`."""
+class Frame:
+    """A frame printed as gdb prints it, through methods of our own that are cheap: gdb's
+    default decorator looks each field up through several Python calls, which made a
+    filtered `bt` four times as slow as gdb's own (benchmarks/gdb_plugin_bt.py).
 
-    def __init__(self, base, text: str):
-        super().__init__(base)
-        self.text = text
+    gdb asks a decorator only for what it has: this class has no `frame_args`, so it is
+    for functions known to have no arguments (gdb prints `()`); `WithArguments` has them."""
+
+    __slots__ = ("frame", "kind", "name", "sal", "key")
+
+    def __init__(self, frame, kind: int, name: str | None, sal, key):
+        self.frame, self.kind, self.name, self.sal, self.key = frame, kind, name, sal, key
+
+    def inferior_frame(self):
+        return self.frame
+
+    def function(self):
+        if self.kind == gdb.DUMMY_FRAME:
+            return "<function called from gdb>"
+        if self.kind == gdb.SIGTRAMP_FRAME:
+            return "<signal handler called>"
+        return self.name or "??"
+
+    def address(self):
+        return self.frame.pc()
+
+    def filename(self):
+        symtab = self.sal.symtab
+        if symtab is not None and symtab.filename:
+            return symtab.filename
+        return gdb.solib_name(self.frame.pc())  # printed as `from LIBRARY`
+
+    def line(self):
+        return self.sal.line if self.sal.symtab is not None else None
+
+    def frame_locals(self):
+        return _variables(self, "locals")
+
+
+class WithArguments(Frame):
+    __slots__ = ()
+
+    def frame_args(self):
+        return _variables(self, "args")
+
+
+class Boundary:
+    """A continuation's start stub, drawn as `── continuation N, created from F`."""
+
+    __slots__ = ("frame", "text")
+
+    def __init__(self, frame, text: str):
+        self.frame, self.text = frame, text
+
+    def inferior_frame(self):
+        return self.frame
 
     def function(self):
         return self.text
 
-    def address(self):
+
+def _variables(decorated: Frame, kind: str):
+    """The frame's arguments or locals through gdb's own FrameVars, remembering per
+    function when there are none. Inlined copies of a function can differ, so only whole
+    functions are remembered (not inlined or tail-called ones)."""
+    if decorated.key is None:
         return None
-
-    def filename(self):
+    remember = decorated.kind == gdb.NORMAL_FRAME
+    if remember and _EMPTY.get((decorated.key, kind)):
         return None
+    variables = FrameVars(decorated.frame)
+    found = variables.fetch_frame_args() if kind == "args" else variables.fetch_frame_locals()
+    if remember:
+        _EMPTY[(decorated.key, kind)] = not found
+    return found or None
 
-    def frame_args(self):
-        return None
+
+# ((file, function), "args" | "locals") -> it has none: most Wasm functions have none, and
+# asking gdb for each frame is the slowest part of printing it.
+_EMPTY: dict[tuple, bool] = {}
 
 
-class UnnamedDecorator(FrameDecorator):
-    """A frame without any symbol: `??`, as gdb prints it without filters (gdb 13's
-    default decorator would leave the name empty)."""
-
-    def function(self):
-        return "??"
+def decorate(decorator):
+    """Our decorator for the frame under gdb's default one."""
+    frame = decorator.inferior_frame()
+    kind = frame.type()
+    if kind == gdb.SIGTRAMP_FRAME:
+        text = boundary_text(frame)
+        if text is not None:
+            return Boundary(frame, text)
+    sal = frame.find_sal()
+    name = frame.name()
+    has_debug_info = kind not in (gdb.DUMMY_FRAME, gdb.SIGTRAMP_FRAME) and sal.symtab is not None
+    key = (sal.symtab.filename, name) if has_debug_info else None
+    known_empty = kind == gdb.NORMAL_FRAME and _EMPTY.get((key, "args"))
+    cls = Frame if key is None or known_empty else WithArguments
+    return cls(frame, kind, name, sal, key)
 
 
 class ContinuationBoundaries:
@@ -54,42 +128,23 @@ class ContinuationBoundaries:
         gdb.frame_filters[self.name] = self
 
     def filter(self, frames):
-        return map(Marker().decorate, frames)
+        return map(decorate, frames)
 
 
-class Marker:
-    """Decorates the frames of one backtrace; reads the debug root at the first start
-    stub, once. Never raises: on any failure gdb's own line is kept."""
-
-    def __init__(self):
-        self.view: ProcessView | None = None
-        self.unavailable = False  # no debug root (not our process, or not started yet)
-
-    def decorate(self, decorator):
-        try:
-            frame = decorator.inferior_frame()
-            if frame.type() != gdb.SIGTRAMP_FRAME:
-                return UnnamedDecorator(decorator) if frame.name() is None else decorator
-            text = None if self.unavailable else boundary_line(self.process_view(), frame)
-        except Exception:  # a bug here must not break `bt` itself
-            return decorator
-        return decorator if text is None else BoundaryDecorator(decorator, text)
-
-    def process_view(self) -> ProcessView:
-        if self.view is None:
-            try:
-                self.view = inferior.process_view()
-            except (gdb.error, *READ_ERRORS):
-                self.unavailable = True
-                raise
-        return self.view
+def boundary_text(frame) -> str | None:
+    """The boundary line for a start-stub frame; None (gdb's own line) when the debug root
+    cannot say, which must never break `bt` itself."""
+    try:
+        return boundary_line(inferior.process_view(), frame)
+    except Exception:
+        return None
 
 
 def boundary_line(view: ProcessView, frame) -> str | None:
     """The boundary text if `frame` is the start stub of one of the engine's continuations
-    (its record is just above the base frame: at the frame's rsp, or rbp + 16)."""
+    (its record is just above the base frame: at the frame's rsp, or above its rbp)."""
     rsp, rbp = int(frame.read_register("rsp")), int(frame.read_register("rbp"))
-    for candidate in (rsp, rbp + 16):
+    for candidate in (rsp, rbp + L.BASE_FRAME_SIZE):
         store = view.store_of_address(candidate)
         if store is not None and store.is_record(candidate):
             label, func_name = store.record_summary(candidate)
@@ -99,3 +154,4 @@ def boundary_line(view: ProcessView, frame) -> str | None:
 
 def register():
     ContinuationBoundaries()
+    inferior.register()

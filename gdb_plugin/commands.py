@@ -122,7 +122,7 @@ def set_context_variables(c: Continuation):
         frame = gdb.newest_frame()
         pc, fp, sp = frame.pc(), int(frame.read_register("rbp")), int(frame.read_register("rsp"))
     elif c.state == "fresh":
-        pc, fp, sp = c.fields["pc"], c.fields["fp"], c.fields["sp"]
+        pc, fp, sp = c.fields.pc, c.fields.fp, c.fields.sp
     else:
         pc, fp = c.store.saved_context(c.resume_record)
         sp = c.store.reader.word(c.resume_record + L.CR_SP)

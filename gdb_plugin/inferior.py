@@ -51,5 +51,26 @@ def debug_root_address() -> int:
     return root
 
 
+_cached: tuple[tuple, ProcessView] | None = None
+
+
 def process_view() -> ProcessView:
-    return ProcessView(read, debug_root_address())
+    """The debug root's view of the selected process, read once per stop: kept until the
+    process runs or its memory, files or registers change (`forget`)."""
+    global _cached
+    inferior = gdb.selected_inferior()
+    key = (inferior.num, inferior.pid)
+    if _cached is None or _cached[0] != key:
+        _cached = (key, ProcessView(read, debug_root_address()))
+    return _cached[1]
+
+
+def forget(*_event):
+    global _cached
+    _cached = None
+
+
+def register():
+    for event in ("cont", "exited", "new_objfile", "clear_objfiles", "inferior_call",
+                  "memory_changed", "register_changed", "new_inferior"):
+        getattr(gdb.events, event).connect(forget)

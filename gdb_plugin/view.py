@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from stackstitch.engine import layout as L
 from stackstitch.engine.layout import StackChunk
-from stackstitch.engine.debugroot import DebugRootReader
+from stackstitch.engine.debugroot import (ContinuationFields, DebugRootReader, FunctionEntry,
+                                          InstanceFields, StoreFields)
 
 UNKNOWN = "<unknown>"
 MAX_CHAIN = 100_000  # parent links followed before a chain is taken to be a cycle
@@ -38,37 +39,50 @@ class Location:
         return f"{self.func_name} @ 0x{self.wasm_offset:x}"
 
 
-@dataclass
 class Function:
-    index: int
-    start: int
-    end: int
-    name: str
-    source: str
-    map_entry: dict  # the debug root's function entry, for its address map
-    offsets: list | None = None  # (native addresses, wasm offsets), read on first use
-    wasm: list | None = None
+    """A function's code range, with its name and address map read on first use."""
+
+    __slots__ = ("entry", "source", "reader", "_name", "_natives", "_offsets")
+
+    def __init__(self, entry: FunctionEntry, source: str, reader: DebugRootReader):
+        self.entry, self.source, self.reader = entry, source, reader
+        self._name: str | None = None
+        self._natives: list[int] | None = None
+        self._offsets: list[int] = []
+
+    @property
+    def name(self) -> str:
+        if self._name is None:
+            self._name = self.reader.string(self.entry.name_address)
+        return self._name
+
+    def wasm_offset(self, address: int) -> int:
+        """The Wasm offset of the instruction at native `address` in this function."""
+        if self._natives is None:
+            pairs = self.reader.address_map(self.entry)
+            self._natives = [native for native, _ in pairs]
+            self._offsets = [wasm for _, wasm in pairs]
+        k = bisect.bisect_right(self._natives, address) - 1
+        return self._offsets[max(k, 0)] if self._offsets else 0
 
 
 class CodeIndex:
     """Native pcs to Wasm functions and offsets, from every instance's function table."""
 
-    def __init__(self, reader: DebugRootReader, instances: list[dict]):
-        self.reader = reader
+    def __init__(self, reader: DebugRootReader, instances: list[InstanceFields]):
         by_start: dict[int, Function] = {}
         self.tag_names: dict[int, str] = {}
         for instance in instances:
-            self.tag_names.update(instance.get("tags", {}))
-            source = instance["source"] or instance["name"]
+            self.tag_names.update(instance.tags)
+            source = instance.source or instance.name
             for entry in reader.functions(instance):
-                by_start.setdefault(entry["start"], Function(
-                    entry["index"], entry["start"], entry["end"], entry["name"], source, entry))
-        self.functions = sorted(by_start.values(), key=lambda f: f.start)
-        self.starts = [f.start for f in self.functions]
+                by_start.setdefault(entry.start, Function(entry, source, reader))
+        self.starts = sorted(by_start)
+        self.functions = [by_start[start] for start in self.starts]
 
     def function_at(self, pc: int) -> Function | None:
         k = bisect.bisect_right(self.starts, pc) - 1
-        if k >= 0 and pc < self.functions[k].end:
+        if k >= 0 and pc < self.functions[k].entry.end:
             return self.functions[k]
         return None
 
@@ -79,13 +93,7 @@ class CodeIndex:
         function = self.function_at(address)
         if function is None:
             return None
-        if function.offsets is None:
-            pairs = self.reader.address_map(function.map_entry)
-            function.offsets = [native for native, _ in pairs]
-            function.wasm = [wasm for _, wasm in pairs]
-        k = bisect.bisect_right(function.offsets, address) - 1
-        offset = function.wasm[max(k, 0)] if function.wasm else 0
-        return Location(function.name, offset, function.source)
+        return Location(function.name, function.wasm_offset(address), function.source)
 
     def name_of_code(self, code: int) -> str | None:
         """The function whose code starts exactly at `code`."""
@@ -100,7 +108,7 @@ class Continuation:
     record: int
     raw_state: int
     store: "StoreView"
-    fields: dict  # DebugRootReader.continuations' entry
+    fields: ContinuationFields
     state: str = UNKNOWN  # fresh | suspended | running
     current: bool = False  # the running stack (innermost)
     owner: "Continuation | None" = None  # suspended inside this one's segment
@@ -113,32 +121,33 @@ class Continuation:
     def resume_record(self) -> int:
         """The record whose saved context says where this stack continues: a suspended
         segment's innermost one, else its own."""
-        return self.fields["top"] if self.raw_state == L.CONT_SUSPENDED else self.record
+        return self.fields.top if self.raw_state == L.CONT_SUSPENDED else self.record
 
     @property
     def stack_range(self) -> tuple[int, int]:
-        return self.fields["stack_lo"], self.fields["stack_hi"]
+        return self.fields.stack_lo, self.fields.stack_hi
 
 
 class StoreView:
     """One store: its stacks, its stubs' landmarks, and its continuations. It is the
     `StackSpace` the shared stack walker reads this store through."""
 
-    def __init__(self, reader: DebugRootReader, fields: dict, code: CodeIndex, prefix: str):
+    def __init__(self, reader: DebugRootReader, fields: StoreFields, code: CodeIndex, prefix: str):
         self.reader = reader
         self.fields = fields
         self.code = code
         self.prefix = prefix
-        self.entry_return = fields["entry_return"]
-        self.start_return = fields["start_return"]
-        self.fiber_return = fields["fiber_return"]
-        self.main = StackChunk(fields["main_lo"], fields["main_hi"], None)
-        self.chunk_size = fields["stack_size"]
-        self.stacks_per_slab = fields["stacks_per_slab"]
-        count = min(fields["slab_count"], MAX_CHAIN)
-        self.slabs = sorted(reader.words(fields["slabs"], count)) if count else []
-        self.current_record = reader.word(fields["runtime"] + L.RT_CURRENT)
+        self.entry_return = fields.entry_return
+        self.start_return = fields.start_return
+        self.fiber_return = fields.fiber_return
+        self.main = StackChunk(fields.main_lo, fields.main_hi, None)
+        self.chunk_size = fields.stack_size
+        self.stacks_per_slab = fields.stacks_per_slab
+        count = min(fields.slab_count, MAX_CHAIN)
+        self.slabs = sorted(reader.words(fields.slabs, count)) if count else []
+        self.current_record = reader.word(fields.runtime + L.RT_CURRENT)
         self._continuations: list[Continuation] | None = None
+        self._by_record: dict[int, Continuation] = {}
 
     # -- stacks --
 
@@ -155,7 +164,7 @@ class StoreView:
     def read_words(self, address: int, count: int) -> tuple[int, ...]:
         return self.reader.words(address, count)
 
-    def code_at(self, pc: int) -> Function | None:
+    def code_at(self, pc: int) -> "Function | None":
         """The function a return address `pc` returns into."""
         return self.code.function_at(pc - 1)
 
@@ -188,15 +197,16 @@ class StoreView:
         return self._continuations
 
     def by_record(self, record: int) -> Continuation | None:
-        return next((c for c in self.continuations() if c.record == record), None)
+        self.continuations()
+        return self._by_record.get(record)
 
     def _read_continuations(self) -> list[Continuation]:
-        found = [Continuation(f"{self.prefix}{c['id']}", c["id"], c["record"], c["state"], self, c)
+        found = [Continuation(f"{self.prefix}{c.id}", c.id, c.record, c.state, self, c)
                  for c in self.reader.continuations(self.fields)]
         found.sort(key=lambda c: c.id)
-        by_record = {c.record: c for c in found}
+        by_record = self._by_record = {c.record: c for c in found}
         for c in found:
-            c.func_name = self._created_from(c.fields["func"])
+            c.func_name = self._created_from(c.fields.func)
             c.state = {L.CONT_FRESH: "fresh", L.CONT_SUSPENDED: "suspended",
                        L.CONT_RUNNING: "running"}.get(c.raw_state, UNKNOWN)
         for owner in (c for c in found if c.raw_state == L.CONT_SUSPENDED):
@@ -214,7 +224,7 @@ class StoreView:
 
     def _segment(self, owner: Continuation, by_record: dict) -> list[Continuation]:
         """The stacks suspended together under `owner`, innermost (its top record) first."""
-        members, record = [], owner.fields["top"]
+        members, record = [], owner.fields.top
         while len(members) < MAX_CHAIN:
             member = by_record.get(record)
             if member is None:
@@ -222,7 +232,7 @@ class StoreView:
             members.append(member)
             if member is owner:
                 return members
-            record = member.fields["parent"]
+            record = member.fields.parent
         return [owner]
 
     def _created_from(self, func_ref: int) -> str:
@@ -237,7 +247,7 @@ class StoreView:
         continuation has none, and a suspended segment's parent link is stale."""
         if c.state == "fresh" or c.raw_state == L.CONT_SUSPENDED:
             return "-"
-        parent = c.fields["parent"]
+        parent = c.fields.parent
         if parent in by_record:
             return by_record[parent].label
         try:  # an entry's root record (in the entry trampoline's frame) has no parent
@@ -251,8 +261,8 @@ class StoreView:
         if c.current:
             return "running now"
         if c.raw_state == L.CONT_SUSPENDED:
-            where = self.site(c.fields["top"])
-            tag = c.fields["tag"]
+            where = self.site(c.fields.top)
+            tag = c.fields.tag
             if tag & 1:
                 where += " on a switch"
             elif tag:
@@ -268,7 +278,8 @@ class StoreView:
 
 
 class ProcessView:
-    """Every store of the process, read once per command."""
+    """Every store of the process as the debug root describes it at one stop (inferior.py
+    keeps one until the process runs again). Tables are read when first needed."""
 
     def __init__(self, read, root_address: int):
         try:

@@ -58,23 +58,23 @@ def test_debug_root_read_from_another_process():
             reader = DebugRootReader(read, root)
             (store,) = reader.stores()
             (instance,) = reader.instances(store)
-            assert instance["name"] == "gens"
-            names = {f["name"] for f in reader.functions(instance)}
-            assert {"gen", "main"} <= names
+            assert instance.name == "gens"
+            names = {reader.string(f.name_address): f for f in reader.functions(instance)}
+            assert {"gen", "main"} <= set(names)
             for function in reader.functions(instance):
                 pairs = reader.address_map(function)
-                assert pairs and all(function["start"] <= a < function["end"] for a, _ in pairs)
+                assert pairs and all(function.start <= a < function.end for a, _ in pairs)
                 assert [a for a, _ in pairs] == sorted(a for a, _ in pairs)
             conts = reader.continuations(store)
             assert len(conts) == 2
-            assert all(c["state"] == L.CONT_SUSPENDED for c in conts)
-            assert len({c["id"] for c in conts}) == 2
-            gen = next(f for f in reader.functions(instance) if f["name"] == "gen")
-            assert list(instance["tags"].values()) == ["yield"]
+            assert all(c.state == L.CONT_SUSPENDED for c in conts)
+            assert len({c.id for c in conts}) == 2
+            gen = names["gen"]
+            assert list(instance.tags.values()) == ["yield"]
             for c in conts:  # suspended inside $gen, on its own stack, with the tag
-                assert gen["start"] <= c["pc"] < gen["end"]
-                assert instance["tags"].get(c["tag"]) == "yield"
-                assert c["stack_lo"] <= c["fp"] < c["stack_hi"]
+                assert gen.start <= c.pc < gen.end
+                assert instance.tags.get(c.tag) == "yield"
+                assert c.stack_lo <= c.fp < c.stack_hi
     finally:
         child.communicate("\n", timeout=30)
     assert child.returncode == 0
@@ -120,9 +120,9 @@ def pause():
     walker = Walker(store)
     walks = {}
     for c in reader.continuations(reader.stores()[0]):
-        trace = walker.suspended(c["record"])
+        trace = walker.suspended(c.record)
         if not trace.note:
-            walks[c["id"]] = [[f.func_name, f.wasm_offset] for f in trace.frames]
+            walks[c.id] = [[f.func_name, f.wasm_offset] for f in trace.frames]
     print(json.dumps({"root": root, "walks": walks}), flush=True)
     sys.stdin.readline()
 
@@ -162,6 +162,15 @@ def test_one_walker_in_process_and_out_of_process():
                 walked[c.id] = [[loc.func_name, loc.wasm_offset] for loc in
                                 (store.code.locate(i.pc) for i in items if not isinstance(i, Boundary))]
             assert walked == in_process
+
+            # What `info continuations` lists, without gdb: inner was resumed by outer and
+            # suspended with it; both continue in leaf.
+            listed = {c.func_name: (c.label, c.state, c.parent, c.where) for c in store.continuations()}
+            outer_label = listed["outer"][0]
+            assert listed["outer"][1:3] == ("suspended", "-") and listed["leaf"][1:3] == ("suspended", "-")
+            assert listed["inner"][1:3] == ("suspended", outer_label), listed
+            assert listed["outer"][3].startswith("leaf @ ") and "on tag yield" in listed["outer"][3]
+            assert f"(in continuation {listed['inner'][0]})" in listed["outer"][3], listed
 
             outer = next(c for c in store.continuations() if c.func_name == "outer")
             pc, fp = store.saved_context(outer.resume_record)

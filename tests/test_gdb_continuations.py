@@ -1,11 +1,11 @@
-"""Real gdb (no plugin) on `stackstitch run` across continuation boundaries: backtraces
+"""Real gdb (no plugin, driven through MI) on `stackstitch run` across continuation boundaries: backtraces
 through nested resumes and after a switch, `stepi` through resume, switch and suspend with
 a correct backtrace at every instruction, and our CFI evaluator agreeing with gdb's
 unwinder at every call site, start stub included. Both switching modes.
 
 gdb shows each continuation's start stub as `<signal handler called>`: its CIE carries the
-`S` augmentation (engine/stubs.py, start_stub_rule), which is what lets gdb accept a resumer whose stack
-lies below the continuation's."""
+`S` augmentation (engine/stubs.py, start_stub_rule), which is what lets gdb accept a
+resumer whose stack lies below the continuation's."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ import io
 import itertools
 import json
 import re
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 
 from stackstitch.unwind.evaluate import UnwindTable, read_eh_frame
+from gdbmi import GdbSession
 from test_gdb_plain import COLLECTOR, _read_memory, backtrace_lines
 
 DATA = Path(__file__).resolve().parent / "data" / "gdb"
@@ -106,14 +106,16 @@ def stackstitch_command(require_tool, module: str, mode: str) -> list[str]:
 
 
 def run_gdb(require_tool, module: str, mode: str, commands: list[str]) -> str:
-    """gdb's output for `commands` on `stackstitch run MODULE --invoke main`."""
-    gdb = require_tool("gdb")
-    args = [gdb, "-nx", "--batch", "-ex", "set breakpoint pending on", "-ex", "set pagination off"]
-    for command in commands:
-        args += ["-ex", command]
-    args += ["--args", *stackstitch_command(require_tool, module, mode)]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=600)
-    return result.stdout + result.stderr
+    """gdb's output (through MI) for `commands` on `stackstitch run MODULE --invoke main`."""
+    with GdbSession(require_tool("gdb"), stackstitch_command(require_tool, module, mode)) as gdb:
+        for command in commands:
+            if command in ("run", "continue"):
+                gdb.run(command)
+            elif command.startswith("python "):
+                gdb.python(command[len("python "):], timeout=600)
+            else:
+                gdb.cli(command, timeout=600)
+        return gdb.output()
 
 
 def frame_name(line: str) -> str:
@@ -135,7 +137,7 @@ def frames_down_to_entry(lines: list[str], context: str) -> list[str]:
 
 @pytest.mark.parametrize("mode", MODES)
 def test_backtrace_across_two_boundaries(require_tool, mode):
-    output = run_gdb(require_tool, "nested.wat", mode, ["break leaf", "run", "bt", "kill"])
+    output = run_gdb(require_tool, "nested.wat", mode, ["break leaf", "run", "bt"])
     assert re.search(r"Breakpoint 1, .*leaf \(\)", output), output
     lines = backtrace_lines(output)
     assert frames_down_to_entry(lines, output) == NESTED_BACKTRACE, output
@@ -145,7 +147,7 @@ def test_backtrace_across_two_boundaries(require_tool, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_backtrace_after_switch_shows_the_new_continuation(require_tool, mode):
-    output = run_gdb(require_tool, "switch.wat", mode, ["break leaf", "run", "bt", "kill"])
+    output = run_gdb(require_tool, "switch.wat", mode, ["break leaf", "run", "bt"])
     lines = backtrace_lines(output)
     assert frames_down_to_entry(lines, output) == ["leaf", "task_b", SIGNAL, "scheduler", ENTRY], output
     assert "libffi" in lines[5], output
@@ -171,7 +173,7 @@ def test_stepi_through_resume_switch_and_suspend(require_tool, tmp_path, mode):
     steps_path = tmp_path / "steps.jsonl"
     output = run_gdb(require_tool, "stepping.wat", mode,
                      [f"source {stepper}", "break drive", "run",
-                      f"python step_through({str(steps_path)!r}, 'main', 2000)", "kill"])
+                      f"python step_through({str(steps_path)!r}, 'main', 2000)"])
     assert steps_path.is_file(), output
     steps = [json.loads(line) for line in steps_path.read_text().splitlines()]
     assert steps and steps[-1]["function"] == "main", output  # drive returned

@@ -1,13 +1,13 @@
-"""Real gdb (no plugin) on a Python process running the engine with the GDB JIT interface:
-breakpoints by Wasm function name, backtraces through Wasm frames and the entry stub into
-the host, Wasm offsets as line numbers, and our CFI evaluator agreeing with gdb's unwinder."""
+"""Real gdb (no plugin, driven through MI) on a Python process running the engine with the
+GDB JIT interface: breakpoints by Wasm function name, backtraces through Wasm frames and
+the entry stub into the host, Wasm offsets as line numbers, and our CFI evaluator agreeing
+with gdb's unwinder."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from gdbmi import GdbSession
 from stackstitch.unwind.evaluate import UnwindTable, read_eh_frame
 
 # main -> a -> b -> leaf, with names in the name section.
@@ -91,17 +92,13 @@ def readable_pieces(start, size, piece=256):
 """
 
 
-def run_gdb(gdb: str, tmp_path, commands: list[str]) -> str:
+def engine_session(gdb: str, tmp_path) -> GdbSession:
+    """gdb (through MI) on a Python process that runs ENGINE_SCRIPT on NESTED_CALLS_WAT."""
     module = tmp_path / "calls.wat"
     module.write_text(NESTED_CALLS_WAT)
     script = tmp_path / "engine_script.py"
     script.write_text(ENGINE_SCRIPT)
-    args = [gdb, "-nx", "--batch", "-ex", "set breakpoint pending on", "-ex", "set pagination off"]
-    for command in commands:
-        args += ["-ex", command]
-    args += ["--args", sys.executable, str(script), str(module), str(tmp_path)]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    return result.stdout + result.stderr
+    return GdbSession(gdb, [sys.executable, str(script), str(module), str(tmp_path)])
 
 
 def backtrace_lines(output: str) -> list[str]:
@@ -109,24 +106,29 @@ def backtrace_lines(output: str) -> list[str]:
 
 
 def test_breakpoint_by_name_and_backtrace(require_tool, tmp_path):
-    gdb = require_tool("gdb")
-    output = run_gdb(gdb, tmp_path, ["break leaf", "run", "bt", "info line *$pc", "kill"])
-    assert re.search(r"Breakpoint 1, .*leaf \(\)", output), output
-    frames = backtrace_lines(output)
-    names = [re.search(r"(?:in )?(\S+) \(", line).group(1) for line in frames]
-    assert names[:5] == ["leaf", "b", "a", "main", "stackstitch_entry"], output
-    assert len(frames) > 5  # the host frames: libffi, ctypes, the interpreter
-    assert not any("??" in line for line in frames[:5]), output
-    assert "corrupt stack" not in output and "Backtrace stopped" not in output, output
+    with engine_session(require_tool("gdb"), tmp_path) as gdb:
+        gdb.cli("break leaf")
+        stop = gdb.run()
+        assert stop.result["payload"]["frame"]["func"] == "leaf", gdb.output()
+        bt = gdb.cli("bt").console
+        line = gdb.cli("info line *$pc").console
+        frames = gdb.frames()
+    lines = backtrace_lines(bt)
+    names = [re.search(r"(?:in )?(\S+) \(", line).group(1) for line in lines]
+    assert names[:5] == ["leaf", "b", "a", "main", "stackstitch_entry"], bt
+    assert [f["func"] for f in frames[:5]] == names[:5]  # what IDEs get through MI
+    assert len(lines) > 5  # the host frames: the interpreter below the entry stub
+    assert not any("??" in line for line in lines[:5]), bt
+    assert "corrupt stack" not in bt and "Backtrace stopped" not in bt, bt
 
     # `info line` reports the Wasm module offset as the line, inside leaf's body.
     bodies = json.loads((tmp_path / "bodies.json").read_text())
-    match = re.search(r'Line (\d+) of "[^"]*calls\.wat"', output)
-    assert match, output
+    match = re.search(r'Line (\d+) of "[^"]*calls\.wat"', line)
+    assert match, line
     assert bodies["leaf"][0] <= int(match.group(1)) < bodies["leaf"][1]
-    for line, name in zip(frames[1:4], ["b", "a", "main"]):
-        offset = int(re.search(r"calls\.wat:(\d+)", line).group(1))
-        assert bodies[name][0] <= offset < bodies[name][1], line
+    for frame_line, name in zip(lines[1:4], ["b", "a", "main"]):
+        offset = int(re.search(r"calls\.wat:(\d+)", frame_line).group(1))
+        assert bodies[name][0] <= offset < bodies[name][1], frame_line
 
 
 def _read_memory(windows):
@@ -142,16 +144,19 @@ def _read_memory(windows):
 def gdb_stops(require_tool, tmp_path):
     """gdb's frames at the first instruction of leaf, after its push rbp, after its
     mov rbp, rsp, and at its body breakpoint, each with main -> a -> b above it."""
-    gdb = require_tool("gdb")
     collector = tmp_path / "collector.py"
     collector.write_text(textwrap.dedent(COLLECTOR))
     stops = tmp_path / "stops.jsonl"
-    commands = [f"source {collector}", "break b", "run", "delete",
-                "break *leaf", "break *leaf+1", "break *leaf+4", "break leaf"]
-    for _ in range(4):
-        commands += ["continue", f"python collect({str(stops)!r})"]
-    commands.append("kill")
-    output = run_gdb(gdb, tmp_path, commands)
+    with engine_session(require_tool("gdb"), tmp_path) as gdb:
+        for command in [f"source {collector}", "break b"]:
+            gdb.cli(command)
+        gdb.run()
+        for command in ["delete", "break *leaf", "break *leaf+1", "break *leaf+4", "break leaf"]:
+            gdb.cli(command)
+        for _ in range(4):
+            gdb.run("continue")
+            gdb.python(f"collect({str(stops)!r})")
+        output = gdb.output()
     assert stops.is_file(), output
     tables = UnwindTable()
     for path in sorted(tmp_path.glob("object-*.o")):
@@ -189,6 +194,6 @@ def test_evaluator_imports_in_gdbs_own_python(require_tool, tmp_path):
             "t = UnwindTable([FrameTable(16, 32, [Row(16, ('rbp', 16), {'rip': -8, 'rbp': -16})])]); "
             "m = {0x100: (0x200).to_bytes(8, 'little'), 0x108: (0x42).to_bytes(8, 'little')}; "
             "print('caller', t.caller_registers({'rip': 20, 'rsp': 0xf0, 'rbp': 0x100}, lambda a, n: m[a]))")
-    result = subprocess.run([gdb, "-nx", "--batch", "-ex", f"python {code}"], capture_output=True,
-                            text=True, timeout=120)
-    assert "caller {'rbp': 512, 'rip': 66, 'rsp': 272}" in result.stdout, result.stdout + result.stderr
+    with GdbSession(gdb) as session:
+        reply = session.python(code)
+    assert "caller {'rbp': 512, 'rip': 66, 'rsp': 272}" in reply.console, session.output()

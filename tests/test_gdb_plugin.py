@@ -21,12 +21,13 @@ from pathlib import Path
 
 import pytest
 
+from gdbmi import GdbSession
+
 DATA = Path(__file__).resolve().parent / "data" / "gdb_plugin"
 MODULE = DATA / "generators.wat"
 PLUGIN = Path(__file__).resolve().parent.parent / "gdb_plugin" / "load.py"
 MODES = ("native", "libcall")
 SIGNAL = "<signal handler called>"
-MARK = "@@"  # section markers echoed between commands
 FAILURES = ("Traceback", "Python Exception", "Error occurred in Python", "internal error")
 LAUNCHER = [sys.executable, "-c",
             "import sys; from stackstitch.engine.gdbcli import main; sys.exit(main(sys.argv[1:]))"]
@@ -52,32 +53,20 @@ SESSION = [("info", "info continuations"), ("bt", "bt 10"), ("c1", "continuation
            ("apply", "continuation apply some bt")]
 
 
-def commands_for(session: list[tuple[str, str]]) -> list[str]:
-    args = []
-    for name, command in session:
-        args += ["-ex", f"echo {MARK}{name}\\n", "-ex", command]
-    return args + ["-ex", f"echo {MARK}end\\n"]
-
-
-def sections(output: str) -> dict[str, list[str]]:
-    """The output lines after each `@@name` marker, up to the next one."""
-    found, current = {}, None
-    for line in output.splitlines():
-        if line.startswith(MARK):
-            current = found.setdefault(line[len(MARK):].strip(), [])
-        elif current is not None:
-            current.append(line)
-    return found
-
-
 def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)
 
 
-def gdb_output(args: list[str]) -> str:
-    """gdb's stdout and stderr interleaved as printed, so errors land in their sections."""
-    return subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          timeout=300).stdout
+def launcher_session(*run_args: str) -> GdbSession:
+    """`stackstitch gdb MODULE RUN_ARGS` driven through MI (the launcher passes the
+    interpreter option on to gdb)."""
+    return GdbSession("gdb", command=[*LAUNCHER, str(MODULE), *run_args, "--", "-nx",
+                                      "--interpreter=mi3"])
+
+
+def outputs(gdb: GdbSession, session: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Each command's output lines, by name."""
+    return {name: gdb.cli(command).lines for name, command in session}
 
 
 def wasm_offsets(wasm_tools: str, tmp_path: Path) -> dict[tuple[str, str], int]:
@@ -121,10 +110,10 @@ def frames(lines: list[str]) -> list[tuple]:
     return out
 
 
-def check_session(output: str, offsets: dict):
+def check_session(found: dict[str, list[str]], offsets: dict):
     """Everything SESSION shows, wherever the stopped process came from."""
+    output = "\n".join(f"@@{name}\n" + "\n".join(lines) for name, lines in found.items())
     assert not any(failure in output for failure in FAILURES), output
-    found = sections(output)
 
     rows = table(found["info"])
     assert {k: v[:3] for k, v in rows.items()} == EXPECTED_TABLE, output
@@ -172,34 +161,51 @@ def offsets(require_tool, tmp_path):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_live_session_and_its_core_file(require_tool, tmp_path, offsets, mode):
-    gdb = require_tool("gdb")
+    gdb_path = require_tool("gdb")
     core = tmp_path / "stopped.core"
-    output = gdb_output([*LAUNCHER, str(MODULE), "--invoke", "main", f"--switching={mode}", "--",
-                         "-nx", "--batch", "-ex", "break leaf", "-ex", "run", *commands_for(SESSION),
-                         "-ex", f"gcore {core}", "-ex", "kill"])
-    assert re.search(r"Breakpoint 1, .*leaf \(\)", output), output
-    check_session(output, offsets)
+    with launcher_session("--invoke", "main", f"--switching={mode}") as gdb:
+        gdb.cli("break leaf")
+        stop = gdb.run()
+        assert stop.result["payload"]["frame"]["func"] == "leaf", gdb.output()
+        check_session(outputs(gdb, SESSION), offsets)
+        # IDEs list frames through MI, once they ask for frame filters: the boundary
+        # lines reach them too.
+        gdb.mi("-enable-frame-filters")
+        functions = [frame["func"] for frame in gdb.frames()[:8]]
+        assert functions[:3] == ["leaf", "inner", "── continuation 6, created from inner"], functions
+        assert SIGNAL not in functions, functions
+        # Apart from the boundaries, `bt` prints what gdb prints without the plugin (whose
+        # decorator is its own, for speed), host frames and their arguments included; gdb
+        # 13 spells a library without debug information `at LIB` for any frame filter.
+        ours, plain = gdb.cli("bt").lines, gdb.cli("bt -no-filters").lines
+        assert len(ours) == len(plain) > 10
+        for mine, theirs in zip(ours, plain):
+            if SIGNAL in theirs:
+                assert BOUNDARY.search(mine), (mine, theirs)
+            else:
+                assert mine == theirs.replace(" () from /", " () at /"), (mine, theirs)
+        gdb.cli(f"gcore {core}")
 
-    assert core.is_file(), output
+    assert core.is_file()
     python = os.path.realpath(sys.executable)
-    check_session(gdb_output([gdb, "-nx", "--batch", "-x", str(PLUGIN), *commands_for(SESSION),
-                              python, str(core)]), offsets)
+    with GdbSession(gdb_path, gdb_args=["-x", str(PLUGIN), python, str(core)]) as gdb:
+        check_session(outputs(gdb, SESSION), offsets)
 
 
 def test_attached_process(require_tool, offsets):
-    gdb = require_tool("gdb")
+    gdb_path = require_tool("gdb")
     spinning = subprocess.Popen([sys.executable, "-m", "stackstitch.engine.cli", "run", str(MODULE),
                                  "--invoke", "spin"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         session = [("info", "info continuations"), ("bt", "bt 10"), ("c2", "continuation 2")]
         for _ in range(60):  # until it spins in leaf (compiling comes first)
             time.sleep(0.5)
-            output = gdb_output([gdb, "-nx", "--batch", "-x", str(PLUGIN), *commands_for(session),
-                                 "-p", str(spinning.pid)])
-            if "leaf" in "\n".join(sections(output).get("bt", [])):
+            with GdbSession(gdb_path, gdb_args=["-x", str(PLUGIN), "-p", str(spinning.pid)]) as gdb:
+                found = outputs(gdb, session)
+            if "leaf" in "\n".join(found["bt"]):
                 break
+        output = str(found)
         assert not any(failure in output for failure in FAILURES), output
-        found = sections(output)
         assert {k: v[:3] for k, v in table(found["info"]).items()} == EXPECTED_TABLE, output
         assert [f[0] for f in frames(found["bt"])[:3]] == ["leaf", "inner", "boundary"], output
         assert SIGNAL not in output, output
@@ -233,11 +239,13 @@ def test_corrupt_records_give_one_line_notes(require_tool, tmp_path):
     corrupter.write_text(CORRUPTER)
     session = [("c1", "continuation 1"), ("c2", "continuation 2"), ("info", "info continuations"),
                ("bt", "bt 10")]
-    output = gdb_output([*LAUNCHER, str(MODULE), "--invoke", "main", "--", "-nx", "--batch",
-                         "-ex", "break leaf", "-ex", "run", "-x", str(corrupter),
-                         *commands_for(session), "-ex", "kill"])
+    with launcher_session("--invoke", "main") as gdb:
+        gdb.cli("break leaf")
+        gdb.run()
+        gdb.cli(f"source {corrupter}")
+        found = outputs(gdb, session)
+    output = str(found)
     assert not any(failure in output for failure in FAILURES), output
-    found = sections(output)
     assert found["c1"][-1].startswith("note: the walk stopped early: frame pointer 0x1234"), output
     assert len(found["c2"]) == 1 and found["c2"][0].startswith("stackstitch: "), output
     rows = table(found["info"])
@@ -247,9 +255,9 @@ def test_corrupt_records_give_one_line_notes(require_tool, tmp_path):
 
 
 def test_without_a_process(require_tool):
-    gdb = require_tool("gdb")
-    found = sections(gdb_output([gdb, "-nx", "--batch", "-x", str(PLUGIN), *commands_for(
-        [("info", "info continuations"), ("c", "continuation 1"), ("usage", "continuation")])]))
+    with GdbSession(require_tool("gdb"), gdb_args=["-x", str(PLUGIN)]) as gdb:
+        found = outputs(gdb, [("info", "info continuations"), ("c", "continuation 1"),
+                              ("usage", "continuation")])
     assert found["info"] == ["stackstitch: no process or core file is being debugged"], found
     assert found["c"] == found["info"], found
     assert found["usage"] == ["usage: continuation ID [COMMAND] | continuation apply all [COMMAND]"]
