@@ -42,7 +42,7 @@ def capture(store, error: BaseException) -> Backtrace:
 
 def classify(code: int, error: BaseException, trace: Backtrace, walker: Walker, fp: int) -> tuple:
     """(kind, message, tag name or None) of how the run ended; `fp` is the trap site's."""
-    from stackstitch.engine.runtime import WasmException  # the runtime imports this module
+    from stackstitch.engine.runtime.store import WasmException  # the runtime imports this module
 
     message = getattr(error, "message", None) or str(error)
     if isinstance(error, WasmException):

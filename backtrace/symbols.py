@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 
-from ..engine.instructions import BYTE, BodyReader
+from stackstitch.engine.frontend.instructions import BYTE, BodyReader
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ by the stack they ran on, named, and with each boundary's resume site and handle
 from __future__ import annotations
 
 from stackstitch.engine import layout as L
-from stackstitch.engine.stackwalk import Boundary, StackWalk, StoreStacks
+from stackstitch.engine.runtime.stackwalk import Boundary, StackWalk, StoreStacks
 
 from .model import Backtrace, Frame, ResumeSite, Stack
 from .symbols import Symbolizer

@@ -39,16 +39,16 @@ def module_text(depth: int) -> str:
 
 def measure(continuations: int, depth: int, repeat: int) -> dict:
     from stackstitch.backtrace import Walker, render_json, render_text
-    from stackstitch.engine.loader import load_bytes
-    from stackstitch.engine.runtime import Store
-    from stackstitch.engine.types import FuncType
+    from stackstitch.engine.frontend.loader import load_bytes
+    from stackstitch.engine.runtime.store import Store
+    from stackstitch.engine.frontend.types import FuncType
 
     store = Store()
     results: dict = {}
 
     def probe(frame: int):
         """[frame] is the calling Wasm frame's rbp, [frame+8] the return address into it."""
-        from stackstitch.engine.stackwalk import StoreStacks
+        from stackstitch.engine.runtime.stackwalk import StoreStacks
         fp, pc = StoreStacks.read_words(frame, 2)
         best = {"walk": float("inf"), "text": float("inf"), "json": float("inf")}
         for _ in range(repeat):

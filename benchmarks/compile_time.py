@@ -19,8 +19,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     try:
-        from stackstitch.engine.loader import load_module
-        from stackstitch.engine.runtime import Store
+        from stackstitch.engine.frontend.loader import load_module
+        from stackstitch.engine.runtime.store import Store
 
         module = load_module(args.module)  # decoding and validation are not timed
         best = float("inf")

@@ -71,7 +71,7 @@ def main() -> int:
     if gdb is None:
         print("gdb is not installed", file=sys.stderr)
         return 1
-    from stackstitch.engine.gdbcli import plugin_loader
+    from stackstitch.gdb_plugin.launcher import plugin_loader
 
     with tempfile.TemporaryDirectory() as tmp:
         module = Path(tmp) / "deep.wat"

@@ -26,8 +26,8 @@ def module_text(functions: int) -> str:
 
 
 def measure(functions: int, modules: int) -> str:
-    from stackstitch.engine.loader import load_bytes
-    from stackstitch.engine.runtime import Store
+    from stackstitch.engine.frontend.loader import load_bytes
+    from stackstitch.engine.runtime.store import Store
     from stackstitch.unwind.gdbjit import GdbJitRegistrar
 
     captured = []

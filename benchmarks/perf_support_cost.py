@@ -30,7 +30,7 @@ def best_of(repeat: int, run) -> float:
 
 def compile_once(module, repeat: int):
     """(best instantiation seconds, store, compiled, region) for `module`."""
-    from stackstitch.engine.runtime import Store
+    from stackstitch.engine.runtime.store import Store
     last = {}
 
     def instantiate():
@@ -72,7 +72,7 @@ def main() -> int:
     except ValueError:
         parser.error(f"--sizes: expected integers, got {args.sizes!r}")
     repeat = max(1, args.repeat)
-    from stackstitch.engine.loader import load_bytes
+    from stackstitch.engine.frontend.loader import load_bytes
     from stackstitch.perf_map.jitdump import JitdumpWriter
     from stackstitch.perf_map.perfmap import PerfMapWriter, perf_map_path
 

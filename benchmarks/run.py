@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackstitch.engine.binary import read_u32
+from stackstitch.engine.frontend.binary import read_u32
 
 # Children run as a user's shell would run them: with Python's bytecode cache (a session
 # may set PYTHONDONTWRITEBYTECODE, which would add recompiling every module to start-up).

@@ -132,10 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `stackstitch` console script; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["perf"]:
-        from .perfcli import main as perf_main
+        from stackstitch.perf_map.cli import main as perf_main
         return perf_main(argv[1:])
     if argv[:1] == ["gdb"]:
-        from .gdbcli import main as gdb_main
+        from stackstitch.gdb_plugin.launcher import main as gdb_main
         return gdb_main(argv[1:])
     try:
         args = parse_args(argv)
@@ -169,8 +169,8 @@ def one_line(error: object) -> str:
 def run_module(args: argparse.Namespace) -> int:
     """`stackstitch run`: load, set up the store and its observers, run, clean up."""
     from . import values
-    from .loader import LoadError, load_module
-    from .runtime import Store
+    from .frontend.loader import LoadError, load_module
+    from .runtime.store import Store
 
     try:
         module = load_module(args.module)
@@ -179,11 +179,11 @@ def run_module(args: argparse.Namespace) -> int:
     options = {name: value for name, value in
                (("cont_stack_size", args.stack_size), ("switching", args.switching))
                if value is not None}
-    options["debug_root"] = not args.no_gdb_jit
-    store = Store(**options)
+    from stackstitch.backtrace import capture
+    store = Store(**options, trap_observers=[capture])  # traps carry stitched backtraces
     if not args.no_gdb_jit:
-        from stackstitch.unwind.gdbjit import GdbJitRegistrar
-        store.add_code_observer(GdbJitRegistrar(source_path=lambda _module: args.module))
+        from stackstitch.unwind.gdbjit import support_debuggers
+        support_debuggers(store, source_path=lambda _module: args.module)
     if args.perf_map or args.jitdump is not None:  # imported only when asked: no cost otherwise
         from stackstitch.perf_map.observers import ProfilingSetupError, observers_from_args
         try:
@@ -199,10 +199,10 @@ def run_module(args: argparse.Namespace) -> int:
 
 def run_in_store(store, module, args: argparse.Namespace, values) -> int:
     """Link with WASI, call the entry point, print results or report how it ended."""
-    from .codegen_common import CompileError
-    from .runtime import LinkError, Trap, WasmException
-    from .wasi import MODULE as WASI_MODULE
-    from .wasi import ProcExit, Wasi
+    from .compiler.common import CompileError
+    from .runtime.store import LinkError, Trap, WasmException
+    from .host.wasi import MODULE as WASI_MODULE
+    from .host.wasi import ProcExit, Wasi
 
     wasi = Wasi(args=[Path(args.module).name, *args.args], env=wasi_environment(args.env))
     try:
@@ -262,7 +262,7 @@ def report_trap(error, trap_format: str, color: bool | None) -> int:
     The runtime attaches the walked stacks to the error as `backtrace`; without it the
     report has the message alone."""
     from stackstitch.backtrace import UNCAUGHT_EXCEPTION, Backtrace, print_text, render_json
-    from .runtime import Trap
+    from .runtime.store import Trap
 
     sys.stdout.flush()
     trace = getattr(error, "backtrace", None)

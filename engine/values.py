@@ -12,7 +12,7 @@ import re
 import struct
 from decimal import Decimal
 
-from .types import RefType, ValType
+from .frontend.types import RefType, ValType
 
 INT_WIDTH = {"i32": 32, "i64": 64}
 FLOAT_BITS = {"f32": 32, "f64": 64}

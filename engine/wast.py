@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import values
-from .loader import LoadError, load_bytes
-from .runtime import LinkError, Store, Trap, WasmException
-from .spectest import spectest_imports
-from .wasmtools import ToolError, json_from_wast
+from .frontend.loader import LoadError, load_bytes
+from .runtime.store import LinkError, Store, Trap, WasmException
+from .host.spectest import spectest_imports
+from .frontend.wasmtools import ToolError, json_from_wast
 
 DEFAULT_TIMEOUT = 10.0
 # How long the parent waits past a command's time limit before it kills a silent child:

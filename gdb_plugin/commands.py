@@ -13,7 +13,7 @@ import re
 import gdb
 
 from stackstitch.engine import layout as L
-from stackstitch.engine.stackwalk import MAX_FRAMES, Boundary, StackWalk
+from stackstitch.engine.runtime.stackwalk import MAX_FRAMES, Boundary, StackWalk
 
 from . import inferior
 from .view import READ_ERRORS, UNKNOWN, Continuation, ProcessView

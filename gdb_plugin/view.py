@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from stackstitch.engine import layout as L
 from stackstitch.engine.layout import StackChunk
-from stackstitch.engine.debugroot import (ContinuationFields, DebugRootReader, FunctionEntry,
+from stackstitch.engine.runtime.debugroot import (ContinuationFields, DebugRootReader, FunctionEntry,
                                           InstanceFields, StoreFields)
 
 UNKNOWN = "<unknown>"

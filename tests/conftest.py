@@ -37,7 +37,7 @@ def missing_tool(message: str) -> None:
 
 def require_wasm_tools_for_module() -> None:
     """Called at the top of a test module that needs wasm-tools for everything it does."""
-    from stackstitch.engine import wasmtools
+    from stackstitch.engine.frontend import wasmtools
     try:
         wasmtools.executable()
     except wasmtools.ToolError as e:

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from stackstitch.backtrace import (EXHAUSTION, HOST_ERROR, UNCAUGHT_EXCEPTION,
+from stackstitch.backtrace import (EXHAUSTION, HOST_ERROR, UNCAUGHT_EXCEPTION, capture,
                                    UNHANDLED_SUSPENSION, Backtrace, Walker, print_text,
                                    render_json, render_text)
 from stackstitch.backtrace.report import collapse
-from stackstitch.engine.loader import load_bytes, load_module
-from stackstitch.engine.runtime import Store, Trap, WasmException
-from stackstitch.engine.types import FuncType
+from stackstitch.engine.frontend.loader import load_bytes, load_module
+from stackstitch.engine.runtime.store import Store, Trap, WasmException
+from stackstitch.engine.frontend.types import FuncType
 
 TRAPS = Path(__file__).resolve().parent / "data" / "traps"
 REPO = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(params=["native", "libcall"])
 def store(request):
-    return Store(switching=request.param)
+    return Store(switching=request.param, trap_observers=[capture])
 
 
 def fail_in(store, path_or_text, export="main", args=(), imports=None) -> Backtrace:
@@ -126,7 +126,7 @@ def test_deep_recursion_collapses_to_a_few_lines():
           (then (call $down (i32.sub (local.get 0) (i32.const 1))))
           (else unreachable)))
       (func (export "main") (call $down (i32.const 100000))))"""
-    trace = fail_in(Store(stack_size=64 << 20), recursion)
+    trace = fail_in(Store(stack_size=64 << 20, trap_observers=[capture]), recursion)
     assert len(trace.frames) == 100_002 and trace.note is None
     text = render_text(trace).splitlines()
     assert len(text) <= 7, text
@@ -140,7 +140,7 @@ def test_mutual_recursion_collapses_as_a_block():
 
 
 def test_colors_only_when_asked():
-    trace = fail_in(Store(), TRAPS / "div_by_zero.wat")
+    trace = fail_in(Store(trap_observers=[capture]), TRAPS / "div_by_zero.wat")
     plain, styled = io.StringIO(), io.StringIO()
     print_text(trace, plain)  # not a terminal: plain
     print_text(trace, styled, color=True)

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from stackstitch.engine import wasmtools
-from stackstitch.engine.binary import (DecodeError, decode_module, read_s32, read_s33,
+from stackstitch.engine.frontend import wasmtools
+from stackstitch.engine.frontend.binary import (DecodeError, decode_module, read_s32, read_s33,
                                        read_s64, read_u32)
-from stackstitch.engine.types import (ArrayType, ContType, FuncType, GlobalType, Limits,
+from stackstitch.engine.frontend.types import (ArrayType, ContType, FuncType, GlobalType, Limits,
                                       MemoryType, RefType, StructType, SubType, TableType,
                                       TagType)
 from conftest import SPEC_TESTS, require_wasm_tools_for_module

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from stackstitch.engine import values
-from stackstitch.engine.types import EXTERNREF, FUNCREF, RefType
+from stackstitch.engine.frontend.types import EXTERNREF, FUNCREF, RefType
 
 from conftest import REPO_ROOT
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from stackstitch.engine import layout as L
-from stackstitch.engine import runtime
-from stackstitch.engine.loader import load_bytes, load_module
-from stackstitch.engine.runtime import Exhaustion, Store, Trap, WasmException
-from stackstitch.engine.types import FuncType
+import stackstitch.engine.runtime.store as runtime
+from stackstitch.engine.frontend.loader import load_bytes, load_module
+from stackstitch.engine.runtime.store import Exhaustion, Store, Trap, WasmException
+from stackstitch.engine.frontend.types import FuncType
 from conftest import require_wasm_tools_for_module
 
 require_wasm_tools_for_module()
@@ -396,8 +396,8 @@ def test_callback_counter_sees_host_calls(store, callbacks):
 
 MEMORY_PROBE = """
 import json, sys
-from stackstitch.engine.loader import load_bytes, load_module
-from stackstitch.engine.runtime import Store
+from stackstitch.engine.frontend.loader import load_bytes, load_module
+from stackstitch.engine.runtime.store import Store
 
 def rss_kib():
     with open("/proc/self/status") as f:

@@ -7,13 +7,13 @@ import subprocess
 import sys
 
 from stackstitch.engine import layout as L
-from stackstitch.engine.debugroot import DebugRootReader
+from stackstitch.engine.runtime.debugroot import DebugRootReader
 
 CHILD = r"""
 import os, sys
-from stackstitch.engine.loader import load_bytes
-from stackstitch.engine.runtime import Store
-from stackstitch.engine.types import FuncType
+from stackstitch.engine.frontend.loader import load_bytes
+from stackstitch.engine.runtime.store import Store
+from stackstitch.engine.frontend.types import FuncType
 from stackstitch.unwind.gdbjit import jit_interface
 
 WAT = '''
@@ -39,7 +39,8 @@ def pause():
     print(jit_interface().debug_root.value, flush=True)
     sys.stdin.readline()
 
-store = Store(debug_root=True)
+store = Store()
+store.publish_debug_root(jit_interface().debug_root)
 module = load_bytes(WAT.encode(), "gens.wat")
 pause_func = store.host_function(FuncType((), ()), pause, "pause")
 store.instantiate(module, {("host", "pause"): pause_func}, name="gens").invoke("main", [])
@@ -85,10 +86,10 @@ def test_debug_root_read_from_another_process():
 NESTED_CHILD = r"""
 import ctypes, json, sys
 from stackstitch.backtrace import Walker
-from stackstitch.engine.debugroot import DebugRootReader
-from stackstitch.engine.loader import load_bytes
-from stackstitch.engine.runtime import Store
-from stackstitch.engine.types import FuncType
+from stackstitch.engine.runtime.debugroot import DebugRootReader
+from stackstitch.engine.frontend.loader import load_bytes
+from stackstitch.engine.runtime.store import Store
+from stackstitch.engine.frontend.types import FuncType
 from stackstitch.unwind.gdbjit import jit_interface
 
 WAT = '''
@@ -126,7 +127,8 @@ def pause():
     print(json.dumps({"root": root, "walks": walks}), flush=True)
     sys.stdin.readline()
 
-store = Store(debug_root=True)
+store = Store()
+store.publish_debug_root(jit_interface().debug_root)
 pause_func = store.host_function(FuncType((), ()), pause, "pause")
 store.instantiate(load_bytes(WAT.encode(), "nest.wat"), {("host", "pause"): pause_func},
                   name="nest").invoke("main", [])
@@ -138,7 +140,7 @@ def test_one_walker_in_process_and_out_of_process():
     same frames for every suspended continuation; a corrupted link ends a walk with a note."""
     import json
 
-    from stackstitch.engine.stackwalk import Boundary, StackWalk
+    from stackstitch.engine.runtime.stackwalk import Boundary, StackWalk
     from stackstitch.gdb_plugin.view import READ_ERRORS, ProcessView
 
     child = subprocess.Popen([sys.executable, "-c", NESTED_CHILD], stdin=subprocess.PIPE,

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from stackstitch.engine import wasmtools
-from stackstitch.engine.loader import load_bytes
-from stackstitch.engine.runtime import Exhaustion, LinkError, Store, Trap
-from stackstitch.engine.types import FuncType, GlobalType
+from stackstitch.engine.frontend import wasmtools
+from stackstitch.engine.frontend.loader import load_bytes
+from stackstitch.engine.runtime.store import Exhaustion, LinkError, Store, Trap
+from stackstitch.engine.frontend.types import FuncType, GlobalType
 from stackstitch.engine.values import bits_to_f32, bits_to_f64, f32_to_bits, f64_to_bits
 from conftest import require_wasm_tools_for_module
 

@@ -31,8 +31,8 @@ NESTED_CALLS_WAT = """
 # functions' Wasm body ranges for the test to read, then calls main.
 ENGINE_SCRIPT = """
 import json, sys
-from stackstitch.engine.loader import load_module
-from stackstitch.engine.runtime import Store
+from stackstitch.engine.frontend.loader import load_module
+from stackstitch.engine.runtime.store import Store
 from stackstitch.unwind.gdbjit import GdbJitRegistrar
 
 module_path, out_dir = sys.argv[1], sys.argv[2]

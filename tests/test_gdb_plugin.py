@@ -30,7 +30,7 @@ MODES = ("native", "libcall")
 SIGNAL = "<signal handler called>"
 FAILURES = ("Traceback", "Python Exception", "Error occurred in Python", "internal error")
 LAUNCHER = [sys.executable, "-c",
-            "import sys; from stackstitch.engine.gdbcli import main; sys.exit(main(sys.argv[1:]))"]
+            "import sys; from stackstitch.gdb_plugin.launcher import main; sys.exit(main(sys.argv[1:]))"]
 
 # id -> (state, function it was created from, parent); see the module's comment
 EXPECTED_TABLE = {

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from stackstitch.engine import wasmtools
-from stackstitch.engine.binary import decode_module
-from stackstitch.engine.instructions import (BYTE, F32, F64, INDEX, MEMARG, OPCODES, S32, S64,
+from stackstitch.engine.frontend import wasmtools
+from stackstitch.engine.frontend.binary import decode_module
+from stackstitch.engine.frontend.instructions import (BYTE, F32, F64, INDEX, MEMARG, OPCODES, S32, S64,
                                              BodyReader, MemArg, instructions)
 from conftest import SPEC_TESTS, require_wasm_tools_for_module
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from stackstitch.engine import wasmtools
-from stackstitch.engine.loader import LoadError, load_bytes, load_module
-from stackstitch.engine.types import ContType
+from stackstitch.engine.frontend import wasmtools
+from stackstitch.engine.frontend.loader import LoadError, load_bytes, load_module
+from stackstitch.engine.frontend.types import ContType
 from conftest import require_wasm_tools_for_module
 
 require_wasm_tools_for_module()

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from stackstitch.backtrace import UNHANDLED_SUSPENSION
-from stackstitch.engine.loader import load_bytes
-from stackstitch.engine.runtime import Store, Trap
-from stackstitch.engine.types import FuncType
+from stackstitch.backtrace import UNHANDLED_SUSPENSION, capture
+from stackstitch.engine.frontend.loader import load_bytes
+from stackstitch.engine.runtime.store import Store, Trap
+from stackstitch.engine.frontend.types import FuncType
 from conftest import require_wasm_tools_for_module
 
 require_wasm_tools_for_module()
@@ -22,7 +22,7 @@ MASK64 = (1 << 64) - 1
 
 @pytest.fixture(params=["native", "libcall"])
 def store(request):
-    return Store(switching=request.param)
+    return Store(switching=request.param, trap_observers=[capture])
 
 
 def instantiate(store: Store, wat: str):

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from stackstitch.engine.loader import load_bytes
-from stackstitch.engine.runtime import Store
+from stackstitch.engine.frontend.loader import load_bytes
+from stackstitch.engine.runtime.store import Store
 from stackstitch.perf_map.flamegraph import fold_perf_script, render_svg
 from stackstitch.perf_map.jitdump import (EM_X86_64, CodeLoad, DebugInfo, JitdumpFormatError,
                                           JitdumpWriter, UnwindingInfo, read_jitdump)
@@ -96,8 +96,8 @@ ITERATIONS = "150000"  # about half a second of Wasm
 # The profiled process: what `stackstitch run --perf-map --jitdump=DIR` sets up.
 WORKLOAD = """
 import sys
-from stackstitch.engine.loader import load_module
-from stackstitch.engine.runtime import Store
+from stackstitch.engine.frontend.loader import load_module
+from stackstitch.engine.runtime.store import Store
 from stackstitch.perf_map.observers import observers_from_args
 module_path, perf_map, jitdump_dir, n = sys.argv[1:]
 store = Store(code_observers=observers_from_args(perf_map == "perf-map", jitdump_dir or None,

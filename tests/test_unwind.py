@@ -13,10 +13,10 @@ import time
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from stackstitch.engine.frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
-from stackstitch.engine.loader import load_bytes
-from stackstitch.engine.runtime import Store
-from stackstitch.engine.stubs import ENTRY_FRAME
+from stackstitch.engine.compiler.frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
+from stackstitch.engine.frontend.loader import load_bytes
+from stackstitch.engine.runtime.store import Store
+from stackstitch.engine.compiler.stubs import ENTRY_FRAME
 from stackstitch.unwind import dwarf
 from stackstitch.unwind.cfi import CfiError, FrameDescription, build_eh_frame
 from stackstitch.unwind.dwarf import Expression, breg, const, deref, plus, plus_uconst

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from stackstitch.engine import wasi
-from stackstitch.engine.loader import load_bytes
-from stackstitch.engine.runtime import LinkError, Store
+from stackstitch.engine.host import wasi
+from stackstitch.engine.frontend.loader import load_bytes
+from stackstitch.engine.runtime.store import LinkError, Store
 
 from conftest import find_tool, missing_tool
 

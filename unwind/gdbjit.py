@@ -117,3 +117,12 @@ class GdbJitRegistrar:
 
 def _default_source_path(module) -> str:
     return f"{module.name or 'wasm-module'}.wasm"
+
+
+def support_debuggers(store, source_path: Callable[[object], str] | None = None) -> GdbJitRegistrar:
+    """Everything `stackstitch run` does for debuggers: register the store's code with gdb
+    and lldb, and publish its debug root (for the gdb plugin) through the shim."""
+    registrar = GdbJitRegistrar(source_path)
+    store.add_code_observer(registrar)
+    store.publish_debug_root(jit_interface().debug_root)
+    return registrar

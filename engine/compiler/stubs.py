@@ -18,8 +18,7 @@ from __future__ import annotations
 import ctypes
 from dataclasses import dataclass
 
-from . import layout as L
-from .codemem import CodeRegion
+from .. import layout as L
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
 from .x86 import (A, AE, E, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12,
                   R14, R13, R15, Assembler, Label, Mem)
@@ -56,7 +55,7 @@ class StubSymbol:
 
 @dataclass
 class Stubs:
-    region: CodeRegion
+    region: object  # where `build_stubs` had the code placed: .address, .size
     symbols: list[StubSymbol]
     entry: object  # EntryFunction
     entry_address: int
@@ -99,7 +98,8 @@ def start_stub_rule(record_base: str, record_offset: int) -> CfaRule:
                             ("rip", PointerChain(record_base, (record_offset + L.BASE_FRAME_RETURN,)))))
 
 
-def build_stubs() -> Stubs:
+def build_stubs(place) -> Stubs:
+    """Assemble the stubs; `place(code)` maps them executable (runtime.codemem.CodeRegion)."""
     a = Assembler()
     exit_label = Label()
     trap_stub = Label()
@@ -375,7 +375,7 @@ def build_stubs() -> Stubs:
     a.ret()
     symbols.append(StubSymbol("stackstitch_libcall_switch", libcall_at, a.pos, libcall_rows))
 
-    region = CodeRegion(bytes(a.buf))
+    region = place(bytes(a.buf))
     base = region.address
     return Stubs(region=region, symbols=symbols,
                  entry=EntryFunction(base + entry_at),

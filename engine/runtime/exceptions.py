@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ctypes
 
-from . import layout as L
+from .. import layout as L
 from .stackwalk import Boundary, StackWalk, StoreStacks
 
 
@@ -51,7 +51,7 @@ class Unwinder:
         that is abandoned before it ran).
 
         Raises Unwind to continue there, or WasmException when nothing catches it."""
-        from .runtime import WasmException
+        from .store import WasmException
 
         store = self.store
         stacks = StoreStacks(store)

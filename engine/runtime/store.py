@@ -12,9 +12,9 @@ import ctypes
 import mmap
 from dataclasses import fields, is_dataclass
 
-from . import layout as L
-from .codegen import CompiledModule, ModuleCompiler
-from .codegen_common import (B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL,
+from .. import layout as L
+from ..compiler.codegen import CompiledModule, ModuleCompiler
+from ..compiler.common import (B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL,
                              B_MEMORY_GROW, B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL,
                              B_TABLE_GROW, B_TABLE_INIT, B_THROW, B_THROW_INTO, B_THROW_REF,
                              NUM_BUILTINS, simple_type)
@@ -23,9 +23,9 @@ from .continuations import DEFAULT_CONT_STACK_SIZE, ContinuationPool
 from .debugroot import publish as publish_debug_root
 from .exceptions import Unwind, Unwinder
 from .stackwalk import StoreStacks
-from .module import Module
-from .stubs import build_stubs
-from .types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
+from ..frontend.module import Module
+from ..compiler.stubs import build_stubs
+from ..frontend.types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
                     TableType)
 
 PAGE = 65536
@@ -213,12 +213,15 @@ class Store:
 
     def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native",
                  code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE,
-                 debug_root: bool = False):
+                 trap_observers: list | None = None):
         self.switching = switching
         # Called as observer(module, compiled, region) for each module compiled: debugger
         # registration and perf maps hook in here (see add_code_observer).
         self.code_observers: list = []
-        self.stubs = build_stubs()
+        # Called as observer(store, error) when a trap or an uncaught exception is about to
+        # reach the embedder, while its stacks are intact: trap reports hook in here.
+        self.trap_observers: list = list(trap_observers or ())
+        self.stubs = build_stubs(CodeRegion)
         self.runtime = (ctypes.c_uint64 * (L.RUNTIME_BLOCK_SIZE // 8))()
         self.runtime_address = ctypes.addressof(self.runtime)
         if stack_size < HOST_HEADROOM + (64 << 10):
@@ -237,10 +240,7 @@ class Store:
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
         for observer in code_observers or ():
             self.add_code_observer(observer)
-        # Published for out-of-process readers (the gdb plugin): see DEBUG_ROOT.md.
-        self.debug_record = publish_debug_root(self) if debug_root else None
-        if self.debug_record is not None:
-            self.continuations.on_new_slab = self.debug_record.slabs_changed
+        self.debug_record = None  # see publish_debug_root
         self.type_registry: dict = {}
         self.funcs_by_ref: dict[int, Func] = {}
         self._extern_objects: dict[int, object] = {}
@@ -385,6 +385,14 @@ class Store:
             self._compiled[id(module)] = entry
         return entry[1], entry[2]
 
+    def publish_debug_root(self, root_pointer: ctypes.c_uint64):
+        """Describe this store in the process's debug root, for out-of-process readers (the
+        gdb plugin; DEBUG_ROOT.md); `root_pointer` is where readers find the root."""
+        self.debug_record = publish_debug_root(self, root_pointer)
+        self.continuations.on_new_slab = self.debug_record.slabs_changed
+        for instance in self.instances.values():
+            self.debug_record.add_instance(instance)
+
     def add_code_observer(self, observer):
         """Tell `observer` about all code from now on: the stubs at once (its optional
         `stubs_placed(stubs)`), then each module as it is compiled."""
@@ -435,14 +443,14 @@ class Store:
                 message += f" {self.runtime[L.RT_TRAP_DETAIL // 8]}"
             error = Exhaustion(message) if code == L.TRAP_STACK_EXHAUSTED else Trap(message)
         if isinstance(error, (Trap, WasmException)):
-            from stackstitch.backtrace import capture  # backtrace imports the engine
-            capture(self, error)  # before the stacks are recycled or reused
+            for observer in self.trap_observers:  # before the stacks are recycled or reused
+                observer(self, error)
         self.continuations.recycle_chain(self.runtime[L.RT_TRAP_STACK // 8])
         raise error
 
 
 def _single_group(i: int, t: SubType):
-    from .types import RecGroup
+    from ..frontend.types import RecGroup
     return RecGroup(i, [t])
 
 

@@ -7,9 +7,9 @@ import bisect
 import ctypes
 import mmap
 
-from . import layout as L
+from .. import layout as L
 from .codemem import PROT_NONE, READ_WRITE, protect, reserve
-from .types import FuncType
+from ..frontend.types import FuncType
 
 DEFAULT_CONT_STACK_SIZE = 256 << 10  # host calls never run on these: they move to the main stack
 CONT_STACK_MARGIN = 512  # below the limit: room for a stub call after the prologue check

@@ -17,17 +17,17 @@ import pickle
 import struct
 from dataclasses import dataclass, field
 
-from . import layout as L
-from .codegen_common import (B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
+from .. import layout as L
+from .common import (B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
                              B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL, B_TABLE_GROW, B_TABLE_INIT,
                              CONST, LOCAL, REG, SCRATCH, SLOT, XSCRATCH, CompileError, TryRegion,
                              is_float, simple_type, width)
-from .codegen_numeric import NumericCodegen
-from .codegen_switching import SwitchingCodegen
+from .numeric import NumericCodegen
+from .switching import SwitchingCodegen
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME
-from .instructions import BodyReader, UnknownInstruction
-from .module import Module
-from .types import FuncType
+from ..frontend.instructions import BodyReader, UnknownInstruction
+from ..frontend.module import Module
+from ..frontend.types import FuncType
 from .x86 import (A, AE, B, BE, E, G, GE, L as LT, LE, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
                   R8, R9, R10, R12, R13, R14, R15, Assembler, Label, Mem, negate)
 

@@ -4,8 +4,8 @@ NaN propagation, trapping and saturating truncation)."""
 
 from __future__ import annotations
 
-from . import layout as L
-from .codegen_common import CONST, LOCAL, REG, SCRATCH, XSCRATCH, f32_bits, f64_bits, is_float, width
+from .. import layout as L
+from .common import CONST, LOCAL, REG, SCRATCH, XSCRATCH, f32_bits, f64_bits, is_float, width
 from .x86 import A, AE, B, BE, E, NE, NP, P, S, RAX, RCX, RDX, Label, negate
 
 

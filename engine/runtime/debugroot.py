@@ -10,7 +10,7 @@ import ctypes
 import struct
 from dataclasses import dataclass
 
-from . import layout as L
+from .. import layout as L
 
 MAGIC = int.from_bytes(b"SSDBGRT1", "little")
 VERSION = 1
@@ -40,17 +40,16 @@ def _string(text: str) -> ctypes.Array:
     return ctypes.create_string_buffer(text.encode("utf-8", "replace"))
 
 
-_root: "DebugRoot | None" = None
+_roots: dict[int, "DebugRoot"] = {}  # by the address of the pointer that publishes it
 
 
-def publish(store) -> "StoreRecord":
-    """Publish `store` in the process's debug root (created, with the GDB JIT interface
-    shim that exports its address, on first use)."""
-    global _root
-    if _root is None:
-        from stackstitch.unwind.gdbjit import jit_interface
-        _root = DebugRoot(jit_interface().debug_root)
-    return _root.add_store(store)
+def publish(store, root_pointer: ctypes.c_uint64) -> "StoreRecord":
+    """Publish `store` in the process's debug root, whose address goes into `root_pointer`
+    (the GDB JIT shim's `stackstitch_debug_root`, see unwind/gdbjit.py) on first use."""
+    key = ctypes.addressof(root_pointer)
+    if key not in _roots:
+        _roots[key] = DebugRoot(root_pointer)
+    return _roots[key].add_store(store)
 
 
 class DebugRoot:

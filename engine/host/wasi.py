@@ -13,8 +13,8 @@ import sys
 import time
 from typing import BinaryIO, Callable
 
-from .runtime import HostExit, LinkError
-from .types import FuncType
+from ..runtime.store import HostExit, LinkError
+from ..frontend.types import FuncType
 
 MODULE = "wasi_snapshot_preview1"
 

@@ -24,8 +24,8 @@ import ctypes
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
-from . import layout as L
-from .layout import StackChunk
+from .. import layout as L
+from ..layout import StackChunk
 
 MAX_FRAMES = 1_000_000  # far beyond any real stack: a safety bound, not a display limit
 

@@ -7,12 +7,12 @@ the target's; exceptions are zero-cost, found by a runtime walk of the frame cha
 
 from __future__ import annotations
 
-from . import layout as L
-from .codegen_common import (CONST, SCRATCH, SLOT, B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF,
+from .. import layout as L
+from .common import (CONST, SCRATCH, SLOT, B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF,
                              CompileError, TryRegion, simple_type)
 from .frames import CfaRule, PointerChain, RBP_FRAME
 from .stubs import emit_switch_to
-from .types import FuncType
+from ..frontend.types import FuncType
 from .x86 import (A, E, GPR_NAMES, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11,
                   R14, R15, Label, Mem)
 

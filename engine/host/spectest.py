@@ -7,8 +7,8 @@ Host objects belong to one Store, so the module is built afresh for each.
 
 from __future__ import annotations
 
-from .types import FUNCREF, FuncType, GlobalType, Limits, MemoryType, TableType
-from .values import f32_to_bits, f64_to_bits
+from ..frontend.types import FUNCREF, FuncType, GlobalType, Limits, MemoryType, TableType
+from ..values import f32_to_bits, f64_to_bits
 
 # The print functions' parameter types; their output is not part of any assertion.
 PRINT_FUNCTIONS = {
