@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from stackstitch.engine import layout as L
-from stackstitch.engine import runtime
 from stackstitch.engine.loader import load_bytes, load_module
 from stackstitch.engine.runtime import Exhaustion, Store, Trap, WasmException
 from stackstitch.engine.types import FuncType
@@ -319,29 +319,79 @@ def test_suspend_beyond_host_frame_trap_can_be_handled_by_host(store):
     assert host.instance.invoke("sum", [0, 10]) == [countdown_sum(10)]
 
 
+class InterruptedHost(HostHarness):
+    """Every call_back gets a SIGINT, as if the user pressed Ctrl-C during it."""
+
+    def call_back(self, what: int, arg: int) -> int:
+        signal.raise_signal(signal.SIGINT)
+        return arg
+
+
+def test_interrupt_during_host_call_from_continuation_reaches_the_embedder(store):
+    """KeyboardInterrupt comes out of invoke, the continuation's stack is recycled (100
+    interrupted runs need no second slab), and the engine goes on."""
+    host = InterruptedHost(store)
+    assert_generator_works(store)
+    slabs = len(store.continuations.slabs)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for _ in range(100):
+            with pytest.raises(KeyboardInterrupt):
+                host.instance.invoke("sum", [0, 10])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert host.notes == [10] * 100
+    assert len(store.continuations.slabs) == slabs
+    assert_generator_works(store)
+
+
+@pytest.mark.parametrize("error, raised", [(ValueError("bad"), Trap), (KeyboardInterrupt(), KeyboardInterrupt)])
+def test_host_callable_failing_outside_its_handler(store, error, raised):
+    """A Python error raised where no handler of the host call can catch it (entering or
+    leaving its frame) makes the call return NULL to the trampoline: the call traps, the
+    embedder gets the error, and the next host call runs normally."""
+    host = HostHarness(store)
+    call_back = host.instance.funcs[1]
+    assert call_back.name == "call_back"
+
+    def fails():
+        raise error
+    original = call_back.host_block[L.VM_HOST_CALLABLE // 8]
+    call_back.host_block[L.VM_HOST_CALLABLE // 8] = id(fails)
+    try:
+        with pytest.raises(raised) as info:
+            host.instance.invoke("sum", [0, 3])  # from inside the generator's continuation
+    finally:
+        call_back.host_block[L.VM_HOST_CALLABLE // 8] = original
+    if raised is Trap:
+        assert info.value.message == "host function failed: bad"
+    assert host.instance.invoke("sum", [0, 10]) == [countdown_sum(10)]
+    assert_generator_works(store)
+
+
 # ---- no call-outs on switching --------------------------------------------------------------
 
 @pytest.fixture
 def callbacks(monkeypatch) -> collections.Counter:
     """Counts every call from native code into Python, by host function name; "total"
-    counts at the ctypes level, so nothing that bypasses host_function is missed."""
+    counts at the native boundary (the callable each host block hands the trampoline)."""
     counts: collections.Counter = collections.Counter()
-    real_callback_type = runtime.HostCallback
     real_host_function = Store.host_function
-
-    def counting_callback_type(fn):
-        def counted(words):
-            counts["total"] += 1
-            return fn(words)
-        return real_callback_type(counted)
 
     def counting_host_function(self, functype, pyfunc, name="host", **options):
         def counted(*args):
             counts[name] += 1
             return pyfunc(*args)
-        return real_host_function(self, functype, counted, name, **options)
+        func = real_host_function(self, functype, counted, name, **options)
+        native_entry = func.host_callable
 
-    monkeypatch.setattr(runtime, "HostCallback", counting_callback_type)
+        def counted_entry():
+            counts["total"] += 1
+            return native_entry()
+        func.host_callable = counted_entry
+        func.host_block[L.VM_HOST_CALLABLE // 8] = id(counted_entry)
+        return func
+
     monkeypatch.setattr(Store, "host_function", counting_host_function)
     return counts
 
