@@ -210,7 +210,8 @@ def build_stubs() -> Stubs:
     # set; a NULL result means a Python exception is pending, which ctypes raises when the
     # entry returns. Host code has no stack-limit checks and needs room:
     # when a continuation is running, it runs below the suspended main stack's rsp (found
-    # at the root record) instead.
+    # at the root record) instead. Its frames may then lie above this stub's own, which gdb
+    # accepts only next to a signal frame: the CIE is marked as one, as the start stub's is.
     host_at = a.pos
     host_failed, host_raised, unwind = Label(), Label(), Label()
     host_rows = [(a.pos, AT_CALL)]
@@ -271,7 +272,7 @@ def build_stubs() -> Stubs:
     a.mov(64, RSP, Mem(RAX, L.RT_UNWIND_SP))
     a.mov(64, RBP, Mem(RAX, L.RT_UNWIND_FP))
     a.jmp_indirect(Mem(RAX, L.RT_UNWIND_PC))
-    symbols.append(StubSymbol("stackstitch_host_call", host_at, a.pos, host_rows))
+    symbols.append(StubSymbol("stackstitch_host_call", host_at, a.pos, host_rows, signal_frame=True))
 
     # ---- continuation start ----
     # Entered by a switch with rsp at the base frame of a fresh continuation's stack.

@@ -1,7 +1,9 @@
 """A frame filter for plain `bt`: each continuation's start stub, which gdb shows as
 `<signal handler called>` (its CIE is marked as a signal frame so that gdb accepts a
 resumer's stack below the continuation's, brief section 5), becomes a boundary line
-naming the continuation and the function it was created from. Frame numbers stay gdb's.
+naming the continuation and the function it was created from. The host-call stub is
+marked the same way (the host code it calls may run on a stack above its caller's); it
+keeps its own name. Frame numbers stay gdb's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from . import inferior
 from .view import READ_ERRORS, ProcessView
 
 FILTER_NAME = "stackstitch-continuations"
+HOST_CALL_STUB = "stackstitch_host_call"  # engine/stubs.py
 
 
 class BoundaryDecorator(FrameDecorator):
@@ -33,6 +36,13 @@ class BoundaryDecorator(FrameDecorator):
 
     def frame_args(self):
         return None
+
+
+class SymbolDecorator(FrameDecorator):
+    """A signal-marked frame that is no signal: shown under its symbol's name."""
+
+    def function(self):
+        return self.inferior_frame().name()
 
 
 class UnnamedDecorator(FrameDecorator):
@@ -70,6 +80,8 @@ class Marker:
             frame = decorator.inferior_frame()
             if frame.type() != gdb.SIGTRAMP_FRAME:
                 return UnnamedDecorator(decorator) if frame.name() is None else decorator
+            if frame.name() == HOST_CALL_STUB:
+                return SymbolDecorator(decorator)
             text = None if self.unavailable else boundary_line(self.process_view(), frame)
         except Exception:  # a bug here must not break `bt` itself
             return decorator

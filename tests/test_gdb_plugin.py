@@ -277,3 +277,20 @@ def test_stackstitch_gdb_is_a_cli_command(require_tool):
     """`stackstitch gdb` dispatches to engine/gdbcli.py (as `perf` does to perfcli)."""
     result = run([require_tool("stackstitch"), "gdb", "--help"])
     assert result.returncode == 0 and "info continuations" in result.stdout, result.stderr
+
+
+def test_bt_from_host_code_names_the_host_call_stub(require_tool):
+    """gdb shows the signal-marked host-call stub as `<signal handler called>`; the plugin
+    keeps its name, and the continuation's start stub still becomes a boundary line."""
+    require_tool("gdb")
+    module = DATA.parent / "gdb" / "host_call.wat"
+    output = gdb_output([*LAUNCHER, str(module), "--invoke", "main", "--", "--batch",
+                         "-ex", "break leaf", "-ex", "run", "-ex", "break PyObject_CallNoArgs",
+                         "-ex", "continue", "-ex", "bt", "-ex", "kill"])
+    frames = [line for line in output.splitlines() if re.match(r"#\d+ ", line)]
+    names = [BOUNDARY.sub("BOUNDARY", re.match(r"#\d+\s+(?:0x[0-9a-f]+ in )?(.*?) \(", line).group(1))
+             for line in frames]
+    assert names[:7] == ["PyObject_CallNoArgs", "stackstitch_host_call", "leaf", "inner",
+                         "BOUNDARY", "main", "stackstitch_entry"], output
+    assert "── continuation 1, created from inner" in output
+    assert SIGNAL not in output and not any(failure in output for failure in FAILURES), output
