@@ -76,14 +76,19 @@ CR_SIZE = 320
 CONT_FRESH, CONT_SUSPENDED, CONT_RUNNING, CONT_RETURNED = range(4)
 
 # Records of neighbouring stacks sit at different offsets below their chunk's top, so that
-# they do not all compete for the same cache sets (chunks are a power of two apart).
+# they do not all compete for the same cache sets (chunks are a power of two apart). The
+# top CHUNK_CANARY_SIZE bytes of every chunk hold canary words, just below the next chunk's
+# stack (continuations.py); with every colour, they share their page with the record.
 RECORD_COLORS = 16
-RECORD_COLOR_STEP = 448
+RECORD_COLOR_STEP = 192
+CHUNK_CANARY_SIZE = 16
+assert CHUNK_CANARY_SIZE + CR_SIZE + RECORD_COLOR_STEP * (RECORD_COLORS - 1) + 16 <= 4096
 
 
 def record_in_slab(slab: int, i: int, stack_size: int) -> int:
     """The continuation record of stack `i` of a slab (see DEBUG_ROOT.md)."""
-    return slab + (i + 1) * stack_size - CR_SIZE - RECORD_COLOR_STEP * (i % RECORD_COLORS)
+    return (slab + (i + 1) * stack_size - CHUNK_CANARY_SIZE - CR_SIZE
+            - RECORD_COLOR_STEP * (i % RECORD_COLORS))
 
 
 @dataclass(frozen=True)

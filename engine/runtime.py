@@ -32,6 +32,7 @@ PAGE = 65536
 MASK64 = (1 << 64) - 1
 DEFAULT_STACK_SIZE = 8 << 20
 HOST_HEADROOM = 512 << 10  # stack kept free below Wasm frames for host calls (CPython)
+MAIN_STACK_GUARD = 64 << 10
 
 # What the host trampoline calls (see stubs.py): CPython's own C API, not a ctypes callback,
 # whose libffi closure would leave a writable and executable page in the process.
@@ -239,7 +240,10 @@ class Store:
         if stack_size < HOST_HEADROOM + (64 << 10):
             raise ValueError(f"stack size must be at least {(HOST_HEADROOM >> 10) + 64} KiB")
         self.stack_size = stack_size
-        self.stack_lo = reserve(stack_size, READ_WRITE)
+        # Below the Wasm main stack, an inaccessible guard: host code that runs off the end
+        # of its headroom faults instead of writing over a neighbouring mapping.
+        self.stack_lo = reserve(MAIN_STACK_GUARD + stack_size, PROT_NONE) + MAIN_STACK_GUARD
+        protect(self.stack_lo, stack_size, READ_WRITE)
         r = self.runtime
         r[L.RT_STACK_LO // 8] = self.stack_lo
         r[L.RT_STACK_HI // 8] = self.stack_lo + stack_size

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from . import layout as L
 from .codemem import CodeRegion
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
-from .x86 import (A, AE, E, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12,
+from .x86 import (A, AE, B, E, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12,
                   R14, R13, R15, Assembler, Label, Mem)
 
 # Frame of the entry trampoline, below its rbp. Its lowest part is the root continuation
@@ -138,16 +138,21 @@ def build_stubs() -> Stubs:
     a.mov(64, Mem(RCX, L.RT_CURRENT), RSP)
     # Switch to the Wasm main stack unless this call came from a host function running on it.
     # Nested in a host call on it, leave a gap: the host's C frames that run after a trap
-    # (while the trap is reported) must not overwrite the Wasm frames being walked.
-    on_stack, switched = Label(), Label()
+    # (while the trap is reported) must not overwrite the Wasm frames being walked. If the
+    # host code has gone so deep that no Wasm frame would fit below the gap, the stack is
+    # exhausted: the gap must not take the stack pointer past the stack's low end.
+    on_stack, switched, no_room = Label(), Label(), Label()
     a.mov(64, RAX, RSP)
     a.alu("sub", 64, RAX, Mem(RCX, L.RT_STACK_LO))
     a.alu("cmp", 64, RAX, Mem(RCX, L.RT_STACK_SPAN))
-    a.jcc(0x2, on_stack)  # jb: already on it
+    a.jcc(B, on_stack)  # already on it
     a.mov(64, RSP, Mem(RCX, L.RT_STACK_HI))
     a.jmp(switched)
     a.bind(on_stack)
-    a.alu_imm("sub", 64, RSP, NESTED_ENTRY_GAP)
+    a.lea(RAX, Mem(RSP, -NESTED_ENTRY_GAP))
+    a.alu("cmp", 64, RAX, Mem(RCX, L.RT_MAIN_LIMIT))
+    a.jcc(B, no_room)
+    a.mov(64, RSP, RAX)
     a.bind(switched)
     a.mov(64, R15, RDI)
     a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
@@ -180,6 +185,11 @@ def build_stubs() -> Stubs:
     a.pop(RBP)
     entry_rows.append((a.pos, AT_CALL))
     a.ret()
+    entry_rows.append((a.pos, ENTRY_FRAME))
+    a.bind(no_room)
+    a.mov(64, R15, RDI)
+    a.mov_imm(32, RSI, L.TRAP_STACK_EXHAUSTED)
+    a.call_label(trap_stub)
     symbols.append(StubSymbol("stackstitch_entry", entry_at, a.pos, entry_rows))
 
     # ---- trap stub ----
