@@ -24,6 +24,7 @@ from stackstitch.engine import layout as L
 from stackstitch.engine.loader import load_bytes, load_module
 from stackstitch.engine.runtime import Exhaustion, Store, Trap, WasmException
 from stackstitch.engine.types import FuncType
+from stackstitch.engine.wasi import ProcExit
 from conftest import require_wasm_tools_for_module
 
 require_wasm_tools_for_module()
@@ -45,7 +46,10 @@ def switching(request) -> str:
 
 @pytest.fixture
 def store(switching) -> Store:
-    return Store(switching=switching)
+    """A store; afterwards no continuation stack may have been written past its low end."""
+    store = Store(switching=switching)
+    yield store
+    assert store.continuations.damaged_canaries() == []
 
 
 def countdown_sum(n: int) -> int:
@@ -316,6 +320,31 @@ def test_suspend_beyond_host_frame_trap_can_be_handled_by_host(store):
     host = HostHarness(store, catch_traps=True)
     assert host.instance.invoke("suspend_beyond_host", []) == [77]
     assert host.traps == ["unhandled tag"]
+    assert host.instance.invoke("sum", [0, 10]) == [countdown_sum(10)]
+
+
+class ExitingHost(HostHarness):
+    """call_back(2, n) runs "sum" again, with call_back(4, ...), which exits (proc_exit)."""
+
+    def call_back(self, what: int, arg: int) -> int:
+        if what == 2:
+            return self.instance.invoke("sum", [4, arg])[0] & MASK32
+        if what == 4:
+            raise ProcExit(3)
+        return super().call_back(what, arg)
+
+
+def test_exit_from_a_nested_entry_inside_continuations(store):
+    """proc_exit in Wasm -> host -> Wasm -> host, each Wasm part inside a continuation,
+    reaches the embedder unchanged through both entries; the stacks are recycled."""
+    host = ExitingHost(store)
+    assert_generator_works(store)
+    slabs = len(store.continuations.slabs)
+    for _ in range(40):  # two continuations each: more than a slab holds
+        with pytest.raises(ProcExit) as info:
+            host.instance.invoke("sum", [2, 5])
+        assert info.value.code == 3
+    assert len(store.continuations.slabs) == slabs
     assert host.instance.invoke("sum", [0, 10]) == [countdown_sum(10)]
 
 
