@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from run import (HarnessError, as_markdown, as_text, machine, parse_arguments, tool_version,
-                 update_results_file, wasmtime_binary, wat_to_wasm)
+                 update_results_file, venv_tool, wasmtime_binary, wat_to_wasm)
 from switching import STARTUP, Tool, Work, faster_of, measure_micro, net_ns_per_op, ns
 
 from stackstitch.engine.runtime import Store
@@ -37,7 +37,6 @@ IN_PROCESS_CALLS = 300_000
 
 
 def cli_tools() -> list[Tool]:
-    from run import venv_tool
     return [Tool("wasmtime", [wasmtime_binary(), "run", *WASMTIME_FLAGS]),
             Tool("stackstitch", [venv_tool("stackstitch"), "run"])]
 

@@ -35,7 +35,7 @@ RT_TRAP_STACK = 160  # the continuation record (or entry root record) running at
 RT_LIBCALL_SWITCH = 168  # --switching=libcall: the routine every switch calls
 RT_NEXT_CONT_ID = 176  # the id the next continuation gets
 RT_TRAP_DETAIL = 184  # a value some traps report (the element index of an uninitialized one)
-RT_HOST_ARGS = 192   # the argument/result words of the innermost host call, in its caller
+RT_HOST_ARGS = 192   # where the innermost host call's arguments are in its caller's frame
 RT_HOST_STATUS = 200  # HOST_TRAP or HOST_UNWIND when a host callable did not complete; the
                       # host trampoline reads it and puts back HOST_OK
 RT_PY_CALL = 208     # CPython's PyObject_CallNoArgs, which the host trampoline calls

@@ -10,8 +10,8 @@ trap stub
     block and unwinds to the innermost entry frame.
 host trampoline
     The code of every host function's reference record. r15 holds the host block; calls
-    the block's Python callable through CPython's C API, the argument/result words'
-    address in the runtime block.
+    the block's Python callable through CPython's C API, arguments and results copied
+    through the runtime block.
 """
 
 from __future__ import annotations
@@ -218,10 +218,10 @@ def build_stubs() -> Stubs:
     # and results pass through RT_HOST_WORDS (Python reads and writes those faster than it
     # can reach the caller's frame). The callable returns None, or leaves RT_HOST_STATUS
     # set; a NULL result means a Python exception is pending, which ctypes raises when the
-    # entry returns. Host code has no stack-limit checks and needs room:
-    # when a continuation is running, it runs below the suspended main stack's rsp (found
-    # at the root record) instead. Its frames may then lie above this stub's own, which gdb
-    # accepts only next to a signal frame: the CIE is marked as one, as the start stub's is.
+    # entry returns. Host code has no stack-limit checks and needs room: when a continuation
+    # is running, it runs below the suspended main stack's rsp (found at the root record)
+    # instead. Its frames may then lie above this stub's own, which gdb accepts only next to
+    # a signal frame: the CIE is marked as one, as the start stub's is.
     host_at = a.pos
     host_failed, host_raised, unwind = Label(), Label(), Label()
     host_rows = [(a.pos, AT_CALL)]
