@@ -31,12 +31,14 @@ class RunError(Exception):
 
 def stack_size(text: str) -> int:
     """`--stack-size` value: bytes, with an optional K, M or G suffix (powers of 1024)."""
+    from .runtime.continuations import MAX_STACK_SIZE, MIN_STACK_SIZE
     match = _SIZE.fullmatch(text.strip())
     if not match:
         raise argparse.ArgumentTypeError(f"invalid size {text!r} (examples: 65536, 512K, 8M)")
     size = int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
-    if not 16 << 10 <= size <= 1 << 30:
-        raise argparse.ArgumentTypeError(f"stack size {text!r} out of range (16K to 1G)")
+    if not MIN_STACK_SIZE <= size <= MAX_STACK_SIZE:
+        raise argparse.ArgumentTypeError(f"stack size {text!r} out of range "
+                                         f"({MIN_STACK_SIZE >> 10}K to {MAX_STACK_SIZE >> 30}G)")
     return size
 
 

@@ -35,9 +35,16 @@ RT_TRAP_STACK = 160  # the continuation record (or entry root record) running at
 RT_LIBCALL_SWITCH = 168  # --switching=libcall: the routine every switch calls
 RT_NEXT_CONT_ID = 176  # the id the next continuation gets
 RT_TRAP_DETAIL = 184  # a value some traps report (the element index of an uninitialized one)
-RT_TRANSFER = 192    # values passed by resume/suspend/switch/return/throw, one word each
+RT_HOST_ARGS = 192   # where the innermost host call's arguments are in its caller's frame
+RT_HOST_STATUS = 200  # HOST_TRAP or HOST_UNWIND when a host callable did not complete; the
+                      # host trampoline reads it and puts back HOST_OK
+RT_PY_CALL = 208     # CPython's PyObject_CallNoArgs, which the host trampoline calls
+RT_PY_DECREF = 216   # CPython's Py_DecRef, for the callable's result
+RT_TRANSFER = 224    # values passed by resume/suspend/switch/return/throw, one word each
 TRANSFER_WORDS = 64
-RUNTIME_BLOCK_SIZE = RT_TRANSFER + 8 * TRANSFER_WORDS
+RT_HOST_WORDS = RT_TRANSFER + 8 * TRANSFER_WORDS  # a host call's arguments, then its results,
+HOST_WORDS = 64                                   # copied here and back by the trampoline
+RUNTIME_BLOCK_SIZE = RT_HOST_WORDS + 8 * HOST_WORDS
 
 # A continuation record. It sits at the top of its stack chunk; the 16 bytes just below it
 # are the base frame (saved rbp, return address) that every resume rewrites to point at the
@@ -69,14 +76,19 @@ CR_SIZE = 320
 CONT_FRESH, CONT_SUSPENDED, CONT_RUNNING, CONT_RETURNED = range(4)
 
 # Records of neighbouring stacks sit at different offsets below their chunk's top, so that
-# they do not all compete for the same cache sets (chunks are a power of two apart).
+# they do not all compete for the same cache sets (chunks are a power of two apart). The
+# top CHUNK_CANARY_SIZE bytes of every chunk hold canary words, just below the next chunk's
+# stack (continuations.py); with every colour, they share their page with the record.
 RECORD_COLORS = 16
-RECORD_COLOR_STEP = 448
+RECORD_COLOR_STEP = 192
+CHUNK_CANARY_SIZE = 16
+assert CHUNK_CANARY_SIZE + CR_SIZE + RECORD_COLOR_STEP * (RECORD_COLORS - 1) + 16 <= 4096
 
 
 def record_in_slab(slab: int, i: int, stack_size: int) -> int:
     """The continuation record of stack `i` of a slab (see DEBUG_ROOT.md)."""
-    return slab + (i + 1) * stack_size - CR_SIZE - RECORD_COLOR_STEP * (i % RECORD_COLORS)
+    return (slab + (i + 1) * stack_size - CHUNK_CANARY_SIZE - CR_SIZE
+            - RECORD_COLOR_STEP * (i % RECORD_COLORS))
 
 
 @dataclass(frozen=True)
@@ -149,8 +161,12 @@ VM_RUNTIME = 0       # the store's runtime block
 VM_MEM_BASE = 8      # memory 0 base (never moves: its full range is reserved up front)
 VM_MEM_SIZE = 16     # memory 0 size in bytes, rewritten on memory.grow
 VM_TRAP_STUB = 24    # address of the store's trap stub
-VM_HOST_CALLBACK = 32  # host blocks only: the ctypes callback the host trampoline calls
+VM_HOST_CALLABLE = 32  # host blocks only: the Python callable (PyObject *) the host trampoline calls
 VM_HEADER_SIZE = 40
+# A host block is a header followed by what the host trampoline copies.
+HB_NPARAMS = VM_HEADER_SIZE  # argument words, copied to RT_HOST_WORDS before the call
+HB_NRESULTS = HB_NPARAMS + 8  # result words, copied back from there after it
+HOST_BLOCK_SIZE = HB_NRESULTS + 8
 
 # A function reference record: what funcref values and table elements point at.
 FR_CODE = 0
@@ -205,7 +221,7 @@ TRAP_UNHANDLED = 16
 TRAP_NULL_EXN = 17
 TRAP_TOO_MANY_BOUND = 18
 
-HOST_OK, HOST_TRAP, HOST_UNWIND = 0, 1, 2  # what a host callback returns to the trampoline
+HOST_OK, HOST_TRAP, HOST_UNWIND = 0, 1, 2  # RT_HOST_STATUS: how a host call ended
 
 
 class VmctxLayout:

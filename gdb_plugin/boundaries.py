@@ -2,7 +2,9 @@
 which gdb shows as `<signal handler called>` (its CIE is marked as a signal frame so that
 gdb accepts a resumer's stack below the continuation's; see engine/stubs.py,
 start_stub_rule), becomes a boundary line naming the continuation and the function it was
-created from. Every other frame prints as gdb prints it. Frame numbers stay gdb's.
+created from. The host-call stub is marked the same way (the host code it calls may run
+on a stack above its caller's); it keeps its own name. Every other frame prints as gdb
+prints it. Frame numbers stay gdb's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from . import inferior
 from .view import ProcessView
 
 FILTER_NAME = "stackstitch-continuations"
+HOST_CALL_STUB = "stackstitch_host_call"  # engine/compiler/stubs.py
 
 
 class Frame:
@@ -104,12 +107,15 @@ def decorate(decorator):
     """Our decorator for the frame under gdb's default one."""
     frame = decorator.inferior_frame()
     kind = frame.type()
-    if kind == gdb.SIGTRAMP_FRAME:
-        text = boundary_text(frame)
-        if text is not None:
-            return Boundary(frame, text)
-    sal = frame.find_sal()
     name = frame.name()
+    if kind == gdb.SIGTRAMP_FRAME:
+        if name == HOST_CALL_STUB:
+            kind = gdb.NORMAL_FRAME  # printed under its own name
+        else:
+            text = boundary_text(frame)
+            if text is not None:
+                return Boundary(frame, text)
+    sal = frame.find_sal()
     has_debug_info = kind not in (gdb.DUMMY_FRAME, gdb.SIGTRAMP_FRAME) and sal.symtab is not None
     key = (sal.symtab.filename, name) if has_debug_info else None
     known_empty = kind == gdb.NORMAL_FRAME and _EMPTY.get((key, "args"))

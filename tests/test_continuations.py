@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import functools
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from stackstitch.engine import layout as L
-import stackstitch.engine.runtime.store as runtime
 from stackstitch.engine.frontend.loader import load_bytes, load_module
 from stackstitch.engine.runtime.store import Exhaustion, Store, Trap, WasmException
 from stackstitch.engine.frontend.types import FuncType
+from stackstitch.engine.host.wasi import ProcExit
 from conftest import require_wasm_tools_for_module
 
 require_wasm_tools_for_module()
@@ -45,7 +46,10 @@ def switching(request) -> str:
 
 @pytest.fixture
 def store(switching) -> Store:
-    return Store(switching=switching)
+    """A store; afterwards no continuation stack may have been written past its low end."""
+    store = Store(switching=switching)
+    yield store
+    assert store.continuations.damaged_canaries() == []
 
 
 def countdown_sum(n: int) -> int:
@@ -319,29 +323,104 @@ def test_suspend_beyond_host_frame_trap_can_be_handled_by_host(store):
     assert host.instance.invoke("sum", [0, 10]) == [countdown_sum(10)]
 
 
+class ExitingHost(HostHarness):
+    """call_back(2, n) runs "sum" again, with call_back(4, ...), which exits (proc_exit)."""
+
+    def call_back(self, what: int, arg: int) -> int:
+        if what == 2:
+            return self.instance.invoke("sum", [4, arg])[0] & MASK32
+        if what == 4:
+            raise ProcExit(3)
+        return super().call_back(what, arg)
+
+
+def test_exit_from_a_nested_entry_inside_continuations(store):
+    """proc_exit in Wasm -> host -> Wasm -> host, each Wasm part inside a continuation,
+    reaches the embedder unchanged through both entries; the stacks are recycled."""
+    host = ExitingHost(store)
+    assert_generator_works(store)
+    slabs = len(store.continuations.slabs)
+    for _ in range(40):  # two continuations each: more than a slab holds
+        with pytest.raises(ProcExit) as info:
+            host.instance.invoke("sum", [2, 5])
+        assert info.value.code == 3
+    assert len(store.continuations.slabs) == slabs
+    assert host.instance.invoke("sum", [0, 10]) == [countdown_sum(10)]
+
+
+class InterruptedHost(HostHarness):
+    """Every call_back gets a SIGINT, as if the user pressed Ctrl-C during it."""
+
+    def call_back(self, what: int, arg: int) -> int:
+        signal.raise_signal(signal.SIGINT)
+        return arg
+
+
+def test_interrupt_during_host_call_from_continuation_reaches_the_embedder(store):
+    """KeyboardInterrupt comes out of invoke, the continuation's stack is recycled (100
+    interrupted runs need no second slab), and the engine goes on."""
+    host = InterruptedHost(store)
+    assert_generator_works(store)
+    slabs = len(store.continuations.slabs)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        for _ in range(100):
+            with pytest.raises(KeyboardInterrupt):
+                host.instance.invoke("sum", [0, 10])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert host.notes == [10] * 100
+    assert len(store.continuations.slabs) == slabs
+    assert_generator_works(store)
+
+
+@pytest.mark.parametrize("error, raised", [(ValueError("bad"), Trap), (KeyboardInterrupt(), KeyboardInterrupt)])
+def test_host_callable_failing_outside_its_handler(store, error, raised):
+    """A Python error raised where no handler of the host call can catch it (entering or
+    leaving its frame) makes the call return NULL to the trampoline: the call traps, the
+    embedder gets the error, and the next host call runs normally."""
+    host = HostHarness(store)
+    call_back = host.instance.funcs[1]
+    assert call_back.name == "call_back"
+
+    def fails():
+        raise error
+    original = call_back.host_block[L.VM_HOST_CALLABLE // 8]
+    call_back.host_block[L.VM_HOST_CALLABLE // 8] = id(fails)
+    try:
+        with pytest.raises(raised) as info:
+            host.instance.invoke("sum", [0, 3])  # from inside the generator's continuation
+    finally:
+        call_back.host_block[L.VM_HOST_CALLABLE // 8] = original
+    if raised is Trap:
+        assert info.value.message == "host function failed: bad"
+    assert host.instance.invoke("sum", [0, 10]) == [countdown_sum(10)]
+    assert_generator_works(store)
+
+
 # ---- no call-outs on switching --------------------------------------------------------------
 
 @pytest.fixture
 def callbacks(monkeypatch) -> collections.Counter:
     """Counts every call from native code into Python, by host function name; "total"
-    counts at the ctypes level, so nothing that bypasses host_function is missed."""
+    counts at the native boundary (the callable each host block hands the trampoline)."""
     counts: collections.Counter = collections.Counter()
-    real_callback_type = runtime.HostCallback
     real_host_function = Store.host_function
-
-    def counting_callback_type(fn):
-        def counted(words):
-            counts["total"] += 1
-            return fn(words)
-        return real_callback_type(counted)
 
     def counting_host_function(self, functype, pyfunc, name="host", **options):
         def counted(*args):
             counts[name] += 1
             return pyfunc(*args)
-        return real_host_function(self, functype, counted, name, **options)
+        func = real_host_function(self, functype, counted, name, **options)
+        native_entry = func.host_callable
 
-    monkeypatch.setattr(runtime, "HostCallback", counting_callback_type)
+        def counted_entry():
+            counts["total"] += 1
+            return native_entry()
+        func.host_callable = counted_entry
+        func.host_block[L.VM_HOST_CALLABLE // 8] = id(counted_entry)
+        return func
+
     monkeypatch.setattr(Store, "host_function", counting_host_function)
     return counts
 

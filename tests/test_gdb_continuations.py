@@ -155,6 +155,21 @@ def test_backtrace_after_switch_shows_the_new_continuation(require_tool, mode):
     assert not any(failure in output for failure in UNWIND_FAILURES), output
 
 
+# host_call.wat stopped where the host-call stub calls into Python: the host code runs on
+# the main stack, above the continuation's frames, and gdb still follows the whole chain.
+# The stub's CIE is signal-marked too (that is what lets gdb go on), so it shows as one.
+HOST_CALL_BACKTRACE = ["PyObject_CallNoArgs", SIGNAL, "leaf", "inner", SIGNAL, "main", ENTRY]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_backtrace_from_host_code_called_in_a_continuation(require_tool, mode):
+    output = run_gdb(require_tool, "host_call.wat", mode,
+                     ["break leaf", "run", "break PyObject_CallNoArgs", "continue", "bt", "kill"])
+    lines = backtrace_lines(output)
+    assert frames_down_to_entry(lines, output) == HOST_CALL_BACKTRACE, output
+    assert not any(failure in output for failure in UNWIND_FAILURES), output
+
+
 # stepping.wat: drive resumes task_a, task_a switches to task_b, task_b suspends to drive.
 # Frame 0 -> the whole expected chain; a helper stub at frame 0 adds itself on top.
 STEPPING_CHAINS = {

@@ -57,10 +57,10 @@ def run(args: list[str], **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=300, **kwargs)
 
 
-def launcher_session(*run_args: str) -> GdbSession:
+def launcher_session(*run_args: str, module: Path = MODULE) -> GdbSession:
     """`stackstitch gdb MODULE RUN_ARGS` driven through MI (the launcher passes the
     interpreter option on to gdb)."""
-    return GdbSession("gdb", command=[*LAUNCHER, str(MODULE), *run_args, "--", "-nx",
+    return GdbSession("gdb", command=[*LAUNCHER, str(module), *run_args, "--", "-nx",
                                       "--interpreter=mi3"])
 
 
@@ -282,6 +282,25 @@ def test_launcher_without_gdb(tmp_path):
 
 
 def test_stackstitch_gdb_is_a_cli_command(require_tool):
-    """`stackstitch gdb` dispatches to engine/gdbcli.py (as `perf` does to perfcli)."""
+    """`stackstitch gdb` dispatches to gdb_plugin/launcher.py (as `perf` does to perf_map/cli.py)."""
     result = run([require_tool("stackstitch"), "gdb", "--help"])
     assert result.returncode == 0 and "info continuations" in result.stdout, result.stderr
+
+
+def test_bt_from_host_code_names_the_host_call_stub(require_tool):
+    """gdb shows the signal-marked host-call stub as `<signal handler called>`; the plugin
+    keeps its name, and the continuation's start stub still becomes a boundary line."""
+    require_tool("gdb")
+    with launcher_session("--invoke", "main", module=DATA.parent / "gdb" / "host_call.wat") as gdb:
+        gdb.cli("break leaf")
+        gdb.run()
+        gdb.cli("break PyObject_CallNoArgs")
+        gdb.run("continue")
+        output = gdb.cli("bt").console
+    frames = [line for line in output.splitlines() if re.match(r"#\d+ ", line)]
+    names = [BOUNDARY.sub("BOUNDARY", re.match(r"#\d+\s+(?:0x[0-9a-f]+ in )?(.*?) \(", line).group(1))
+             for line in frames]
+    assert names[:7] == ["PyObject_CallNoArgs", "stackstitch_host_call", "leaf", "inner",
+                         "BOUNDARY", "main", "stackstitch_entry"], output
+    assert "── continuation 1, created from inner" in output
+    assert SIGNAL not in output and not any(failure in output for failure in FAILURES), output

@@ -10,7 +10,8 @@ trap stub
     block and unwinds to the innermost entry frame.
 host trampoline
     The code of every host function's reference record. r15 holds the host block; calls
-    the block's ctypes callback with a pointer to the argument/result words.
+    the block's Python callable through CPython's C API, arguments and results copied
+    through the runtime block.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 
 from .. import layout as L
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
-from .x86 import (A, AE, E, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12,
+from .x86 import (A, AE, B, E, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11, R12,
                   R14, R13, R15, Assembler, Label, Mem)
 
 # Frame of the entry trampoline, below its rbp. Its lowest part is the root continuation
@@ -36,8 +37,11 @@ assert ENTRY_FRAME_SIZE - 88 >= L.CR_SIZE and ENTRY_FRAME_SIZE % 16 == 0
 HOST_RED_ZONE = 256  # left untouched below a suspended main stack's rsp
 NESTED_ENTRY_GAP = 64 << 10
 
-EntryFunction = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p,
-                                 ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)
+# A Python API prototype: ctypes keeps the GIL while generated code runs, which is what lets
+# the host trampoline call Python directly, and raises a Python exception left pending by
+# a host callable when the entry returns.
+EntryFunction = ctypes.PYFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_void_p,
+                                  ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64)
 
 # The entry frame once all callee-saved registers are pushed.
 ENTRY_FRAME = CfaRule("rbp", 16, (("rbp", -16), ("rbx", -24), ("r12", -32), ("r13", -40),
@@ -134,16 +138,21 @@ def build_stubs(place) -> Stubs:
     a.mov(64, Mem(RCX, L.RT_CURRENT), RSP)
     # Switch to the Wasm main stack unless this call came from a host function running on it.
     # Nested in a host call on it, leave a gap: the host's C frames that run after a trap
-    # (while the trap is reported) must not overwrite the Wasm frames being walked.
-    on_stack, switched = Label(), Label()
+    # (while the trap is reported) must not overwrite the Wasm frames being walked. If the
+    # host code has gone so deep that no Wasm frame would fit below the gap, the stack is
+    # exhausted: the gap must not take the stack pointer past the stack's low end.
+    on_stack, switched, no_room = Label(), Label(), Label()
     a.mov(64, RAX, RSP)
     a.alu("sub", 64, RAX, Mem(RCX, L.RT_STACK_LO))
     a.alu("cmp", 64, RAX, Mem(RCX, L.RT_STACK_SPAN))
-    a.jcc(0x2, on_stack)  # jb: already on it
+    a.jcc(B, on_stack)  # already on it
     a.mov(64, RSP, Mem(RCX, L.RT_STACK_HI))
     a.jmp(switched)
     a.bind(on_stack)
-    a.alu_imm("sub", 64, RSP, NESTED_ENTRY_GAP)
+    a.lea(RAX, Mem(RSP, -NESTED_ENTRY_GAP))
+    a.alu("cmp", 64, RAX, Mem(RCX, L.RT_MAIN_LIMIT))
+    a.jcc(B, no_room)
+    a.mov(64, RSP, RAX)
     a.bind(switched)
     a.mov(64, R15, RDI)
     a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
@@ -176,6 +185,11 @@ def build_stubs(place) -> Stubs:
     a.pop(RBP)
     entry_rows.append((a.pos, AT_CALL))
     a.ret()
+    entry_rows.append((a.pos, ENTRY_FRAME))
+    a.bind(no_room)
+    a.mov(64, R15, RDI)
+    a.mov_imm(32, RSI, L.TRAP_STACK_EXHAUSTED)
+    a.call_label(trap_stub)
     symbols.append(StubSymbol("stackstitch_entry", entry_at, a.pos, entry_rows))
 
     # ---- trap stub ----
@@ -199,17 +213,28 @@ def build_stubs(place) -> Stubs:
     symbols.append(StubSymbol("stackstitch_trap", trap_stub.pos, a.pos, trap_rows))
 
     # ---- host trampoline ----
-    # Host code has no stack-limit checks and needs room: when a continuation is running,
-    # it runs below the suspended main stack's rsp (found at the root record) instead.
+    # Calls the host block's Python callable through the C API: generated code runs with the
+    # GIL held (see EntryFunction), so no closure and no GIL hand-over is needed. Arguments
+    # and results pass through RT_HOST_WORDS (Python reads and writes those faster than it
+    # can reach the caller's frame). The callable returns None, or leaves RT_HOST_STATUS
+    # set; a NULL result means a Python exception is pending, which ctypes raises when the
+    # entry returns. Host code has no stack-limit checks and needs room: when a continuation
+    # is running, it runs below the suspended main stack's rsp (found at the root record)
+    # instead. Its frames may then lie above this stub's own, which gdb accepts only next to
+    # a signal frame: the CIE is marked as one, as the start stub's is.
     host_at = a.pos
-    host_failed = Label()
+    host_failed, host_raised, unwind = Label(), Label(), Label()
     host_rows = [(a.pos, AT_CALL)]
     a.push(RBP)
     host_rows.append((a.pos, AFTER_PUSH_RBP))
     a.mov(64, RBP, RSP)
     host_rows.append((a.pos, RBP_FRAME))
-    a.lea(RDI, Mem(RBP, 16))
     a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+    a.lea(RSI, Mem(RBP, 16))
+    a.mov(64, Mem(RAX, L.RT_HOST_ARGS), RSI)
+    a.lea(RDI, Mem(RAX, L.RT_HOST_WORDS))
+    a.mov(64, RCX, Mem(R15, L.HB_NPARAMS))
+    a.rep_movsq()
     a.mov(64, RCX, Mem(RAX, L.RT_CURRENT))
     find_root, at_root, call = Label(), Label(), Label()
     a.bind(find_root)
@@ -225,26 +250,39 @@ def build_stubs(place) -> Stubs:
     a.alu_imm("sub", 64, RSP, HOST_RED_ZONE)
     a.bind(call)
     a.alu_imm("and", 64, RSP, -16)
-    a.call_indirect(Mem(R15, L.VM_HOST_CALLBACK))
-    a.test(32, RAX, RAX)
+    a.mov(64, RDI, Mem(R15, L.VM_HOST_CALLABLE))
+    a.call_indirect(Mem(RAX, L.RT_PY_CALL))  # PyObject_CallNoArgs(callable)
+    a.test(64, RAX, RAX)
+    a.jcc(E, host_raised)
+    a.mov(64, RDI, RAX)
+    a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+    a.call_indirect(Mem(RAX, L.RT_PY_DECREF))
+    a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+    a.alu_imm("cmp", 64, Mem(RAX, L.RT_HOST_STATUS), L.HOST_OK)
     a.jcc(NE, host_failed)
+    a.lea(RSI, Mem(RAX, L.RT_HOST_WORDS))
+    a.lea(RDI, Mem(RBP, 16))
+    a.mov(64, RCX, Mem(R15, L.HB_NRESULTS))
+    a.rep_movsq()
     a.mov(64, RSP, RBP)
     a.pop(RBP)
     host_rows.append((a.pos, AT_CALL))
     a.ret()
     host_rows.append((a.pos, RBP_FRAME))
+    a.bind(host_raised)
+    a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
     a.bind(host_failed)
-    unwind = Label()
-    a.alu_imm("cmp", 32, RAX, L.HOST_UNWIND)
+    a.mov(64, RCX, Mem(RAX, L.RT_HOST_STATUS))
+    a.store_imm(64, Mem(RAX, L.RT_HOST_STATUS), L.HOST_OK)
+    a.alu_imm("cmp", 64, RCX, L.HOST_UNWIND)
     a.jcc(E, unwind)
     a.mov_imm(32, RSI, L.TRAP_HOST)
     a.call_label(trap_stub)
     a.bind(unwind)  # a thrown exception's handler: continue there
-    a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
     a.mov(64, RSP, Mem(RAX, L.RT_UNWIND_SP))
     a.mov(64, RBP, Mem(RAX, L.RT_UNWIND_FP))
     a.jmp_indirect(Mem(RAX, L.RT_UNWIND_PC))
-    symbols.append(StubSymbol("stackstitch_host_call", host_at, a.pos, host_rows))
+    symbols.append(StubSymbol("stackstitch_host_call", host_at, a.pos, host_rows, signal_frame=True))
 
     # ---- continuation start ----
     # Entered by a switch with rsp at the base frame of a fresh continuation's stack.

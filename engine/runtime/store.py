@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import ctypes
 import mmap
+import struct
 from dataclasses import fields, is_dataclass
 
 from .. import layout as L
@@ -31,9 +32,13 @@ from ..frontend.types import (ContType, FuncType, GlobalType, Limits, MemoryType
 PAGE = 65536
 MASK64 = (1 << 64) - 1
 DEFAULT_STACK_SIZE = 8 << 20
-HOST_HEADROOM = 512 << 10  # stack kept free below Wasm frames for host calls (ctypes, CPython)
+HOST_HEADROOM = 512 << 10  # stack kept free below Wasm frames for host calls (CPython)
+MAIN_STACK_GUARD = 64 << 10
 
-HostCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_uint64))
+# What the host trampoline calls (see stubs.py): CPython's own C API, not a ctypes callback,
+# whose libffi closure would leave a writable and executable page in the process.
+_PY_CALL = ctypes.cast(ctypes.pythonapi.PyObject_CallNoArgs, ctypes.c_void_p).value
+_PY_DECREF = ctypes.cast(ctypes.pythonapi.Py_DecRef, ctypes.c_void_p).value
 
 
 class Trap(Exception):
@@ -65,6 +70,16 @@ class WasmException(Exception):
         super().__init__(f"uncaught exception with tag {tag}")
         self.tag = tag
         self.payload = payload
+
+
+def host_failure(exc: BaseException, name: str | None = None) -> BaseException:
+    """What a host function's exception becomes for the embedder: Wasm-level errors, exits
+    and interrupts as they are, any other error a trap naming the function."""
+    if isinstance(exc, (Trap, WasmException, HostExit)) or not isinstance(exc, Exception):
+        return exc
+    trap = Trap(f"host function {name + ' ' if name else ''}failed: {exc}")
+    trap.__cause__ = exc
+    return trap
 
 
 def _mask(ty: str) -> int:
@@ -224,10 +239,14 @@ class Store:
         self.stubs = build_stubs(CodeRegion)
         self.runtime = (ctypes.c_uint64 * (L.RUNTIME_BLOCK_SIZE // 8))()
         self.runtime_address = ctypes.addressof(self.runtime)
+        self.runtime_words = memoryview(self.runtime).cast("B").cast("Q")  # faster to index
         if stack_size < HOST_HEADROOM + (64 << 10):
             raise ValueError(f"stack size must be at least {(HOST_HEADROOM >> 10) + 64} KiB")
         self.stack_size = stack_size
-        self.stack_lo = reserve(stack_size, READ_WRITE)
+        # Below the Wasm main stack, an inaccessible guard: host code that runs off the end
+        # of its headroom faults instead of writing over a neighbouring mapping.
+        self.stack_lo = reserve(MAIN_STACK_GUARD + stack_size, PROT_NONE) + MAIN_STACK_GUARD
+        protect(self.stack_lo, stack_size, READ_WRITE)
         r = self.runtime
         r[L.RT_STACK_LO // 8] = self.stack_lo
         r[L.RT_STACK_HI // 8] = self.stack_lo + stack_size
@@ -237,6 +256,8 @@ class Store:
         r[L.RT_SEARCH_STUB // 8] = self.stubs.search_stub
         r[L.RT_MERGE_STUB // 8] = self.stubs.merge_stub
         r[L.RT_LIBCALL_SWITCH // 8] = self.stubs.libcall_switch
+        r[L.RT_PY_CALL // 8] = _PY_CALL
+        r[L.RT_PY_DECREF // 8] = _PY_DECREF
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
         for observer in code_observers or ():
             self.add_code_observer(observer)
@@ -320,46 +341,52 @@ class Store:
 
         With `frame`, pyfunc gets the host trampoline's frame address first: [frame] is the
         calling Wasm frame's rbp and [frame+8] the return address into it."""
-        param_masks = [_mask(simple_type(t)) for t in functype.params]
-        nresults = len(functype.results)
+        nparams, nresults = len(functype.params), len(functype.results)
+        if max(nparams, nresults) > L.HOST_WORDS:
+            raise ValueError(f"host function {name}: more than {L.HOST_WORDS} parameters or results")
+        # i32 and f32 arguments are the low half of their words.
+        arguments = struct.Struct("<" + "".join("I4x" if _mask(simple_type(t)) == 0xFFFFFFFF else "Q"
+                                                for t in functype.params))
+        runtime, words = self.runtime, self.runtime_words
+        first_word = L.RT_HOST_WORDS // 8
         store = self
 
-        def callback(words):
+        def call_from_wasm():
+            """What the host trampoline calls: returns None, or sets RT_HOST_STATUS."""
             try:
-                args = [words[i] & m for i, m in enumerate(param_masks)]
+                args = arguments.unpack_from(runtime, L.RT_HOST_WORDS)
                 if frame:
-                    args.insert(0, ctypes.addressof(words.contents) - 16)
-                result = pyfunc(*args)
+                    result = pyfunc(words[L.RT_HOST_ARGS // 8] - 16, *args)
+                else:
+                    result = pyfunc(*args)
                 if nresults == 1 and isinstance(result, int):
-                    result = (result,)
+                    words[first_word] = result & MASK64
+                    return
                 if nresults and (not isinstance(result, (list, tuple)) or len(result) != nresults):
                     raise Trap(f"host function {name} returned {result!r}, expected {nresults} results")
-                for i, v in enumerate(result or ()):
-                    words[i] = v & MASK64
-                return 0
+                for i in range(nresults):
+                    words[first_word + i] = result[i] & MASK64
+                return
             except Unwind as jump:
-                rt = store.runtime
-                rt[L.RT_UNWIND_SP // 8], rt[L.RT_UNWIND_FP // 8], rt[L.RT_UNWIND_PC // 8] = \
+                words[L.RT_UNWIND_SP // 8], words[L.RT_UNWIND_FP // 8], words[L.RT_UNWIND_PC // 8] = \
                     jump.sp, jump.fp, jump.pc
-                return L.HOST_UNWIND
-            except (Trap, WasmException, HostExit) as exc:
-                store._pending_error = exc
-            except Exception as exc:
-                store._pending_error = Trap(f"host function {name} failed: {exc}")
-                store._pending_error.__cause__ = exc
-            except BaseException as exc:  # KeyboardInterrupt and the like, re-raised by call()
-                store._pending_error = exc
-            return 1
+                words[L.RT_HOST_STATUS // 8] = L.HOST_UNWIND
+                return
+            except BaseException as exc:  # KeyboardInterrupt too: call() re-raises it
+                store._pending_error = host_failure(exc, name)
+            words[L.RT_HOST_STATUS // 8] = L.HOST_TRAP
 
-        cb = HostCallback(callback)
-        block = (ctypes.c_uint64 * (L.VM_HEADER_SIZE // 8))()
+        block = (ctypes.c_uint64 * (L.HOST_BLOCK_SIZE // 8))()
         block[L.VM_RUNTIME // 8] = self.runtime_address
         block[L.VM_TRAP_STUB // 8] = self.stubs.trap_stub
-        block[L.VM_HOST_CALLBACK // 8] = ctypes.cast(cb, ctypes.c_void_p).value
+        block[L.VM_HOST_CALLABLE // 8] = id(call_from_wasm)
+        block[L.HB_NPARAMS // 8] = nparams
+        block[L.HB_NRESULTS // 8] = nresults
         type_id = self.functype_id(functype)
         rec = self._record(self.stubs.host_trampoline, ctypes.addressof(block), type_id, 0)
         func = Func(self, rec, functype, type_id, name)
-        func._keepalive = (cb, block)
+        func.host_block = block
+        func.host_callable = call_from_wasm  # the block holds no reference of its own
         self.funcs_by_ref[func.ref] = func
         return func
 
@@ -428,7 +455,14 @@ class Store:
         for i, v in enumerate(raw_args):
             words[i] = v & MASK64
         rec = func.record
-        status = self.stubs.entry(rec[1], rec[0], ctypes.addressof(words), self.runtime_address, n)
+        try:
+            status = self.stubs.entry(rec[1], rec[0], ctypes.addressof(words), self.runtime_address, n)
+        except BaseException as exc:
+            # A host function raised before it could report (a KeyboardInterrupt or a
+            # RecursionError on its way in or out): its call trapped with the exception
+            # pending, and ctypes raised it here.
+            self._pending_error = host_failure(exc)
+            self._raise_trap()
         if status:
             self._raise_trap()
         return [words[i] & _mask(simple_type(t)) for i, t in enumerate(ft.results)]
