@@ -1,6 +1,6 @@
 """A frame filter for `bt` (and MI's `-stack-list-frames`): each continuation's start stub,
 which gdb shows as `<signal handler called>` (its CIE is marked as a signal frame so that
-gdb accepts a resumer's stack below the continuation's; see engine/stubs.py,
+gdb accepts a resumer's stack below the continuation's; see engine/compiler/stubs.py,
 start_stub_rule), becomes a boundary line naming the continuation and the function it was
 created from. The host-call stub is marked the same way (the host code it calls may run
 on a stack above its caller's); it keeps its own name. Every other frame prints as gdb

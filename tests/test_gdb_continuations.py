@@ -4,7 +4,7 @@ a correct backtrace at every instruction, and our CFI evaluator agreeing with gd
 unwinder at every call site, start stub included. Both switching modes.
 
 gdb shows each continuation's start stub as `<signal handler called>`: its CIE carries the
-`S` augmentation (engine/stubs.py, start_stub_rule), which is what lets gdb accept a
+`S` augmentation (engine/compiler/stubs.py, start_stub_rule), which is what lets gdb accept a
 resumer whose stack lies below the continuation's."""
 
 from __future__ import annotations

@@ -1,1 +1,1 @@
-"""host"""
+"""Host modules Wasm imports: WASI preview1 and the spectest module."""
