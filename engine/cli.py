@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_TRAP = 0, 1, 2, 70, 134
+from .options import build_parser
 
-_SIZE = re.compile(r"(\d+)([KMG]?)(i?B)?", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_TRAP = 0, 1, 2, 70, 134
 
 
 class UsageError(Exception):
@@ -27,97 +25,6 @@ class UsageError(Exception):
 
 class RunError(Exception):
     """The module cannot be run as asked (exit status 1)."""
-
-
-def stack_size(text: str) -> int:
-    """`--stack-size` value: bytes, with an optional K, M or G suffix (powers of 1024)."""
-    from .runtime.continuations import MAX_STACK_SIZE, MIN_STACK_SIZE
-    match = _SIZE.fullmatch(text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r} (examples: 65536, 512K, 8M)")
-    size = int(match.group(1)) * _SIZE_UNITS[match.group(2).lower()]
-    if not MIN_STACK_SIZE <= size <= MAX_STACK_SIZE:
-        raise argparse.ArgumentTypeError(f"stack size {text!r} out of range "
-                                         f"({MIN_STACK_SIZE >> 10}K to {MAX_STACK_SIZE >> 30}G)")
-    return size
-
-
-def positive(convert):
-    """An argparse type: `convert` the text and insist on a value above zero."""
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            value = 0
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-        return value
-    return parse
-
-
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = argparse.ArgumentParser(
-        prog="stackstitch",
-        description="A native x86-64 WebAssembly engine whose switched stacks "
-                    "(stack-switching proposal) are debuggable and profilable.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = commands.add_parser(
-        "run", help="run a module (.wasm or .wat)",
-        description="Instantiate MODULE (with WASI preview1 imports) and call the export "
-                    "NAME with ARGs, or `_start`, or only its start function. Results are "
-                    "printed one per line.",
-        epilog="Arguments are converted by the parameter types: integers in decimal or hex "
-               "(0x...), floats incl. nan, inf, -0 and hex floats, `null` for references. "
-               "Put negative values other than plain decimals after `--` (-- -inf). "
-               "Exit status: 0 success, 1 load/validation/link error, 2 usage error, "
-               "134 trap or unhandled suspension, n for WASI proc_exit(n).")
-    run.add_argument("module", metavar="MODULE", help="a .wasm binary or .wat text file")
-    run.add_argument("args", metavar="ARG", nargs="*",
-                     help="arguments for NAME, or the WASI program's arguments")
-    run.add_argument("--invoke", metavar="NAME", help="the exported function to call")
-    run.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
-                     help="set a WASI environment variable (without =VALUE: the host's value); "
-                          "repeatable")
-    run.add_argument("--trap-format", choices=("text", "json"), default="text",
-                     help="how a trap is reported on stderr (default: text); json is one "
-                          "document with `trap`, `frames` and `stacks`")
-    run.add_argument("--no-color", action="store_true",
-                     help="print the text trap report without colors and styles (they are "
-                          "only used on a terminal anyway)")
-    run.add_argument("--stack-size", type=stack_size, metavar="BYTES",
-                     help="size of each continuation's stack, e.g. 1M (suffixes K, M, G; "
-                          "default 256K); deeper recursion in a continuation traps with "
-                          "'call stack exhausted'")
-    run.add_argument("--switching", choices=("native", "libcall"),
-                     help="how stack-switching instructions run: native code (default) or "
-                          "calls into a runtime routine, for comparison")
-    run.add_argument("--no-gdb-jit", action="store_true",
-                     help="do not register JIT code with debuggers (GDB JIT interface) nor "
-                          "publish the debug root the gdb plugin reads; both are on by default")
-    run.add_argument("--perf-map", action="store_true",
-                     help="write /tmp/perf-<pid>.map naming the JIT code for perf")
-    run.add_argument("--jitdump", nargs="?", const=".", metavar="DIR",
-                     help="write DIR/jit-<pid>.dump for `perf inject --jit` (default DIR: .)")
-    commands.add_parser("perf", add_help=False, help="profile with perf: record, report")
-    commands.add_parser("gdb", add_help=False,
-                        help="debug with gdb and the continuation-aware plugin")
-
-    wast = commands.add_parser(
-        "wast", help="run spec test scripts (.wast)",
-        description="Run WebAssembly spec test scripts, each in a fresh store. Prints one "
-                    "line per script, then `N passed, M failed` counting commands. Exit "
-                    "status 0 iff no command failed.")
-    wast.add_argument("files", metavar="FILE", nargs="+", help="a .wast script")
-    wast.add_argument("-v", "--verbose", action="store_true",
-                      help="print each failed command with its line number and reason")
-    wast.add_argument("--timeout", type=positive(float), default=10.0, metavar="SECONDS",
-                      help="time limit per command (default: 10)")
-    wast.add_argument("-j", "--jobs", type=positive(int), metavar="N",
-                      help="scripts run in parallel (default: number of CPUs)")
-    wast.add_argument("--switching", choices=("native", "libcall"), default="native",
-                      help="how stack-switching instructions run (default: native)")
-    return parser, {"run": run, "wast": wast}
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

@@ -66,7 +66,7 @@ def fail(message: str, status: int) -> int:
 def parse_run_args(run_args: list[str]):
     """The `stackstitch run` arguments, parsed as `run` would; ValueError (one line) if
     they are wrong, so that the mistake shows before gdb starts."""
-    from stackstitch.engine.cli import build_parser
+    from stackstitch.engine.options import build_parser
 
     errors = io.StringIO()
     try:
