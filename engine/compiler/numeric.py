@@ -5,11 +5,22 @@ NaN propagation, trapping and saturating truncation)."""
 from __future__ import annotations
 
 from .. import layout as L
-from .common import CONST, LOCAL, REG, SCRATCH, XSCRATCH, f32_bits, f64_bits, is_float, width
-from .x86 import A, AE, B, BE, E, NE, NP, P, S, RAX, RCX, RDX, Label, negate
+from .common import (
+    CONST,
+    LOCAL,
+    REG,
+    SCRATCH,
+    XSCRATCH,
+    CodegenCore,
+    f32_bits,
+    f64_bits,
+    is_float,
+    width,
+)
+from .x86 import AE, BE, NE, NP, RAX, RCX, RDX, A, B, E, Label, P, S, negate
 
 
-class NumericCodegen:
+class NumericCodegen(CodegenCore):
     """FunctionCompiler's numeric instructions (a mixin: see codegen.FunctionCompiler)."""
 
     # ---- constants -------------------------------------------------------------------

@@ -8,16 +8,47 @@ the target's; exceptions are zero-cost, found by a runtime walk of the frame cha
 from __future__ import annotations
 
 from .. import layout as L
-from .common import (CONST, SCRATCH, SLOT, B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF,
-                             CompileError, TryRegion, simple_type)
-from .frames import CfaRule, PointerChain, RBP_FRAME
-from .stubs import emit_switch_to
 from ..frontend.types import FuncType
-from .x86 import (A, E, GPR_NAMES, NE, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP, R8, R9, R10, R11,
-                  R14, R15, Label, Mem)
+from .common import (
+    B_CONT_NEW,
+    B_THROW,
+    B_THROW_INTO,
+    B_THROW_REF,
+    CONST,
+    SCRATCH,
+    SLOT,
+    CodegenCore,
+    CompileError,
+    TryRegion,
+    simple_type,
+)
+from .frames import RBP_FRAME, CfaRule, PointerChain
+from .stubs import emit_switch_to
+from .x86 import (
+    GPR_NAMES,
+    NE,
+    R8,
+    R9,
+    R10,
+    R11,
+    R14,
+    R15,
+    RAX,
+    RBP,
+    RBX,
+    RCX,
+    RDI,
+    RDX,
+    RSI,
+    RSP,
+    A,
+    E,
+    Label,
+    Mem,
+)
 
 
-class SwitchingCodegen:
+class SwitchingCodegen(CodegenCore):
     """FunctionCompiler's stack-switching and exception instructions (a mixin)."""
 
     # ---- stack switching -------------------------------------------------------------

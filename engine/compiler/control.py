@@ -1,0 +1,331 @@
+"""Structured control flow for the single-pass compiler: blocks, loops (with the locals
+they keep in registers), if/else, branches, br_table and return. At every join all values
+are in their canonical slots, so a label needs no register state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import layout as L
+from .common import (
+    LOCAL,
+    REG,
+    SCRATCH,
+    SLOT,
+    CodegenCore,
+    TryRegion,
+    is_float,
+    simple_type,
+    width,
+)
+from .x86 import AE, R12, R13, RAX, RBP, RBX, RCX, E, Label, Mem, negate
+
+# Registers that may hold a copy of a loop's most-read locals for the whole loop (the
+# frame slot stays current too: writes go to both). Never claimed by fixed-register code
+# (division, shifts, switching sequences reload them at their landings).
+GPR_PINS = (R12, R13, RBX)
+XMM_PINS = (14, 13, 12, 11, 10, 9, 8)
+
+# block, loop, if and try_table: each opens a label that its `end` closes.
+BLOCK_OPENERS = (0x02, 0x03, 0x04, 0x1F)
+
+
+@dataclass
+class Frame:
+    """A block, loop, if, try_table or the function itself, while it is being compiled."""
+
+    kind: str  # "block" | "loop" | "if" | "try" | "func"
+    label: Label  # branch target: loop start, or block/if end
+    base: int  # stack height below the frame's parameters
+    params: tuple
+    results: tuple
+    else_label: Label | None = None
+    has_else: bool = False
+    try_region: "TryRegion | None" = None
+    pins: list = field(default_factory=list)  # locals this loop keeps in registers
+
+    @property
+    def branch_types(self):
+        return self.params if self.kind == "loop" else self.results
+
+
+class ControlCodegen(CodegenCore):
+    """FunctionCompiler's control instructions (a mixin)."""
+
+    # ---- immediates ------------------------------------------------------------------
+
+    def block_signature(self) -> tuple[tuple, tuple]:
+        """A block type immediate as (parameter types, result types)."""
+        bt = self.blocktype()
+        if bt is None:
+            return (), ()
+        if not isinstance(bt, int):
+            return (), (simple_type(bt),)
+        ft = self.module.types[bt].composite
+        return tuple(simple_type(t) for t in ft.params), tuple(simple_type(t) for t in ft.results)
+
+    # ---- unreachable code ------------------------------------------------------------
+
+    def skip_dead(self):
+        """Decode past an instruction in unreachable code, tracking only block nesting."""
+        op = self.next_opcode()
+        code = op.code if op.prefix is None else None
+        if code in BLOCK_OPENERS:
+            self.dead_depth += 1
+        elif code == 0x0B:
+            if self.dead_depth:
+                self.dead_depth -= 1
+            else:
+                self.op_end()
+            return
+        elif code == 0x05 and not self.dead_depth:
+            self.op_else()
+            return
+        self.skip_immediates(op)
+
+    def set_unreachable(self):
+        frame = self.frames[-1]
+        for e in self.stack[frame.base:]:
+            self.release(e)
+        del self.stack[frame.base:]
+        self.reachable = False
+        self.dead_depth = 0
+
+    # ---- control ---------------------------------------------------------------------
+
+    def op_unreachable(self):
+        self.emit_trap_call(L.TRAP_UNREACHABLE)
+        self.set_unreachable()
+
+    def op_nop(self):
+        pass
+
+    def enter_block(self, kind: str, params: tuple, results: tuple) -> Frame:
+        base = len(self.stack) - len(params)
+        self.spill_all()
+        for k in range(base, len(self.stack)):
+            self.spill(k)  # parameters are rewritten by branches: constants too
+        frame = Frame(kind, Label(), base, params, results)
+        self.frames.append(frame)
+        return frame
+
+    def op_block(self):
+        params, results = self.block_signature()
+        self.enter_block("block", params, results)
+
+    def op_loop(self):
+        params, results = self.block_signature()
+        frame = self.enter_block("loop", params, results)
+        self.pin_loop_locals(frame)
+        self.asm.bind(frame.label)
+
+    def pin_loop_locals(self, frame: Frame):
+        """Keep the locals this loop reads most in registers while it runs, so values carried
+        from one iteration to the next do not go through memory."""
+        reads = self.local_reads_in_loop()
+        for index in sorted(reads, key=reads.get, reverse=True):
+            if index in self.pinned or reads[index] < 2:
+                continue
+            xmm = is_float(self.local_types[index])
+            free = self.free_xmm if xmm else self.free_gpr
+            reg = next((r for r in (XMM_PINS if xmm else GPR_PINS) if r in free), None)
+            if reg is None:
+                continue
+            free.remove(reg)
+            self.pinned[index] = reg
+            frame.pins.append(index)
+            self.reload_pin(index)
+
+    def reload_pin(self, index: int):
+        reg, ty = self.pinned[index], self.local_types[index]
+        if is_float(ty):
+            self.asm.movs(width(ty), reg, self.local_mem(index))
+        else:
+            self.asm.mov(width(ty), reg, self.local_mem(index))
+
+    def reload_pins(self):
+        """After anything that clobbers registers (calls, switches, landings)."""
+        for index in self.pinned:
+            self.reload_pin(index)
+
+    def unpin(self, frame: Frame):
+        for index in frame.pins:
+            reg = self.pinned.pop(index)
+            self.free(reg, is_float(self.local_types[index]))
+
+    def local_reads_in_loop(self) -> dict[int, int]:
+        """local.get/tee counts in the loop whose body starts at self.pos. The first loop
+        of a nest is scanned once, with every loop nested in it."""
+        reads = self.loop_reads.pop(self.pos, None)
+        if reads is None:
+            self.scan_loop_nest()
+            reads = self.loop_reads.pop(self.pos)
+        return reads
+
+    def scan_loop_nest(self):
+        start = self.pos
+        open_loops = [{}]  # counts of every loop enclosing the scan point; None for blocks
+        self.loop_reads[start] = open_loops[0]
+        while open_loops:
+            op = self.next_opcode()
+            code = op.code if op.prefix is None else None
+            if code in BLOCK_OPENERS:
+                self.skip_immediates(op)
+                if code == 0x03:
+                    open_loops.append({})
+                    self.loop_reads[self.pos] = open_loops[-1]
+                else:
+                    open_loops.append(None)
+            elif code == 0x0B:
+                open_loops.pop()
+            elif code == 0x20 or code == 0x22:
+                index = self.u32()
+                for reads in open_loops:
+                    if reads is not None:
+                        reads[index] = reads.get(index, 0) + 1
+            else:
+                self.skip_immediates(op)
+        self.pos = start
+
+    def op_if(self):
+        params, results = self.block_signature()
+        cond = self.pop_reg()
+        self.free(cond, False)
+        frame = self.enter_block("if", params, results)
+        frame.else_label = Label()
+        self.asm.test(32, cond, cond)
+        self.asm.jcc(E, frame.else_label)
+
+    def end_of_arm(self, frame: Frame):
+        """Fallthrough at else/end: results into the frame's canonical slots."""
+        self.move_to_slots(len(frame.results), frame.base)
+        for e in self.stack[frame.base:]:
+            self.release(e)
+        del self.stack[frame.base:]
+
+    def reset_to_slots(self, frame: Frame, types: tuple):
+        del self.stack[frame.base:]
+        for j, ty in enumerate(types):
+            self.push(SLOT, frame.base + j, ty)
+
+    def op_else(self):
+        frame = self.frames[-1]
+        if self.reachable:
+            self.end_of_arm(frame)
+            self.asm.jmp(frame.label)
+        frame.has_else = True
+        self.asm.bind(frame.else_label)
+        self.reset_to_slots(frame, frame.params)
+        self.reachable = True
+
+    def op_end(self):
+        frame = self.frames.pop()
+        if frame.pins:
+            self.unpin(frame)
+        if frame.kind == "func":
+            if self.reachable:
+                self.emit_return(frame)
+            self.asm.bind(frame.label)
+            return
+        if self.reachable:
+            self.end_of_arm(frame)
+        if frame.kind == "if" and not frame.has_else:
+            self.asm.bind(frame.else_label)
+        if frame.kind == "try":
+            self.emit_try_landing(frame)
+        if frame.kind != "loop":
+            self.asm.bind(frame.label)
+        self.reset_to_slots(frame, frame.results)
+        self.reachable = True
+
+    def store_results(self, n: int):
+        """Write the top n values to the result area, which overlaps the parameters."""
+        h = len(self.stack)
+        for j in range(n):
+            kind, val, ty = self.stack[h - n + j]
+            if kind == LOCAL and val < n:
+                reg = self.alloc(is_float(ty))
+                self.load((kind, val, ty), reg)
+                self.stack[h - n + j] = (REG, reg, ty)
+        for j in range(n):
+            self.store_entry(Mem(RBP, 16 + 8 * j), self.stack[h - n + j])
+
+    def emit_return(self, frame: Frame):
+        n = len(frame.results)
+        h = len(self.stack)
+        self.store_results(n)
+        for e in self.stack[h - n:]:
+            self.release(e)
+        del self.stack[h - n:]
+        self.epilogue()
+
+    def branch_to(self, depth: int):
+        """Jump to the label of the frame `depth` levels out, carrying its branch values."""
+        frame = self.frames[-1 - depth]
+        if frame.kind == "func":
+            self.store_results(len(frame.results))
+            self.epilogue()
+            return
+        self.move_to_slots(len(frame.branch_types), frame.base)
+        self.asm.jmp(frame.label)
+
+    def op_br(self):
+        self.branch_to(self.u32())
+        self.set_unreachable()
+
+    def op_br_if(self):
+        depth = self.u32()
+        cond = self.pop_reg()
+        self.free(cond, False)
+        self.asm.test(32, cond, cond)
+        self.branch_if(E, depth)
+
+    def branch_if(self, not_taken_cc: int, depth: int):
+        """Branch when the flags do not satisfy `not_taken_cc`; fall through otherwise."""
+        frame = self.frames[-1 - depth]
+        needs_moves = frame.kind == "func" or any(
+            not (self.stack[len(self.stack) - len(frame.branch_types) + j][0] == SLOT
+                 and self.stack[len(self.stack) - len(frame.branch_types) + j][1] == frame.base + j)
+            for j in range(len(frame.branch_types)))
+        if not needs_moves:
+            self.asm.jcc(negate(not_taken_cc), frame.label)
+            return
+        skip = Label()
+        self.asm.jcc(not_taken_cc, skip)
+        self.branch_to(depth)
+        self.asm.bind(skip)
+
+    def op_br_table(self):
+        count = self.u32()
+        depths = [self.u32() for _ in range(count)]
+        default = self.u32()
+        index = self.pop_reg()
+        a = self.asm
+        arity = len(self.frames[-1 - default].branch_types)
+        h = len(self.stack)
+        for j in range(arity):
+            self.spill(h - arity + j)
+        stubs: dict[int, Label] = {}
+        for d in depths + [default]:
+            stubs.setdefault(d, Label())
+        if count:
+            a.alu_imm("cmp", 32, index, count)
+            a.jcc(AE, stubs[default])
+            table = Label()
+            a.lea_rip(SCRATCH, table)
+            tmp = RAX if index != RAX else RCX
+            a.movsx(64, 32, tmp, Mem(SCRATCH, 0, index, 4))
+            a.alu("add", 64, tmp, SCRATCH)
+            a.jmp_indirect(tmp)
+            a.bind(table)
+            for d in depths:  # entries: target - table, filled in once every label is bound
+                self.mc.jump_tables.append((a.data32(), table.pos, stubs[d]))
+        self.free(index, False)
+        for d, label in stubs.items():
+            a.bind(label)
+            self.branch_to(d)
+        self.set_unreachable()
+
+    def op_return(self):
+        self.branch_to(len(self.frames) - 1)
+        self.set_unreachable()
