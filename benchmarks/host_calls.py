@@ -12,15 +12,12 @@ listed for scale.
 
 from __future__ import annotations
 
-import datetime
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from run import (HarnessError, as_markdown, as_text, machine, parse_arguments, tool_version,
-                 update_results_file, venv_tool, wasmtime_binary, wat_to_wasm)
+from run import HarnessError, parse_arguments, report, venv_tool, wasmtime_binary, wat_to_wasm
 from switching import STARTUP, Tool, Work, faster_of, measure_micro, net_ns_per_op, ns
 
 from stackstitch.engine.runtime.store import Store
@@ -95,21 +92,13 @@ def in_process_table(wasm: bytes, repeat: int) -> list[list[str]]:
     return rows
 
 
-def results_markdown(tables: list[list[list[str]]], repeat: int) -> str:
-    return "\n".join([
-        BEGIN,
-        f"Measured {datetime.date.today().isoformat()} on {machine()}; "
-        f"{tool_version([wasmtime_binary(), '--version'])}; "
-        f"Python {platform.python_version()}; best of {repeat} runs.",
-        "", "\n\n".join(as_markdown(t) for t in tables), END])
-
-
 def main() -> int:
     parser, args, selected = parse_arguments("Host-call cost, against Wasmtime.",
                                              ["wasi", "in-process"])
     if not selected("wasi") and not selected("in-process"):
         parser.error(f"--filter {' '.join(args.filter)} matches no benchmark")
-    try:
+
+    def measure() -> list:
         tables = []
         with tempfile.TemporaryDirectory(prefix="stackstitch-hostcalls-") as tmp:
             workdir = Path(tmp)
@@ -123,17 +112,9 @@ def main() -> int:
                 python_kernel = wat_to_wasm(KERNELS / "host_calls_python.wat",
                                             workdir / "host_calls_python.wasm")
                 tables.append(in_process_table(python_kernel.read_bytes(), args.repeat))
-        print("\n\n".join(as_text(t) for t in tables))
-        if args.markdown:
-            update_results_file(results_markdown(tables, args.repeat), BEGIN, END)
-            print("\nupdated the host-call results in BENCHMARKS.md")
-    except HarnessError as e:
-        print(f"host_calls.py: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+        return tables
 
+    return report("host_calls.py", measure, args, f"best of {args.repeat} runs", BEGIN, END)
 
 if __name__ == "__main__":
     sys.exit(main())

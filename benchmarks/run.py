@@ -272,13 +272,32 @@ def machine() -> str:
             f"(load average {load:.1f} at the end of the run)")
 
 
-def results_markdown(tables: list[str], repeat: int) -> str:
+def results_markdown(tables: list[list[list[str]]], how: str, begin: str = BEGIN,
+                     end: str = END) -> str:
+    """A results section: when, where and `how` it was measured, then the tables."""
     return "\n".join([
-        BEGIN,
+        begin,
         f"Measured {datetime.date.today().isoformat()} on {machine()}; "
         f"{tool_version([wasmtime_binary(), '--version'])}; "
-        f"Python {platform.python_version()}; best of {repeat} runs.",
-        "", "\n\n".join(tables), END])
+        f"Python {platform.python_version()}; {how}.",
+        "", "\n\n".join(as_markdown(t) for t in tables), end])
+
+
+def report(script: str, measure, args, how: str, begin: str = BEGIN, end: str = END) -> int:
+    """Run `measure()` for its tables, print them, and with --markdown write them into
+    BENCHMARKS.md between `begin` and `end`. A harness error is one line (exit 1)."""
+    try:
+        tables = measure()
+        print("\n\n".join(as_text(t) for t in tables))
+        if args.markdown:
+            update_results_file(results_markdown(tables, how, begin, end), begin, end)
+            print(f"\nupdated {RESULTS_FILE}")
+    except HarnessError as e:
+        print(f"{script}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
 
 
 def update_results_file(section: str, begin: str = BEGIN, end: str = END) -> None:
@@ -325,7 +344,8 @@ def main() -> int:
     want_startup = bool(kernels) or selected(STARTUP.name)
     if not kernels and not want_startup and not selected("compile"):
         parser.error(f"--filter {' '.join(args.filter)} matches no benchmark")
-    try:
+
+    def measure() -> list:
         tables = []
         with tempfile.TemporaryDirectory(prefix="stackstitch-bench-") as tmp:
             workdir = Path(tmp)
@@ -335,16 +355,9 @@ def main() -> int:
                 tables.append(kernel_table(rows, startup))
             if selected("compile"):
                 tables.append(compile_table(measure_compile(workdir, args.repeat, args.timeout)))
-        print("\n\n".join(as_text(t) for t in tables))
-        if args.markdown:
-            update_results_file(results_markdown([as_markdown(t) for t in tables], args.repeat))
-            print(f"\nupdated {RESULTS_FILE}")
-    except HarnessError as e:
-        print(f"run.py: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+        return tables
+
+    return report("run.py", measure, args, f"best of {args.repeat} runs")
 
 
 if __name__ == "__main__":

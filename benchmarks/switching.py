@@ -12,9 +12,7 @@ suspended at the same time.
 
 from __future__ import annotations
 
-import datetime
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -24,8 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from run import (CHILD_ENV, RESULTS_FILE, HarnessError, Timing, as_markdown, as_text, best_time,
-                 first_line, machine, parse_arguments, tool_version, update_results_file,
+from run import (CHILD_ENV, Timing, best_time, first_line, parse_arguments, report,
                  venv_tool, wasmtime_binary, wat_to_wasm)
 
 HERE = Path(__file__).resolve().parent
@@ -228,16 +225,6 @@ def full_scale_table(results: list[tuple[Work, str, Run]]) -> list[list[str]]:
     return table
 
 
-def results_markdown(tables: list[list[list[str]]], repeat: int) -> str:
-    return "\n".join([
-        BEGIN,
-        f"Measured {datetime.date.today().isoformat()} on {machine()}; "
-        f"{tool_version([wasmtime_binary(), '--version'])}; "
-        f"Python {platform.python_version()}; micro-benchmarks best of {repeat} runs, "
-        "full-scale runs once.",
-        "", "\n\n".join(as_markdown(t) for t in tables), END])
-
-
 # -- main -------------------------------------------------------------------------------
 
 def main() -> int:
@@ -247,7 +234,8 @@ def main() -> int:
     micro = [w for w in MICRO if selected(w.name)]
     if not micro and not selected("full-scale"):
         parser.error(f"--filter {' '.join(args.filter)} matches no benchmark")
-    try:
+
+    def measure() -> list:
         all_tools = tools()
         tables = []
         with tempfile.TemporaryDirectory(prefix="stackstitch-switching-") as tmp:
@@ -268,17 +256,10 @@ def main() -> int:
                     (work, tool.name,
                      check(run_once(tool.invoke(wasm_of(work), work), args.timeout), work, tool.name))
                     for work in FULL_SCALE for tool in all_tools]))
-        print("\n\n".join(as_text(t) for t in tables))
-        if args.markdown:
-            update_results_file(results_markdown(tables, args.repeat), BEGIN, END)
-            print(f"\nupdated {RESULTS_FILE}")
-    except HarnessError as e:
-        print(f"switching.py: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    return 0
+        return tables
 
+    return report("switching.py", measure, args,
+                  f"micro-benchmarks best of {args.repeat} runs, full-scale runs once", BEGIN, END)
 
 if __name__ == "__main__":
     sys.exit(main())

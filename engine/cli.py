@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .options import build_parser
+from .options import build_parser, parse_subcommand
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_TRAP = 0, 1, 2, 70, 134
 
@@ -28,13 +28,7 @@ class RunError(Exception):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    """Subcommands parse intermixed, so that `run m.wasm --invoke f 1 2` keeps its ARGs."""
-    parser, subcommands = build_parser()
-    if argv and argv[0] in subcommands:
-        namespace = subcommands[argv[0]].parse_intermixed_args(argv[1:])
-        namespace.command = argv[0]
-        return namespace
-    return parser.parse_args(argv)  # help, or the usage error for a missing/unknown command
+    return parse_subcommand(*build_parser(), argv, "command")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,17 @@ _SIZE = re.compile(r"(\d+)([KMG]?)(i?B)?", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
+def parse_subcommand(parser: argparse.ArgumentParser, subcommands: dict, argv: list[str],
+                     dest: str) -> argparse.Namespace:
+    """Subcommands parse intermixed, so that `run m.wasm --invoke f 1 2` keeps its ARGs;
+    the subcommand's name goes into `dest`. Help and usage errors exit (argparse)."""
+    if argv and argv[0] in subcommands:
+        namespace = subcommands[argv[0]].parse_intermixed_args(argv[1:])
+        setattr(namespace, dest, argv[0])
+        return namespace
+    return parser.parse_args(argv)  # help, or the usage error for a missing/unknown command
+
+
 def stack_size(text: str) -> int:
     """`--stack-size` value: bytes, with an optional K, M or G suffix (powers of 1024)."""
     from .runtime.continuations import MAX_STACK_SIZE, MIN_STACK_SIZE

@@ -44,13 +44,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    """Actions parse intermixed, so that `record m.wasm --invoke f 1 2` keeps its ARGs."""
-    parser, actions = build_parser()
-    if argv and argv[0] in actions:
-        namespace = actions[argv[0]].parse_intermixed_args(argv[1:])
-        namespace.action = argv[0]
-        return namespace
-    return parser.parse_args(argv)
+    from stackstitch.engine.options import parse_subcommand
+    return parse_subcommand(*build_parser(), argv, "action")
 
 
 def run_command(args: argparse.Namespace, jitdump_dir: str) -> list[str]:

@@ -8,7 +8,6 @@ import io
 import re
 import struct
 import subprocess
-import time
 
 import pytest
 from elftools.elf.elffile import ELFFile
@@ -177,9 +176,9 @@ def test_expressions_evaluate():
 
 def test_leb128_round_trips():
     for value in (0, 1, 63, 64, 127, 128, 1 << 40):
-        assert dwarf.read_uleb128(dwarf.uleb128(value), 0)[0] == value
+        assert dwarf.read_leb128(dwarf.uleb128(value), 0)[0] == value
     for value in (0, -1, 63, -64, -65, 64, -(1 << 40)):
-        assert dwarf.read_sleb128(dwarf.sleb128(value), 0)[0] == value
+        assert dwarf.read_leb128(dwarf.sleb128(value), 0, signed=True)[0] == value
 
 
 def test_caller_registers_of_a_wasm_frame():
@@ -333,20 +332,3 @@ def test_registrar_registers_stubs_once_and_one_object_per_module():
     store.close()  # the store's code goes away: every object is unregistered
     assert registrar.registrations == []
     assert jit_interface().descriptor.first_entry == entries_before
-
-
-def test_registration_cost_per_module(compiled_module, capsys):
-    """Prints the cost; gdb is not attached, so this is the engine-side cost only."""
-    store, module, compiled, region = compiled_module
-    registrar = GdbJitRegistrar()
-    n = 50
-    start = time.perf_counter()
-    for _ in range(n):
-        registrar(module, compiled, region)
-    elapsed = (time.perf_counter() - start) / n
-    size = len(registrar.registrations[0].image.raw)
-    registrar.close()
-    with capsys.disabled():
-        print(f"\nGDB JIT registration: {elapsed * 1e6:.0f} us and 1 object ({size} bytes) per module "
-              f"of {len(compiled.functions)} functions")
-    assert elapsed < 0.05

@@ -45,7 +45,7 @@ def sleb128(value: int) -> bytes:
         out.append(byte | 0x80)
 
 
-def read_uleb128(data: bytes, pos: int) -> tuple[int, int]:
+def read_leb128(data: bytes, pos: int, signed: bool = False) -> tuple[int, int]:
     """(value, position after it)."""
     value = shift = 0
     while True:
@@ -54,20 +54,10 @@ def read_uleb128(data: bytes, pos: int) -> tuple[int, int]:
         value |= (byte & 0x7F) << shift
         shift += 7
         if not byte & 0x80:
-            return value, pos
-
-
-def read_sleb128(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            if byte & 0x40:
+            if signed and byte & 0x40:
                 value -= 1 << shift
             return value, pos
+
 
 
 # ---- location expressions ---------------------------------------------------------------
@@ -152,10 +142,10 @@ def evaluate(expr: Expression | bytes, registers: dict[str, int],
             stack.append(op - DW_OP_lit0)
         elif DW_OP_breg0 <= op < DW_OP_breg0 + 32 or op == DW_OP_bregx:
             if op == DW_OP_bregx:
-                number, pos = read_uleb128(code, pos)
+                number, pos = read_leb128(code, pos)
             else:
                 number = op - DW_OP_breg0
-            offset, pos = read_sleb128(code, pos)
+            offset, pos = read_leb128(code, pos, signed=True)
             name = REGISTER_NAMES.get(number)
             if name not in registers:
                 raise ExpressionError(f"expression reads register {name or number}, which is unknown")
@@ -163,13 +153,13 @@ def evaluate(expr: Expression | bytes, registers: dict[str, int],
         elif op == DW_OP_deref:
             stack.append(int.from_bytes(read_memory(stack.pop(), 8), "little"))
         elif op == DW_OP_constu:
-            value, pos = read_uleb128(code, pos)
+            value, pos = read_leb128(code, pos)
             stack.append(value & MASK64)
         elif op == DW_OP_consts:
-            value, pos = read_sleb128(code, pos)
+            value, pos = read_leb128(code, pos, signed=True)
             stack.append(value & MASK64)
         elif op == DW_OP_plus_uconst:
-            value, pos = read_uleb128(code, pos)
+            value, pos = read_leb128(code, pos)
             stack.append((stack.pop() + value) & MASK64)
         elif op == DW_OP_plus:
             b, a = stack.pop(), stack.pop()

@@ -7,17 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import layout as L
-from .common import (
-    LOCAL,
-    REG,
-    SCRATCH,
-    SLOT,
-    CodegenCore,
-    TryRegion,
-    is_float,
-    simple_type,
-    width,
-)
+from .common import LOCAL, REG, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, simple_type, width
 from .x86 import AE, R12, R13, RAX, RBP, RBX, RCX, E, Label, Mem, negate
 
 # Registers that may hold a copy of a loop's most-read locals for the whole loop (the

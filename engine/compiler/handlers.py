@@ -89,30 +89,28 @@ def build_handlers(F) -> list:
         h[base + 11] = lambda self, ty=ty: self.float_minmax(True, ty)
         h[base + 12] = lambda self, ty=ty: self.float_minmax(False, ty)
         h[base + 13] = lambda self, ty=ty: self.float_copysign(ty)
-    h[0xA7] = F.op_i32_wrap_i64
+    h[0xA7] = lambda self: self.in_place("i32", "mov", 32)
     for op, (ity, fty, signed) in {0xA8: ("i32", "f32", True), 0xA9: ("i32", "f32", False),
                                    0xAA: ("i32", "f64", True), 0xAB: ("i32", "f64", False),
                                    0xAE: ("i64", "f32", True), 0xAF: ("i64", "f32", False),
                                    0xB0: ("i64", "f64", True), 0xB1: ("i64", "f64", False)}.items():
         h[op] = lambda self, ity=ity, fty=fty, signed=signed: self.trunc(ity, fty, signed, False)
-    h[0xAC] = F.op_i64_extend_i32_s
+    h[0xAC] = lambda self: self.in_place("i64", "movsx", 64, 32)
     h[0xAD] = F.op_i64_extend_i32_u
     for op, (fty, ity, signed) in {0xB2: ("f32", "i32", True), 0xB3: ("f32", "i32", False),
                                    0xB4: ("f32", "i64", True), 0xB5: ("f32", "i64", False),
                                    0xB7: ("f64", "i32", True), 0xB8: ("f64", "i32", False),
                                    0xB9: ("f64", "i64", True), 0xBA: ("f64", "i64", False)}.items():
         h[op] = lambda self, fty=fty, ity=ity, signed=signed: self.convert(fty, ity, signed)
-    h[0xB6] = F.op_f32_demote_f64
-    h[0xBB] = F.op_f64_promote_f32
+    h[0xB6] = lambda self: self.in_place("f32", "cvtf2f", 64)
+    h[0xBB] = lambda self: self.in_place("f64", "cvtf2f", 32)
     h[0xBC] = lambda self: self.reinterpret("i32")
     h[0xBD] = lambda self: self.reinterpret("i64")
     h[0xBE] = lambda self: self.reinterpret("f32")
     h[0xBF] = lambda self: self.reinterpret("f64")
-    h[0xC0] = lambda self: self.sign_extend("i32", 8)
-    h[0xC1] = lambda self: self.sign_extend("i32", 16)
-    h[0xC2] = lambda self: self.sign_extend("i64", 8)
-    h[0xC3] = lambda self: self.sign_extend("i64", 16)
-    h[0xC4] = lambda self: self.sign_extend("i64", 32)
+    for op, (ty, bits) in {0xC0: ("i32", 8), 0xC1: ("i32", 16), 0xC2: ("i64", 8),
+                           0xC3: ("i64", 16), 0xC4: ("i64", 32)}.items():
+        h[op] = lambda self, ty=ty, bits=bits: self.in_place(ty, "movsx", 64 if ty == "i64" else 32, bits)
     h[0xD0] = F.op_ref_null
     h[0xD1] = F.op_ref_is_null
     h[0xD2] = F.op_ref_func

@@ -4,25 +4,9 @@ stores, memory.size/grow, table access, the bulk instructions of the 0xFC prefix
 from __future__ import annotations
 
 from .. import layout as L
-from .common import (
-    B_DATA_DROP,
-    B_ELEM_DROP,
-    B_MEMORY_COPY,
-    B_MEMORY_FILL,
-    B_MEMORY_GROW,
-    B_MEMORY_INIT,
-    B_TABLE_COPY,
-    B_TABLE_FILL,
-    B_TABLE_GROW,
-    B_TABLE_INIT,
-    CONST,
-    REG,
-    SCRATCH,
-    CodegenCore,
-    CompileError,
-    is_float,
-    width,
-)
+from .common import (B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
+                     B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL, B_TABLE_GROW, B_TABLE_INIT, CONST,
+                     REG, SCRATCH, CodegenCore, CompileError, is_float, width)
 from .x86 import AE, NE, R14, R15, A, B, E, Mem
 
 

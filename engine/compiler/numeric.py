@@ -5,18 +5,8 @@ NaN propagation, trapping and saturating truncation)."""
 from __future__ import annotations
 
 from .. import layout as L
-from .common import (
-    CONST,
-    LOCAL,
-    REG,
-    SCRATCH,
-    XSCRATCH,
-    CodegenCore,
-    f32_bits,
-    f64_bits,
-    is_float,
-    width,
-)
+from .common import (CONST, LOCAL, REG, SCRATCH, XSCRATCH, CodegenCore, Entry, f32_bits, f64_bits,
+                     is_float, width)
 from .x86 import AE, BE, NE, NP, RAX, RCX, RDX, A, B, E, Label, P, S, negate
 
 
@@ -50,13 +40,21 @@ class NumericCodegen(CodegenCore):
             self.load(a_entry, dst)
         return dst, b
 
+    @staticmethod
+    def imm32(entry: Entry, size: int) -> int | None:
+        """A constant entry's value as a sign-extended 32-bit immediate, if it fits."""
+        if entry[0] != CONST:
+            return None
+        value = entry[1]
+        if size == 32:
+            return value - (1 << 32) if value >= 1 << 31 else value
+        return value if -(1 << 31) <= value < (1 << 31) else None
+
     def int_binop(self, op: str, ty: str):
         size = width(ty)
         dst, b = self.binop_dst(ty)
-        if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):
-            imm = b[1]
-            if size == 32 and imm >= 1 << 31:
-                imm -= 1 << 32
+        imm = self.imm32(b, size)
+        if imm is not None:
             self.asm.alu_imm(op, size, dst, imm)
         else:
             self.asm.alu(op, size, dst, self.operand(b))
@@ -66,10 +64,8 @@ class NumericCodegen(CodegenCore):
     def int_mul(self, ty: str):
         size = width(ty)
         dst, b = self.binop_dst(ty)
-        if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):
-            imm = b[1]
-            if size == 32 and imm >= 1 << 31:
-                imm -= 1 << 32
+        imm = self.imm32(b, size)
+        if imm is not None:
             self.asm.imul_imm(size, dst, dst, imm)
         else:
             self.asm.imul(size, dst, self.operand(b))
@@ -201,16 +197,6 @@ class NumericCodegen(CodegenCore):
         self.free(RCX, False)
         self.push_reg(dst, ty)
 
-    def op_i32_wrap_i64(self):
-        reg = self.pop_reg()
-        self.asm.mov(32, reg, reg)
-        self.push_reg(reg, "i32")
-
-    def op_i64_extend_i32_s(self):
-        reg = self.pop_reg()
-        self.asm.movsx(64, 32, reg, reg)
-        self.push_reg(reg, "i64")
-
     def op_i64_extend_i32_u(self):
         entry = self.pop()
         if entry[0] == CONST:
@@ -220,10 +206,12 @@ class NumericCodegen(CodegenCore):
         reg = self.pop_reg()
         self.push_reg(reg, "i64")  # i32 registers are kept zero-extended
 
-    def sign_extend(self, ty: str, bits: int):
+    def in_place(self, to_ty: str, instruction: str, *sizes: int):
+        """A conversion within one register: `instruction(*sizes, reg, reg)` on the top
+        value (wrap, sign extension, float demotion and promotion)."""
         reg = self.pop_reg()
-        self.asm.movsx(width(ty), bits, reg, reg)
-        self.push_reg(reg, ty)
+        getattr(self.asm, instruction)(*sizes, reg, reg)
+        self.push_reg(reg, to_ty)
 
     # ---- float operations ------------------------------------------------------------
 
@@ -426,16 +414,6 @@ class NumericCodegen(CodegenCore):
             a.bind(done)
         self.free(src, False)
         self.push_reg(dst, fty)
-
-    def op_f32_demote_f64(self):
-        reg = self.pop_reg()
-        self.asm.cvtf2f(64, reg, reg)
-        self.push_reg(reg, "f32")
-
-    def op_f64_promote_f32(self):
-        reg = self.pop_reg()
-        self.asm.cvtf2f(32, reg, reg)
-        self.push_reg(reg, "f64")
 
     def reinterpret(self, to_ty: str):
         kind, val, ty = self.pop()

@@ -21,32 +21,8 @@ from dataclasses import dataclass
 
 from .. import layout as L
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
-from .x86 import (
-    AE,
-    NE,
-    R8,
-    R9,
-    R10,
-    R11,
-    R12,
-    R13,
-    R14,
-    R15,
-    RAX,
-    RBP,
-    RBX,
-    RCX,
-    RDI,
-    RDX,
-    RSI,
-    RSP,
-    A,
-    Assembler,
-    B,
-    E,
-    Label,
-    Mem,
-)
+from .x86 import (AE, NE, R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI,
+                  RSP, A, Assembler, B, E, Label, Mem)
 
 # Frame of the entry trampoline, below its rbp. Its lowest part is the root continuation
 # record of this entry: handler search stops there, and host calls find the stack to run on.

@@ -9,43 +9,12 @@ from __future__ import annotations
 
 from .. import layout as L
 from ..frontend.types import FuncType
-from .common import (
-    B_CONT_NEW,
-    B_THROW,
-    B_THROW_INTO,
-    B_THROW_REF,
-    CONST,
-    SCRATCH,
-    SLOT,
-    CodegenCore,
-    CompileError,
-    TryRegion,
-    simple_type,
-)
+from .common import (B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF, CONST, SCRATCH, SLOT,
+                     CodegenCore, CompileError, TryRegion, simple_type)
 from .frames import RBP_FRAME, CfaRule, PointerChain
 from .stubs import emit_switch_to
-from .x86 import (
-    GPR_NAMES,
-    NE,
-    R8,
-    R9,
-    R10,
-    R11,
-    R14,
-    R15,
-    RAX,
-    RBP,
-    RBX,
-    RCX,
-    RDI,
-    RDX,
-    RSI,
-    RSP,
-    A,
-    E,
-    Label,
-    Mem,
-)
+from .x86 import (GPR_NAMES, NE, R8, R9, R10, R11, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
+                  A, E, Label, Mem)
 
 
 class SwitchingCodegen(CodegenCore):

@@ -5,37 +5,9 @@ which only move values."""
 
 from __future__ import annotations
 
-from .common import (
-    CONST,
-    LOCAL,
-    REG,
-    SCRATCH,
-    SLOT,
-    XSCRATCH,
-    CodegenCore,
-    CompileError,
-    is_float,
-    width,
-)
-from .x86 import (
-    NE,
-    R8,
-    R9,
-    R10,
-    R12,
-    R13,
-    R15,
-    RAX,
-    RBP,
-    RBX,
-    RCX,
-    RDI,
-    RDX,
-    RSI,
-    E,
-    Label,
-    Mem,
-)
+from .common import (CONST, LOCAL, REG, SCRATCH, SLOT, XSCRATCH, CodegenCore, CompileError,
+                     is_float, width)
+from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, E, Label, Mem
 
 GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
 XMM_ORDER = tuple(range(15))

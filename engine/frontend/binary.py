@@ -28,7 +28,8 @@ class DecodeError(Exception):
 
 # --- LEB128 -------------------------------------------------------------------------------
 
-def _uleb(data: bytes, pos: int, end: int, bits: int) -> tuple[int, int]:
+def _leb(data: bytes, pos: int, end: int, bits: int, signed: bool) -> tuple[int, int]:
+    """An unsigned or signed LEB128 of at most `bits` bits: (value, position after it)."""
     result = shift = 0
     start = pos
     while True:
@@ -42,25 +43,10 @@ def _uleb(data: bytes, pos: int, end: int, bits: int) -> tuple[int, int]:
             break
         if shift >= bits:
             raise DecodeError(start, "integer representation too long")
-    if result >> bits:
-        raise DecodeError(pos - 1, "integer too large")
-    return result, pos
-
-
-def _sleb(data: bytes, pos: int, end: int, bits: int) -> tuple[int, int]:
-    result = shift = 0
-    start = pos
-    while True:
-        if pos >= end:
-            raise DecodeError(pos, "unexpected end")
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if not b & 0x80:
-            break
-        if shift >= bits:
-            raise DecodeError(start, "integer representation too long")
+    if not signed:
+        if result >> bits:
+            raise DecodeError(pos - 1, "integer too large")
+        return result, pos
     if shift > bits:
         # The unused high bits of the last byte must all equal the sign bit.
         if result >> (bits - 1) not in (0, (1 << (shift - bits + 1)) - 1):
@@ -75,7 +61,7 @@ def _u32(data: bytes, pos: int, end: int) -> tuple[int, int]:
         b = data[pos]
         if b < 0x80:
             return b, pos + 1
-    return _uleb(data, pos, end, 32)
+    return _leb(data, pos, end, 32, False)
 
 
 def read_u32(data: bytes, pos: int) -> tuple[int, int]:
@@ -84,20 +70,20 @@ def read_u32(data: bytes, pos: int) -> tuple[int, int]:
 
 
 def read_u64(data: bytes, pos: int) -> tuple[int, int]:
-    return _uleb(data, pos, len(data), 64)
+    return _leb(data, pos, len(data), 64, False)
 
 
 def read_s32(data: bytes, pos: int) -> tuple[int, int]:
-    return _sleb(data, pos, len(data), 32)
+    return _leb(data, pos, len(data), 32, True)
 
 
 def read_s33(data: bytes, pos: int) -> tuple[int, int]:
     """Signed 33-bit LEB128: block types and type indices in heap/cont types."""
-    return _sleb(data, pos, len(data), 33)
+    return _leb(data, pos, len(data), 33, True)
 
 
 def read_s64(data: bytes, pos: int) -> tuple[int, int]:
-    return _sleb(data, pos, len(data), 64)
+    return _leb(data, pos, len(data), 64, True)
 
 
 # --- Types --------------------------------------------------------------------------------
@@ -147,23 +133,23 @@ class _Reader:
             if b < 0x80:
                 self.pos = pos + 1
                 return b
-        value, self.pos = _uleb(self.data, pos, self.end, 32)
+        value, self.pos = _leb(self.data, pos, self.end, 32, False)
         return value
 
     def u64(self) -> int:
-        value, self.pos = _uleb(self.data, self.pos, self.end, 64)
+        value, self.pos = _leb(self.data, self.pos, self.end, 64, False)
         return value
 
     def s32(self) -> int:
-        value, self.pos = _sleb(self.data, self.pos, self.end, 32)
+        value, self.pos = _leb(self.data, self.pos, self.end, 32, True)
         return value
 
     def s33(self) -> int:
-        value, self.pos = _sleb(self.data, self.pos, self.end, 33)
+        value, self.pos = _leb(self.data, self.pos, self.end, 33, True)
         return value
 
     def s64(self) -> int:
-        value, self.pos = _sleb(self.data, self.pos, self.end, 64)
+        value, self.pos = _leb(self.data, self.pos, self.end, 64, True)
         return value
 
     def bytes(self, n: int) -> bytes:
@@ -545,7 +531,7 @@ def decode_module(data: bytes) -> Module:
     while pos < end:
         section_at = pos
         section_id = data[pos]
-        size, pos = _uleb(data, pos + 1, end, 32)
+        size, pos = _leb(data, pos + 1, end, 32, False)
         if size > end - pos:
             raise DecodeError(pos, "unexpected end")
         r = _Reader(data, pos, pos + size)

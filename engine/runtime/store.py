@@ -155,7 +155,7 @@ class Memory:
 class Table:
     def __init__(self, ttype: TableType, init_raw: int = 0):
         self.type = ttype
-        self.record = (ctypes.c_uint64 * 3)()
+        self.record = (ctypes.c_uint64 * (L.TABLE_SIZE // 8))()
         self.max = ttype.limits.maximum if ttype.limits.maximum is not None else 0xFFFFFFFF
         self.elems = None
         self._resize(ttype.limits.minimum, init_raw)
@@ -170,13 +170,13 @@ class Table:
         for i in range(start, size):
             new[i] = init_raw
         self.elems = new
-        self.record[0] = ctypes.addressof(new)
-        self.record[1] = size
-        self.record[2] = self.max
+        self.record[L.TB_ELEMS // 8] = ctypes.addressof(new)
+        self.record[L.TB_SIZE // 8] = size
+        self.record[L.TB_MAX // 8] = self.max
 
     @property
     def size(self) -> int:
-        return self.record[1]
+        return self.record[L.TB_SIZE // 8]
 
     def get(self, i: int) -> int:
         if i >= self.size:
@@ -408,9 +408,10 @@ class Store:
                 self._code_entries.insert(k, (region.address + function.end, function, region.address))
             for observer in self.code_observers:
                 observer(module, compiled, region)
-            entry = (module, compiled, region)
+            entry = (module, compiled, region)  # the module too: it keeps id(module) unique
             self._compiled[id(module)] = entry
-        return entry[1], entry[2]
+        _, compiled, region = entry
+        return compiled, region
 
     def publish_debug_root(self, root_pointer: ctypes.c_uint64):
         """Describe this store in the process's debug root, for out-of-process readers (the
@@ -456,7 +457,8 @@ class Store:
             words[i] = v & MASK64
         rec = func.record
         try:
-            status = self.stubs.entry(rec[1], rec[0], ctypes.addressof(words), self.runtime_address, n)
+            status = self.stubs.entry(rec[L.FR_VMCTX // 8], rec[L.FR_CODE // 8], ctypes.addressof(words),
+                                      self.runtime_address, n)
         except BaseException as exc:
             # A host function raised before it could report (a KeyboardInterrupt or a
             # RecursionError on its way in or out): its call trapped with the exception
