@@ -21,7 +21,7 @@ def capture(store, error: BaseException) -> Backtrace:
     An error that already carries a backtrace came out of a nested activation through a
     host function; the frames of this (enclosing) activation are appended to it."""
     runtime = store.runtime
-    code = runtime[L.RT_TRAP_CODE // 8]
+    code, _, _ = L.split_trap_word(runtime[L.RT_TRAP_CODE // 8])
     fp = runtime[L.RT_TRAP_FP // 8]
     walker = Walker(store)
     try:
@@ -34,6 +34,7 @@ def capture(store, error: BaseException) -> Backtrace:
         trace = earlier
     else:
         trace.kind, trace.message, trace.tag = classify(code, error, trace, walker, fp)
+        trace.detail = getattr(error, "detail", None)
     error.backtrace = trace
     error.frames = trace.frames_json()
     error.stacks = trace.stacks_json()

@@ -51,6 +51,7 @@ class Backtrace:
     kind: str = TRAP
     message: str = ""
     tag: str | None = None  # the tag of an unhandled suspension or an uncaught exception
+    detail: str | None = None  # more about the trap (an out-of-bounds access's address)
     # frames[group_ends[k-1]:group_ends[k]] ran on stacks[k] (one stack can occur twice:
     # the main stack, when a host function called back into Wasm)
     group_ends: list[int] = field(default_factory=list)
@@ -97,6 +98,8 @@ class Backtrace:
                     "stacks": self.stacks_json()}
         if self.tag:
             document["tag"] = self.tag
+        if self.detail:
+            document["detail"] = self.detail
         if self.note:
             document["note"] = self.note
         return document

@@ -116,6 +116,8 @@ def build(trace: Backtrace) -> _Lines:
         _stack_line(out, stack, index == len(trace.stacks) - 1)
     if trace.note:
         out.add(f"note: the walk stopped early: {trace.note}\n", STYLE_NOTE)
+    if trace.detail:
+        out.add(trace.detail + "\n", STYLE_MESSAGE)
     if trace.message:
         last_line = trace.message if trace.message.startswith(trace.kind) else f"{trace.kind}: {trace.message}"
         if trace.tag and trace.tag not in trace.message:

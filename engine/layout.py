@@ -221,6 +221,20 @@ TRAP_UNHANDLED = 16
 TRAP_NULL_EXN = 17
 TRAP_TOO_MANY_BOUND = 18
 
+
+
+def trap_word(code: int, memory: int = 0, access_size: int = 0) -> int:
+    """What generated code passes the trap stub (RT_TRAP_CODE): the trap code, and for an
+    out-of-bounds access the memory and the access size, so that the report can name the
+    faulting address (RT_TRAP_DETAIL holds the access's end, address + offset + size)."""
+    return code | access_size << 8 | memory << 16
+
+
+def split_trap_word(word: int) -> tuple[int, int, int]:
+    """(trap code, memory index, access size) from RT_TRAP_CODE."""
+    return word & 0xFF, word >> 16, word >> 8 & 0xFF
+
+
 HOST_OK, HOST_TRAP, HOST_UNWIND = 0, 1, 2  # RT_HOST_STATUS: how a host call ended
 
 

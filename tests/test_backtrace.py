@@ -268,3 +268,33 @@ def test_cli_reports(tmp_path):
     document = json.loads(report.stderr)
     assert document["trap"] == "integer divide by zero"
     assert isinstance(document["frames"], list) and isinstance(document["stacks"], list)
+
+
+# ---- out-of-bounds accesses name their address, as Wasmtime does ---------------------------
+
+FAULTS_WAT = """(module
+  (memory $m 1) (memory $big 2)
+  (func (export "load") (param i32) (result i32) local.get 0 i32.load offset=3)
+  (func (export "store16") (param i32) local.get 0 i32.const 7 i32.store16 $big offset=0x100)
+  (func (export "constant") (result i64) i32.const 0x1fffd i64.load)
+  (func (export "byte") (param i32) (result i32) local.get 0 i32.load8_u))"""
+
+FAULT = re.compile(r"memory fault at wasm address 0x[0-9a-f]+ in linear memory of size 0x[0-9a-f]+")
+
+
+@pytest.mark.parametrize("export,args", [("load", [65534]), ("load", [2147483647]),
+                                         ("store16", [0x1FFFF]), ("constant", []), ("byte", [65536])])
+def test_out_of_bounds_fault_line_matches_wasmtime(require_tool, tmp_path, export, args):
+    module = tmp_path / "faults.wat"
+    module.write_text(FAULTS_WAT)
+    wasmtime = subprocess.run(
+        [require_tool("wasmtime"), "run", "-W", "multi-memory=y", "--invoke", export, str(module),
+         *map(str, args)], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "RUST_BACKTRACE": "0"})
+    ours = subprocess.run([sys.executable, "-m", "stackstitch.engine.cli", "run", str(module),
+                           "--invoke", export, *map(str, args), "--trap-format=json"],
+                          capture_output=True, text=True, timeout=120)
+    assert ours.returncode == 134, ours.stderr
+    report = json.loads(ours.stderr)
+    assert report["trap"] == "out of bounds memory access"
+    assert FAULT.findall(wasmtime.stderr) == [report["detail"]], wasmtime.stderr

@@ -9,6 +9,8 @@ from .common import (B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_M
                      REG, SCRATCH, CodegenCore, CompileError, is_float, width)
 from .x86 import AE, NE, R14, R15, A, B, E, Mem
 
+MASK64 = (1 << 64) - 1
+
 
 class MemoryCodegen(CodegenCore):
     """FunctionCompiler's memory, table and reference instructions (a mixin)."""
@@ -58,24 +60,25 @@ class MemoryCodegen(CodegenCore):
             avoid = (entry[1],) if entry[0] == REG else ()
             temp = base = self.alloc(False, avoid)
             a.mov(64, base, Mem(R15, self.mc.vm.memory_base(memory)))
-        if entry[0] == CONST:
+        constant = entry[0] == CONST
+        if constant:
             self.stack.pop()
-            addr = entry[1] & ((1 << 64) - 1)
+            addr = entry[1] & MASK64
             end = addr + offset + size
             if end <= mt.limits.minimum * 65536 and addr + offset < (1 << 31):
                 return Mem(base, addr + offset), temp
-            if end >= 1 << 64:
-                a.jmp(self.trap_label(L.TRAP_MEMORY_OOB))
+        # SCRATCH holds the access's end (address + offset + size) at every jump to it.
+        out_of_bounds = self.trap_label(L.trap_word(L.TRAP_MEMORY_OOB, memory, size), detail=SCRATCH)
+        if constant:
+            a.mov_imm(64, SCRATCH, end & MASK64)
+            if end > MASK64:
+                a.jmp(out_of_bounds)
                 return Mem(base, 0), temp
-            a.mov_imm(64, SCRATCH, end)
             a.alu("cmp", 64, SCRATCH, size_field)
-            a.jcc(A, self.trap_label(L.TRAP_MEMORY_OOB))
+            a.jcc(A, out_of_bounds)
             return Mem(base, -size, SCRATCH), temp
         addr = self.pop_reg(avoid=(base,))
         self.free(addr, False)
-        if offset + size >= 1 << 64:  # past the end of any memory, whatever the address
-            a.jmp(self.trap_label(L.TRAP_MEMORY_OOB))
-            return Mem(base, 0), temp
         if not mt.limits.is64 and offset + size < (1 << 31):
             a.lea(SCRATCH, Mem(addr, offset + size))
         else:
@@ -83,12 +86,15 @@ class MemoryCodegen(CodegenCore):
                 a.mov(64, SCRATCH, addr)
                 a.alu_imm("add", 64, SCRATCH, offset + size)
             else:
-                a.mov_imm(64, SCRATCH, offset + size)
+                a.mov_imm(64, SCRATCH, (offset + size) & MASK64)
                 a.alu("add", 64, SCRATCH, addr)
+            if offset + size > MASK64:  # past the end of any memory, whatever the address
+                a.jmp(out_of_bounds)
+                return Mem(base, 0), temp
             if mt.limits.is64:
-                a.jcc(B, self.trap_label(L.TRAP_MEMORY_OOB))  # carry: wrapped past 2^64
+                a.jcc(B, out_of_bounds)  # carry: wrapped past 2^64
         a.alu("cmp", 64, SCRATCH, size_field)
-        a.jcc(A, self.trap_label(L.TRAP_MEMORY_OOB))
+        a.jcc(A, out_of_bounds)
         if offset < (1 << 31):
             return Mem(base, offset, addr), temp
         return Mem(base, -size, SCRATCH), temp

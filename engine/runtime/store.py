@@ -42,11 +42,13 @@ _PY_DECREF = ctypes.cast(ctypes.pythonapi.Py_DecRef, ctypes.c_void_p).value
 
 
 class Trap(Exception):
-    """A Wasm trap. `message` uses the spec's wording."""
+    """A Wasm trap. `message` uses the spec's wording; `detail` says more where the engine
+    knows more (the faulting address of an out-of-bounds access, as Wasmtime reports it)."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, detail: str | None = None):
         super().__init__(message)
         self.message = message
+        self.detail = detail
         self.frames: list = []
 
 
@@ -470,19 +472,35 @@ class Store:
         return [words[i] & _mask(simple_type(t)) for i, t in enumerate(ft.results)]
 
     def _raise_trap(self):
-        code = self.runtime[L.RT_TRAP_CODE // 8]
+        code, memory, access_size = L.split_trap_word(self.runtime[L.RT_TRAP_CODE // 8])
         if code == L.TRAP_HOST:
             error, self._pending_error = self._pending_error, None
         else:
             message = L.TRAP_MESSAGES.get(code, f"trap {code}")
+            detail = None
             if code == L.TRAP_UNINITIALIZED_ELEMENT:  # as the reference interpreter says it
                 message += f" {self.runtime[L.RT_TRAP_DETAIL // 8]}"
-            error = Exhaustion(message) if code == L.TRAP_STACK_EXHAUSTED else Trap(message)
+            elif code == L.TRAP_MEMORY_OOB:
+                detail = self._memory_fault(memory, access_size)
+            error = Exhaustion(message) if code == L.TRAP_STACK_EXHAUSTED else Trap(message, detail)
         if isinstance(error, (Trap, WasmException)):
             for observer in self.trap_observers:  # before the stacks are recycled or reused
                 observer(self, error)
         self.continuations.recycle_chain(self.runtime[L.RT_TRAP_STACK // 8])
         raise error
+
+    def _memory_fault(self, memory: int, access_size: int) -> str | None:
+        """`memory fault at wasm address A in linear memory of size S`, for the access that
+        just trapped: its end is in RT_TRAP_DETAIL, its instance in the trapping frame."""
+        address = (self.runtime[L.RT_TRAP_DETAIL // 8] - access_size) & MASK64
+        fp = self.runtime[L.RT_TRAP_FP // 8]
+        stacks = StoreStacks(self)
+        chunk = stacks.chunk_of(fp)
+        instance = self.instances.get(read_word(fp - 8)) if chunk is not None and chunk.holds(fp - 8) else None
+        if instance is None or memory >= len(instance.memories):
+            return None
+        size = instance.memories[memory].size_bytes
+        return f"memory fault at wasm address 0x{address:x} in linear memory of size 0x{size:x}"
 
 
 def _single_group(i: int, t: SubType):
