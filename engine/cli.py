@@ -77,6 +77,7 @@ def run_module(args: argparse.Namespace) -> int:
 
     try:
         module = load_module(args.module)
+        preloads = [(name, load_module(path)) for name, path in map(preload_setting, args.preload)]
     except LoadError as e:
         raise RunError(one_line(e)) from None
     options = {name: value for name, value in
@@ -95,13 +96,14 @@ def run_module(args: argparse.Namespace) -> int:
         except ProfilingSetupError as e:
             raise RunError(str(e)) from None
     try:
-        return run_in_store(store, module, args, values)
+        return run_in_store(store, module, preloads, args, values)
     finally:
         store.close()
 
 
-def run_in_store(store, module, args: argparse.Namespace, values) -> int:
-    """Link with WASI, call the entry point, print results or report how it ended."""
+def run_in_store(store, module, preloads: list, args: argparse.Namespace, values) -> int:
+    """Link with WASI and the preloaded modules, call the entry point, print results or
+    report how it ended."""
     from .compiler.common import CompileError
     from .runtime.store import LinkError, Trap, WasmException
     from .host.wasi import MODULE as WASI_MODULE
@@ -109,7 +111,11 @@ def run_in_store(store, module, args: argparse.Namespace, values) -> int:
 
     wasi = Wasi(args=[Path(args.module).name, *args.args], env=wasi_environment(args.env))
     try:
-        instance = store.instantiate(module, wasi.imports(store), name=Path(args.module).stem)
+        imports = wasi.imports(store)
+        for name, preload in preloads:
+            exported = store.instantiate(preload, imports, name=name).exports
+            imports = {**imports, **{(name, export): value for export, value in exported.items()}}
+        instance = store.instantiate(module, imports, name=Path(args.module).stem)
         if any(imp.module == WASI_MODULE for imp in module.imports):
             wasi.bind(instance)
         func, raw_args = entry_point(instance, args, values)
@@ -124,6 +130,14 @@ def run_in_store(store, module, args: argparse.Namespace, values) -> int:
     for raw, valtype in zip(results, func.type.results if func is not None else ()):
         print(values.format_result(raw, valtype))
     return EXIT_OK
+
+
+def preload_setting(setting: str) -> tuple[str, str]:
+    """`--preload NAME=MODULE`."""
+    name, equals, path = setting.partition("=")
+    if not name or not equals or not path:
+        raise UsageError(f"invalid --preload {setting!r}: expected NAME=MODULE")
+    return name, path
 
 
 def wasi_environment(settings: list[str]) -> dict[str, str]:

@@ -72,6 +72,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     run.add_argument("args", metavar="ARG", nargs="*",
                      help="arguments for NAME, or the WASI program's arguments")
     run.add_argument("--invoke", metavar="NAME", help="the exported function to call")
+    run.add_argument("--preload", action="append", default=[], metavar="NAME=MODULE",
+                     help="instantiate MODULE first and let later modules import its exports "
+                          "as NAME (repeatable, in order), as Wasmtime's --preload does")
     run.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
                      help="set a WASI environment variable (without =VALUE: the host's value); "
                           "repeatable")

@@ -279,3 +279,50 @@ def test_wast_values_compare_as_bit_patterns():
     assert values.wast_matches(either, 2, None) and not values.wast_matches(either, 3, None)
     assert values.wast_matches({"type": "funcref"}, 0x1000, None)
     assert values.wast_matches({"type": "refnull"}, 0, None)
+
+
+# ---- --preload: instance linking --------------------------------------------------------------
+
+LIBRARY_WAT = """(module
+  (func (export "twice") (param i32) (result i32) local.get 0 i32.const 2 i32.mul)
+  (func (export "divide") (param i32) (result i32) i32.const 100 local.get 0 i32.div_u))"""
+
+USER_WAT = """(module
+  (import "lib" "twice" (func $twice (param i32) (result i32)))
+  (import "lib" "divide" (func $divide (param i32) (result i32)))
+  (func (export "main") (param i32) (result i32) local.get 0 call $twice call $divide))"""
+
+
+@pytest.fixture
+def linked(tmp_path):
+    (tmp_path / "lib.wat").write_text(LIBRARY_WAT)
+    (tmp_path / "user.wat").write_text(USER_WAT)
+    return tmp_path
+
+
+def test_preloaded_module_is_linked(linked):
+    proc = stackstitch("run", "--preload", f"lib={linked / 'lib.wat'}", linked / "user.wat",
+                       "--invoke", "main", "5")
+    assert (proc.returncode, proc.stdout) == (0, "10\n"), proc.stderr
+
+
+def test_trap_report_spans_preloaded_modules(linked):
+    proc = stackstitch("run", "--preload", f"lib={linked / 'lib.wat'}", linked / "user.wat",
+                       "--invoke", "main", "0", "--trap-format=json")
+    assert proc.returncode == 134
+    assert [f["func_name"] for f in json.loads(proc.stderr)["frames"]] == ["divide", "main"]
+
+
+@pytest.mark.parametrize("setting, status, message", [
+    ("lib", 2, "invalid --preload 'lib': expected NAME=MODULE"),
+    ("lib=missing.wat", 1, "missing.wat"),
+])
+def test_preload_errors(linked, setting, status, message):
+    proc = stackstitch("run", "--preload", setting, linked / "user.wat", "--invoke", "main", "1")
+    assert proc.returncode == status
+    assert message in one_error_line(proc)
+
+
+def test_without_preload_the_import_is_missing(linked):
+    proc = stackstitch("run", linked / "user.wat", "--invoke", "main", "1")
+    assert proc.returncode == 1 and "unknown import: lib::twice" in one_error_line(proc)
