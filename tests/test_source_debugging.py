@@ -12,42 +12,21 @@ named from the name section.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from conftest import missing_tool
+from conftest import DEBUG_DATA, DEBUG_C_SOURCE as C_SOURCE
 from gdbmi import GdbSession
 
-DATA = Path(__file__).resolve().parent / "data" / "debug"
-C_SOURCE = DATA / "list.c"
-WAT_SOURCE = DATA / "locals.wat"
+WAT_SOURCE = DEBUG_DATA / "locals.wat"
 NOT_SHOWN = ("<optimized out>", "<synthetic pointer>")
-PAIR = re.compile(r"([\w>*-]+)=(\{[^}]*\}|\S+)")
+PAIR = re.compile(r'([\w>*-]+)=(\{[^}]*\}|\S+(?: "[^"]*")?)')
 
 
 def source_line(path: Path, marker: str) -> int:
     return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if marker in line)
-
-
-@pytest.fixture(scope="session")
-def c_programs(tmp_path_factory) -> dict[str, Path]:
-    """list.c built with `zig cc -g` at -O0 and -O2."""
-    if importlib.util.find_spec("ziglang") is None:
-        missing_tool("the ziglang wheel is not installed")
-    out = tmp_path_factory.mktemp("debug")
-    programs = {}
-    for level in ("O0", "O2"):
-        programs[level] = out / f"list-{level}.wasm"
-        build = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi", "-g",
-                                f"-{level}", str(C_SOURCE), "-o", str(programs[level])],
-                               capture_output=True, text=True, timeout=600)
-        assert build.returncode == 0, build.stderr
-    return programs
 
 
 def engine_command(module: Path, *args: str) -> list[str]:
@@ -101,7 +80,7 @@ def test_gdb_shows_c_source_frames_variables_and_pointers_at_O0(require_tool, c_
     session = gdb_session(require_tool, c_programs["O0"])
     try:
         session.command("-break-insert -f leaf")
-        return_line = source_line(C_SOURCE, "line 34: leaf returns")
+        return_line = source_line(C_SOURCE, "leaf returns")
         session.command(f"-break-insert -f {C_SOURCE.name}:{return_line}")
 
         stop = session.run_to_stop()
@@ -129,6 +108,10 @@ def test_gdb_shows_c_source_frames_variables_and_pointers_at_O0(require_tool, c_
         assert session.evaluate("head->next->next->v", frame=1) == "33"
         assert session.evaluate("arr[3]", frame=1) == "40"
         assert session.evaluate("pt.w", frame=1) == "2.5"
+        assert session.evaluate("*third", frame=1) == "40"  # an int in linear memory
+        assert session.evaluate("third[1] + 1", frame=1) == "51"
+        assert session.evaluate("label", frame=1) == printed["mid", "label"]  # with the string
+        assert session.evaluate("label[1]", frame=1) == "105 'i'"
         session.command("-stack-select-frame 0")
         ptype = session.console("ptype n")
         assert re.search(r"type = struct node \{\s+int v;\s+struct node \*next : 32;\s+\} \*", ptype), ptype
@@ -194,7 +177,7 @@ def lldb_variables(output: str, after: str) -> dict[str, str]:
 
 
 def test_lldb_shows_c_source_frames_and_variables(require_tool, c_programs):
-    line = source_line(C_SOURCE, "line 34: leaf returns")
+    line = source_line(C_SOURCE, "leaf returns")
     output = run_lldb(require_tool, c_programs["O0"],
                       [f"breakpoint set --file list.c --line {line}", "run", "bt 3", "frame variable",
                        "frame select 1", "frame variable", "process kill"])

@@ -19,7 +19,8 @@ from __future__ import annotations
 from elftools.dwarf.enums import ENUM_DW_AT, ENUM_DW_TAG
 
 from . import locations
-from .dwarfout import DW_FORM_data1, DW_FORM_exprloc, DW_FORM_strp, DW_FORM_udata, FORM_REFERENCE, Die
+from .dwarfout import (DW_FORM_data1, DW_FORM_exprloc, DW_FORM_sdata, DW_FORM_strp, DW_FORM_udata,
+                       FORM_REFERENCE, Die)
 
 AT = ENUM_DW_AT
 TAG = ENUM_DW_TAG
@@ -28,8 +29,10 @@ DW_ATE_address = 0x01
 QUALIFIERS = {"DW_TAG_typedef", "DW_TAG_const_type", "DW_TAG_volatile_type", "DW_TAG_restrict_type",
               "DW_TAG_atomic_type"}
 POINTERS = {"DW_TAG_pointer_type", "DW_TAG_reference_type", "DW_TAG_rvalue_reference_type"}
-RELOCATABLE = {"DW_TAG_base_type", "DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_class_type",
-               "DW_TAG_enumeration_type", "DW_TAG_array_type"}
+AGGREGATES = {"DW_TAG_structure_type", "DW_TAG_union_type", "DW_TAG_class_type", "DW_TAG_array_type"}
+DW_ATE_float, DW_ATE_signed, DW_ATE_signed_char, DW_ATE_complex_float = 0x04, 0x05, 0x06, 0x03
+FLOAT_ENCODINGS = {DW_ATE_float, DW_ATE_complex_float, 0x09, 0x0F}  # + decimal, imaginary floats
+SIGNED_ENCODINGS = {DW_ATE_signed, DW_ATE_signed_char, 0x0D}  # + signed fixed
 UNIT_REFERENCE_FORMS = {"DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8", "DW_FORM_ref_udata"}
 CONSTANT_FORMS = {"DW_FORM_data1", "DW_FORM_data2", "DW_FORM_data4", "DW_FORM_data8", "DW_FORM_sdata",
                   "DW_FORM_udata"}
@@ -150,30 +153,62 @@ class PointerTypes:
         now) and put them, and new address types, in `unit_root`."""
         while self.pending:
             offset = self.pending.pop()
-            copy, wasm, plain = self.relocated[offset], self.wasm_die(offset), self.plain(offset)
-            if wasm.tag in QUALIFIERS:
-                copy.tag = plain.tag
-                copy.attributes = [a for a in plain.attributes if a[0] != AT["DW_AT_type"]]
-                target = reference(wasm, "DW_AT_type")
-                if target is not None:
-                    copy.add(AT["DW_AT_type"], FORM_REFERENCE, self.relocated_type(target))
-            elif wasm.tag in POINTERS:
-                address = self.address_type(offset)
-                copy.tag = address.tag
-                copy.attributes = list(address.attributes)
-                copy.add(AT["DW_AT_data_location"], DW_FORM_exprloc, self.relocation)
-            elif wasm.tag in RELOCATABLE:
-                copy.tag = plain.tag
-                copy.attributes = list(plain.attributes)
-                copy.children = [_copy_tree(child) for child in plain.children]
-                if not any(a[0] == AT["DW_AT_declaration"] for a in plain.attributes):
-                    copy.add(AT["DW_AT_data_location"], DW_FORM_exprloc, self.relocation)
-            else:  # function and unspecified types: nothing to read
-                copy.tag = plain.tag
-                copy.attributes = list(plain.attributes)
-            unit_root.children.append(copy)
+            self._fill(self.relocated[offset], offset)
+            unit_root.children.append(self.relocated[offset])
         unit_root.children += self.unplaced
         self.unplaced.clear()
+
+    def _fill(self, copy: Die, offset: int) -> None:
+        """gdb 13 resolves DW_AT_data_location on structures, unions and arrays only (on a
+        scalar type it fails an assertion), so a scalar in linear memory is described as a
+        subrange of its type, which gdb reads and prints as an integer, and a float as a
+        structure holding it (see unwind/README.md)."""
+        wasm, plain = self.wasm_die(offset), self.plain(offset)
+        relocation = (AT["DW_AT_data_location"], DW_FORM_exprloc, self.relocation)
+        if wasm.tag in QUALIFIERS:
+            copy.tag = plain.tag
+            copy.attributes = [a for a in plain.attributes if a[0] != AT["DW_AT_type"]]
+            target = reference(wasm, "DW_AT_type")
+            if target is not None:
+                copy.add(AT["DW_AT_type"], FORM_REFERENCE, self.relocated_type(target))
+        elif wasm.tag in AGGREGATES:
+            copy.tag = plain.tag
+            copy.attributes = list(plain.attributes)
+            copy.children = [_copy_tree(child) for child in plain.children]
+            if not any(a[0] == AT["DW_AT_declaration"] for a in plain.attributes):
+                copy.attributes.append(relocation)
+        elif wasm.tag in POINTERS:
+            self._integer_range(copy, self.address_type(offset), False, relocation)
+        elif wasm.tag == "DW_TAG_enumeration_type":
+            self._integer_range(copy, plain, _signed_enumeration(wasm), relocation)
+        elif wasm.tag == "DW_TAG_base_type" and _encoding(wasm) in FLOAT_ENCODINGS:
+            copy.tag = TAG["DW_TAG_structure_type"]
+            copy.add(AT["DW_AT_name"], DW_FORM_strp, self.type_name(offset))
+            copy.add(AT["DW_AT_byte_size"], DW_FORM_data1, self.byte_size(offset) or 0)
+            member = copy.child(Die(TAG["DW_TAG_member"]))
+            member.add(AT["DW_AT_name"], DW_FORM_strp, "value")
+            member.add(AT["DW_AT_type"], FORM_REFERENCE, plain)
+            member.add(AT["DW_AT_data_member_location"], DW_FORM_data1, 0)
+            copy.attributes.append(relocation)
+        elif wasm.tag == "DW_TAG_base_type":
+            self._integer_range(copy, plain, _encoding(wasm) in SIGNED_ENCODINGS, relocation)
+        else:  # function and unspecified types: nothing to read
+            copy.tag = plain.tag
+            copy.attributes = list(plain.attributes)
+
+    def _integer_range(self, copy: Die, base: Die, signed: bool, relocation: tuple) -> None:
+        """A subrange of `base` named as it is; its lower bound sets its signedness."""
+        size = next((a[2] for a in base.attributes if a[0] == AT["DW_AT_byte_size"]), None)
+        if size not in (1, 2, 4, 8):  # nothing to read (void) or nothing gdb reads as an integer
+            copy.tag, copy.attributes = base.tag, list(base.attributes)
+            return
+        copy.tag = TAG["DW_TAG_subrange_type"]
+        name = next((a[2] for a in base.attributes if a[0] == AT["DW_AT_name"]), None)
+        if name is not None:
+            copy.add(AT["DW_AT_name"], DW_FORM_strp, name)
+        copy.add(AT["DW_AT_type"], FORM_REFERENCE, base)
+        copy.add(AT["DW_AT_lower_bound"], DW_FORM_sdata, -(1 << (8 * size - 1)) if signed else 0)
+        copy.attributes.append(relocation)
 
     def type_name(self, offset: int | None, depth: int = 0) -> str:
         """The C spelling of a Wasm DWARF type, for naming address types."""
@@ -210,6 +245,20 @@ def reference(die, name: str) -> int | None:
     if attribute.form == "DW_FORM_ref_addr":
         return attribute.raw_value
     return None
+
+
+def _encoding(die) -> int | None:
+    attribute = die.attributes.get("DW_AT_encoding")
+    return attribute.value if attribute is not None else None
+
+
+def _signed_enumeration(die) -> bool:
+    """An enumeration is signed if its underlying type is, or if a value is negative."""
+    for child in die.iter_children():
+        value = child.attributes.get("DW_AT_const_value")
+        if value is not None and value.form == "DW_FORM_sdata" and value.value < 0:
+            return True
+    return False
 
 
 def _copy_tree(die: Die) -> Die:

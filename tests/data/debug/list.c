@@ -31,14 +31,17 @@ int leaf(struct node *n, int k) {
     printf("leaf: n=%p k=%d sum=%d counter=%d\n", (void *)n, k, sum, counter);
     printf("leaf: *n={v = %d, next = %p} n->next->v=%d\n", n->v, (void *)n->next, n->next->v);
     checkpoint();
-    return sum; /* line 34: leaf returns */
+    return sum; /* leaf returns */
 }
 
 int mid(struct node *head, int a) {
     int arr[5] = {10, 20, 30, 40, 50};
     struct point pt = {a, 7, 2.5};
+    const char *label = "mid";
+    int *third = &arr[3];
     printf("mid: head=%p a=%d arr={%d, %d, %d, %d, %d} pt={x = %d, y = %d, w = %g}\n", (void *)head, a,
            arr[0], arr[1], arr[2], arr[3], arr[4], pt.x, pt.y, pt.w);
+    printf("mid: label=%p \"%s\" third=%p\n", (void *)label, label, (void *)third);
     checkpoint();
     return leaf(head->next, a + arr[3]) + pt.y;
 }
