@@ -10,19 +10,13 @@ of every function is its native prologue, before which no frame slot is meaningf
 from __future__ import annotations
 
 import bisect
+import functools
 from dataclasses import dataclass
 
 from .wasmcode import scan_function
 
-# Frame layout of generated code (engine/DESIGN.md): rbp frames, the vmctx at [rbp-8],
-# parameter i at [rbp+16+8i], non-parameter local j at [rbp-16-8j]. The CFA is rbp+16.
+# Generated code keeps rbp frames (engine/DESIGN.md): in a function's body, CFA = rbp + 16.
 CFA_FROM_RBP = 16
-VMCTX_SLOT = -8
-
-
-def local_slot(index: int, nparams: int) -> int:
-    """The rbp offset of Wasm local `index` (parameters first)."""
-    return 16 + 8 * index if index < nparams else -16 - 8 * (index - nparams)
 
 
 @dataclass
@@ -36,15 +30,29 @@ class FunctionCode:
     first_instruction: int  # code-section offset
     pieces: list  # [(native start, native end, code offset)], native order
     body_start: int  # absolute address after the native prologue
-    frame_ranges: list  # [(start, end)] absolute, where rbp holds this function's frame
+    cfi_rows: list  # [(absolute address, frames.CfaRule)]
     param_types: list  # Wasm value types ("i32", ...)
     local_types: list  # non-parameter locals
-    by_offset: list = None  # pieces as (code offset, native start, native end), sorted
-    offsets: list = None  # their code offsets, for bisection
 
-    def __post_init__(self):
-        self.by_offset = sorted((w, s, e) for s, e, w in self.pieces)
-        self.offsets = [w for w, _, _ in self.by_offset]
+    @functools.cached_property
+    def frame_ranges(self) -> list[tuple[int, int]]:
+        """[(start, end)] absolute, where rbp holds this function's frame: where the CFA
+        rule is rbp + 16."""
+        ranges: list[tuple[int, int]] = []
+        rows = self.cfi_rows + [(self.end, None)]
+        for (at, rule), (following, _) in zip(rows, rows[1:]):
+            if rule is not None and rule.register == "rbp" and rule.offset == CFA_FROM_RBP and at < following:
+                ranges.append((max(at, self.start), min(following, self.end)))
+        return merge_ranges(ranges)
+
+    @functools.cached_property
+    def by_offset(self) -> list:
+        """Pieces as (code offset, native start, native end), sorted."""
+        return sorted((w, s, e) for s, e, w in self.pieces)
+
+    @functools.cached_property
+    def offsets(self) -> list:
+        return [w for w, _, _ in self.by_offset]
 
     def pieces_between(self, lo: int, hi: int) -> list[tuple[int, int]]:
         """Native ranges of the pieces emitted for code offsets in [lo, hi)."""
@@ -54,9 +62,6 @@ class FunctionCode:
     @property
     def all_local_types(self) -> list:
         return self.param_types + self.local_types
-
-    def slot(self, local: int) -> int:
-        return local_slot(local, len(self.param_types))
 
 
 class CodeMap:
@@ -80,7 +85,7 @@ class CodeMap:
             self.functions.append(FunctionCode(
                 f.index, module.func_name(f.index), base + f.start, end,
                 0, body.code_end - code_start, body.code_start - code_start, pieces, body_start,
-                _rbp_frame_ranges(f.cfi_rows, base, base + f.start, end),
+                [(base + at, rule) for at, rule in f.cfi_rows],
                 [value_type_name(t) for t in ftype.params], [value_type_name(t) for t in body.locals]))
         self.functions.sort(key=lambda fc: fc.wasm_end)
         for k in range(1, len(self.functions)):  # entries are contiguous in the code section
@@ -145,16 +150,6 @@ def _intersect(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple
         else:
             j += 1
     return out
-
-
-def _rbp_frame_ranges(cfi_rows: list, base: int, start: int, end: int) -> list[tuple[int, int]]:
-    """Where the CFA rule is rbp-based, i.e. rbp is this function's frame pointer."""
-    ranges: list[tuple[int, int]] = []
-    rows = [(base + at, rule) for at, rule in cfi_rows] + [(end, None)]
-    for (at, rule), (following, _) in zip(rows, rows[1:]):
-        if rule is not None and rule.register == "rbp" and rule.offset == CFA_FROM_RBP and at < following:
-            ranges.append((max(at, start), min(following, end)))
-    return merge_ranges(ranges)
 
 
 def value_type_name(valtype) -> str:

@@ -41,9 +41,10 @@ def module_debug_sections(module, compiled, code_address: int, source_path: str,
         roots = translation.run()
         described = translation.described
     rest = [f for f in code.functions if f.index not in described]
+    if wasm is not None:
+        _drop_dangling_references(roots)
     if rest:
         roots.append(wasm_unit(writer, code, rest, source_path, facts.local_names, code_start or 0))
-    _drop_dangling_references(roots)
     for root in roots:
         writer.add_unit(root)
     return writer.sections()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .dwarf import sleb128, uleb128
 from .elffile import StringTable
@@ -75,8 +76,7 @@ class Die:
         return die
 
 
-@dataclass
-class LineRow:
+class LineRow(NamedTuple):
     address: int
     file: int
     line: int
@@ -160,27 +160,28 @@ class DebugInfoWriter:
         struct.pack_into("<I", self.info, start, len(self.info) - start - 4)
 
     def _write(self, die: Die, members: set[int]) -> None:
-        info = self.info
+        info, codes, strings, references = self.info, self._abbrev_codes, self.strings, self._references
         die.offset = len(info)
-        forms = tuple((attribute, _reference_form(value, members) if form == FORM_REFERENCE else form)
-                      for attribute, form, value in die.attributes)
+        attributes = die.attributes
+        forms = tuple([(attribute, (DW_FORM_ref4 if id(value) in members else DW_FORM_ref_addr)
+                        if form == FORM_REFERENCE else form) for attribute, form, value in attributes])
         key = (die.tag, bool(die.children), forms)
-        code = self._abbrev_codes.get(key)
+        code = codes.get(key)
         if code is None:
-            code = self._abbrev_codes[key] = len(self._abbrev_codes) + 1
+            code = codes[key] = len(codes) + 1
             self.abbrev += uleb128(code) + uleb128(die.tag) + bytes([1 if die.children else 0])
             for attribute, form in forms:
                 self.abbrev += uleb128(attribute) + uleb128(form)
             self.abbrev += b"\0\0"
         info += uleb128(code)
-        for (attribute, form), (_, _, value) in zip(forms, die.attributes):
-            if form == DW_FORM_ref4 or form == DW_FORM_ref_addr:
-                self._references.append((len(info), value, self._unit_start if form == DW_FORM_ref4 else None))
-                info += bytes(4)
-            elif form == DW_FORM_strp:
-                info += struct.pack("<I", self.strings.add(value))
+        for (_, form), (_, _, value) in zip(forms, attributes):
+            if form == DW_FORM_strp:
+                info += _U32.pack(strings.add(value))
+            elif form == DW_FORM_ref4 or form == DW_FORM_ref_addr:
+                references.append((len(info), value, self._unit_start if form == DW_FORM_ref4 else None))
+                info += b"\0\0\0\0"
             else:
-                info += _encode(form, value)
+                info += _ENCODERS[form](value)
         if die.children:
             for child in die.children:
                 self._write(child, members)
@@ -199,36 +200,28 @@ class DebugInfoWriter:
         return {name: data for name, data in sections.items() if data}
 
 
-def _reference_form(target: Die, members: set[int]) -> int:
-    return DW_FORM_ref4 if id(target) in members else DW_FORM_ref_addr
-
-
 def _cstring(text: str) -> bytes:
     return text.encode() + b"\0"
 
 
-def _encode(form: int, value) -> bytes:
-    if form == DW_FORM_addr or form == DW_FORM_data8:
-        return struct.pack("<Q", value & (2**64 - 1))
-    if form == DW_FORM_data1 or form == DW_FORM_flag:
-        return bytes([value & 0xFF])
-    if form == DW_FORM_data2:
-        return struct.pack("<H", value & 0xFFFF)
-    if form == DW_FORM_data4 or form == DW_FORM_sec_offset:
-        return struct.pack("<I", value & 0xFFFFFFFF)
-    if form == DW_FORM_udata:
-        return uleb128(value)
-    if form == DW_FORM_sdata:
-        return sleb128(value)
-    if form == DW_FORM_string:
-        return _cstring(value)
-    if form == DW_FORM_exprloc or form == DW_FORM_block:
-        return uleb128(len(value)) + bytes(value)
-    if form == DW_FORM_block1:
-        return bytes([len(value)]) + bytes(value)
-    if form == DW_FORM_flag_present:
-        return b""
-    raise ValueError(f"unsupported form 0x{form:x}")
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+_ENCODERS = {
+    DW_FORM_addr: lambda value: _U64.pack(value & (2**64 - 1)),
+    DW_FORM_data8: lambda value: _U64.pack(value & (2**64 - 1)),
+    DW_FORM_data1: lambda value: bytes([value & 0xFF]),
+    DW_FORM_flag: lambda value: bytes([value & 0xFF]),
+    DW_FORM_data2: lambda value: struct.pack("<H", value & 0xFFFF),
+    DW_FORM_data4: lambda value: _U32.pack(value & 0xFFFFFFFF),
+    DW_FORM_sec_offset: lambda value: _U32.pack(value),
+    DW_FORM_udata: uleb128,
+    DW_FORM_sdata: sleb128,
+    DW_FORM_string: lambda value: _cstring(value),
+    DW_FORM_exprloc: lambda value: uleb128(len(value)) + bytes(value),
+    DW_FORM_block: lambda value: uleb128(len(value)) + bytes(value),
+    DW_FORM_block1: lambda value: bytes([len(value)]) + bytes(value),
+    DW_FORM_flag_present: lambda value: b"",
+}
 
 
 def _encode_sequence(out: bytearray, sequence: LineSequence) -> None:

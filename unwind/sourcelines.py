@@ -88,13 +88,13 @@ def native_sequence(function: FunctionCode, sequence: WasmSequence,
         if i == last and k != 1:
             continue
         state = sequence.states[i]
-        row = LineRow(start, state.file + file_shift, state.line, state.column, bool(state.is_stmt))
         # The producer's mark counts on the first body code that reaches its row (not on
         # the native prologue, nor on out-of-line code placed after the body).
-        if k >= 1 and state.prologue_end and prologue_end is None and (furthest is None or i > furthest):
-            row.prologue_end = True
+        marked = k >= 1 and state.prologue_end and prologue_end is None and (furthest is None or i > furthest)
+        if marked:
             prologue_end = PrologueEnd(start, sequence.addresses[i])
-        rows.append(row)
+        rows.append(LineRow(start, state.file + file_shift, state.line, state.column, bool(state.is_stmt),
+                            bool(marked)))
         last = i
         furthest = i if furthest is None else max(furthest, i)
     if not rows:
@@ -104,10 +104,9 @@ def native_sequence(function: FunctionCode, sequence: WasmSequence,
         rows.insert(0, LineRow(function.start, first.file, first.line, first.column))
     if prologue_end is None:
         prologue_end = body_start(function)
-        body = next((r for r in rows if r.address == function.body_start), None)
-        if body is not None:
-            body.prologue_end = True
-            body.is_stmt = True
+        at = next((k for k, r in enumerate(rows) if r.address == function.body_start), None)
+        if at is not None:
+            rows[at] = rows[at]._replace(is_stmt=True, prologue_end=True)
     return LineSequence(rows, function.end), prologue_end
 
 

@@ -34,7 +34,7 @@ from .codemap import CodeMap, FunctionCode, merge_ranges
 from .dwarfout import (DW_FORM_addr, DW_FORM_block, DW_FORM_data1, DW_FORM_data8, DW_FORM_exprloc,
                        DW_FORM_flag_present, DW_FORM_sdata, DW_FORM_sec_offset, DW_FORM_strp,
                        DW_FORM_udata, FORM_REFERENCE, DebugInfoWriter, Die)
-from .sourcelines import body_start, native_sequence, read_line_table
+from .sourcelines import PrologueEnd, body_start, native_sequence, read_line_table
 from .wasmdwarf import WasmDwarf
 from .wasmlevel import WasmTypes, add_wasm_variables
 from .wasmpointers import POINTERS, PointerTypes, reference
@@ -128,7 +128,7 @@ class UnitTranslation:
         self.base_address = low.value if low is not None and isinstance(low.value, int) else 0
         self.file_shift = 1 if self.version >= 5 else 0
         self.functions: set[int] = set()  # functions (by index) this unit describes
-        self.prologue_ends: dict[int, int] = {}  # function index -> native address
+        self.prologue_ends: dict[int, PrologueEnd] = {}  # by function index
         self.wasm_types: WasmTypes | None = None
         self.expression_parser = locations.parser(cu.structs)
 

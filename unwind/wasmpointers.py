@@ -1,13 +1,14 @@
 """How a C pointer of a wasm32 program is described to native debuggers.
 
-A Wasm pointer is a 4-byte linear-memory address. gdb on x86-64 ignores a pointer type's
-DW_AT_byte_size (it keeps 8 bytes), and both gdb and lldb would dereference the address
-as a native one. So (see "Pointers" in unwind/README.md):
+A Wasm pointer is a 4-byte linear-memory address. lldb reads a pointer type of
+DW_AT_byte_size 4 as 8 bytes, and both gdb and lldb would dereference the address as a
+native one. So (see "Pointers" in unwind/README.md):
 
 * a pointer type becomes a native 8-byte pointer to a *relocated* copy of its target type:
   the same type plus a DW_AT_data_location that adds the memory base of the selected
   frame's instance to the address being dereferenced, so `*p`, `p->next->v` and `p[3]`
   read linear memory (gdb; lldb ignores DW_AT_data_location and fails to read instead);
+  scalars are relocated as subranges, floats as a structure holding them (`_fill`);
 * where a pointer is stored, its 4 bytes are widened: a struct member becomes a 32-bit
   bit-field of the pointer type, a variable a zero-extended value (`locations`);
 * a pointer stored where neither works (an array element, or the target of another
