@@ -201,3 +201,17 @@ def test_frame_base_relative_location_reads_the_shadow_stack():
     pointer = locations.translate(_ops(0xED, 0, 0, 0x9F), frame, wasm_pointer=True)
     assert re.fullmatch(rb"\x9c\x94\x04\x30\x22\x9f", pointer.code), pointer.code  # zero-extended value
 
+
+
+def test_malformed_dwarf_is_ignored_with_one_warning(c_programs):
+    """Debug info must never stop a program: the module gets Wasm-level info instead."""
+    data = bytearray(c_programs["O0"].read_bytes())
+    info = data.index(b".debug_info") + len(".debug_info")
+    data[info + 11:info + 4000] = bytes(range(256)) * 15 + bytes(3989 - 15 * 256)  # abbreviation codes that do not exist
+    module, code, region = compiled(load_bytes(bytes(data)))
+    warnings = []
+    debug = module_debug_sections(module, code, region.address, "broken.wasm", warn=warnings.append)
+    assert len(warnings) == 1 and warnings[0].startswith("ignoring the module's DWARF: ") and "\n" not in warnings[0]
+    elf = ELFFile(io.BytesIO(jit_object(region.address, region.size, module_symbols(module, code), debug)))
+    names = set(subprograms(elf.get_dwarf_info()))
+    assert {"leaf", "mid", "checkpoint"} <= names

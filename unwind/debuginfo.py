@@ -8,10 +8,12 @@ lines that are Wasm module offsets, in a compile unit named after the module.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from .codemap import CodeMap, value_type_name
 from .dwarfout import FORM_REFERENCE, DebugInfoWriter, Die
 from .translate import ModuleFacts, Translation
-from .wasmdwarf import DwarfReadError, module_sections, read_wasm_dwarf
+from .wasmdwarf import module_sections, read_wasm_dwarf
 from .wasmlevel import wasm_unit
 
 
@@ -23,28 +25,38 @@ def module_facts(module, compiled) -> ModuleFacts:
 
 
 def module_debug_sections(module, compiled, code_address: int, source_path: str,
-                          translate_dwarf: bool = True) -> dict[str, bytes]:
+                          translate_dwarf: bool = True,
+                          warn: Callable[[str], None] | None = None) -> dict[str, bytes]:
     """Section name -> contents, for the module's code placed at `code_address`; the
-    module's own DWARF is used if it has some and `translate_dwarf` says so."""
-    try:
-        wasm = read_wasm_dwarf(module.data) if translate_dwarf else None
-    except DwarfReadError:
-        wasm = None
-    code_start = wasm.code_start if wasm is not None else module_sections(module.data)[0]
-    code = CodeMap(module, compiled, code_address, code_start or 0)
-    writer = DebugInfoWriter()
+    module's own DWARF is used if it has some and `translate_dwarf` says so. DWARF that
+    cannot be read or translated is ignored (`warn` is told why, in one line): debug info
+    must never stop a program from running."""
+    code_start = module_sections(module.data)[0] or 0
+    code = CodeMap(module, compiled, code_address, code_start)
     facts = module_facts(module, compiled)
+    if translate_dwarf:
+        try:
+            wasm = read_wasm_dwarf(module.data)
+            if wasm is not None:
+                return _sections(code, facts, source_path, Translation(wasm, code, facts, DebugInfoWriter()))
+        except Exception as error:  # malformed DWARF can fail anywhere in pyelftools or here
+            if warn is not None:
+                warn(f"ignoring the module's DWARF: {type(error).__name__}: {' '.join(str(error).split())}")
+    return _sections(code, facts, source_path, None)
+
+
+def _sections(code: CodeMap, facts: ModuleFacts, source_path: str, translation: Translation | None) -> dict:
+    """The translated units (if any), then a Wasm-level unit for the functions they leave."""
+    writer = translation.writer if translation is not None else DebugInfoWriter()
     roots: list[Die] = []
     described: set[int] = set()
-    if wasm is not None:
-        translation = Translation(wasm, code, facts, writer)
+    if translation is not None:
         roots = translation.run()
         described = translation.described
-    rest = [f for f in code.functions if f.index not in described]
-    if wasm is not None:
         _drop_dangling_references(roots)
+    rest = [f for f in code.functions if f.index not in described]
     if rest:
-        roots.append(wasm_unit(writer, code, rest, source_path, facts.local_names, code_start or 0))
+        roots.append(wasm_unit(writer, code, rest, source_path, facts.local_names, code.code_start))
     for root in roots:
         writer.add_unit(root)
     return writer.sections()

@@ -9,6 +9,7 @@ down badly past about a thousand objects.
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 from typing import Callable
 
@@ -113,7 +114,7 @@ class GdbJitRegistrar:
     def __call__(self, module, compiled, region) -> None:
         source_path = self.source_path(module)
         translate = self.translate_dwarf if self.translate_dwarf is not None else debugger_attached()
-        debug = module_debug_sections(module, compiled, region.address, source_path, translate)
+        debug = module_debug_sections(module, compiled, region.address, source_path, translate, _warn)
         image = jit_object(region.address, region.size, module_symbols(module, compiled), debug, source_path)
         self.registrations.append(register(image))
 
@@ -122,6 +123,10 @@ class GdbJitRegistrar:
         while self.registrations:
             unregister(self.registrations.pop())
         self._stubs_registered.clear()
+
+
+def _warn(message: str) -> None:
+    print(f"stackstitch: warning: {message}", file=sys.stderr)
 
 
 def debugger_attached() -> bool:

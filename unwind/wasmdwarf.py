@@ -2,8 +2,8 @@
 
 clang, zig cc, rustc and `wasm-tools parse -g` store `.debug_info`, `.debug_line`, ... as
 custom sections; their code addresses are offsets from the start of the code section's
-contents. A module whose DWARF cannot be parsed is treated as having none: debug info must
-never stop a module from running.
+contents. pyelftools reads it lazily, so malformed DWARF shows as exceptions while it is
+used (`debuginfo` then ignores it).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from elftools.common.exceptions import ELFError
 from elftools.dwarf.dwarfinfo import DebugSectionDescriptor, DWARFInfo, DwarfConfig
 
 from .dwarf import read_uleb128
@@ -68,13 +67,6 @@ def read_wasm_dwarf(data: bytes) -> WasmDwarf | None:
     sections = {f"debug_{name}_sec": descriptor(f".debug_{name}") for name in _SECTION_ARGUMENTS}
     sections |= {f"{'' if name == 'eh_frame' else 'debug_'}{name}_sec": None for name in _UNUSED_ARGUMENTS}
     config = DwarfConfig(little_endian=True, machine_arch="wasm", default_address_size=4)
-    try:
-        info = DWARFInfo(config, gnu_debugaltlink_sec=None, **sections)
-    except (ELFError, ValueError, KeyError, IndexError) as e:  # malformed DWARF
-        raise DwarfReadError(str(e)) from None
+    info = DWARFInfo(config, gnu_debugaltlink_sec=None, **sections)
     count_size = read_uleb128(data, code_start)[1] - code_start
     return WasmDwarf(info, code_start, count_size)
-
-
-class DwarfReadError(Exception):
-    """The module's DWARF is malformed."""
