@@ -73,6 +73,7 @@ class Frame:
     global_offset: object  # callable: global index -> vmctx offset of its cell pointer
     global_types: list
     frame_base: list | None = None  # the subprogram's DW_AT_frame_base, parsed
+    address_size: int = 4  # of linear-memory addresses (8 for memory64)
 
 
 @dataclass
@@ -289,7 +290,7 @@ def _compute(builder: _Builder, ops: list) -> None:
         elif name in _PLAIN_OPERATIONS:
             builder.code.append(op.op)
         elif name in ("DW_OP_deref", "DW_OP_deref_size"):
-            size = args[0] if args else 4
+            size = args[0] if args else builder.frame.address_size
             builder.to_native_address()
             builder.code += bytes([DW_OP_deref_size, size])
         else:
@@ -303,6 +304,10 @@ def _frame_base_value(builder: _Builder) -> None:
     builder.uses_frame_base = True
     names = [op.op_name for op in base]
     if names[0] == "DW_OP_WASM_location" and names[1:] in ([], ["DW_OP_stack_value"]):
+        if base[0].args[0] != WASM_LOCAL:
+            # The shadow-stack pointer global holds the innermost frame's value: right in
+            # frame 0 only. (LLVM gives such frame bases to frameless functions.)
+            raise Unsupported("a frame base in a global")
         builder.place_value(*base[0].args)
     elif names[-1] == "DW_OP_stack_value":
         _compute(builder, base[:-1])

@@ -255,7 +255,7 @@ class UnitTranslation:
                 frame_base = None
         facts = self.owner.facts
         frame = locations.Frame(function.all_local_types, len(function.param_types),
-                                facts.global_offset, facts.global_types, frame_base)
+                                facts.global_offset, facts.global_types, frame_base, self.cu.header.address_size)
         return Scope(function, frame, [(function.wasm_start, function.wasm_end)])
 
     def scope_ranges(self, wasm, die: Die) -> list[tuple[int, int]]:
@@ -315,7 +315,7 @@ class UnitTranslation:
         frame = scope.frame
         if frame is None:
             facts = owner.facts
-            frame = locations.Frame([], 0, facts.global_offset, facts.global_types, None)
+            frame = locations.Frame([], 0, facts.global_offset, facts.global_types, None, self.cu.header.address_size)
         try:
             parsed = owner.location_parser.parse_from_attribute(attribute, self.version, wasm)
         except _PARSE_ERRORS:
