@@ -52,6 +52,7 @@ class PointerTypes:
         self.pending: list[int] = []  # relocated copies still to fill in
         self.unplaced: list[Die] = []  # derived types not yet put in a compile unit
         self._is_pointer: dict[int, bool] = {}
+        self._byte_size: dict[int, int | None] = {}
 
     def wasm_die(self, offset: int):
         return self.dwarf.get_DIE_from_refaddr(offset)
@@ -74,6 +75,11 @@ class PointerTypes:
         """The size of a Wasm DWARF type, None if unknown."""
         if type_offset is None or depth > 16:
             return None
+        if type_offset not in self._byte_size:
+            self._byte_size[type_offset] = self._compute_byte_size(type_offset, depth)
+        return self._byte_size[type_offset]
+
+    def _compute_byte_size(self, type_offset: int, depth: int) -> int | None:
         die = self.wasm_die(type_offset)
         size = die.attributes.get("DW_AT_byte_size")
         if size is not None and size.form in CONSTANT_FORMS:
