@@ -56,7 +56,7 @@ def _sections(code: CodeMap, facts: ModuleFacts, source_path: str, translation: 
         _drop_dangling_references(roots)
     rest = [f for f in code.functions if f.index not in described]
     if rest:
-        roots.append(wasm_unit(writer, code, rest, source_path, facts.local_names, code.code_start))
+        roots.append(wasm_unit(writer, rest, source_path, facts.local_names, code.code_start))
     for root in roots:
         writer.add_unit(root)
     return writer.sections()

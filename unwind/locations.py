@@ -24,10 +24,25 @@ from dataclasses import dataclass, field
 
 from elftools.dwarf.dwarf_expr import DWARFExprParser
 
+from stackstitch.engine.layout import VM_MEM_BASE
+
 from .dwarf import const, minus, plus, plus_uconst, sleb128, uleb128, Expression
 
-VM_MEM_BASE = 8  # engine/layout.py: memory 0's base in the vmctx
-CFA_TO_VMCTX = 24  # [rbp-8] with CFA = rbp+16
+# The frame layout of generated code (engine/DESIGN.md), from the CFA = rbp + 16.
+CFA_TO_VMCTX = -24  # [rbp-8]
+
+
+def cfa_to_slot(local: int, nparams: int) -> int:
+    """Where Wasm local `local` lives: [rbp+16+8i] for parameter i, [rbp-16-8j] for
+    non-parameter local j."""
+    return 8 * local if local < nparams else -32 - 8 * (local - nparams)
+
+
+def slot_address(local: int, nparams: int) -> bytes:
+    """An expression pushing the address of a local's frame slot."""
+    builder = _Builder(Frame([], nparams, None, []))
+    builder.cfa_plus(cfa_to_slot(local, nparams))
+    return bytes(builder.code)
 
 DW_OP_deref = 0x06
 DW_OP_deref_size = 0x94
@@ -110,21 +125,17 @@ class _Builder:
         if index >= len(self.frame.local_types):
             raise Unsupported(f"local {index} does not exist")
         self.locals.add(index)
-        nparams = self.frame.nparams
-        if index < nparams:
-            self.cfa_plus(8 * index)
-        else:
-            self.needs_body = True
-            self.cfa_plus(-32 - 8 * (index - nparams))
+        self.needs_body |= index >= self.frame.nparams
+        self.cfa_plus(cfa_to_slot(index, self.frame.nparams))
 
     def vmctx(self) -> None:
         self.needs_body = True
-        self.cfa_plus(-CFA_TO_VMCTX)
+        self.cfa_plus(CFA_TO_VMCTX)
         self.code.append(DW_OP_deref)
 
     def global_address(self, index: int) -> None:
-        if index >= len(self.frame.global_types):
-            raise Unsupported(f"global {index} does not exist")
+        if index >= len(self.frame.global_types) or self.frame.global_offset is None:
+            raise Unsupported(f"global {index} is not known")
         self.vmctx()
         self.emit(plus_uconst(self.frame.global_offset(index)))
         self.code.append(DW_OP_deref)
@@ -303,14 +314,12 @@ def _frame_base_value(builder: _Builder) -> None:
         raise Unsupported("DW_OP_fbreg without a frame base")
     builder.uses_frame_base = True
     names = [op.op_name for op in base]
-    if names[0] == "DW_OP_WASM_location" and names[1:] in ([], ["DW_OP_stack_value"]):
-        if base[0].args[0] != WASM_LOCAL:
-            # The shadow-stack pointer global holds the innermost frame's value: right in
-            # frame 0 only. (LLVM gives such frame bases to frameless functions.)
-            raise Unsupported("a frame base in a global")
-        builder.place_value(*base[0].args)
-    elif names[-1] == "DW_OP_stack_value":
-        _compute(builder, base[:-1])
-    else:
-        raise Unsupported("a frame base that is not a value")
+    # LLVM's frame base is the value of a local (the function's shadow-stack pointer) or,
+    # for frameless functions, of the shadow-stack pointer global, which holds the
+    # innermost frame's value: right in frame 0 only, so not used.
+    if names[0] != "DW_OP_WASM_location" or names[1:] not in ([], ["DW_OP_stack_value"]):
+        raise Unsupported("a frame base that is not a local's value")
+    if base[0].args[0] != WASM_LOCAL:
+        raise Unsupported("a frame base in a global")
+    builder.place_value(*base[0].args)
 

@@ -14,11 +14,11 @@ import os
 
 from elftools.dwarf.enums import ENUM_DW_AT, ENUM_DW_TAG
 
-from .codemap import CodeMap, FunctionCode
+from .codemap import FunctionCode
 from .dwarfout import (DW_FORM_addr, DW_FORM_data1, DW_FORM_data2, DW_FORM_data8, DW_FORM_exprloc,
                        DW_FORM_flag_present, DW_FORM_sec_offset, DW_FORM_strp, FORM_REFERENCE,
                        DebugInfoWriter, Die, LineRow, LineSequence)
-from .dwarf import const, minus, plus_uconst
+from .locations import slot_address
 
 AT = ENUM_DW_AT
 TAG = ENUM_DW_TAG
@@ -27,7 +27,6 @@ DW_ATE_float = 0x04
 DW_ATE_signed = 0x05
 DW_LANG_C99 = 0x0C
 DW_CC_nocall = 0x03
-DW_OP_call_frame_cfa = 0x9C
 PRODUCER = "stackstitch"
 
 # Wasm value type -> (C name, DWARF encoding, size)
@@ -61,18 +60,6 @@ class WasmTypes:
         return die
 
 
-def slot_expression(function: FunctionCode, local: int) -> bytes:
-    """The address of a local's frame slot, from the CFA (= rbp + 16)."""
-    nparams = len(function.param_types)
-    offset = 8 * local if local < nparams else -32 - 8 * (local - nparams)
-    code = bytes([DW_OP_call_frame_cfa])
-    if offset > 0:
-        code += plus_uconst(offset).code
-    elif offset < 0:
-        code += (const(-offset) + minus()).code
-    return code
-
-
 def add_wasm_variables(subprogram: Die, function: FunctionCode, names: dict, types: WasmTypes) -> None:
     """Parameters as formal parameters; other locals in a block after the prologue."""
     nparams = len(function.param_types)
@@ -95,10 +82,10 @@ def _variable(parent: Die, tag: int, function: FunctionCode, index: int, value_t
     die = parent.child(Die(tag))
     die.add(AT["DW_AT_name"], DW_FORM_strp, names.get(index) or f"local{index}")
     die.add(AT["DW_AT_type"], FORM_REFERENCE, base)
-    die.add(AT["DW_AT_location"], DW_FORM_exprloc, slot_expression(function, index))
+    die.add(AT["DW_AT_location"], DW_FORM_exprloc, slot_address(index, len(function.param_types)))
 
 
-def wasm_unit(writer: DebugInfoWriter, code: CodeMap, functions: list[FunctionCode], source_path: str,
+def wasm_unit(writer: DebugInfoWriter, functions: list[FunctionCode], source_path: str,
               local_names: dict, code_start: int) -> Die:
     """A compile unit for `functions`, named `source_path`, whose lines are module offsets."""
     directory, name = os.path.split(source_path)

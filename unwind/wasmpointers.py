@@ -158,10 +158,15 @@ class PointerTypes:
     def place(self, unit_root: Die) -> None:
         """Fill in the relocated copies requested so far (their plain types are complete
         now) and put them, and new address types, in `unit_root`."""
+        waiting = []  # copies of types in units not translated yet (cross-unit references)
         while self.pending:
             offset = self.pending.pop()
+            if self.plain(offset).tag == 0:
+                waiting.append(offset)
+                continue
             self._fill(self.relocated[offset], offset)
             unit_root.children.append(self.relocated[offset])
+        self.pending = waiting
         unit_root.children += self.unplaced
         self.unplaced.clear()
 
