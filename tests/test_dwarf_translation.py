@@ -69,21 +69,30 @@ def function_lines(dwarf) -> dict[str, set[int]]:
     return lines
 
 
+@pytest.fixture(scope="module")
+def c_objects(c_programs) -> dict[str, bytes]:
+    """The JIT objects of list.c at -O0 and -O2, its DWARF translated."""
+    objects = {}
+    for level, path in c_programs.items():
+        module, code, region = compiled(load_module(path))
+        debug = module_debug_sections(module, code, region.address, str(path))
+        objects[level] = jit_object(region.address, region.size, module_symbols(module, code), debug)
+    return objects
+
+
 @pytest.mark.parametrize("level", ["O0", "O2"])
-def test_object_of_a_c_program_passes_llvm_dwarfdump_verify(require_tool, c_programs, tmp_path, level):
+def test_object_of_a_c_program_passes_llvm_dwarfdump_verify(require_tool, c_objects, tmp_path, level):
     dwarfdump = require_tool("llvm-dwarfdump")
-    module, code, region = compiled(load_module(c_programs[level]))
-    debug = module_debug_sections(module, code, region.address, str(c_programs[level]))
     path = tmp_path / "object.o"
-    path.write_bytes(jit_object(region.address, region.size, module_symbols(module, code), debug))
+    path.write_bytes(c_objects[level])
     result = subprocess.run([dwarfdump, "--verify", str(path)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and "No errors." in result.stdout, result.stdout[-3000:] + result.stderr
 
 
-def test_c_pointers_are_native_pointers_to_relocated_types(c_programs):
+def test_c_pointers_are_native_pointers_to_relocated_types(c_objects):
     """node* -> an 8-byte pointer to a copy of struct node that adds the memory base;
     node.next -> a 32-bit bit-field; int* -> a pointer to a subrange of int."""
-    dwarf = jit_elf(load_module(c_programs["O0"])).get_dwarf_info()
+    dwarf = ELFFile(io.BytesIO(c_objects["O0"])).get_dwarf_info()
     leaf = subprograms(dwarf)["leaf"]
     n = next(d for d in leaf.iter_children() if d.attributes.get("DW_AT_name") and
              d.attributes["DW_AT_name"].value == b"n")
