@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +13,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SPEC_TESTS = REPO_ROOT.parent / "shared" / "spec-tests"
+DEBUG_DATA = Path(__file__).resolve().parent / "data" / "debug"
+DEBUG_C_SOURCE = DEBUG_DATA / "list.c"
 
 # The conformance test stores its `N passed, M failed` line here for the summary below.
 CONFORMANCE_LINE = pytest.StashKey[str]()
@@ -53,6 +57,22 @@ def require_tool():
             missing_tool(f"{name} is not installed")
         return path
     return require
+
+
+@pytest.fixture(scope="session")
+def c_programs(tmp_path_factory) -> dict[str, Path]:
+    """tests/data/debug/list.c built with `zig cc -g` at -O0 and -O2 (the ziglang wheel)."""
+    if importlib.util.find_spec("ziglang") is None:
+        missing_tool("the ziglang wheel is not installed")
+    out = tmp_path_factory.mktemp("debug")
+    programs = {}
+    for level in ("O0", "O2"):
+        programs[level] = out / f"list-{level}.wasm"
+        build = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi", "-g",
+                                f"-{level}", str(DEBUG_C_SOURCE), "-o", str(programs[level])],
+                               capture_output=True, text=True, timeout=600)
+        assert build.returncode == 0, build.stderr
+    return programs
 
 
 @pytest.fixture

@@ -64,9 +64,9 @@ class GdbSession:
         self.tokens = itertools.count(1)
         self.unread: list[dict] = []  # records read from gdb but not yet consumed
         self.transcript: list[dict] = []  # every record, for failure messages
-        self.mi("-gdb-set breakpoint pending on")
-        self.mi("-gdb-set pagination off")
-        self.mi("-gdb-set confirm off")
+        for setting in ("breakpoint pending on", "pagination off", "confirm off",
+                        "debuginfod enabled off"):
+            self.mi(f"-gdb-set {setting}")
 
     def __enter__(self) -> "GdbSession":
         return self
@@ -113,11 +113,31 @@ class GdbSession:
 
     # ---- reading records --------------------------------------------------------------
 
-    def frames(self) -> list[dict]:
-        """`-stack-list-frames`: the frames as IDEs get them, decorations included."""
-        reply = self.mi("-stack-list-frames")
-        assert reply.ok, reply.error
-        return [entry for entry in reply.result["payload"]["stack"]]
+    def payload(self, command: str, timeout: float | None = None) -> dict:
+        """An MI command's result payload; a gdb error fails the test with its message."""
+        reply = self.mi(command, timeout)
+        assert reply.ok, f"{command}: {reply.error}"
+        return reply.result["payload"] or {}
+
+    def frames(self, count: int | None = None) -> list[dict]:
+        """`-stack-list-frames`: the frames as IDEs get them, decorations included; the
+        innermost `count` of them (the host's below are many and slow to list)."""
+        limits = f" 0 {count - 1}" if count else ""
+        return self.payload(f"-stack-list-frames{limits}")["stack"]
+
+    def variables(self, frame: int) -> list[dict]:
+        """[{name, value, arg?}] of one frame: its arguments and locals."""
+        return self.payload(f"-stack-list-variables --thread 1 --frame {frame} --all-values")["variables"]
+
+    def evaluate(self, expression: str, frame: int = 0) -> str:
+        self.payload(f"-stack-select-frame {frame}")
+        return self.payload(f"-data-evaluate-expression {_quote(expression)}")["value"]
+
+    @property
+    def program_output(self) -> str:
+        """What the debuggee printed so far."""
+        return "".join(r["payload"] + "\n" for r in self.transcript
+                       if r["type"] == "output" and r["payload"])
 
     def _until(self, done, timeout: float | None) -> Reply:
         deadline = time.monotonic() + (timeout or self.timeout)

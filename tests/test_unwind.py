@@ -19,6 +19,7 @@ from stackstitch.engine.compiler.stubs import ENTRY_FRAME
 from stackstitch.unwind import dwarf
 from stackstitch.unwind.cfi import CfiError, FrameDescription, build_eh_frame
 from stackstitch.unwind.dwarf import Expression, breg, const, deref, plus, plus_uconst
+from stackstitch.unwind.debuginfo import module_debug_sections
 from stackstitch.unwind.elf import jit_object, module_symbols, stub_symbols
 from stackstitch.unwind.elffile import (ET_REL, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS,
                                         ElfImage, Section)
@@ -227,7 +228,8 @@ def compiled_module():
 
 def test_module_object_has_symbols_unwind_and_line_info(compiled_module, tmp_path):
     store, module, compiled, region = compiled_module
-    image = jit_object(region.address, region.size, module_symbols(module, compiled), "/src/calls.wasm")
+    debug = module_debug_sections(module, compiled, region.address, "/src/calls.wasm")
+    image = jit_object(region.address, region.size, module_symbols(module, compiled), debug, "/src/calls.wasm")
     elf = ELFFile(io.BytesIO(image))
     text = elf.get_section_by_name(".text")
     assert (text["sh_type"], text["sh_addr"], text["sh_size"]) == ("SHT_NOBITS", region.address, region.size)
@@ -261,7 +263,8 @@ def test_module_object_has_symbols_unwind_and_line_info(compiled_module, tmp_pat
 def test_readelf_accepts_the_module_object(compiled_module, tmp_path, require_tool):
     store, module, compiled, region = compiled_module
     path = tmp_path / "calls.o"
-    path.write_bytes(jit_object(region.address, region.size, module_symbols(module, compiled), "calls.wasm"))
+    debug = module_debug_sections(module, compiled, region.address, "calls.wasm")
+    path.write_bytes(jit_object(region.address, region.size, module_symbols(module, compiled), debug, "calls.wasm"))
     result = subprocess.run([require_tool("readelf"), "-W", "-a", "--debug-dump=decodedline", str(path)],
                             capture_output=True, text=True)
     assert result.returncode == 0 and "Warning" not in result.stderr, result.stderr

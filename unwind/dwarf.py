@@ -124,6 +124,10 @@ def plus() -> Expression:
     return Expression(bytes([DW_OP_plus]))
 
 
+def minus() -> Expression:
+    return Expression(bytes([DW_OP_minus]))
+
+
 class ExpressionError(Exception):
     """An expression uses an operation we do not evaluate, or reads a register we lack."""
 

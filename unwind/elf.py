@@ -3,15 +3,14 @@
 A relocatable object whose `.text` is SHT_NOBITS at `sh_addr` = the real code address (the
 debugger reads the code from the process), with one STT_FUNC symbol per function
 (section-relative values, as ELF requires for ET_REL), `.eh_frame` + `.eh_frame_hdr` for
-unwinding and, for Wasm modules, DWARF whose line numbers are Wasm module offsets.
+unwinding and, for Wasm modules, the DWARF sections `debuginfo` makes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .cfi import FrameDescription, build_eh_frame
-from .debuginfo import FunctionLines, build_debug_sections
 from .elffile import (ET_REL, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS, SHT_STRTAB,
                       SHT_SYMTAB, SHT_X86_64_UNWIND, STB_LOCAL, STT_FILE, SYMBOL_SIZE, SHN_ABS,
                       ElfImage, Section, StringTable, Symbol, symbol_table)
@@ -24,13 +23,13 @@ class CodeSymbol:
     start: int
     end: int
     cfi_rows: list  # [(offset, CfaRule)]
-    lines: list = field(default_factory=list)  # [(offset, Wasm module offset)], sorted
     signal_frame: bool = False
 
 
 def jit_object(code_address: int, code_size: int, symbols: list[CodeSymbol],
-               source_path: str | None = None) -> bytes:
-    """The ELF object describing code placed at `code_address`; line info if `source_path`."""
+               debug_sections: dict[str, bytes] | None = None, source_path: str | None = None) -> bytes:
+    """The ELF object describing code placed at `code_address`, with `debug_sections`
+    (name -> contents); `source_path` names its STT_FILE symbol."""
     image = ElfImage(ET_REL)
     image.sections.append(Section(".text", SHT_NOBITS, flags=SHF_ALLOC | SHF_EXECINSTR,
                                   address=code_address, size=code_size, align=16))
@@ -40,11 +39,8 @@ def jit_object(code_address: int, code_size: int, symbols: list[CodeSymbol],
                              for s in symbols if s.cfi_rows])
     image.sections.append(Section(".eh_frame", SHT_X86_64_UNWIND, frames.eh_frame, align=8))
     image.sections.append(Section(".eh_frame_hdr", SHT_PROGBITS, frames.eh_frame_hdr, align=4))
-    if source_path is not None and symbols:
-        debug = build_debug_sections(source_path, [_function_lines(code_address, s) for s in symbols])
-        image.sections += [Section(".debug_abbrev", SHT_PROGBITS, debug.debug_abbrev),
-                           Section(".debug_info", SHT_PROGBITS, debug.debug_info),
-                           Section(".debug_line", SHT_PROGBITS, debug.debug_line)]
+    for name, data in (debug_sections or {}).items():
+        image.sections.append(Section(name, SHT_PROGBITS, data))
 
     strings = StringTable()
     elf_symbols = [Symbol(source_path or "stackstitch-stubs", 0, type=STT_FILE, bind=STB_LOCAL,
@@ -58,20 +54,10 @@ def jit_object(code_address: int, code_size: int, symbols: list[CodeSymbol],
     return image.build()
 
 
-def _function_lines(code_address: int, symbol: CodeSymbol) -> FunctionLines:
-    """Absolute addresses; the function's first bytes take the first mapped offset."""
-    lines = [(code_address + at, offset) for at, offset in symbol.lines if symbol.start <= at < symbol.end]
-    start = code_address + symbol.start
-    if lines and lines[0][0] > start:
-        lines.insert(0, (start, lines[0][1]))
-    return FunctionLines(symbol.name, start, code_address + symbol.end, lines)
-
-
 def module_symbols(module, compiled) -> list[CodeSymbol]:
-    """The functions of a compiled module (engine.codegen.CompiledModule), named as the
+    """The functions of a compiled module (engine.compiler.codegen.CompiledModule), named as the
     README promises (`Module.func_name`)."""
-    return [CodeSymbol(module.func_name(f.index), f.start, f.end, f.cfi_rows, f.addr_map)
-            for f in compiled.functions]
+    return [CodeSymbol(module.func_name(f.index), f.start, f.end, f.cfi_rows) for f in compiled.functions]
 
 
 def stub_symbols(stubs) -> list[CodeSymbol]:

@@ -9,9 +9,11 @@ down badly past about a thousand objects.
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 from typing import Callable
 
+from .debuginfo import module_debug_sections
 from .elf import jit_object, module_symbols, stub_symbols
 from .jitshim import JitCodeEntry, JitInterface, shim_path
 
@@ -87,11 +89,17 @@ class GdbJitRegistrar:
     `store.add_code_observer(registrar)` (or `Store(code_observers=[registrar])`) registers
     the store's stubs at once, so backtraces through the entry, trap and host-call stubs
     unwind, and then every module compiled afterwards. `source_path(module)` names the file
-    the line table refers to.
+    the line table refers to when the module's own DWARF does not.
+
+    Translating a module's own DWARF costs about 2 s per MB of it, so by default it is done
+    only when a debugger traces the process as the module is registered (gdb or lldb
+    started it, or attached before): `translate_dwarf` True or False decides instead.
+    Without it, the object carries Wasm-level info (`wasmlevel`).
     """
 
-    def __init__(self, source_path: Callable[[object], str] | None = None):
+    def __init__(self, source_path: Callable[[object], str] | None = None, translate_dwarf: bool | None = None):
         self.source_path = source_path or _default_source_path
+        self.translate_dwarf = translate_dwarf
         self.registrations: list[Registration] = []
         self._stubs_registered: set[int] = set()
 
@@ -104,8 +112,10 @@ class GdbJitRegistrar:
         self.registrations.append(register(image))
 
     def __call__(self, module, compiled, region) -> None:
-        image = jit_object(region.address, region.size, module_symbols(module, compiled),
-                           self.source_path(module))
+        source_path = self.source_path(module)
+        translate = self.translate_dwarf if self.translate_dwarf is not None else debugger_attached()
+        debug = module_debug_sections(module, compiled, region.address, source_path, translate, _warn)
+        image = jit_object(region.address, region.size, module_symbols(module, compiled), debug, source_path)
         self.registrations.append(register(image))
 
     def close(self) -> None:
@@ -113,6 +123,22 @@ class GdbJitRegistrar:
         while self.registrations:
             unregister(self.registrations.pop())
         self._stubs_registered.clear()
+
+
+def _warn(message: str) -> None:
+    print(f"stackstitch: warning: {message}", file=sys.stderr)
+
+
+def debugger_attached() -> bool:
+    """Whether a debugger traces this process (Linux: TracerPid in /proc/self/status)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("TracerPid:"):
+                    return int(line.split()[1]) != 0
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
 
 
 def _default_source_path(module) -> str:

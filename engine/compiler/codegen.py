@@ -49,6 +49,7 @@ class CompiledFunction:
 class CompiledModule:
     code: bytes
     functions: list[CompiledFunction] = field(default_factory=list)
+    vm_layout: L.VmctxLayout | None = None  # where the code finds globals etc. (debug info)
 
 
 # Modules with at least this many functions compile in two processes.
@@ -80,7 +81,7 @@ class ModuleCompiler:
         if count >= PARALLEL_MIN_FUNCTIONS and (os.cpu_count() or 1) > 1:
             return self.compile_in_two_processes()
         code, functions, calls = self.compile_range(0, count)
-        return CompiledModule(code, functions)
+        return CompiledModule(code, functions, self.vm)
 
     def compile_range(self, lo: int, hi: int) -> tuple[bytes, list, dict]:
         """Compile defined functions lo..hi-1 into one blob. Also returns the direct calls
@@ -141,7 +142,7 @@ class ModuleCompiler:
                 for at in fields:
                     at += base
                     code[at:at + 4] = struct.pack("<i", starts[index] - (at + 4))
-        return CompiledModule(bytes(code), functions)
+        return CompiledModule(bytes(code), functions, self.vm)
 
 
 class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodegen, MemoryCodegen,

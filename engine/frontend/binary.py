@@ -94,6 +94,8 @@ _PACKED_TYPES = {0x78: "i8", 0x77: "i16"}
 
 _KINDS = ("func", "table", "memory", "global", "tag")
 
+_CODE_SECTION = 10
+
 # Known sections in the order the spec requires them (the tag section sits after memory).
 _SECTION_RANK = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11,
                  10: 12, 11: 13}
@@ -537,6 +539,7 @@ def decode_module(data: bytes) -> Module:
         r = _Reader(data, pos, pos + size)
         if section_id == 0:
             name = r.name()
+            m.custom_sections.setdefault(name, (r.pos, r.end))
             if name == "name":
                 _name_section(r, m)
         else:
@@ -546,6 +549,8 @@ def decode_module(data: bytes) -> Module:
             if rank <= last_rank:
                 raise DecodeError(section_at, "unexpected section: duplicate or out of order")
             last_rank = rank
+            if section_id == _CODE_SECTION:
+                m.code_section_start = r.pos
             _SECTIONS[section_id](r, m)
             if r.pos != r.end:
                 raise DecodeError(r.pos, "section size mismatch")

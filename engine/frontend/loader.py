@@ -22,7 +22,8 @@ class LoadError(Exception):
 
 
 def load_module(path: str | os.PathLike) -> Module:
-    """Load a `.wasm` binary or `.wat` text file."""
+    """Load a `.wasm` binary or `.wat` text file. WAT read from a file gets DWARF whose
+    lines are the file's, so debuggers show and break on the text."""
     name = os.fspath(path)
     try:
         with open(path, "rb") as f:
@@ -30,16 +31,18 @@ def load_module(path: str | os.PathLike) -> Module:
     except OSError as e:
         raise LoadError(f"cannot read {name}: {e.strerror or e}") from None
     suffix = os.path.splitext(name)[1].lower()
-    return load_bytes(data, name, text=_FORMAT_BY_SUFFIX.get(suffix))
+    return load_bytes(data, name, text=_FORMAT_BY_SUFFIX.get(suffix), source_path=os.path.abspath(name))
 
 
-def load_bytes(data: bytes, name: str = "<bytes>", text: bool | None = None) -> Module:
-    """Load a module from memory; unless `text` says, WAT is told by a missing magic."""
+def load_bytes(data: bytes, name: str = "<bytes>", text: bool | None = None,
+               source_path: str | None = None) -> Module:
+    """Load a module from memory; unless `text` says, WAT is told by a missing magic.
+    WAT gets line DWARF if `source_path` names the file `data` was read from."""
     if text is None:
         text = not data.startswith(b"\0asm")
     try:
         if text:
-            data = wasmtools.wat_to_wasm(bytes(data))
+            data = wasmtools.wat_to_wasm(bytes(data), dwarf_source=source_path)
         wasmtools.validate(bytes(data))
     except wasmtools.ToolError as e:
         kind = "cannot parse text" if text and not data.startswith(b"\0asm") else "invalid module"

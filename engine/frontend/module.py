@@ -86,6 +86,10 @@ class Module:
     func_names: dict[int, str] = field(default_factory=dict)  # index space incl. imports
     local_names: dict[int, dict[int, str]] = field(default_factory=dict)
     tag_names: dict[int, str] = field(default_factory=dict)  # index space incl. imports
+    # Module offsets: custom sections' contents (after the name), by name (the first of
+    # each); the code section's contents (DWARF code addresses count from there).
+    custom_sections: dict[str, tuple[int, int]] = field(default_factory=dict)
+    code_section_start: int | None = None
 
     def imports_of(self, kind: str) -> list[Import]:
         return [i for i in self.imports if i.kind == kind]

@@ -82,11 +82,15 @@ def _run(args: list[str], stdin: bytes | None = None) -> bytes:
     return proc.stdout
 
 
-def wat_to_wasm(source: str | bytes | os.PathLike) -> bytes:
-    """Assemble WAT: a path, WAT text as str (starts with `(` or a comment), or bytes."""
+def wat_to_wasm(source: str | bytes | os.PathLike, dwarf_source: str | None = None) -> bytes:
+    """Assemble WAT: a path, WAT text as str (starts with `(` or a comment), or bytes.
+    With `dwarf_source`, the path of a file holding the same text, the module gets DWARF
+    (subprograms and lines) naming that file."""
     if isinstance(source, os.PathLike) or (
             isinstance(source, str) and not source.lstrip().startswith(("(", ";"))):
         return _run(["parse", os.fspath(source)])
+    if dwarf_source is not None:
+        return _run(["parse", "--generate-dwarf", "full", dwarf_source])
     text = source.encode("utf-8") if isinstance(source, str) else source
     return _run(["parse", "-"], stdin=text)
 

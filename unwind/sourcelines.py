@@ -1,0 +1,121 @@
+"""Line tables: a compile unit's Wasm line program -> native line sequences.
+
+Each native piece of a function (the code emitted for one Wasm instruction, `codemap`) gets
+the row of the Wasm instruction: the last Wasm row at or before its offset. A function's
+native prologue gets a row of its own, and the first piece after it always starts a row
+marked `prologue_end`, unless the producer marked a later one: debuggers put function
+breakpoints there, where the frame's slots hold their values.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from elftools.common.exceptions import DWARFError
+
+from .codemap import FunctionCode
+from .dwarfout import LineRow, LineSequence
+
+
+@dataclass
+class WasmSequence:
+    start: int  # code offsets
+    end: int
+    addresses: list  # row addresses, sorted
+    states: list  # pyelftools line states, in the same order
+
+
+@dataclass
+class PrologueEnd:
+    """Where a function's prologue ends (the producer's mark, else our native one)."""
+    native: int  # absolute address
+    wasm: int  # code offset
+
+
+@dataclass
+class WasmLineTable:
+    directories: list  # DWARF 4 include directories (index 1 on)
+    files: list  # DWARF 4 files (index 1 on): (name, directory index)
+    file_shift: int  # add to a Wasm file index (DWARF 5 counts from 0) for ours
+    sequences: list
+
+
+def read_line_table(dwarf, cu, bias: int) -> WasmLineTable | None:
+    """The unit's line table, its addresses moved by `bias`; None if it has none."""
+    try:
+        program = dwarf.line_program_for_CU(cu)
+        if program is None:
+            return None
+        entries = program.get_entries()
+    except (DWARFError, KeyError, ValueError, IndexError):
+        return None
+    header = program.header
+    if header.version >= 5:
+        directories = [_text(d.DW_LNCT_path) for d in header.directories[1:]]
+        files = [(_text(f.DW_LNCT_path), f.DW_LNCT_directory_index) for f in header.file_names]
+        shift = 1
+    else:
+        directories = [_text(d) for d in header.include_directory]
+        files = [(_text(f.name), f.dir_index) for f in header.file_entry]
+        shift = 0
+    sequences, addresses, states = [], [], []
+    for entry in entries:
+        state = entry.state
+        if state is None:
+            continue
+        if state.end_sequence:
+            if addresses:
+                sequences.append(WasmSequence(addresses[0], state.address + bias, addresses, states))
+            addresses, states = [], []
+        else:
+            addresses.append(state.address + bias)
+            states.append(state)
+    return WasmLineTable(directories, files, shift, sequences)
+
+
+def native_sequence(function: FunctionCode, sequence: WasmSequence,
+                    file_shift: int) -> tuple[LineSequence, PrologueEnd] | None:
+    """The function's native rows, and where its prologue ends; None if the sequence has
+    no row for any of its pieces."""
+    rows: list[LineRow] = []
+    last = furthest = None
+    prologue_end = None
+    for k, (start, _end, wasm) in enumerate(function.pieces):
+        i = bisect.bisect_right(sequence.addresses, wasm) - 1
+        if i < 0 or wasm >= sequence.end:
+            continue
+        if i == last and k != 1:
+            continue
+        state = sequence.states[i]
+        # The producer's mark counts on the first body code that reaches its row (not on
+        # the native prologue, nor on out-of-line code placed after the body).
+        marked = k >= 1 and state.prologue_end and prologue_end is None and (furthest is None or i > furthest)
+        if marked:
+            prologue_end = PrologueEnd(start, sequence.addresses[i])
+        rows.append(LineRow(start, state.file + file_shift, state.line, state.column, bool(state.is_stmt),
+                            bool(marked)))
+        last = i
+        furthest = i if furthest is None else max(furthest, i)
+    if not rows:
+        return None
+    if rows[0].address != function.start:
+        first = rows[0]
+        rows.insert(0, LineRow(function.start, first.file, first.line, first.column))
+    if prologue_end is None:
+        prologue_end = body_start(function)
+        at = next((k for k, r in enumerate(rows) if r.address == function.body_start), None)
+        if at is not None:
+            rows[at] = rows[at]._replace(is_stmt=True, prologue_end=True)
+    return LineSequence(rows, function.end), prologue_end
+
+
+def body_start(function: FunctionCode) -> PrologueEnd:
+    """The end of the native prologue: the first piece of Wasm instruction code."""
+    if len(function.pieces) > 1:
+        return PrologueEnd(function.pieces[1][0], function.pieces[1][2])
+    return PrologueEnd(function.body_start, function.first_instruction)
+
+
+def _text(value) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
