@@ -40,7 +40,8 @@ RT_HOST_STATUS = 200  # HOST_TRAP or HOST_UNWIND when a host callable did not co
                       # host trampoline reads it and puts back HOST_OK
 RT_PY_CALL = 208     # CPython's PyObject_CallNoArgs, which the host trampoline calls
 RT_PY_DECREF = 216   # CPython's Py_DecRef, for the callable's result
-RT_TRANSFER = 224    # values passed by resume/suspend/switch/return/throw, one word each
+RT_SWITCH_STUB = 224  # --switching=native: where every switch ends (stubs.py)
+RT_TRANSFER = 232    # values passed by resume/suspend/switch/return/throw, one word each
 TRANSFER_WORDS = 64
 RT_HOST_WORDS = RT_TRANSFER + 8 * TRANSFER_WORDS  # a host call's arguments, then its results,
 HOST_WORDS = 64                                   # copied here and back by the trampoline
@@ -52,9 +53,9 @@ RUNTIME_BLOCK_SIZE = RT_HOST_WORDS + 8 * HOST_WORDS
 # root record (parent 0) in their frame.
 CR_STATE = 0         # CONT_* below
 CR_REVISION = 8      # bumped whenever a reference to this continuation is consumed
-CR_SP = 16           # saved context of this stack while it is not running
-CR_FP = 24
-CR_PC = 32
+CR_SP = 16           # saved context of this stack while it is not running (a fresh one:
+CR_FP = 24           # its base frame, twice, and the start stub); CR_FP and CR_PC read
+CR_PC = 32           # as a frame record (saved rbp, return address) of the code that left
 CR_PARENT = 40       # the record of the stack that resumed this one (0 for a root)
 CR_TOP = 48          # suspended: the innermost record of the segment, where execution resumes
 CR_LIMIT = 56        # lowest rsp allowed on this stack

@@ -11,9 +11,7 @@ from .. import layout as L
 from ..frontend.types import FuncType
 from .common import (B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF, CONST, SCRATCH, SLOT,
                      CodegenCore, CompileError, TryRegion, simple_type)
-from .frames import RBP_FRAME, CfaRule, PointerChain
-from .stubs import emit_switch_to
-from .x86 import (GPR_NAMES, NE, R8, R9, R10, R11, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
+from .x86 import (NE, R8, R9, R10, R11, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
                   A, E, Label, Mem)
 
 
@@ -92,20 +90,20 @@ class SwitchingCodegen(CodegenCore):
         """Leave this stack, saving its context in record `own`, and continue on record
         `target`'s stack; control comes back at `landing`, which the caller binds next.
 
-        Native mode inlines the switch. Libcall mode calls the runtime's switch routine,
-        which returns on the other stack, as fiber libraries do."""
+        Native mode saves the context here and jumps to the switch stub, which finishes the
+        switch under a frame of its own (a frame-pointer walk sampled mid-switch then sees
+        the stub on top of this function, never this function on top of the target's
+        frames). Libcall mode calls the runtime's switch routine, which returns on the
+        other stack, as fiber libraries do."""
         a = self.asm
-        if self.mc.libcall:
-            a.mov(64, RSI, target)
+        a.mov(64, RSI, target)
+        if own != RDI:
             a.mov(64, RDI, own)
+        if self.mc.libcall:
             a.call_indirect(Mem(RAX, L.RT_LIBCALL_SWITCH))
         else:
-            self.save_context(own, landing)
-            _, after_rbp = emit_switch_to(a, target)
-            # At the jump, this frame lives on only in `own`'s saved context.
-            self.cfi_rows.append((after_rbp, CfaRule(PointerChain(GPR_NAMES[own], (L.CR_FP, 16)), 0,
-                                                     (("rbp", -16),))))
-            self.cfi_rows.append((a.pos, RBP_FRAME))
+            self.save_context(RDI, landing)
+            a.jmp_indirect(Mem(RAX, L.RT_SWITCH_STUB))
 
     def land(self):
         """Code after a switch (or an exception) arrives here: restore the registers this
@@ -136,10 +134,11 @@ class SwitchingCodegen(CodegenCore):
         a.mov(64, R8, Mem(RCX, L.CR_NEXT_FREE))
         a.mov(64, Mem(RAX, L.RT_FREE_LIST), R8)
         a.mov_imm(32, R8, 0)
-        for offset in (L.CR_STATE, L.CR_FP, L.CR_PARENT, L.CR_HANDLER_COUNT, L.CR_NBOUND):
+        for offset in (L.CR_STATE, L.CR_PARENT, L.CR_HANDLER_COUNT, L.CR_NBOUND):
             a.mov(64, Mem(RCX, offset), R8)
         a.lea(R8, Mem(RCX, L.BASE_FRAME_RBP))  # a fresh stack starts at its base frame
         a.mov(64, Mem(RCX, L.CR_SP), R8)
+        a.mov(64, Mem(RCX, L.CR_FP), R8)
         a.mov(64, R8, Mem(RAX, L.RT_START_STUB))
         a.mov(64, Mem(RCX, L.CR_PC), R8)
         a.mov(64, Mem(RCX, L.CR_TOP), RCX)
