@@ -8,6 +8,8 @@ and checks them before gdb starts. Imports nothing of the engine at module level
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import re
 
 _SIZE = re.compile(r"(\d+)([KMG]?)(i?B)?", re.IGNORECASE)
@@ -49,6 +51,19 @@ def positive(convert):
             raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
         return value
     return parse
+
+
+def parse_run_arguments(run_args: list[str]) -> argparse.Namespace:
+    """`stackstitch run`'s arguments (after `run`), parsed as `run` would; ValueError (one
+    line) if they are wrong. For commands that run `stackstitch run` under a tool (gdb,
+    perf), so that a mistake shows before the tool starts."""
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+            return build_parser()[1]["run"].parse_intermixed_args(run_args)
+    except SystemExit:
+        lines = errors.getvalue().strip().splitlines() or ["invalid arguments"]
+        raise ValueError(lines[-1].split("error: ", 1)[-1]) from None
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:

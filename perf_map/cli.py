@@ -12,6 +12,8 @@ import argparse
 import os
 import sys
 
+from stackstitch.engine.options import parse_run_arguments, parse_subcommand, positive
+
 DEFAULT_DIR = "stackstitch-perf"
 RAW_DATA, JIT_DATA = "perf.data", "perf.jit.data"
 
@@ -23,17 +25,20 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     commands = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     record = commands.add_parser(
         "record", help="profile `stackstitch run MODULE ...`",
-        description="Run MODULE under `perf record` (cpu-clock, frame-pointer call graphs) "
-                    "with a jitdump, then `perf inject --jit`. Exits with the run's status.")
-    record.add_argument("module", metavar="MODULE", help="a .wasm binary or .wat text file")
-    record.add_argument("args", metavar="ARG", nargs="*", help="arguments for NAME")
-    record.add_argument("--invoke", metavar="NAME", help="the exported function to call")
-    record.add_argument("--output", metavar="DIR", default=DEFAULT_DIR,
+        usage="stackstitch perf record [-o DIR] [-F HZ] MODULE [RUN OPTIONS] [ARG...]",
+        description="Run `stackstitch run MODULE ...` under `perf record` (cpu-clock, "
+                    "frame-pointer call graphs) with a jitdump, then `perf inject --jit`. "
+                    "Exits with the run's status.",
+        epilog="Everything from MODULE on is `stackstitch run`'s command line: its options "
+               "(--invoke, --switching, --stack-size, --env, ...; see `stackstitch run "
+               "--help`) and ARGs. The jitdump goes to DIR.")
+    record.add_argument("-o", "--output", metavar="DIR", default=DEFAULT_DIR,
                         help=f"where the profile and JIT files go (default: {DEFAULT_DIR})")
-    record.add_argument("--frequency", metavar="HZ", type=int,
-                        help="samples per second (default: perf's)")
-    record.add_argument("--perf-map", action="store_true",
-                        help="also write /tmp/perf-<pid>.map")
+    record.add_argument("-F", "--frequency", metavar="HZ", type=positive(int),
+                        help="samples per second (default: perf's, 4000)")
+    record.add_argument("module", metavar="MODULE", help="a .wasm binary or .wat text file")
+    record.add_argument("run_args", metavar="...", nargs=argparse.REMAINDER,
+                        help="`stackstitch run` options and ARGs")
     report = commands.add_parser(
         "report", help="print the profile; optionally write a flame graph",
         description="Print `perf report --stdio` for the profile in DIR.")
@@ -44,33 +49,43 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    from stackstitch.engine.options import parse_subcommand
-    return parse_subcommand(*build_parser(), argv, "action")
+    parser, actions = build_parser()
+    if argv and argv[0] == "record":  # own options first, then the run command line as is
+        namespace = actions["record"].parse_args(argv[1:])
+        namespace.action = "record"
+        return namespace
+    return parse_subcommand(parser, actions, argv, "action")
 
 
 def run_command(args: argparse.Namespace, jitdump_dir: str) -> list[str]:
-    """The `stackstitch run` command line that perf profiles."""
-    command = [sys.executable, "-m", "stackstitch.engine.cli", "run",
-               f"--jitdump={jitdump_dir}", args.module]
-    if args.perf_map:
-        command.append("--perf-map")
-    if args.invoke:
-        command += ["--invoke", args.invoke]
-    return command + ["--", *args.args] if args.args else command
+    """The `stackstitch run` command line that perf profiles; PerfError if the run
+    arguments are wrong (before perf starts)."""
+    from stackstitch.perf_map.perftool import PerfError
+    run_args = [args.module, *args.run_args]
+    try:
+        run = parse_run_arguments(run_args)
+    except ValueError as e:
+        raise PerfError(str(e)) from None
+    if run.jitdump is not None:
+        raise PerfError("--jitdump is perf record's own: the jitdump goes to its -o DIR")
+    if not os.path.isfile(run.module):
+        raise PerfError(f"cannot read {run.module}: no such file")
+    return [sys.executable, "-m", "stackstitch.engine.cli", "run", f"--jitdump={jitdump_dir}",
+            *run_args]
 
 
 def record(args: argparse.Namespace) -> int:
     from stackstitch.perf_map import perftool
-    if not os.path.isfile(args.module):
-        raise perftool.PerfError(f"cannot read {args.module}: no such file")
     directory = os.path.abspath(args.output)
+    command = run_command(args, directory)
+    event = perftool.sampling_event()
     os.makedirs(directory, exist_ok=True)
     raw, injected = os.path.join(directory, RAW_DATA), os.path.join(directory, JIT_DATA)
-    status = perftool.record(raw, run_command(args, directory), args.frequency)
+    status = perftool.record(raw, command, event, args.frequency)
     perftool.inject_jit(raw, injected)
     if status == 0:  # otherwise the run has said what went wrong
-        print(f"stackstitch: profile written to {injected}; "
-              f"see it with: stackstitch perf report --output {args.output}", file=sys.stderr)
+        print(f"stackstitch: {perftool.sample_count(injected):,} samples written to {injected}; "
+              f"see them with: stackstitch perf report --output {args.output}", file=sys.stderr)
     return status
 
 

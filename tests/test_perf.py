@@ -16,6 +16,7 @@ import pytest
 
 from stackstitch.engine.frontend.loader import load_bytes
 from stackstitch.engine.runtime.store import Store
+from stackstitch.perf_map import perftool
 from stackstitch.perf_map.flamegraph import fold_perf_script, render_svg
 from stackstitch.perf_map.jitdump import (EM_X86_64, CodeLoad, DebugInfo, JitdumpFormatError,
                                           JitdumpWriter, UnwindingInfo, read_jitdump)
@@ -354,3 +355,66 @@ def test_flame_graph_nests_callees_on_their_callers():
     assert boxes["leaf_mul"][2] == pytest.approx(750) and boxes["busy_div"][2] == pytest.approx(250)
     assert boxes["leaf_mul"][1] < boxes["middle_sum"][1] < boxes["stackstitch_entry"][1]
     assert boxes["leaf_mul"][0] == pytest.approx(boxes["busy_div"][0] + 250)  # by name
+
+
+# ---------------------------------------------------------------- perf record's options
+
+def test_perf_record_passes_run_options_and_frequency(require_tool, tmp_path):
+    perf = require_tool("perf")
+    module = tmp_path / "generator.wat"
+    module.write_text(CONTINUATION_WAT)
+    out_dir = tmp_path / "profile"
+    proc = stackstitch("perf", "record", "-o", out_dir, "-F", "999", module, "--switching=libcall",
+                       "--stack-size=64K", "--env", "PROFILED=1", "--invoke", "main", "2000")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2000"
+    assert re.search(r"stackstitch: [\d,]+ samples written to .*perf\.jit\.data", proc.stderr), proc.stderr
+    header = perf_out(perf, "report", "--header-only", "-i", out_dir / "perf.data")
+    cmdline = re.search(r"^# cmdline : (.*)$", header, re.M).group(1).strip()
+    assert " -F 999 " in cmdline, cmdline
+    assert cmdline.endswith(f"run --jitdump={out_dir} {module} --switching=libcall --stack-size=64K "
+                            "--env PROFILED=1 --invoke main 2000"), cmdline
+    # The run's own status passes through: here a trap, on a stack too small to recurse on.
+    deep = tmp_path / "deep.wat"
+    deep.write_text("""(module (type $ft (func)) (type $ct (cont $ft))
+      (func $down (call $down)) (elem declare func $down)
+      (func (export "main") (resume $ct (cont.new $ct (ref.func $down)))))""")
+    proc = stackstitch("perf", "record", "-o", out_dir, deep, "--stack-size=16K", "--invoke", "main")
+    assert proc.returncode == 134 and "call stack exhausted" in proc.stderr, proc.stderr
+
+
+def test_perf_record_rejects_wrong_run_options_before_perf_runs(tmp_path, profiled_wat):
+    for args, message in (([profiled_wat, "--switching=sometimes"], "invalid choice"),
+                          ([profiled_wat, "--stack-size=1"], "out of range"),
+                          ([profiled_wat, "--jitdump=elsewhere"], "-o DIR")):
+        proc = stackstitch("perf", "record", "-o", tmp_path / "out", *args)
+        assert message in one_error_line(proc), (args, proc.stderr)
+    proc = stackstitch("perf", "record", "-o", tmp_path / "out", "-F", "0", profiled_wat)
+    assert proc.returncode == 2 and "expected a positive number" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_perf_record_prints_progress_while_it_runs(require_tool, tmp_path, capfd):
+    require_tool("perf")
+    module = tmp_path / "generator.wat"
+    module.write_text(CONTINUATION_WAT)
+    command = [sys.executable, "-m", "stackstitch.engine.cli", "run", str(module), "--invoke",
+               "main", "60000"]
+    status = perftool.record(str(tmp_path / "perf.data"), command, perftool.sampling_event(),
+                             progress_seconds=0.2)
+    assert status == 0
+    err = capfd.readouterr().err
+    lines = re.findall(r"^stackstitch: recording for \d+ s, [\d.]+ MB of samples so far$", err, re.M)
+    assert len(lines) >= 2, err
+
+
+def test_perf_event_paranoid_decides_the_event_or_says_how_to_allow_it(tmp_path, monkeypatch):
+    assert perftool.event_for(1, is_privileged=False) == "cpu-clock"
+    assert perftool.event_for(2, is_privileged=False) == "cpu-clock:u"  # own user space only
+    assert perftool.event_for(3, is_privileged=True) == "cpu-clock"
+    with pytest.raises(perftool.PerfError, match=r"is 3, .*sysctl kernel\.perf_event_paranoid=2"):
+        perftool.event_for(3, is_privileged=False)
+    monkeypatch.setattr(perftool, "PARANOID", str(tmp_path / "missing"))
+    with pytest.raises(perftool.PerfError, match="no perf events"):
+        perftool.sampling_event()
