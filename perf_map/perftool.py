@@ -113,9 +113,6 @@ def inject_jit(data_path: str, out_path: str) -> None:
     _run(["inject", "--jit", "-i", data_path, "-o", out_path], "inject --jit")
 
 
-def report_stdio(data_path: str, extra: list[str] = ()) -> str:
-    return _run(["report", "--stdio", "-i", data_path, *extra], "report")
-
-
-def script(data_path: str, fields: str = "comm,period,ip,sym,dso") -> str:
-    return _run(["script", "-F", fields, "-i", data_path], "script")
+def script(data_path: str, fields: str, call_chains: bool = True) -> str:
+    """`perf script` output with these fields, with each sample's call chain or without."""
+    return _run(["script", "-F", fields, *([] if call_chains else ["-G"]), "-i", data_path], "script")

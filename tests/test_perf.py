@@ -17,7 +17,10 @@ import pytest
 from stackstitch.engine.frontend.loader import load_bytes
 from stackstitch.engine.runtime.store import Store
 from stackstitch.perf_map import perftool
-from stackstitch.perf_map.flamegraph import fold_perf_script, render_svg
+from stackstitch.perf_map.flamegraph import render_svg
+from stackstitch.perf_map.samples import SCRIPT_FIELDS, parse_perf_script
+from stackstitch.perf_map.report import by_continuation, by_function
+from stackstitch.perf_map.stacks import fold, frame_names, write_folded
 from stackstitch.perf_map.jitdump import (EM_X86_64, CodeLoad, DebugInfo, JitdumpFormatError,
                                           JitdumpWriter, UnwindingInfo, read_jitdump)
 from stackstitch.perf_map.observers import observers_from_args
@@ -247,8 +250,8 @@ def test_jitdump_names_every_jit_sample_after_perf_inject(require_tool, profiled
               if isinstance(r, CodeLoad)]
     assert_named(sample_symbols(perf, tmp_path / "perf.jit.data"), ranges)
     # Frame-pointer call graphs walk from the leaves through their Wasm callers.
-    script = perf_out(perf, "script", "-F", "comm,period,ip,sym", "-i", tmp_path / "perf.jit.data")
-    stacks = fold_perf_script(script)
+    script = perf_out(perf, "script", "-F", SCRIPT_FIELDS, "-i", tmp_path / "perf.jit.data")
+    stacks = fold(parse_perf_script(script))
     assert any(stack[-3:] == ("main", "middle_sum", "leaf_mul") for stack in stacks)
     # Wasm offsets are the "line numbers" of the module's file.
     report = perf_out(perf, "report", "--stdio", "--no-children", "--sort", "sym,srcline",
@@ -264,10 +267,10 @@ def test_frame_pointer_call_graphs_cross_continuation_stacks(require_tool, tmp_p
     perf_record(perf, tmp_path / "perf.data",
                 [sys.executable, "-c", WORKLOAD, module, "", out_dir, "30000"])
     perf_out(perf, "inject", "--jit", "-i", tmp_path / "perf.data", "-o", tmp_path / "perf.jit.data")
-    script = perf_out(perf, "script", "-F", "comm,period,ip,sym", "-i", tmp_path / "perf.jit.data")
-    spinning = [stack for stack in fold_perf_script(script) if stack[-1] == "spin"]
+    script = perf_out(perf, "script", "-F", SCRIPT_FIELDS, "-i", tmp_path / "perf.jit.data")
+    spinning = [stack for stack in fold(parse_perf_script(script)) if stack[-1] == "spin"]
     assert spinning
-    crossing = ("stackstitch_entry", "main", "stackstitch_continuation_start", "generator", "spin")
+    crossing = ("stackstitch_entry", "main", "[continuation: generator]", "generator", "spin")
     assert any(stack[-5:] == crossing for stack in spinning), spinning[:5]
 
 
@@ -336,7 +339,7 @@ python 500000
 
 
 def test_fold_perf_script_weights_stacks_by_period():
-    folded = fold_perf_script(PERF_SCRIPT)
+    folded = fold(parse_perf_script(PERF_SCRIPT))
     assert folded == {
         ("python", "stackstitch_entry", "middle_sum", "leaf_mul"): 750000,
         ("python", "stackstitch_entry", "middle_sum", "busy_div"): 250000,
@@ -344,7 +347,7 @@ def test_fold_perf_script_weights_stacks_by_period():
 
 
 def test_flame_graph_nests_callees_on_their_callers():
-    svg = ET.fromstring(render_svg(fold_perf_script(PERF_SCRIPT), width=1020))
+    svg = ET.fromstring(render_svg(fold(parse_perf_script(PERF_SCRIPT)), width=1020))
     ns = "{http://www.w3.org/2000/svg}"
     boxes = {}
     for group in svg.iter(f"{ns}g"):
@@ -418,3 +421,78 @@ def test_perf_event_paranoid_decides_the_event_or_says_how_to_allow_it(tmp_path,
     monkeypatch.setattr(perftool, "PARANOID", str(tmp_path / "missing"))
     with pytest.raises(perftool.PerfError, match="no perf events"):
         perftool.sampling_event()
+
+
+# ---------------------------------------------------------------- reports
+
+HOST_AND_CONTINUATIONS = """\
+python 100
+\t    7f00000000c8 spin+0x10 (/tmp/p/jitted-1-6.so)
+\t    7f00000000c4 generator (/tmp/p/jitted-1-7.so)
+\t    7f00000000d2 stackstitch_continuation_start (/tmp/p/jitted-1-3.so)
+\t    7f0000000107 main (/tmp/p/jitted-1-8.so)
+\t    7f0000000121 stackstitch_entry (/tmp/p/jitted-1-0.so)
+\t    7f1000006f7a ffi_call_unix64 (/usr/lib/x86_64-linux-gnu/libffi.so.8.1.2)
+\t    7f1000006f10 ffi_call_int (/usr/lib/x86_64-linux-gnu/libffi.so.8.1.2)
+\t    7f20000fa8ed _PyObject_MakeTpCall (/usr/lib/libpython3.11.so.1.0)
+\t    7f20000fa000 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)
+
+python 300
+\tffffffff82260527 exc_page_fault ([kernel.kallsyms])
+\tffffffff81000c82 asm_exc_page_fault ([kernel.kallsyms])
+\t    7f2000164a2a PyObject_Malloc (/usr/lib/libpython3.11.so.1.0)
+\t    7f2000164a00 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)
+
+python 200
+\t    7f00000000c4 generator (/tmp/p/jitted-1-7.so)
+\t    7f00000000d2 stackstitch_continuation_start (/tmp/p/jitted-1-3.so)
+\t    7f0000000107 main (/tmp/p/jitted-1-8.so)
+\t    7f0000000121 stackstitch_entry (/tmp/p/jitted-1-0.so)
+"""
+
+
+def test_host_frames_are_grouped_and_continuation_boundaries_named(tmp_path):
+    samples = parse_perf_script(HOST_AND_CONTINUATIONS)
+    assert frame_names(samples[0]) == ["spin", "generator", "[continuation: generator]", "main",
+                                       "stackstitch_entry", "[host: libffi]", "[host: python]"]
+    assert frame_names(samples[1]) == ["[kernel]", "[host: python]"]
+    folded = fold(samples)
+    assert folded[("python", "[host: python]", "[kernel]")] == 300
+    write_folded(folded, tmp_path / "folded.txt")
+    lines = (tmp_path / "folded.txt").read_text().splitlines()
+    assert "python;[host: python];[host: libffi];stackstitch_entry;main;[continuation: generator];" \
+           "generator;spin 100" in lines and len(lines) == 3
+
+    table = by_function(samples)
+    assert re.search(r"^\s*50\.00%\s+50\.00%\s+1\s+\[kernel\]$", table, re.M), table
+    assert re.search(r"^\s*33\.33%\s+50\.00%\s+1\s+generator$", table, re.M), table  # self, total
+    table = by_continuation(samples)
+    assert re.search(r"^\s*50\.00%\s+100\.00%\s+1\s+main stack$", table, re.M), table
+    assert re.search(r"^\s*50\.00%\s+50\.00%\s+2\s+generator$", table, re.M), table
+
+
+def test_perf_annotate_shows_instructions_wasm_offsets_and_samples(require_tool, profiled_wat, tmp_path):
+    require_tool("perf")
+    out_dir = tmp_path / "profile"
+    proc = stackstitch("perf", "record", "-o", out_dir, "-F", "2000", profiled_wat, "--invoke",
+                       "main", ITERATIONS)
+    assert proc.returncode == 0, proc.stderr
+    proc = stackstitch("perf", "annotate", "busy_div", "-o", out_dir)
+    assert proc.returncode == 0, proc.stderr
+    header, columns, *listing = proc.stdout.splitlines()
+    total = int(re.match(r"busy_div: \d+ bytes at 0x[0-9a-f]+, ([\d,]+) samples", header).group(1)
+                .replace(",", ""))
+    assert total > 50
+    rows = [re.match(r"^\s*(\d*)\s+(?:[\d.]+%)?\s+(0x[0-9a-f]+)?\s+\+0x([0-9a-f]{4})  (.*)$", line)
+            for line in listing]
+    assert all(rows), listing
+    assert sum(int(r.group(1) or 0) for r in rows) == total
+    # The hot loop's division: a sample's pc is the next instruction to run after it.
+    assert any("div" in before.group(4) and (before.group(1) or after.group(1))
+               for before, after in zip(rows, rows[1:]))
+    module = load_bytes(PROFILED_WAT.encode())
+    offsets = [int(r.group(2), 16) for r in rows if r.group(2)]
+    body = module.code[2]  # busy_div's body: every offset shown lies in it
+    assert offsets and all(body.code_start <= o < body.code_end for o in offsets), offsets
+    assert "no JIT function named 'nothing'" in one_error_line(
+        stackstitch("perf", "annotate", "nothing", "-o", out_dir))
