@@ -41,7 +41,10 @@ RT_HOST_STATUS = 200  # HOST_TRAP or HOST_UNWIND when a host callable did not co
 RT_PY_CALL = 208     # CPython's PyObject_CallNoArgs, which the host trampoline calls
 RT_PY_DECREF = 216   # CPython's Py_DecRef, for the callable's result
 RT_SWITCH_STUB = 224  # --switching=native: where every switch ends (stubs.py)
-RT_TRANSFER = 232    # values passed by resume/suspend/switch/return/throw, one word each
+RT_TRACE_BUFFER = 232  # tracing: the event ring (TRACE_EVENT_SIZE bytes per event),
+RT_TRACE_MASK = 240    # its size in bytes minus one (a power of two),
+RT_TRACE_COUNT = 248   # and the number of events ever written (the ring keeps the last)
+RT_TRANSFER = 256    # values passed by resume/suspend/switch/return/throw, one word each
 TRANSFER_WORDS = 64
 RT_HOST_WORDS = RT_TRANSFER + 8 * TRANSFER_WORDS  # a host call's arguments, then its results,
 HOST_WORDS = 64                                   # copied here and back by the trampoline
@@ -71,7 +74,7 @@ CR_NBOUND = 208      # values bound by cont.bind, passed first on the next resum
 CR_BOUND = 216
 MAX_BOUND = 8
 CR_STACK_LO = 280
-CR_ID = 288
+CR_ID = 288          # 0 for an entry's root record
 CR_SIZE = 320
 
 CONT_FRESH, CONT_SUSPENDED, CONT_RUNNING, CONT_RETURNED = range(4)
@@ -223,6 +226,17 @@ TRAP_NULL_EXN = 17
 TRAP_TOO_MANY_BOUND = 18
 
 HOST_OK, HOST_TRAP, HOST_UNWIND = 0, 1, 2  # RT_HOST_STATUS: how a host call ended
+
+# Tracing (Store(trace_events=N)): generated code and stubs append an event to the ring at
+# every change of the running stack and at every cont.new: (timestamp counter, kind with
+# a detail above its low 8 bits, the id of the record left or the creator, the id of the
+# record entered or created). Ids are CR_ID, 0 for the main stack. Details: a tag record's
+# address (suspend, switch, resume_throw), a function reference record's (cont.new), a
+# trap code (trap).
+TRACE_EVENT_SIZE = 32
+TRACE_KIND_BITS = 8
+(TRACE_ENTER, TRACE_EXIT, TRACE_NEW, TRACE_RESUME, TRACE_SUSPEND, TRACE_SWITCH, TRACE_RETURN,
+ TRACE_TRAP, TRACE_RESUME_THROW) = range(1, 10)
 
 
 class VmctxLayout:

@@ -110,7 +110,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                      help="write /tmp/perf-<pid>.map naming the JIT code for perf")
     run.add_argument("--jitdump", nargs="?", const=".", metavar="DIR",
                      help="write DIR/jit-<pid>.dump for `perf inject --jit` (default DIR: .)")
-    commands.add_parser("perf", add_help=False, help="profile with perf: record, report")
+    commands.add_parser("perf", add_help=False, help="profile with perf: record, report, annotate")
+    commands.add_parser("trace", add_help=False,
+                        help="a timeline of every switch: record, report (Chrome trace JSON)")
     commands.add_parser("gdb", add_help=False,
                         help="debug with gdb and the continuation-aware plugin")
 

@@ -95,7 +95,7 @@ def render_svg(folded: Counter, title: str = "Flame graph", width: int = 1200,
         if w < min_width:
             return
         y = height - (level + 2) * row_height
-        kind = frame_kind(node.name)
+        kind = "host" if level <= 1 else frame_kind(node.name)  # "all", the command name
         created_from = boundary_name(node.name)
         shown = f"continuation: {created_from}" if created_from is not None else node.name
         tip = f"{node.name} ({amount(node.value)}, {100 * node.value / total:.2f}%)"

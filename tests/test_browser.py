@@ -106,3 +106,57 @@ def test_flame_graph_search_and_zoom_run_in_the_browser(require_tool, tmp_path, 
         x, w, d = int(g.get("data-x")), int(g.get("data-w")), int(g.get("data-d"))
         if d >= int(zoomed.get("data-d")):
             assert x0 <= x and x + w <= x1, g.get("data-name")
+
+
+# ---- the switch timeline ------------------------------------------------------------------
+
+def html_elements(dom: str, tag: str, cls: str | None = None) -> list[str]:
+    """The opening tags (with attributes) of the elements named `tag` (of class `cls`)."""
+    found = re.findall(rf"<{tag}\b[^>]*>", dom)
+    return [t for t in found if cls is None or re.search(rf'class="[^"]*\b{cls}\b', t)]
+
+
+@pytest.fixture(scope="module")
+def scheduler_timeline(tmp_path_factory) -> tuple[Path, dict]:
+    """`stackstitch trace record --html` of the 10-task scheduler, 40 switches."""
+    import json
+    tmp = tmp_path_factory.mktemp("timeline")
+    proc = subprocess.run([sys.executable, "-m", "stackstitch.engine.cli", "trace", "record",
+                           "-o", tmp / "trace.json", "--html", tmp / "timeline.html",
+                           DATA / "scheduler.wat", "--invoke", "main", "40", "20"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return tmp / "timeline.html", json.loads((tmp / "trace.json").read_text())
+
+
+def test_html_timeline_draws_every_stack_interval_and_switch(require_tool, tmp_path, scheduler_timeline):
+    page, trace = scheduler_timeline
+    dom = browser_dom(require_tool, tmp_path, page.as_uri())
+    events = trace["traceEvents"]
+    threads = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}
+    runs = [e for e in events if e.get("cat") == "run"]
+    suspensions = [e for e in events if e.get("cat") == "suspended"]
+    switches = [e for e in events if e["ph"] == "f"]
+    assert len(threads) == 11 and suspensions and len(switches) == 42
+
+    labels = re.findall(r'<text class="track-label"[^>]*>([^<]*)</text>', dom)
+    assert labels == [threads[tid] for tid in sorted(threads)]  # one row per stack, in order
+    assert len(html_elements(dom, "rect", "run")) == len(runs)
+    suspended = re.findall(r'<rect class="suspended"[^>]*><title>([^<]*)</title>', dom)
+    assert len(suspended) == len(suspensions) and all(t.startswith("suspended: yield") for t in suspended)
+    arrows = html_elements(dom, "line", "flow")
+    assert len(arrows) == len(switches)
+    pairs = {(int(re.search(r'data-from="(\d+)"', a).group(1)), int(re.search(r'data-to="(\d+)"', a).group(1)))
+             for a in arrows}
+    assert (1, 2) in pairs and (10, 1) in pairs and (0, 1) in pairs  # ring order; main starts task 1
+    rows = re.findall(r"<tr><td>([^<]*)</td>", dom)
+    assert rows == [threads[tid] for tid in sorted(threads)]  # the report table
+
+
+def test_html_timeline_zooms_to_a_time_range(require_tool, tmp_path, scheduler_timeline):
+    page, trace = scheduler_timeline
+    whole = len(html_elements(browser_dom(require_tool, tmp_path, page.as_uri()), "rect", "run"))
+    middle = trace["otherData"]["duration_us"] / 2
+    dom = browser_dom(require_tool, tmp_path, page.as_uri() + f"#t0={middle:.3f}&t1={middle + 5:.3f}")
+    assert f"{middle:.1f} - {middle + 5:.1f} us" in dom
+    assert 0 < len(html_elements(dom, "rect", "run")) < whole

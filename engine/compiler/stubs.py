@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from .. import layout as L
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
+from .tracing import emit_trace_event, emit_trace_word
 from .x86 import (AE, NE, R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI,
                   RSP, A, Assembler, B, E, Label, Mem)
 
@@ -83,6 +84,7 @@ class Stubs:
     merge_stub: int
     libcall_switch: int
     fiber_return: int  # a suspended stack's saved pc in libcall mode: [sp] rbp, [sp+8] pc
+    read_tsc: object = None  # tracing stores: a function returning the timestamp counter
 
 
 def emit_enter_stack(a: Assembler, target: int) -> None:
@@ -125,8 +127,10 @@ def saved_context_rule(record: str) -> CfaRule:
                    (("rbp", PointerChain(record, (L.CR_FP,))), ("rip", PointerChain(record, (L.CR_PC,)))))
 
 
-def build_stubs(place) -> Stubs:
-    """Assemble the stubs; `place(code)` maps them executable (runtime.codemem.CodeRegion)."""
+def build_stubs(place, tracing: bool = False) -> Stubs:
+    """Assemble the stubs; `place(code)` maps them executable (runtime.codemem.CodeRegion).
+    A tracing store's stubs also write trace events (tracing.py): entry and exit, the
+    switches, continuation returns and traps; without tracing they have none of that."""
     a = Assembler()
     exit_label = Label()
     trap_stub = Label()
@@ -150,9 +154,10 @@ def build_stubs(place) -> Stubs:
     a.push_mem(Mem(RCX, L.RT_STACK_LIMIT))
     a.alu_imm("sub", 64, RSP, ENTRY_FRAME_SIZE - 88)
     a.mov(64, Mem(RCX, L.RT_ENTRY_SP), RSP)
-    # The root record: no parent, no handlers, the main stack's limit.
+    # The root record: no parent, no handlers, the main stack's limit, id 0.
     a.mov_imm(32, RAX, 0)
     a.mov(64, Mem(RSP, L.CR_PARENT), RAX)
+    a.mov(64, Mem(RSP, L.CR_ID), RAX)
     a.mov(64, Mem(RSP, L.CR_HANDLER_COUNT), RAX)
     a.store_imm(64, Mem(RSP, L.CR_STATE), L.CONT_RUNNING)
     a.mov(64, RAX, Mem(RCX, L.RT_MAIN_LIMIT))
@@ -189,6 +194,10 @@ def build_stubs(place) -> Stubs:
     a.mov(64, RDI, RSP)
     a.mov(64, RCX, R8)
     a.rep_movsq()
+    if tracing:
+        a.mov(64, RAX, Mem(RBP, _SAVED_RUNTIME))
+        emit_trace_word(a, R8, L.TRACE_ENTER)
+        emit_trace_event(a, R8, None, None)
     a.call_indirect(RBX)
     entry_return = a.pos
     a.mov(64, RSI, RSP)
@@ -197,6 +206,12 @@ def build_stubs(place) -> Stubs:
     a.rep_movsq()
     a.mov_imm(32, RAX, 0)
     a.bind(exit_label)
+    if tracing:  # the status in rax waits in r12, restored below
+        a.mov(64, R12, RAX)
+        a.mov(64, RAX, Mem(RBP, _SAVED_RUNTIME))
+        emit_trace_word(a, R8, L.TRACE_EXIT)
+        emit_trace_event(a, R8, None, None)
+        a.mov(64, RAX, R12)
     a.mov(64, RCX, Mem(RBP, _SAVED_RUNTIME))
     for saved, field in ((_SAVED_OLD_ENTRY_SP, L.RT_ENTRY_SP), (_SAVED_CURRENT, L.RT_CURRENT),
                          (_SAVED_LIMIT, L.RT_STACK_LIMIT)):
@@ -224,6 +239,11 @@ def build_stubs(place) -> Stubs:
     trap_rows.append((a.pos, AFTER_PUSH_RBP))
     a.mov(64, RBP, RSP)
     trap_rows.append((a.pos, RBP_FRAME))
+    if tracing:
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        emit_trace_word(a, R8, L.TRACE_TRAP, RSI)
+        a.mov(64, R9, Mem(RAX, L.RT_CURRENT))
+        emit_trace_event(a, R8, R9, None)
     a.mov(64, RDX, Mem(R15, L.VM_RUNTIME))
     a.mov(64, RCX, Mem(RBP, 8))
     a.mov(64, Mem(RDX, L.RT_TRAP_PC), RCX)
@@ -361,6 +381,9 @@ def build_stubs(place) -> Stubs:
     a.mov(64, Mem(RAX, L.RT_FREE_LIST), RBX)
     a.bind(retired)
     a.mov(64, RDI, Mem(RBX, L.CR_PARENT))
+    if tracing:
+        emit_trace_word(a, R8, L.TRACE_RETURN)
+        emit_trace_event(a, R8, RBX, RDI)
     after_rbp = emit_switch_to(a, RDI)
     start_rows.append((after_rbp, start_stub_rule("rbx", 0)))
     symbols.append(StubSymbol("stackstitch_continuation_start", start_symbol_at, a.pos, start_rows,
@@ -374,6 +397,8 @@ def build_stubs(place) -> Stubs:
     switch_at = a.pos
     switch_rows = [(a.pos, saved_context_rule("rdi"))]
     a.lea(RBP, Mem(RDI, L.CR_FP))
+    if tracing:  # r8: the event (switching.py)
+        emit_trace_event(a, R8, RDI, RSI)
     after_rbp = emit_switch_to(a, RSI)
     switch_rows.append((after_rbp, saved_context_rule("rsi")))
     symbols.append(StubSymbol("stackstitch_switch", switch_at, a.pos, switch_rows))
@@ -466,6 +491,8 @@ def build_stubs(place) -> Stubs:
     libcall_rows.append((a.pos, AFTER_PUSH_RBP))
     a.mov(64, RBP, RSP)
     libcall_rows.append((a.pos, RBP_FRAME))
+    if tracing:  # r8: the event (switching.py)
+        emit_trace_event(a, R8, RDI, RSI)
     a.mov(64, Mem(RDI, L.CR_SP), RSP)
     a.mov(64, Mem(RDI, L.CR_FP), RBP)
     a.lea_rip(R10, fiber_return)
@@ -484,6 +511,20 @@ def build_stubs(place) -> Stubs:
     a.jmp_indirect(Mem(RSI, L.CR_PC))
     symbols.append(StubSymbol("stackstitch_libcall_switch", libcall_at, a.pos, libcall_rows))
 
+    read_tsc_at = None
+    if tracing:  # for Python: the clock of the events, to calibrate it
+        read_tsc_at = a.pos
+        a.push(RBP)
+        a.mov(64, RBP, RSP)
+        a.rdtsc()
+        a.shift_imm("shl", 64, RDX, 32)
+        a.alu("or", 64, RAX, RDX)
+        a.pop(RBP)
+        a.ret()
+        symbols.append(StubSymbol("stackstitch_read_tsc", read_tsc_at, a.pos,
+                                  [(read_tsc_at, AT_CALL), (read_tsc_at + 1, AFTER_PUSH_RBP),
+                                   (read_tsc_at + 4, RBP_FRAME), (a.pos - 1, AT_CALL)]))
+
     region = place(bytes(a.buf))
     base = region.address
     return Stubs(region=region, symbols=symbols,
@@ -498,4 +539,5 @@ def build_stubs(place) -> Stubs:
                  search_stub=base + search_at,
                  merge_stub=base + merge_at,
                  libcall_switch=base + libcall_at,
-                 fiber_return=base + fiber_return.pos)
+                 fiber_return=base + fiber_return.pos,
+                 read_tsc=None if read_tsc_at is None else ctypes.CFUNCTYPE(ctypes.c_uint64)(base + read_tsc_at))

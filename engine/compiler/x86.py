@@ -357,6 +357,9 @@ class Assembler:
     def int3(self):
         self.buf.append(0xCC)
 
+    def rdtsc(self):
+        self.buf += b"\x0f\x31"
+
     def rep_movsq(self):
         self.buf += b"\xf3\x48\xa5"
 

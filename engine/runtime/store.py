@@ -26,6 +26,7 @@ from .exceptions import Unwind, Unwinder
 from .stackwalk import StoreStacks
 from ..frontend.module import Module
 from ..compiler.stubs import build_stubs
+from .tracing import TraceLog, TraceRing
 from ..frontend.types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
                     TableType)
 
@@ -228,7 +229,9 @@ class Store:
 
     def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native",
                  code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE,
-                 trap_observers: list | None = None):
+                 trap_observers: list | None = None, trace_events: int = 0):
+        """`trace_events` > 0 (a power of two): keep that many of the latest switch events
+        (tracing.py); its code and stubs then write them. 0: no tracing, no cost."""
         self.switching = switching
         # Called as observer(module, compiled, region) for each module compiled: debugger
         # registration and perf maps hook in here (see add_code_observer).
@@ -236,7 +239,7 @@ class Store:
         # Called as observer(store, error) when a trap or an uncaught exception is about to
         # reach the embedder, while its stacks are intact: trap reports hook in here.
         self.trap_observers: list = list(trap_observers or ())
-        self.stubs = build_stubs(CodeRegion)
+        self.stubs = build_stubs(CodeRegion, tracing=trace_events > 0)
         self.runtime = (ctypes.c_uint64 * (L.RUNTIME_BLOCK_SIZE // 8))()
         self.runtime_address = ctypes.addressof(self.runtime)
         self.runtime_words = memoryview(self.runtime).cast("B").cast("Q")  # faster to index
@@ -260,6 +263,7 @@ class Store:
         r[L.RT_PY_CALL // 8] = _PY_CALL
         r[L.RT_PY_DECREF // 8] = _PY_DECREF
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
+        self.trace_ring = TraceRing(self.runtime, trace_events, self.stubs.read_tsc) if trace_events else None
         for observer in code_observers or ():
             self.add_code_observer(observer)
         self.debug_record = None  # see publish_debug_root
@@ -400,7 +404,8 @@ class Store:
         entry = self._compiled.get(id(module))
         if entry is None:
             compiled: CompiledModule = ModuleCompiler(module, type_ids, vm,
-                                                      libcall=self.switching == "libcall").compile()
+                                                      libcall=self.switching == "libcall",
+                                                      tracing=self.trace_ring is not None).compile()
             region = CodeRegion(compiled.code)
             for function in compiled.functions:
                 start = region.address + function.start
@@ -436,6 +441,19 @@ class Store:
             if hasattr(observer, "close"):
                 observer.close()
         self.code_observers.clear()
+
+    def trace_log(self) -> TraceLog:
+        """The events traced so far (a tracing store), with names for what they refer to."""
+        if self.trace_ring is None:
+            raise ValueError("this store does not trace (Store(trace_events=N))")
+        events, lost = self.trace_ring.read()
+        log = TraceLog(events, lost)
+        for func in self.funcs_by_ref.values():
+            log.functions[func.ref] = func.name
+        for instance in self.instances.values():
+            for i, tag in enumerate(instance.tags):
+                log.tags.setdefault(tag.address, instance.module.tag_name(i))
+        return log
 
     def code_at(self, address: int):
         """(CompiledFunction, its module's code base) for a pc in compiled code, else None."""
