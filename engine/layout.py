@@ -40,11 +40,12 @@ RT_HOST_STATUS = 200  # HOST_TRAP or HOST_UNWIND when a host callable did not co
                       # host trampoline reads it and puts back HOST_OK
 RT_PY_CALL = 208     # CPython's PyObject_CallNoArgs, which the host trampoline calls
 RT_PY_DECREF = 216   # CPython's Py_DecRef, for the callable's result
-RT_SWITCH_STUB = 224  # --switching=native: where every switch ends (stubs.py)
-RT_TRACE_BUFFER = 232  # tracing: the event ring (TRACE_EVENT_SIZE bytes per event),
-RT_TRACE_MASK = 240    # its size in bytes minus one (a power of two),
-RT_TRACE_COUNT = 248   # and the number of events ever written (the ring keeps the last)
-RT_TRANSFER = 256    # values passed by resume/suspend/switch/return/throw, one word each
+RT_SWITCH_STUBS = 224  # --switching=native: where each resume, suspend and switch ends,
+SWITCH_RESUME, SWITCH_SUSPEND, SWITCH_SWITCH = range(3)  # one stub each (stubs.py)
+RT_TRACE_BUFFER = 248  # tracing: the event ring (TRACE_EVENT_SIZE bytes per event),
+RT_TRACE_MASK = 256    # its size in bytes minus one (a power of two),
+RT_TRACE_COUNT = 264   # and the number of events ever written (the ring keeps the last)
+RT_TRANSFER = 272    # values passed by resume/suspend/switch/return/throw, one word each
 TRANSFER_WORDS = 64
 RT_HOST_WORDS = RT_TRANSFER + 8 * TRANSFER_WORDS  # a host call's arguments, then its results,
 HOST_WORDS = 64                                   # copied here and back by the trampoline

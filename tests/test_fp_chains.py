@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from stackstitch.engine.compiler.stubs import NATIVE_SWITCH_STUBS
 from stackstitch.engine.frontend.loader import load_module
 from stackstitch.engine.runtime.store import Store
 from gdbmi import GdbSession
@@ -155,8 +156,8 @@ def test_frame_pointer_chain_at_every_instruction(require_tool, tmp_path, mode):
         blind[step["function"]] += 1
 
     stepped = Counter(step["function"] for step in steps)
-    switch_stub = "stackstitch_switch" if mode == "native" else "stackstitch_libcall_switch"
-    for stub in (switch_stub, "stackstitch_continuation_start", "stackstitch_handler_search",
+    switch_stubs = (NATIVE_SWITCH_STUBS if mode == "native" else ("stackstitch_libcall_switch",))
+    for stub in (*switch_stubs, "stackstitch_continuation_start", "stackstitch_handler_search",
                  "stackstitch_bind_merge", "stackstitch_host_call", "stackstitch_trap"):
         assert stepped[stub], (stub, stepped)
     for name in ("gen", "middle", "generators", "task_a", "task_b", "tasks", "catcher", "throwing",

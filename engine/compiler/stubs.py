@@ -59,6 +59,10 @@ ENTRY_FRAME = CfaRule("rbp", 16, (("rbp", -16), ("rbx", -24), ("r12", -32), ("r1
                                   ("r14", -48), ("r15", -56)))
 
 
+# The native switch stubs, by L.SWITCH_* kind.
+NATIVE_SWITCH_STUBS = ("stackstitch_resume", "stackstitch_suspend", "stackstitch_switch")
+
+
 @dataclass
 class StubSymbol:
     name: str
@@ -79,7 +83,7 @@ class Stubs:
     host_trampoline: int
     start_stub: int  # where fresh continuations begin
     start_return_address: int  # the return address of the start stub's call
-    switch_stub: int  # native switching: where every switch ends
+    switch_stubs: list[int]  # native switching: where each kind of switch ends (L.SWITCH_*)
     search_stub: int
     merge_stub: int
     libcall_switch: int
@@ -389,19 +393,23 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     symbols.append(StubSymbol("stackstitch_continuation_start", start_symbol_at, a.pos, start_rows,
                               signal_frame=True))
 
-    # ---- native switch ----
+    # ---- native switches ----
     # Jumped to by generated code once it has saved its context in record rdi; rsi: the
     # record to continue, rax: runtime. rbp first points at rdi's saved (fp, pc) pair,
     # which reads as a frame record of the code that jumped here (CR_FP and CR_PC are
-    # adjacent), so a frame-pointer walk sees this stub called from there.
-    switch_at = a.pos
-    switch_rows = [(a.pos, saved_context_rule("rdi"))]
-    a.lea(RBP, Mem(RDI, L.CR_FP))
-    if tracing:  # r8: the event (switching.py)
-        emit_trace_event(a, R8, RDI, RSI)
-    after_rbp = emit_switch_to(a, RSI)
-    switch_rows.append((after_rbp, saved_context_rule("rsi")))
-    symbols.append(StubSymbol("stackstitch_switch", switch_at, a.pos, switch_rows))
+    # adjacent), so a frame-pointer walk sees this stub called from there. One copy per
+    # kind of switch: each final jump then has the few targets that kind has (as when
+    # it was inlined at each site), which the branch predictor learns.
+    switch_stubs = []
+    for name in NATIVE_SWITCH_STUBS:
+        switch_stubs.append(a.pos)
+        switch_rows = [(a.pos, saved_context_rule("rdi"))]
+        a.lea(RBP, Mem(RDI, L.CR_FP))
+        if tracing:  # r8: the event (switching.py)
+            emit_trace_event(a, R8, RDI, RSI)
+        after_rbp = emit_switch_to(a, RSI)
+        switch_rows.append((after_rbp, saved_context_rule("rsi")))
+        symbols.append(StubSymbol(name, switch_stubs[-1], a.pos, switch_rows))
 
     # ---- handler search ----
     # rdx: tag record (bit 0 set for a switch clause), rax: runtime. Returns rcx: the record
@@ -535,7 +543,7 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
                  host_trampoline=base + host_at,
                  start_stub=base + start_at,
                  start_return_address=base + start_return,
-                 switch_stub=base + switch_at,
+                 switch_stubs=[base + at for at in switch_stubs],
                  search_stub=base + search_at,
                  merge_stub=base + merge_at,
                  libcall_switch=base + libcall_at,

@@ -87,7 +87,7 @@ class SwitchingCodegen(CodegenCore):
         self.asm.lea_rip(R11, landing)
         a.mov(64, Mem(record, L.CR_PC), R11)
 
-    def switch_stacks(self, own: int, target: int, landing: Label, trace_kind: int,
+    def switch_stacks(self, own: int, target: int, landing: Label, kind: int, trace_kind: int,
                       trace_detail: int | None = None):
         """Leave this stack, saving its context in record `own`, and continue on record
         `target`'s stack; control comes back at `landing`, which the caller binds next.
@@ -95,9 +95,10 @@ class SwitchingCodegen(CodegenCore):
         Native mode saves the context here and jumps to the switch stub, which finishes the
         switch under a frame of its own (a frame-pointer walk sampled mid-switch then sees
         the stub on top of this function, never this function on top of the target's
-        frames). Libcall mode calls the runtime's switch routine, which returns on the
-        other stack, as fiber libraries do. When tracing, r8 tells the stub which event
-        this is (`trace_kind`, with register `trace_detail`)."""
+        frames); `kind` (L.SWITCH_*) picks the stub. Libcall mode calls the runtime's
+        switch routine, which returns on the other stack, as fiber libraries do. When
+        tracing, r8 tells the stub which event this is (`trace_kind`, with register
+        `trace_detail`)."""
         a = self.asm
         a.mov(64, RSI, target)
         if own != RDI:
@@ -108,7 +109,7 @@ class SwitchingCodegen(CodegenCore):
             a.call_indirect(Mem(RAX, L.RT_LIBCALL_SWITCH))
         else:
             self.save_context(RDI, landing)
-            a.jmp_indirect(Mem(RAX, L.RT_SWITCH_STUB))
+            a.jmp_indirect(Mem(RAX, L.RT_SWITCH_STUBS + 8 * kind))
 
     def land(self):
         """Code after a switch (or an exception) arrives here: restore the registers this
@@ -245,7 +246,7 @@ class SwitchingCodegen(CodegenCore):
         a.mov(64, Mem(RCX, L.BASE_FRAME_RETURN), R9)
         if throw_tag is None:
             a.mov(64, R10, Mem(RCX, L.CR_TOP))
-            self.switch_stacks(RDX, R10, landing, L.TRACE_RESUME)
+            self.switch_stacks(RDX, R10, landing, L.SWITCH_RESUME, L.TRACE_RESUME)
         else:
             if self.mc.tracing:
                 self.trace_resume_throw(throw_tag)
@@ -320,7 +321,7 @@ class SwitchingCodegen(CodegenCore):
         a.alu_imm("add", 64, R8, 1)
         a.mov(64, Mem(RAX, L.RT_TRANSFER_KIND), R8)
         a.mov(64, R10, Mem(RCX, L.CR_PARENT))
-        self.switch_stacks(RDI, R10, landing, L.TRACE_SUSPEND, RDX)
+        self.switch_stacks(RDI, R10, landing, L.SWITCH_SUSPEND, L.TRACE_SUSPEND, RDX)
         a.bind(landing)
         self.land()
         self.values_from_transfer([simple_type(t) for t in ft.results])
@@ -380,7 +381,7 @@ class SwitchingCodegen(CodegenCore):
         a.mov(64, R10, Mem(RBX, L.CR_TOP))
         if self.mc.tracing:  # the merge took rdx
             a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
-        self.switch_stacks(RDI, R10, landing, L.TRACE_SWITCH, RDX)
+        self.switch_stacks(RDI, R10, landing, L.SWITCH_SWITCH, L.TRACE_SWITCH, RDX)
         a.bind(landing)
         self.land()
         self.values_from_transfer(results)

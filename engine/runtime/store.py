@@ -259,7 +259,8 @@ class Store:
         r[L.RT_SEARCH_STUB // 8] = self.stubs.search_stub
         r[L.RT_MERGE_STUB // 8] = self.stubs.merge_stub
         r[L.RT_LIBCALL_SWITCH // 8] = self.stubs.libcall_switch
-        r[L.RT_SWITCH_STUB // 8] = self.stubs.switch_stub
+        for k, stub in enumerate(self.stubs.switch_stubs):
+            r[L.RT_SWITCH_STUBS // 8 + k] = stub
         r[L.RT_PY_CALL // 8] = _PY_CALL
         r[L.RT_PY_DECREF // 8] = _PY_DECREF
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
