@@ -60,7 +60,7 @@ class Timeline:
 
 
 def build_timeline(log) -> Timeline:
-    """The timeline of a `TraceLog` (Store.trace_log)."""
+    """The timeline of a `TraceLog` (engine.runtime.tracing.read_trace)."""
     events = log.events
     tracks: dict[int, Track] = {MAIN: Track(MAIN, "main stack")}
     switches: list[Switch] = []

@@ -64,10 +64,11 @@ class TraceError(Exception):
 
 
 def write_outputs(store, module: str, output: str, html: str | None) -> None:
+    from stackstitch.engine.runtime.tracing import read_trace
     from stackstitch.perf_map.chrome_trace import write_chrome_trace
     from stackstitch.perf_map.timeline import build_timeline
     from stackstitch.perf_map.trace_html import render_html
-    log = store.trace_log()
+    log = read_trace(store)
     title = f"stackstitch trace: {os.path.basename(module)}"
     document = write_chrome_trace(build_timeline(log), output, title)
     if html:

@@ -20,6 +20,7 @@ from stackstitch.engine.compiler.common import NUM_BUILTINS
 from stackstitch.engine.frontend.loader import load_module
 from stackstitch.engine.host.wasi import Wasi
 from stackstitch.engine.runtime.store import Store, Trap
+from stackstitch.engine.runtime.tracing import read_trace
 from stackstitch.perf_map.chrome_trace import chrome_trace
 from stackstitch.perf_map.timeline import MAIN, build_timeline
 
@@ -63,7 +64,7 @@ def test_every_switching_instruction_writes_its_event(mode):
     store, main, _ = traced_run(DATA / "sequences.wat", mode)
     with pytest.raises(Trap, match="unreachable"):
         main()
-    log = store.trace_log()
+    log = read_trace(store)
     named = [(KIND_NAMES[e.kind],
               log.functions.get(e.detail) or log.tags.get(e.detail & ~1) or (e.detail or None),
               e.source, e.target) for e in log.events]
@@ -80,7 +81,7 @@ def test_task_run_times_sum_to_the_wall_time_of_the_run(mode):
     before = time.monotonic_ns()
     assert main(100_000, 60) == [0]  # 100,000 switches from task 0 on: task 0 makes the last
     wall = time.monotonic_ns() - before
-    timeline = build_timeline(store.trace_log())
+    timeline = build_timeline(read_trace(store))
     tasks = [t for t in timeline.tracks.values() if t.id != MAIN]
     assert len(tasks) == 10 and {t.name for t in tasks} == {"task"}
     run = {t.id: sum(i.end - i.start for i in t.intervals if i.state == "running") for t in tasks}
@@ -138,7 +139,7 @@ def check_trace_event_format(document: dict) -> None:
 def test_chrome_trace_follows_the_trace_event_format(mode):
     store, main, _ = traced_run(DATA / "scheduler.wat", mode)
     main(40, 5)
-    document = json.loads(json.dumps(chrome_trace(build_timeline(store.trace_log()), "t")))
+    document = json.loads(json.dumps(chrome_trace(build_timeline(read_trace(store)), "t")))
     check_trace_event_format(document)
     events = document["traceEvents"]
     names = {e["tid"]: e["args"]["name"] for e in events if e["ph"] == "M" and e["name"] == "thread_name"}

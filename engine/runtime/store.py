@@ -26,7 +26,7 @@ from .exceptions import Unwind, Unwinder
 from .stackwalk import StoreStacks
 from ..frontend.module import Module
 from ..compiler.stubs import build_stubs
-from .tracing import TraceLog, TraceRing
+from .tracing import TraceRing
 from ..frontend.types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
                     TableType)
 
@@ -230,8 +230,6 @@ class Store:
     def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native",
                  code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE,
                  trap_observers: list | None = None, trace_events: int = 0):
-        """`trace_events` > 0 (a power of two): keep that many of the latest switch events
-        (tracing.py); its code and stubs then write them. 0: no tracing, no cost."""
         self.switching = switching
         # Called as observer(module, compiled, region) for each module compiled: debugger
         # registration and perf maps hook in here (see add_code_observer).
@@ -259,8 +257,7 @@ class Store:
         r[L.RT_SEARCH_STUB // 8] = self.stubs.search_stub
         r[L.RT_MERGE_STUB // 8] = self.stubs.merge_stub
         r[L.RT_LIBCALL_SWITCH // 8] = self.stubs.libcall_switch
-        for k, stub in enumerate(self.stubs.switch_stubs):
-            r[L.RT_SWITCH_STUBS // 8 + k] = stub
+        r[L.RT_SWITCH_STUBS // 8:L.RT_SWITCH_STUBS // 8 + len(self.stubs.switch_stubs)] = self.stubs.switch_stubs
         r[L.RT_PY_CALL // 8] = _PY_CALL
         r[L.RT_PY_DECREF // 8] = _PY_DECREF
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
@@ -442,19 +439,6 @@ class Store:
             if hasattr(observer, "close"):
                 observer.close()
         self.code_observers.clear()
-
-    def trace_log(self) -> TraceLog:
-        """The events traced so far (a tracing store), with names for what they refer to."""
-        if self.trace_ring is None:
-            raise ValueError("this store does not trace (Store(trace_events=N))")
-        events, lost = self.trace_ring.read()
-        log = TraceLog(events, lost)
-        for func in self.funcs_by_ref.values():
-            log.functions[func.ref] = func.name
-        for instance in self.instances.values():
-            for i, tag in enumerate(instance.tags):
-                log.tags.setdefault(tag.address, instance.module.tag_name(i))
-        return log
 
     def code_at(self, address: int):
         """(CompiledFunction, its module's code base) for a pc in compiled code, else None."""

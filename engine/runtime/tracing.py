@@ -1,4 +1,5 @@
-"""The trace ring of a tracing store, and what Python reads back from it.
+"""The trace ring of a tracing store (`Store(trace_events=N)`: the last N events, N a
+power of two), and what Python reads back from it (`read_trace`).
 
 Generated code and stubs append fixed-size events (layout.TRACE_*) to a ring in native
 memory; no Python runs per event. Timestamps are the processor's timestamp counter
@@ -80,3 +81,18 @@ class TraceRing:
                                      word & _KIND_MASK, word >> L.TRACE_KIND_BITS, source, target))
         words.release()
         return events, count - kept
+
+
+def read_trace(store) -> TraceLog:
+    """The events a tracing store has written so far, with names for the functions and
+    tags they refer to."""
+    if store.trace_ring is None:
+        raise ValueError("this store does not trace (Store(trace_events=N))")
+    events, lost = store.trace_ring.read()
+    log = TraceLog(events, lost)
+    for func in store.funcs_by_ref.values():
+        log.functions[func.ref] = func.name
+    for instance in store.instances.values():
+        for i, tag in enumerate(instance.tags):
+            log.tags.setdefault(tag.address, instance.module.tag_name(i))
+    return log
