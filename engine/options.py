@@ -1,8 +1,8 @@
 """The command line's options: `stackstitch run` and `wast`, and the types of their values.
 
-Shared by the dispatcher (cli.py) and `stackstitch gdb`, which passes `run` options through
-and checks them before gdb starts. Imports nothing of the engine at module level, so
-`--help` stays fast.
+Shared by the dispatcher (cli.py) and `stackstitch gdb`, `perf record` and `trace record`,
+which take `run`'s options and check them (parse_run_arguments) before they start. Imports
+nothing of the engine at module level, so `--help` stays fast.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def positive(convert):
 def parse_run_arguments(run_args: list[str]) -> argparse.Namespace:
     """`stackstitch run`'s arguments (after `run`), parsed as `run` would; ValueError (one
     line) if they are wrong. For commands that run `stackstitch run` under a tool (gdb,
-    perf), so that a mistake shows before the tool starts."""
+    perf) or in a tracing store, so that a mistake shows before anything starts."""
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
