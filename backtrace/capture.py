@@ -8,6 +8,7 @@ the runtime block, and the frames above them are still intact.
 from __future__ import annotations
 
 from stackstitch.engine import layout as L
+from stackstitch.engine.runtime.errors import WasmException
 
 from .model import (EXHAUSTION, HOST_ERROR, TRAP, UNCAUGHT_EXCEPTION, UNHANDLED_SUSPENSION,
                     Backtrace)
@@ -43,8 +44,6 @@ def capture(store, error: BaseException) -> Backtrace:
 
 def classify(code: int, error: BaseException, trace: Backtrace, walker: Walker, fp: int) -> tuple:
     """(kind, message, tag name or None) of how the run ended; `fp` is the trap site's."""
-    from stackstitch.engine.runtime.store import WasmException  # the runtime imports this module
-
     message = getattr(error, "message", None) or str(error)
     if isinstance(error, WasmException):
         tag = walker.symbols.tag_name(error.tag.address)

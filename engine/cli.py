@@ -1,4 +1,5 @@
-"""The `stackstitch` command line: `run` a module, or run `wast` conformance scripts.
+"""The `stackstitch` command line: `run` a module, or run `wast` conformance scripts; `perf`,
+`trace` and `gdb` are handed to their packages.
 
 Exit statuses (as in the README): 0 success, 1 a module that cannot be loaded, validated or
 linked, 2 a usage error, 134 a trap or an unhandled suspension (Wasmtime's convention), n
@@ -40,16 +41,24 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["gdb"]:
         from stackstitch.gdb_plugin.launcher import main as gdb_main
         return gdb_main(argv[1:])
+    if argv[:1] == ["trace"]:
+        from stackstitch.perf_map.trace_cli import main as trace_main
+        return trace_main(argv[1:])
     try:
         args = parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
         return e.code if isinstance(e.code, int) else EXIT_USAGE
+    if args.command == "wast":
+        from .wast import run_files
+        return guarded(lambda: run_files(args.files, verbose=args.verbose, timeout=args.timeout,
+                                         jobs=args.jobs, switching=args.switching))
+    return guarded(lambda: run_module(args))
+
+
+def guarded(command) -> int:
+    """`command()`'s exit status, with its errors as exit statuses and one line on stderr."""
     try:
-        if args.command == "wast":
-            from .wast import run_files
-            return run_files(args.files, verbose=args.verbose, timeout=args.timeout,
-                             jobs=args.jobs, switching=args.switching)
-        return run_module(args)
+        return command()
     except UsageError as e:
         return fail(f"error: {e}", EXIT_USAGE)
     except RunError as e:
@@ -69,8 +78,11 @@ def one_line(error: object) -> str:
     return " ".join(str(error).split())
 
 
-def run_module(args: argparse.Namespace) -> int:
-    """`stackstitch run`: load, set up the store and its observers, run, clean up."""
+def run_module(args: argparse.Namespace, store_options: dict | None = None, finish=None) -> int:
+    """`stackstitch run`: load, set up the store and its observers, run, clean up.
+    `store_options` add to the store's; `finish(store)` runs after the module has (even
+    after a trap), before the store closes: `stackstitch trace record` writes its trace
+    there."""
     from . import values
     from .frontend.loader import LoadError, load_module
     from .runtime.store import Store
@@ -84,6 +96,7 @@ def run_module(args: argparse.Namespace) -> int:
                (("cont_stack_size", args.stack_size), ("switching", args.switching))
                if value is not None}
     from stackstitch.backtrace import capture
+    options.update(store_options or {})
     store = Store(**options, trap_observers=[capture])  # traps carry stitched backtraces
     if not args.no_gdb_jit:
         from stackstitch.unwind.gdbjit import support_debuggers
@@ -98,7 +111,11 @@ def run_module(args: argparse.Namespace) -> int:
     try:
         return run_in_store(store, module, preloads, args, values)
     finally:
-        store.close()
+        try:
+            if finish is not None:
+                finish(store)
+        finally:
+            store.close()
 
 
 def run_in_store(store, module, preloads: list, args: argparse.Namespace, values) -> int:

@@ -40,7 +40,12 @@ RT_HOST_STATUS = 200  # HOST_TRAP or HOST_UNWIND when a host callable did not co
                       # host trampoline reads it and puts back HOST_OK
 RT_PY_CALL = 208     # CPython's PyObject_CallNoArgs, which the host trampoline calls
 RT_PY_DECREF = 216   # CPython's Py_DecRef, for the callable's result
-RT_TRANSFER = 224    # values passed by resume/suspend/switch/return/throw, one word each
+RT_SWITCH_STUBS = 224  # --switching=native: where each resume, suspend and switch ends,
+SWITCH_RESUME, SWITCH_SUSPEND, SWITCH_SWITCH = range(3)  # one stub each (stubs.py)
+RT_TRACE_BUFFER = 248  # tracing: the event ring (TRACE_EVENT_SIZE bytes per event),
+RT_TRACE_MASK = 256    # its size in bytes minus one (a power of two),
+RT_TRACE_COUNT = 264   # and the number of events ever written (the ring keeps the last)
+RT_TRANSFER = 272    # values passed by resume/suspend/switch/return/throw, one word each
 TRANSFER_WORDS = 64
 RT_HOST_WORDS = RT_TRANSFER + 8 * TRANSFER_WORDS  # a host call's arguments, then its results,
 HOST_WORDS = 64                                   # copied here and back by the trampoline
@@ -52,9 +57,9 @@ RUNTIME_BLOCK_SIZE = RT_HOST_WORDS + 8 * HOST_WORDS
 # root record (parent 0) in their frame.
 CR_STATE = 0         # CONT_* below
 CR_REVISION = 8      # bumped whenever a reference to this continuation is consumed
-CR_SP = 16           # saved context of this stack while it is not running
-CR_FP = 24
-CR_PC = 32
+CR_SP = 16           # saved context of this stack while it is not running (a fresh one:
+CR_FP = 24           # its base frame, twice, and the start stub); CR_FP and CR_PC read
+CR_PC = 32           # as a frame record (saved rbp, return address) of the code that left
 CR_PARENT = 40       # the record of the stack that resumed this one (0 for a root)
 CR_TOP = 48          # suspended: the innermost record of the segment, where execution resumes
 CR_LIMIT = 56        # lowest rsp allowed on this stack
@@ -70,7 +75,7 @@ CR_NBOUND = 208      # values bound by cont.bind, passed first on the next resum
 CR_BOUND = 216
 MAX_BOUND = 8
 CR_STACK_LO = 280
-CR_ID = 288
+CR_ID = 288          # 0 for an entry's root record
 CR_SIZE = 320
 
 CONT_FRESH, CONT_SUSPENDED, CONT_RUNNING, CONT_RETURNED = range(4)
@@ -236,6 +241,17 @@ def split_trap_word(word: int) -> tuple[int, int, int]:
 
 
 HOST_OK, HOST_TRAP, HOST_UNWIND = 0, 1, 2  # RT_HOST_STATUS: how a host call ended
+
+# Tracing (Store(trace_events=N)): generated code and stubs append an event to the ring at
+# every change of the running stack and at every cont.new: (timestamp counter, kind with
+# a detail above its low 8 bits, the id of the record left or the creator, the id of the
+# record entered or created). Ids are CR_ID, 0 for the main stack. Details: a tag record's
+# address (suspend, switch, resume_throw), a function reference record's (cont.new), a
+# trap code (trap).
+TRACE_EVENT_SIZE = 32
+TRACE_KIND_BITS = 8
+(TRACE_ENTER, TRACE_EXIT, TRACE_NEW, TRACE_RESUME, TRACE_SUSPEND, TRACE_SWITCH, TRACE_RETURN,
+ TRACE_TRAP, TRACE_RESUME_THROW) = range(1, 10)
 
 
 class VmctxLayout:

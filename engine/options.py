@@ -1,13 +1,15 @@
 """The command line's options: `stackstitch run` and `wast`, and the types of their values.
 
-Shared by the dispatcher (cli.py) and `stackstitch gdb`, which passes `run` options through
-and checks them before gdb starts. Imports nothing of the engine at module level, so
-`--help` stays fast.
+Shared by the dispatcher (cli.py) and `stackstitch gdb`, `perf record` and `trace record`,
+which take `run`'s options and check them (parse_run_arguments) before they start. Imports
+nothing of the engine at module level, so `--help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import re
 
 _SIZE = re.compile(r"(\d+)([KMG]?)(i?B)?", re.IGNORECASE)
@@ -49,6 +51,19 @@ def positive(convert):
             raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
         return value
     return parse
+
+
+def parse_run_arguments(run_args: list[str]) -> argparse.Namespace:
+    """`stackstitch run`'s arguments (after `run`), parsed as `run` would; ValueError (one
+    line) if they are wrong. For commands that run `stackstitch run` under a tool (gdb,
+    perf) or in a tracing store, so that a mistake shows before anything starts."""
+    errors = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
+            return build_parser()[1]["run"].parse_intermixed_args(run_args)
+    except SystemExit:
+        lines = errors.getvalue().strip().splitlines() or ["invalid arguments"]
+        raise ValueError(lines[-1].split("error: ", 1)[-1]) from None
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
@@ -98,7 +113,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                      help="write /tmp/perf-<pid>.map naming the JIT code for perf")
     run.add_argument("--jitdump", nargs="?", const=".", metavar="DIR",
                      help="write DIR/jit-<pid>.dump for `perf inject --jit` (default DIR: .)")
-    commands.add_parser("perf", add_help=False, help="profile with perf: record, report")
+    commands.add_parser("perf", add_help=False, help="profile with perf: record, report, annotate")
+    commands.add_parser("trace", add_help=False,
+                        help="a timeline of every switch: record, report (Chrome trace JSON)")
     commands.add_parser("gdb", add_help=False,
                         help="debug with gdb and the continuation-aware plugin")
 

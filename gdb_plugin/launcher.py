@@ -9,13 +9,13 @@ until the engine registers their code. Errors are one line; the exit status is g
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import io
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from stackstitch.engine.options import parse_run_arguments
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
 
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     split = argv.index("--") if "--" in argv else len(argv)
     run_args, gdb_args = argv[:split], argv[split + 1:]
     try:
-        module = Path(parse_run_args(run_args).module)
+        module = Path(parse_run_arguments(run_args).module)
     except ValueError as e:
         return fail(str(e), EXIT_USAGE)
     if not module.is_file():
@@ -61,20 +61,6 @@ def main(argv: list[str]) -> int:
 def fail(message: str, status: int) -> int:
     print(f"stackstitch gdb: error: {message}", file=sys.stderr)
     return status
-
-
-def parse_run_args(run_args: list[str]):
-    """The `stackstitch run` arguments, parsed as `run` would; ValueError (one line) if
-    they are wrong, so that the mistake shows before gdb starts."""
-    from stackstitch.engine.options import build_parser
-
-    errors = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
-            return build_parser()[1]["run"].parse_intermixed_args(run_args)
-    except SystemExit:
-        lines = errors.getvalue().strip().splitlines() or ["invalid arguments"]
-        raise ValueError(lines[-1].split("error: ", 1)[-1]) from None
 
 
 def plugin_loader() -> Path:

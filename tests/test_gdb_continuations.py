@@ -30,7 +30,8 @@ SIGNAL = "<signal handler called>"
 ENTRY = "stackstitch_entry"
 START_STUB = "stackstitch_continuation_start"
 # Stubs that Wasm code calls in the middle of a switching instruction.
-HELPER_STUBS = ("stackstitch_handler_search", "stackstitch_libcall_switch", "stackstitch_bind_merge")
+HELPER_STUBS = ("stackstitch_handler_search", "stackstitch_libcall_switch", "stackstitch_bind_merge",
+                "stackstitch_resume", "stackstitch_suspend", "stackstitch_switch")
 UNWIND_FAILURES = ("corrupt stack", "previous frame inner to this frame", "Backtrace stopped")
 
 # nested.wat at leaf: every Wasm frame in resume-chain order, a start stub at each boundary.

@@ -16,7 +16,11 @@ import pytest
 
 from stackstitch.engine.frontend.loader import load_bytes
 from stackstitch.engine.runtime.store import Store
-from stackstitch.perf_map.flamegraph import fold_perf_script, render_svg
+from stackstitch.perf_map import perftool
+from stackstitch.perf_map.flamegraph import render_svg
+from stackstitch.perf_map.samples import SCRIPT_FIELDS, parse_perf_script
+from stackstitch.perf_map.report import by_continuation, by_function
+from stackstitch.perf_map.stacks import fold, frame_names, write_folded
 from stackstitch.perf_map.jitdump import (EM_X86_64, CodeLoad, DebugInfo, JitdumpFormatError,
                                           JitdumpWriter, UnwindingInfo, read_jitdump)
 from stackstitch.perf_map.observers import observers_from_args
@@ -246,8 +250,8 @@ def test_jitdump_names_every_jit_sample_after_perf_inject(require_tool, profiled
               if isinstance(r, CodeLoad)]
     assert_named(sample_symbols(perf, tmp_path / "perf.jit.data"), ranges)
     # Frame-pointer call graphs walk from the leaves through their Wasm callers.
-    script = perf_out(perf, "script", "-F", "comm,period,ip,sym", "-i", tmp_path / "perf.jit.data")
-    stacks = fold_perf_script(script)
+    script = perf_out(perf, "script", "-F", SCRIPT_FIELDS, "-i", tmp_path / "perf.jit.data")
+    stacks = fold(parse_perf_script(script))
     assert any(stack[-3:] == ("main", "middle_sum", "leaf_mul") for stack in stacks)
     # Wasm offsets are the "line numbers" of the module's file.
     report = perf_out(perf, "report", "--stdio", "--no-children", "--sort", "sym,srcline",
@@ -263,10 +267,10 @@ def test_frame_pointer_call_graphs_cross_continuation_stacks(require_tool, tmp_p
     perf_record(perf, tmp_path / "perf.data",
                 [sys.executable, "-c", WORKLOAD, module, "", out_dir, "30000"])
     perf_out(perf, "inject", "--jit", "-i", tmp_path / "perf.data", "-o", tmp_path / "perf.jit.data")
-    script = perf_out(perf, "script", "-F", "comm,period,ip,sym", "-i", tmp_path / "perf.jit.data")
-    spinning = [stack for stack in fold_perf_script(script) if stack[-1] == "spin"]
+    script = perf_out(perf, "script", "-F", SCRIPT_FIELDS, "-i", tmp_path / "perf.jit.data")
+    spinning = [stack for stack in fold(parse_perf_script(script)) if stack[-1] == "spin"]
     assert spinning
-    crossing = ("stackstitch_entry", "main", "stackstitch_continuation_start", "generator", "spin")
+    crossing = ("stackstitch_entry", "main", "[continuation: generator]", "generator", "spin")
     assert any(stack[-5:] == crossing for stack in spinning), spinning[:5]
 
 
@@ -335,7 +339,7 @@ python 500000
 
 
 def test_fold_perf_script_weights_stacks_by_period():
-    folded = fold_perf_script(PERF_SCRIPT)
+    folded = fold(parse_perf_script(PERF_SCRIPT))
     assert folded == {
         ("python", "stackstitch_entry", "middle_sum", "leaf_mul"): 750000,
         ("python", "stackstitch_entry", "middle_sum", "busy_div"): 250000,
@@ -343,7 +347,7 @@ def test_fold_perf_script_weights_stacks_by_period():
 
 
 def test_flame_graph_nests_callees_on_their_callers():
-    svg = ET.fromstring(render_svg(fold_perf_script(PERF_SCRIPT), width=1020))
+    svg = ET.fromstring(render_svg(fold(parse_perf_script(PERF_SCRIPT)), width=1020))
     ns = "{http://www.w3.org/2000/svg}"
     boxes = {}
     for group in svg.iter(f"{ns}g"):
@@ -354,3 +358,141 @@ def test_flame_graph_nests_callees_on_their_callers():
     assert boxes["leaf_mul"][2] == pytest.approx(750) and boxes["busy_div"][2] == pytest.approx(250)
     assert boxes["leaf_mul"][1] < boxes["middle_sum"][1] < boxes["stackstitch_entry"][1]
     assert boxes["leaf_mul"][0] == pytest.approx(boxes["busy_div"][0] + 250)  # by name
+
+
+# ---------------------------------------------------------------- perf record's options
+
+def test_perf_record_passes_run_options_and_frequency(require_tool, tmp_path):
+    perf = require_tool("perf")
+    module = tmp_path / "generator.wat"
+    module.write_text(CONTINUATION_WAT)
+    out_dir = tmp_path / "profile"
+    proc = stackstitch("perf", "record", "-o", out_dir, "-F", "999", module, "--switching=libcall",
+                       "--stack-size=64K", "--env", "PROFILED=1", "--invoke", "main", "2000")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "2000"
+    assert re.search(r"stackstitch: [\d,]+ samples written to .*perf\.jit\.data", proc.stderr), proc.stderr
+    header = perf_out(perf, "report", "--header-only", "-i", out_dir / "perf.data")
+    cmdline = re.search(r"^# cmdline : (.*)$", header, re.M).group(1).strip()
+    assert " -F 999 " in cmdline, cmdline
+    assert cmdline.endswith(f"run --jitdump={out_dir} {module} --switching=libcall --stack-size=64K "
+                            "--env PROFILED=1 --invoke main 2000"), cmdline
+    # The run's own status passes through: here a trap, on a stack too small to recurse on.
+    deep = tmp_path / "deep.wat"
+    deep.write_text("""(module (type $ft (func)) (type $ct (cont $ft))
+      (func $down (call $down)) (elem declare func $down)
+      (func (export "main") (resume $ct (cont.new $ct (ref.func $down)))))""")
+    proc = stackstitch("perf", "record", "-o", out_dir, deep, "--stack-size=16K", "--invoke", "main")
+    assert proc.returncode == 134 and "call stack exhausted" in proc.stderr, proc.stderr
+
+
+def test_perf_record_rejects_wrong_run_options_before_perf_runs(tmp_path, profiled_wat):
+    for args, message in (([profiled_wat, "--switching=sometimes"], "invalid choice"),
+                          ([profiled_wat, "--stack-size=1"], "out of range"),
+                          ([profiled_wat, "--jitdump=elsewhere"], "-o DIR")):
+        proc = stackstitch("perf", "record", "-o", tmp_path / "out", *args)
+        assert message in one_error_line(proc), (args, proc.stderr)
+    proc = stackstitch("perf", "record", "-o", tmp_path / "out", "-F", "0", profiled_wat)
+    assert proc.returncode == 2 and "expected a positive number" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_perf_record_prints_progress_while_it_runs(require_tool, tmp_path, capfd):
+    require_tool("perf")
+    module = tmp_path / "generator.wat"
+    module.write_text(CONTINUATION_WAT)
+    command = [sys.executable, "-m", "stackstitch.engine.cli", "run", str(module), "--invoke",
+               "main", "60000"]
+    status = perftool.record(str(tmp_path / "perf.data"), command, perftool.sampling_event(),
+                             progress_seconds=0.2)
+    assert status == 0
+    err = capfd.readouterr().err
+    lines = re.findall(r"^stackstitch: recording for \d+ s, [\d.]+ MB of samples so far$", err, re.M)
+    assert len(lines) >= 2, err
+
+
+def test_perf_event_paranoid_decides_the_event_or_says_how_to_allow_it(tmp_path, monkeypatch):
+    assert perftool.event_for(1, is_privileged=False) == "cpu-clock"
+    assert perftool.event_for(2, is_privileged=False) == "cpu-clock:u"  # own user space only
+    assert perftool.event_for(3, is_privileged=True) == "cpu-clock"
+    with pytest.raises(perftool.PerfError, match=r"is 3, .*sysctl kernel\.perf_event_paranoid=2"):
+        perftool.event_for(3, is_privileged=False)
+    monkeypatch.setattr(perftool, "PARANOID", str(tmp_path / "missing"))
+    with pytest.raises(perftool.PerfError, match="no perf events"):
+        perftool.sampling_event()
+
+
+# ---------------------------------------------------------------- reports
+
+HOST_AND_CONTINUATIONS = """\
+python 100
+\t    7f00000000c8 spin+0x10 (/tmp/p/jitted-1-6.so)
+\t    7f00000000c4 generator (/tmp/p/jitted-1-7.so)
+\t    7f00000000d2 stackstitch_continuation_start (/tmp/p/jitted-1-3.so)
+\t    7f0000000107 main (/tmp/p/jitted-1-8.so)
+\t    7f0000000121 stackstitch_entry (/tmp/p/jitted-1-0.so)
+\t    7f1000006f7a ffi_call_unix64 (/usr/lib/x86_64-linux-gnu/libffi.so.8.1.2)
+\t    7f1000006f10 ffi_call_int (/usr/lib/x86_64-linux-gnu/libffi.so.8.1.2)
+\t    7f20000fa8ed _PyObject_MakeTpCall (/usr/lib/libpython3.11.so.1.0)
+\t    7f20000fa000 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)
+
+python 300
+\tffffffff82260527 exc_page_fault ([kernel.kallsyms])
+\tffffffff81000c82 asm_exc_page_fault ([kernel.kallsyms])
+\t    7f2000164a2a PyObject_Malloc (/usr/lib/libpython3.11.so.1.0)
+\t    7f2000164a00 _PyEval_EvalFrameDefault (/usr/lib/libpython3.11.so.1.0)
+
+python 200
+\t    7f00000000c4 generator (/tmp/p/jitted-1-7.so)
+\t    7f00000000d2 stackstitch_continuation_start (/tmp/p/jitted-1-3.so)
+\t    7f0000000107 main (/tmp/p/jitted-1-8.so)
+\t    7f0000000121 stackstitch_entry (/tmp/p/jitted-1-0.so)
+"""
+
+
+def test_host_frames_are_grouped_and_continuation_boundaries_named(tmp_path):
+    samples = parse_perf_script(HOST_AND_CONTINUATIONS)
+    assert frame_names(samples[0]) == ["spin", "generator", "[continuation: generator]", "main",
+                                       "stackstitch_entry", "[host: libffi]", "[host: python]"]
+    assert frame_names(samples[1]) == ["[kernel]", "[host: python]"]
+    folded = fold(samples)
+    assert folded[("python", "[host: python]", "[kernel]")] == 300
+    write_folded(folded, tmp_path / "folded.txt")
+    lines = (tmp_path / "folded.txt").read_text().splitlines()
+    assert "python;[host: python];[host: libffi];stackstitch_entry;main;[continuation: generator];" \
+           "generator;spin 100" in lines and len(lines) == 3
+
+    table = by_function(samples)
+    assert re.search(r"^\s*50\.00%\s+50\.00%\s+1\s+\[kernel\]$", table, re.M), table
+    assert re.search(r"^\s*33\.33%\s+50\.00%\s+1\s+generator$", table, re.M), table  # self, total
+    table = by_continuation(samples)
+    assert re.search(r"^\s*50\.00%\s+100\.00%\s+1\s+main stack$", table, re.M), table
+    assert re.search(r"^\s*50\.00%\s+50\.00%\s+2\s+generator$", table, re.M), table
+
+
+def test_perf_annotate_shows_instructions_wasm_offsets_and_samples(require_tool, profiled_wat, tmp_path):
+    require_tool("perf")
+    out_dir = tmp_path / "profile"
+    proc = stackstitch("perf", "record", "-o", out_dir, "-F", "2000", profiled_wat, "--invoke",
+                       "main", ITERATIONS)
+    assert proc.returncode == 0, proc.stderr
+    proc = stackstitch("perf", "annotate", "busy_div", "-o", out_dir)
+    assert proc.returncode == 0, proc.stderr
+    header, columns, *listing = proc.stdout.splitlines()
+    total = int(re.match(r"busy_div: \d+ bytes at 0x[0-9a-f]+, ([\d,]+) samples", header).group(1)
+                .replace(",", ""))
+    assert total > 50
+    rows = [re.match(r"^\s*(\d*)\s+(?:[\d.]+%)?\s+(0x[0-9a-f]+)?\s+\+0x([0-9a-f]{4})  (.*)$", line)
+            for line in listing]
+    assert all(rows), listing
+    assert sum(int(r.group(1) or 0) for r in rows) == total
+    # The hot loop's division: a sample's pc is the next instruction to run after it.
+    assert any("div" in before.group(4) and (before.group(1) or after.group(1))
+               for before, after in zip(rows, rows[1:]))
+    module = load_bytes(PROFILED_WAT.encode())
+    offsets = [int(r.group(2), 16) for r in rows if r.group(2)]
+    body = module.code[2]  # busy_div's body: every offset shown lies in it
+    assert offsets and all(body.code_start <= o < body.code_end for o in offsets), offsets
+    assert "no JIT function named 'nothing'" in one_error_line(
+        stackstitch("perf", "annotate", "nothing", "-o", out_dir))

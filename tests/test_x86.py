@@ -364,7 +364,8 @@ def test_cmov_all_conditions():
 
 def test_fixed_encodings():
     table = [(Assembler.cdq, "cdq", ()), (Assembler.cqo, "cqo", ()), (Assembler.ret, "ret", ()),
-             (Assembler.ud2, "ud2", ()),
+             (Assembler.ud2, "ud2", ()), (Assembler.int3, "int3", ()),
+             (Assembler.rdtsc, "rdtsc", ()),
              (Assembler.rep_movsq, "rep movsq", ("qword ptr [rdi]", "qword ptr [rsi]")),
              (Assembler.rep_stosq, "rep stosq", ("qword ptr [rdi]", "rax"))]
     check([Case(method, mnemonic, ops, mnemonic) for method, mnemonic, ops in table])

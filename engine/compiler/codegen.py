@@ -60,9 +60,10 @@ class ModuleCompiler:
     """Compiles every defined function of a module into one code blob."""
 
     def __init__(self, module: Module, type_ids: list[int], vmlayout: L.VmctxLayout,
-                 libcall: bool = False):
+                 libcall: bool = False, tracing: bool = False):
         self.module = module
         self.libcall = libcall  # switch stacks through a runtime routine (for comparison)
+        self.tracing = tracing  # write trace events (a tracing store's code; tracing.py)
         self.type_ids = type_ids
         self.vm = vmlayout
         self.memories = [i.desc for i in module.imports_of("memory")] + list(module.memories)

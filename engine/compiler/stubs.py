@@ -12,6 +12,16 @@ host trampoline
     The code of every host function's reference record. r15 holds the host block; calls
     the block's Python callable through CPython's C API, arguments and results copied
     through the runtime block.
+continuation start, switch, handler search, cont.bind merge, libcall switch
+    The stack-switching stubs (see each one below).
+
+Every stub a profiler can sample in has a frame-pointer frame, so a frame-pointer walk
+(pc, then [rbp+8] following [rbp], as perf does) from any of its instructions names the
+stub and then its caller. The exceptions are the instructions no frame-pointer code can
+get right, where pc and rbp change at different instructions: before a called stub's
+`mov rbp, rsp`, after its `pop rbp`, and the last jump of a switch. There the walk skips
+the caller (one frame), as it does in any function's prologue; it never shows a frame that
+is not on the stack (engine/DESIGN.md, "Frame pointers across switches").
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from dataclasses import dataclass
 
 from .. import layout as L
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
+from .tracing import emit_trace_event, emit_trace_word
 from .x86 import (AE, NE, R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI,
                   RSP, A, Assembler, B, E, Label, Mem)
 
@@ -48,6 +59,10 @@ ENTRY_FRAME = CfaRule("rbp", 16, (("rbp", -16), ("rbx", -24), ("r12", -32), ("r1
                                   ("r14", -48), ("r15", -56)))
 
 
+# The native switch stubs, by L.SWITCH_* kind.
+NATIVE_SWITCH_STUBS = ("stackstitch_resume", "stackstitch_suspend", "stackstitch_switch")
+
+
 @dataclass
 class StubSymbol:
     name: str
@@ -68,27 +83,34 @@ class Stubs:
     host_trampoline: int
     start_stub: int  # where fresh continuations begin
     start_return_address: int  # the return address of the start stub's call
+    switch_stubs: list[int]  # native switching: where each kind of switch ends (L.SWITCH_*)
     search_stub: int
     merge_stub: int
     libcall_switch: int
     fiber_return: int  # a suspended stack's saved pc in libcall mode: [sp] rbp, [sp+8] pc
+    read_tsc: object = None  # tracing stores: a function returning the timestamp counter
 
 
-def emit_switch_to(a: Assembler, target: int) -> tuple[int, int]:
-    """Make `target` (a record) the running stack and continue at its saved pc (rax: runtime).
-
-    Returns the offsets just after rsp and just after rbp are replaced, where unwind rules
-    must stop relying on the old registers."""
+def emit_enter_stack(a: Assembler, target: int) -> None:
+    """Make `target` (a record) the running stack and move rsp onto it (rax: runtime)."""
     a.mov(64, Mem(RAX, L.RT_CURRENT), target)
     a.mov(64, R11, Mem(target, L.CR_LIMIT))
     a.mov(64, Mem(RAX, L.RT_STACK_LIMIT), R11)
     a.store_imm(64, Mem(target, L.CR_STATE), L.CONT_RUNNING)
     a.mov(64, RSP, Mem(target, L.CR_SP))
-    after_rsp = a.pos
+
+
+def emit_switch_to(a: Assembler, target: int) -> int:
+    """Make `target` (a record) the running stack and continue at its saved pc (rax: runtime).
+
+    rbp is loaded last, just before the jump, so that a frame-pointer walk follows the old
+    stack up to there; returns the offset after that load, where unwind rules must stop
+    relying on the old rbp."""
+    emit_enter_stack(a, target)
     a.mov(64, RBP, Mem(target, L.CR_FP))
     after_rbp = a.pos
     a.jmp_indirect(Mem(target, L.CR_PC))
-    return after_rsp, after_rbp
+    return after_rbp
 
 
 def start_stub_rule(record_base: str, record_offset: int) -> CfaRule:
@@ -102,8 +124,17 @@ def start_stub_rule(record_base: str, record_offset: int) -> CfaRule:
                             ("rip", PointerChain(record_base, (record_offset + L.BASE_FRAME_RETURN,)))))
 
 
-def build_stubs(place) -> Stubs:
-    """Assemble the stubs; `place(code)` maps them executable (runtime.codemem.CodeRegion)."""
+def saved_context_rule(record: str) -> CfaRule:
+    """A stub jumped to (not called) by code that saved its context in the record in
+    register `record`: the caller is that code, at its saved pc, rsp and rbp."""
+    return CfaRule(PointerChain(record, (L.CR_SP,), load_last=True), 0,
+                   (("rbp", PointerChain(record, (L.CR_FP,))), ("rip", PointerChain(record, (L.CR_PC,)))))
+
+
+def build_stubs(place, tracing: bool = False) -> Stubs:
+    """Assemble the stubs; `place(code)` maps them executable (runtime.codemem.CodeRegion).
+    A tracing store's stubs also write trace events (tracing.py): entry and exit, the
+    switches, continuation returns and traps; without tracing they have none of that."""
     a = Assembler()
     exit_label = Label()
     trap_stub = Label()
@@ -127,9 +158,10 @@ def build_stubs(place) -> Stubs:
     a.push_mem(Mem(RCX, L.RT_STACK_LIMIT))
     a.alu_imm("sub", 64, RSP, ENTRY_FRAME_SIZE - 88)
     a.mov(64, Mem(RCX, L.RT_ENTRY_SP), RSP)
-    # The root record: no parent, no handlers, the main stack's limit.
+    # The root record: no parent, no handlers, the main stack's limit, id 0.
     a.mov_imm(32, RAX, 0)
     a.mov(64, Mem(RSP, L.CR_PARENT), RAX)
+    a.mov(64, Mem(RSP, L.CR_ID), RAX)
     a.mov(64, Mem(RSP, L.CR_HANDLER_COUNT), RAX)
     a.store_imm(64, Mem(RSP, L.CR_STATE), L.CONT_RUNNING)
     a.mov(64, RAX, Mem(RCX, L.RT_MAIN_LIMIT))
@@ -166,6 +198,10 @@ def build_stubs(place) -> Stubs:
     a.mov(64, RDI, RSP)
     a.mov(64, RCX, R8)
     a.rep_movsq()
+    if tracing:
+        a.mov(64, RAX, Mem(RBP, _SAVED_RUNTIME))
+        emit_trace_word(a, R8, L.TRACE_ENTER)
+        emit_trace_event(a, R8, None, None)
     a.call_indirect(RBX)
     entry_return = a.pos
     a.mov(64, RSI, RSP)
@@ -174,6 +210,12 @@ def build_stubs(place) -> Stubs:
     a.rep_movsq()
     a.mov_imm(32, RAX, 0)
     a.bind(exit_label)
+    if tracing:  # the status in rax waits in r12, restored below
+        a.mov(64, R12, RAX)
+        a.mov(64, RAX, Mem(RBP, _SAVED_RUNTIME))
+        emit_trace_word(a, R8, L.TRACE_EXIT)
+        emit_trace_event(a, R8, None, None)
+        a.mov(64, RAX, R12)
     a.mov(64, RCX, Mem(RBP, _SAVED_RUNTIME))
     for saved, field in ((_SAVED_OLD_ENTRY_SP, L.RT_ENTRY_SP), (_SAVED_CURRENT, L.RT_CURRENT),
                          (_SAVED_LIMIT, L.RT_STACK_LIMIT)):
@@ -193,22 +235,33 @@ def build_stubs(place) -> Stubs:
     symbols.append(StubSymbol("stackstitch_entry", entry_at, a.pos, entry_rows))
 
     # ---- trap stub ----
+    # Records the trap site (the caller: its return address, rsp and rbp) and leaves through
+    # the innermost entry; the frames it leaves behind stay intact for the trap report.
     a.bind(trap_stub)
     trap_rows = [(a.pos, AT_CALL)]
-    a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
-    a.pop(RCX)
-    trap_rows.append((a.pos, CfaRule("rsp", 0)))  # the return address was just popped
-    a.mov(64, Mem(RAX, L.RT_TRAP_PC), RCX)
-    a.mov(64, Mem(RAX, L.RT_TRAP_SP), RSP)
-    a.mov(64, Mem(RAX, L.RT_TRAP_FP), RBP)
-    a.mov(64, Mem(RAX, L.RT_TRAP_CODE), RSI)
-    a.mov(64, RCX, Mem(RAX, L.RT_CURRENT))
-    a.mov(64, Mem(RAX, L.RT_TRAP_STACK), RCX)
-    a.mov(64, RSP, Mem(RAX, L.RT_ENTRY_SP))
-    trap_rows.append((a.pos, CfaRule("rsp", ENTRY_FRAME_SIZE + 16, ENTRY_FRAME.saved)))
+    a.push(RBP)
+    trap_rows.append((a.pos, AFTER_PUSH_RBP))
+    a.mov(64, RBP, RSP)
+    trap_rows.append((a.pos, RBP_FRAME))
+    if tracing:
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        emit_trace_word(a, R8, L.TRACE_TRAP, RSI)
+        a.mov(64, R9, Mem(RAX, L.RT_CURRENT))
+        emit_trace_event(a, R8, R9, None)
+    a.mov(64, RDX, Mem(R15, L.VM_RUNTIME))
+    a.mov(64, RCX, Mem(RBP, 8))
+    a.mov(64, Mem(RDX, L.RT_TRAP_PC), RCX)
+    a.lea(RCX, Mem(RBP, 16))
+    a.mov(64, Mem(RDX, L.RT_TRAP_SP), RCX)
+    a.mov(64, RCX, Mem(RBP, 0))
+    a.mov(64, Mem(RDX, L.RT_TRAP_FP), RCX)
+    a.mov(64, Mem(RDX, L.RT_TRAP_CODE), RSI)
+    a.mov(64, RCX, Mem(RDX, L.RT_CURRENT))
+    a.mov(64, Mem(RDX, L.RT_TRAP_STACK), RCX)
+    a.mov(64, RSP, Mem(RDX, L.RT_ENTRY_SP))
+    a.mov_imm(32, RAX, 1)
     a.lea(RBP, Mem(RSP, ENTRY_FRAME_SIZE))
     trap_rows.append((a.pos, ENTRY_FRAME))  # now in the entry frame, about to leave it
-    a.mov_imm(32, RAX, 1)
     a.jmp(exit_label)
     symbols.append(StubSymbol("stackstitch_trap", trap_stub.pos, a.pos, trap_rows))
 
@@ -285,11 +338,15 @@ def build_stubs(place) -> Stubs:
     symbols.append(StubSymbol("stackstitch_host_call", host_at, a.pos, host_rows, signal_frame=True))
 
     # ---- continuation start ----
-    # Entered by a switch with rsp at the base frame of a fresh continuation's stack.
+    # Entered by a switch with rsp and rbp at the base frame of a fresh continuation's stack
+    # ([rbp] the resumer's rbp, [rbp+8] its resume landing): a fresh record's saved fp is
+    # its base frame. One byte of padding comes first, inside the stub's range: a debugger
+    # stopped in a switch whose caller is a fresh continuation looks the caller's pc up
+    # at pc - 1, as for any return address, and must find this stub's rule there.
+    start_symbol_at = a.pos
+    start_rows = [(a.pos, start_stub_rule("rbp", 16))]
+    a.int3()
     start_at = a.pos
-    start_rows = [(a.pos, start_stub_rule("rsp", 16))]
-    a.mov(64, RBP, RSP)  # the base frame: [rbp] resumer's rbp, [rbp+8] resume landing
-    start_rows.append((a.pos, start_stub_rule("rbp", 16)))
     a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
     a.mov(64, RBX, Mem(RAX, L.RT_CURRENT))
     a.mov(64, RCX, Mem(RBX, L.CR_NARGS))
@@ -328,10 +385,31 @@ def build_stubs(place) -> Stubs:
     a.mov(64, Mem(RAX, L.RT_FREE_LIST), RBX)
     a.bind(retired)
     a.mov(64, RDI, Mem(RBX, L.CR_PARENT))
-    _, after_rbp = emit_switch_to(a, RDI)
+    if tracing:
+        emit_trace_word(a, R8, L.TRACE_RETURN)
+        emit_trace_event(a, R8, RBX, RDI)
+    after_rbp = emit_switch_to(a, RDI)
     start_rows.append((after_rbp, start_stub_rule("rbx", 0)))
-    symbols.append(StubSymbol("stackstitch_continuation_start", start_at, a.pos, start_rows,
+    symbols.append(StubSymbol("stackstitch_continuation_start", start_symbol_at, a.pos, start_rows,
                               signal_frame=True))
+
+    # ---- native switches ----
+    # Jumped to by generated code once it has saved its context in record rdi; rsi: the
+    # record to continue, rax: runtime. rbp first points at rdi's saved (fp, pc) pair,
+    # which reads as a frame record of the code that jumped here (CR_FP and CR_PC are
+    # adjacent), so a frame-pointer walk sees this stub called from there. One copy per
+    # kind of switch: each final jump then has the few targets that kind has (as when
+    # it was inlined at each site), which the branch predictor learns.
+    switch_stubs = []
+    for name in NATIVE_SWITCH_STUBS:
+        switch_stubs.append(a.pos)
+        switch_rows = [(a.pos, saved_context_rule("rdi"))]
+        a.lea(RBP, Mem(RDI, L.CR_FP))
+        if tracing:  # r8: the event (switching.py)
+            emit_trace_event(a, R8, RDI, RSI)
+        after_rbp = emit_switch_to(a, RSI)
+        switch_rows.append((after_rbp, saved_context_rule("rsi")))
+        symbols.append(StubSymbol(name, switch_stubs[-1], a.pos, switch_rows))
 
     # ---- handler search ----
     # rdx: tag record (bit 0 set for a switch clause), rax: runtime. Returns rcx: the record
@@ -339,6 +417,10 @@ def build_stubs(place) -> Stubs:
     search_at = a.pos
     search_rows = [(a.pos, AT_CALL)]
     outer, inner, next_record, found, unhandled = Label(), Label(), Label(), Label(), Label()
+    a.push(RBP)
+    search_rows.append((a.pos, AFTER_PUSH_RBP))
+    a.mov(64, RBP, RSP)
+    search_rows.append((a.pos, RBP_FRAME))
     a.mov(64, RCX, Mem(RAX, L.RT_CURRENT))
     a.bind(outer)
     a.test(64, RCX, RCX)
@@ -356,8 +438,13 @@ def build_stubs(place) -> Stubs:
     a.mov(64, RCX, Mem(RCX, L.CR_PARENT))
     a.jmp(outer)
     a.bind(found)
+    a.pop(RBP)
+    search_rows.append((a.pos, AT_CALL))
     a.ret()
+    search_rows.append((a.pos, RBP_FRAME))
     a.bind(unhandled)  # the return address on the stack names the suspend site
+    a.pop(RBP)
+    search_rows.append((a.pos, AT_CALL))
     a.mov_imm(32, RSI, L.TRAP_UNHANDLED)
     a.jmp(trap_stub)
     symbols.append(StubSymbol("stackstitch_handler_search", search_at, a.pos, search_rows))
@@ -366,7 +453,12 @@ def build_stubs(place) -> Stubs:
     # rcx: record, rdx: number of values already in the transfer area, rax: runtime.
     # Moves them up and puts the bound values first. Preserves rax, rbx, rcx, rdx.
     merge_at = a.pos
+    merge_rows = [(a.pos, AT_CALL)]
     shift, copy, done = Label(), Label(), Label()
+    a.push(RBP)
+    merge_rows.append((a.pos, AFTER_PUSH_RBP))
+    a.mov(64, RBP, RSP)
+    merge_rows.append((a.pos, RBP_FRAME))
     a.mov(64, R8, Mem(RCX, L.CR_NBOUND))
     a.mov(64, R9, RDX)
     a.bind(shift)
@@ -389,29 +481,57 @@ def build_stubs(place) -> Stubs:
     a.jmp(loop)
     a.bind(done)
     a.store_imm(64, Mem(RCX, L.CR_NBOUND), 0)
+    a.pop(RBP)
+    merge_rows.append((a.pos, AT_CALL))
     a.ret()
-    symbols.append(StubSymbol("stackstitch_bind_merge", merge_at, a.pos, [(merge_at, AT_CALL)]))
+    symbols.append(StubSymbol("stackstitch_bind_merge", merge_at, a.pos, merge_rows))
 
     # ---- libcall-mode switch ----
     # rdi: record to save this stack's context in, rsi: record to continue, rax: runtime.
-    # Returns on the other stack: its saved pc is fiber_return, which pops and returns.
+    # Returns on the other stack: a stack this routine left has its saved pc at
+    # fiber_return, and its frame of this routine at its saved sp, which pops and returns.
+    # Until then rbp stays on this routine's frame on the stack being left. A fresh
+    # continuation instead starts at its start stub, with rbp at its base frame.
     libcall_at = a.pos
-    fiber_return = Label()
+    fiber_return, fresh = Label(), Label()
+    libcall_rows = [(a.pos, AT_CALL)]
     a.push(RBP)
+    libcall_rows.append((a.pos, AFTER_PUSH_RBP))
+    a.mov(64, RBP, RSP)
+    libcall_rows.append((a.pos, RBP_FRAME))
+    if tracing:  # r8: the event (switching.py)
+        emit_trace_event(a, R8, RDI, RSI)
     a.mov(64, Mem(RDI, L.CR_SP), RSP)
     a.mov(64, Mem(RDI, L.CR_FP), RBP)
-    a.lea_rip(R11, fiber_return)
-    a.mov(64, Mem(RDI, L.CR_PC), R11)
-    after_rsp, _ = emit_switch_to(a, RSI)
+    a.lea_rip(R10, fiber_return)
+    a.mov(64, Mem(RDI, L.CR_PC), R10)
+    emit_enter_stack(a, RSI)
+    a.alu("cmp", 64, R10, Mem(RSI, L.CR_PC))
+    a.jcc(NE, fresh)
     a.bind(fiber_return)
-    libcall_rows = [(libcall_at, AT_CALL), (libcall_at + 1, AFTER_PUSH_RBP),
-                    # the switching stack's frame, as saved in its record
-                    (after_rsp, CfaRule(PointerChain("rdi", (L.CR_SP, 16)), 0, (("rbp", -16),))),
-                    (fiber_return.pos, AFTER_PUSH_RBP)]
     a.pop(RBP)
     libcall_rows.append((a.pos, AT_CALL))
     a.ret()
+    a.bind(fresh)
+    libcall_rows.append((a.pos, RBP_FRAME))
+    a.mov(64, RBP, Mem(RSI, L.CR_FP))
+    libcall_rows.append((a.pos, saved_context_rule("rsi")))
+    a.jmp_indirect(Mem(RSI, L.CR_PC))
     symbols.append(StubSymbol("stackstitch_libcall_switch", libcall_at, a.pos, libcall_rows))
+
+    read_tsc_at = None
+    if tracing:  # for Python: the clock of the events, to calibrate it
+        read_tsc_at = a.pos
+        a.push(RBP)
+        a.mov(64, RBP, RSP)
+        a.rdtsc()
+        a.shift_imm("shl", 64, RDX, 32)
+        a.alu("or", 64, RAX, RDX)
+        a.pop(RBP)
+        a.ret()
+        symbols.append(StubSymbol("stackstitch_read_tsc", read_tsc_at, a.pos,
+                                  [(read_tsc_at, AT_CALL), (read_tsc_at + 1, AFTER_PUSH_RBP),
+                                   (read_tsc_at + 4, RBP_FRAME), (a.pos - 1, AT_CALL)]))
 
     region = place(bytes(a.buf))
     base = region.address
@@ -423,7 +543,9 @@ def build_stubs(place) -> Stubs:
                  host_trampoline=base + host_at,
                  start_stub=base + start_at,
                  start_return_address=base + start_return,
+                 switch_stubs=[base + at for at in switch_stubs],
                  search_stub=base + search_at,
                  merge_stub=base + merge_at,
                  libcall_switch=base + libcall_at,
-                 fiber_return=base + fiber_return.pos)
+                 fiber_return=base + fiber_return.pos,
+                 read_tsc=None if read_tsc_at is None else ctypes.CFUNCTYPE(ctypes.c_uint64)(base + read_tsc_at))

@@ -11,9 +11,8 @@ from .. import layout as L
 from ..frontend.types import FuncType
 from .common import (B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF, CONST, SCRATCH, SLOT,
                      CodegenCore, CompileError, TryRegion, simple_type)
-from .frames import RBP_FRAME, CfaRule, PointerChain
-from .stubs import emit_switch_to
-from .x86 import (GPR_NAMES, NE, R8, R9, R10, R11, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
+from .tracing import emit_trace_event, emit_trace_word
+from .x86 import (NE, R8, R9, R10, R11, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
                   A, E, Label, Mem)
 
 
@@ -88,24 +87,29 @@ class SwitchingCodegen(CodegenCore):
         self.asm.lea_rip(R11, landing)
         a.mov(64, Mem(record, L.CR_PC), R11)
 
-    def switch_stacks(self, own: int, target: int, landing: Label):
+    def switch_stacks(self, own: int, target: int, landing: Label, kind: int, trace_kind: int,
+                      trace_detail: int | None = None):
         """Leave this stack, saving its context in record `own`, and continue on record
         `target`'s stack; control comes back at `landing`, which the caller binds next.
 
-        Native mode inlines the switch. Libcall mode calls the runtime's switch routine,
-        which returns on the other stack, as fiber libraries do."""
+        Native mode saves the context here and jumps to the switch stub, which finishes the
+        switch under a frame of its own (a frame-pointer walk sampled mid-switch then sees
+        the stub on top of this function, never this function on top of the target's
+        frames); `kind` (L.SWITCH_*) picks the stub. Libcall mode calls the runtime's
+        switch routine, which returns on the other stack, as fiber libraries do. When
+        tracing, r8 tells the stub which event this is (`trace_kind`, with register
+        `trace_detail`)."""
         a = self.asm
-        if self.mc.libcall:
-            a.mov(64, RSI, target)
+        a.mov(64, RSI, target)
+        if own != RDI:
             a.mov(64, RDI, own)
+        if self.mc.tracing:
+            emit_trace_word(a, R8, trace_kind, trace_detail)
+        if self.mc.libcall:
             a.call_indirect(Mem(RAX, L.RT_LIBCALL_SWITCH))
         else:
-            self.save_context(own, landing)
-            _, after_rbp = emit_switch_to(a, target)
-            # At the jump, this frame lives on only in `own`'s saved context.
-            self.cfi_rows.append((after_rbp, CfaRule(PointerChain(GPR_NAMES[own], (L.CR_FP, 16)), 0,
-                                                     (("rbp", -16),))))
-            self.cfi_rows.append((a.pos, RBP_FRAME))
+            self.save_context(RDI, landing)
+            a.jmp_indirect(Mem(RAX, L.RT_SWITCH_STUBS + 8 * kind))
 
     def land(self):
         """Code after a switch (or an exception) arrives here: restore the registers this
@@ -136,10 +140,11 @@ class SwitchingCodegen(CodegenCore):
         a.mov(64, R8, Mem(RCX, L.CR_NEXT_FREE))
         a.mov(64, Mem(RAX, L.RT_FREE_LIST), R8)
         a.mov_imm(32, R8, 0)
-        for offset in (L.CR_STATE, L.CR_FP, L.CR_PARENT, L.CR_HANDLER_COUNT, L.CR_NBOUND):
+        for offset in (L.CR_STATE, L.CR_PARENT, L.CR_HANDLER_COUNT, L.CR_NBOUND):
             a.mov(64, Mem(RCX, offset), R8)
         a.lea(R8, Mem(RCX, L.BASE_FRAME_RBP))  # a fresh stack starts at its base frame
         a.mov(64, Mem(RCX, L.CR_SP), R8)
+        a.mov(64, Mem(RCX, L.CR_FP), R8)
         a.mov(64, R8, Mem(RAX, L.RT_START_STUB))
         a.mov(64, Mem(RCX, L.CR_PC), R8)
         a.mov(64, Mem(RCX, L.CR_TOP), RCX)
@@ -162,8 +167,22 @@ class SwitchingCodegen(CodegenCore):
         self.reload_pins()
         a.mov(64, R9, Mem(RSP, 0))
         a.bind(done)
+        if self.mc.tracing:
+            self.trace_cont_new(R9)
         self.free_gpr.remove(R9)
         self.push_reg(R9, "ref")
+
+    def trace_cont_new(self, reference: int):
+        """The cont.new event: its creator, and the new continuation with its function."""
+        a = self.asm
+        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        a.mov(64, RSI, reference)
+        a.shift_imm("shl", 64, RSI, 64 - L.REVISION_SHIFT)
+        a.shift_imm("shr", 64, RSI, 64 - L.REVISION_SHIFT)
+        a.mov(64, R8, Mem(RSI, L.CR_FUNC))
+        emit_trace_word(a, R8, L.TRACE_NEW, R8)
+        a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
+        emit_trace_event(a, R8, RDI, RSI)
 
     def op_cont_bind(self):
         ct1 = self.u32()
@@ -227,8 +246,10 @@ class SwitchingCodegen(CodegenCore):
         a.mov(64, Mem(RCX, L.BASE_FRAME_RETURN), R9)
         if throw_tag is None:
             a.mov(64, R10, Mem(RCX, L.CR_TOP))
-            self.switch_stacks(RDX, R10, landing)
+            self.switch_stacks(RDX, R10, landing, L.SWITCH_RESUME, L.TRACE_RESUME)
         else:
+            if self.mc.tracing:
+                self.trace_resume_throw(throw_tag)
             self.save_context(RDX, landing)
             self.max_out = max(self.max_out, 2)
             a.store_imm(64, Mem(RSP, 0), throw_tag)
@@ -253,6 +274,21 @@ class SwitchingCodegen(CodegenCore):
         a.ud2()
         a.bind(returned)
         self.values_from_transfer([simple_type(t) for t in ft.results])
+
+    def trace_resume_throw(self, throw_tag: int):
+        """The resume_throw event, from the running stack (rdx) to the continuation (rcx),
+        with the tag (none for resume_throw_ref); keeps rax, rcx and rdx."""
+        a = self.asm
+        if throw_tag >= 0:
+            a.mov(64, R8, Mem(R15, self.mc.vm.tag(throw_tag)))
+            emit_trace_word(a, R8, L.TRACE_RESUME_THROW, R8)
+        else:
+            emit_trace_word(a, R8, L.TRACE_RESUME_THROW)
+        a.mov(64, RDI, RDX)
+        a.mov(64, RSI, RCX)
+        emit_trace_event(a, R8, RDI, RSI)
+        a.mov(64, RDX, RDI)
+        a.mov(64, RCX, RSI)
 
     def tag_types_of(self, tag: int) -> FuncType:
         return self.mc.tag_types[tag]
@@ -285,7 +321,7 @@ class SwitchingCodegen(CodegenCore):
         a.alu_imm("add", 64, R8, 1)
         a.mov(64, Mem(RAX, L.RT_TRANSFER_KIND), R8)
         a.mov(64, R10, Mem(RCX, L.CR_PARENT))
-        self.switch_stacks(RDI, R10, landing)
+        self.switch_stacks(RDI, R10, landing, L.SWITCH_SUSPEND, L.TRACE_SUSPEND, RDX)
         a.bind(landing)
         self.land()
         self.values_from_transfer([simple_type(t) for t in ft.results])
@@ -343,7 +379,9 @@ class SwitchingCodegen(CodegenCore):
         self.merge_bound_values(RBX, n)
         a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
         a.mov(64, R10, Mem(RBX, L.CR_TOP))
-        self.switch_stacks(RDI, R10, landing)
+        if self.mc.tracing:  # the merge took rdx
+            a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
+        self.switch_stacks(RDI, R10, landing, L.SWITCH_SWITCH, L.TRACE_SWITCH, RDX)
         a.bind(landing)
         self.land()
         self.values_from_transfer(results)

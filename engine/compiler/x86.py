@@ -354,6 +354,12 @@ class Assembler:
     def ud2(self):
         self.buf += b"\x0f\x0b"
 
+    def int3(self):
+        self.buf.append(0xCC)
+
+    def rdtsc(self):
+        self.buf += b"\x0f\x31"
+
     def rep_movsq(self):
         self.buf += b"\xf3\x48\xa5"
 

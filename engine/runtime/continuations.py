@@ -8,8 +8,8 @@ import ctypes
 import mmap
 
 from .. import layout as L
-from .codemem import PROT_NONE, READ_WRITE, protect, reserve
 from ..frontend.types import FuncType
+from .codemem import PROT_NONE, READ_WRITE, protect, reserve
 
 DEFAULT_CONT_STACK_SIZE = 256 << 10  # host calls never run on these: they move to the main stack
 MAX_STACK_SIZE = 1 << 30
@@ -17,9 +17,10 @@ MAX_STACK_SIZE = 1 << 30
 # Between a stack's low end and its limit (CR_LIMIT), room for what may write below the
 # deepest Wasm frame whose prologue check passed. First, stubs: the check keeps 8 bytes
 # free below the frame's rsp, where a call from the body puts its return address; the
-# host-call and libcall-switch stubs push rbp 8 bytes under the limit, and a callee whose
-# check fails has pushed rbp and the vmctx before it calls the trap stub, 24 bytes under.
-STUB_BELOW_LIMIT = 24
+# host-call, libcall-switch, handler-search and cont.bind-merge stubs push rbp 8 bytes
+# under the limit, and a callee whose check fails has pushed rbp and the vmctx before it
+# calls the trap stub, which pushes rbp too: 32 bytes under.
+STUB_BELOW_LIMIT = 32
 # Then a signal handler, which the kernel starts on whatever stack is running: it skips the
 # 128-byte red zone and writes a signal frame as large as the machine's register state
 # (AT_MINSIGSTKSZ, 3.6 KiB with AVX-512); the handler's own frames go below that
@@ -144,8 +145,7 @@ class ContinuationPool:
         record = self.allocate()
         w = record_words(record)
         w[L.CR_STATE // 8] = L.CONT_FRESH
-        w[L.CR_SP // 8] = L.base_frame(record)
-        w[L.CR_FP // 8] = 0
+        w[L.CR_SP // 8] = w[L.CR_FP // 8] = L.base_frame(record)
         w[L.CR_PC // 8] = self.start_stub
         w[L.CR_PARENT // 8] = 0
         w[L.CR_TOP // 8] = record

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ctypes
 
 from .. import layout as L
+from .errors import WasmException
 from .stackwalk import Boundary, StackWalk, StoreStacks
 
 
@@ -51,8 +52,6 @@ class Unwinder:
         that is abandoned before it ran).
 
         Raises Unwind to continue there, or WasmException when nothing catches it."""
-        from .store import WasmException
-
         store = self.store
         stacks = StoreStacks(store)
         rt = store.runtime

@@ -16,18 +16,20 @@ from dataclasses import fields, is_dataclass
 from .. import layout as L
 from ..compiler.codegen import CompiledModule, ModuleCompiler
 from ..compiler.common import (B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL,
-                             B_MEMORY_GROW, B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL,
-                             B_TABLE_GROW, B_TABLE_INIT, B_THROW, B_THROW_INTO, B_THROW_REF,
-                             NUM_BUILTINS, simple_type)
+                               B_MEMORY_GROW, B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL,
+                               B_TABLE_GROW, B_TABLE_INIT, B_THROW, B_THROW_INTO, B_THROW_REF,
+                               NUM_BUILTINS, simple_type)
+from ..compiler.stubs import build_stubs
+from ..frontend.module import Module
+from ..frontend.types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
+                              TableType)
 from .codemem import PROT_NONE, READ_WRITE, CodeRegion, protect, reserve
 from .continuations import DEFAULT_CONT_STACK_SIZE, ContinuationPool
 from .debugroot import publish as publish_debug_root
+from .errors import Exhaustion, HostExit, LinkError, Trap, WasmException, host_failure
 from .exceptions import Unwind, Unwinder
 from .stackwalk import StoreStacks
-from ..frontend.module import Module
-from ..compiler.stubs import build_stubs
-from ..frontend.types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
-                    TableType)
+from .tracing import TraceRing
 
 PAGE = 65536
 MASK64 = (1 << 64) - 1
@@ -39,49 +41,6 @@ MAIN_STACK_GUARD = 64 << 10
 # whose libffi closure would leave a writable and executable page in the process.
 _PY_CALL = ctypes.cast(ctypes.pythonapi.PyObject_CallNoArgs, ctypes.c_void_p).value
 _PY_DECREF = ctypes.cast(ctypes.pythonapi.Py_DecRef, ctypes.c_void_p).value
-
-
-class Trap(Exception):
-    """A Wasm trap. `message` uses the spec's wording; `detail` says more where the engine
-    knows more (the faulting address of an out-of-bounds access, as Wasmtime reports it)."""
-
-    def __init__(self, message: str, detail: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.detail = detail
-        self.frames: list = []
-
-
-class Exhaustion(Trap):
-    pass
-
-
-class LinkError(Exception):
-    pass
-
-
-class HostExit(Exception):
-    """Raised by a host function to unwind all Wasm frames to the embedder, unchanged
-    (WASI's proc_exit)."""
-
-
-class WasmException(Exception):
-    """An exception thrown by Wasm code that nothing caught."""
-
-    def __init__(self, tag, payload: list[int]):
-        super().__init__(f"uncaught exception with tag {tag}")
-        self.tag = tag
-        self.payload = payload
-
-
-def host_failure(exc: BaseException, name: str | None = None) -> BaseException:
-    """What a host function's exception becomes for the embedder: Wasm-level errors, exits
-    and interrupts as they are, any other error a trap naming the function."""
-    if isinstance(exc, (Trap, WasmException, HostExit)) or not isinstance(exc, Exception):
-        return exc
-    trap = Trap(f"host function {name + ' ' if name else ''}failed: {exc}")
-    trap.__cause__ = exc
-    return trap
 
 
 def _mask(ty: str) -> int:
@@ -230,7 +189,7 @@ class Store:
 
     def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native",
                  code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE,
-                 trap_observers: list | None = None):
+                 trap_observers: list | None = None, trace_events: int = 0):
         self.switching = switching
         # Called as observer(module, compiled, region) for each module compiled: debugger
         # registration and perf maps hook in here (see add_code_observer).
@@ -238,7 +197,7 @@ class Store:
         # Called as observer(store, error) when a trap or an uncaught exception is about to
         # reach the embedder, while its stacks are intact: trap reports hook in here.
         self.trap_observers: list = list(trap_observers or ())
-        self.stubs = build_stubs(CodeRegion)
+        self.stubs = build_stubs(CodeRegion, tracing=trace_events > 0)
         self.runtime = (ctypes.c_uint64 * (L.RUNTIME_BLOCK_SIZE // 8))()
         self.runtime_address = ctypes.addressof(self.runtime)
         self.runtime_words = memoryview(self.runtime).cast("B").cast("Q")  # faster to index
@@ -258,9 +217,11 @@ class Store:
         r[L.RT_SEARCH_STUB // 8] = self.stubs.search_stub
         r[L.RT_MERGE_STUB // 8] = self.stubs.merge_stub
         r[L.RT_LIBCALL_SWITCH // 8] = self.stubs.libcall_switch
+        r[L.RT_SWITCH_STUBS // 8:L.RT_SWITCH_STUBS // 8 + len(self.stubs.switch_stubs)] = self.stubs.switch_stubs
         r[L.RT_PY_CALL // 8] = _PY_CALL
         r[L.RT_PY_DECREF // 8] = _PY_DECREF
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
+        self.trace_ring = TraceRing(self.runtime, trace_events, self.stubs.read_tsc) if trace_events else None
         for observer in code_observers or ():
             self.add_code_observer(observer)
         self.debug_record = None  # see publish_debug_root
@@ -401,7 +362,8 @@ class Store:
         entry = self._compiled.get(id(module))
         if entry is None:
             compiled: CompiledModule = ModuleCompiler(module, type_ids, vm,
-                                                      libcall=self.switching == "libcall").compile()
+                                                      libcall=self.switching == "libcall",
+                                                      tracing=self.trace_ring is not None).compile()
             region = CodeRegion(compiled.code)
             for function in compiled.functions:
                 start = region.address + function.start
