@@ -115,10 +115,22 @@ class Lookup:
         self.dir = self.opened[-1] if self.opened else self.base
 
 
+def _plain_name(path: bytes) -> bool:
+    """A single component naming an entry of the base itself: the kernel may look it up
+    (without following it), no walk needed."""
+    return b"/" not in path and path not in (b"", b".", b"..")
+
+
 def open_beneath(base: int, path: bytes, flags: int, follow: bool) -> int:
     """os.open of `path` beneath `base`; a final symlink is followed only with `follow`
     (else it fails with ELOOP, as O_NOFOLLOW says)."""
     flags |= os.O_NOFOLLOW | os.O_CLOEXEC
+    if _plain_name(path):
+        try:
+            return os.open(path, flags, 0o666, dir_fd=base)
+        except OSError as error:
+            if error.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise  # else it may be a symlink: the walk below follows it or says ELOOP
     with Lookup(base, path) as lookup:
         directory, name = lookup.entry()
         while True:
@@ -135,6 +147,10 @@ def open_beneath(base: int, path: bytes, flags: int, follow: bool) -> int:
 
 
 def stat_beneath(base: int, path: bytes, follow: bool) -> os.stat_result:
+    if _plain_name(path):
+        result = os.stat(path, dir_fd=base, follow_symlinks=False)
+        if not (follow and stat.S_ISLNK(result.st_mode)):
+            return result
     with Lookup(base, path) as lookup:
         while True:
             directory, name = lookup.parent()
