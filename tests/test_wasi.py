@@ -239,7 +239,7 @@ def test_poll_oneoff_waits_for_the_earliest_clock():
     assert p.call("poll_oneoff", 0, 200, 0, 400) == wasi.EINVAL
 
 
-def test_poll_oneoff_sees_stdin_readiness(tmp_path):
+def test_poll_oneoff_sees_stdin_readiness():
     read_end, write_end = os.pipe()
     with open(read_end, "rb", buffering=0) as stdin:
         p = Process(stdin=stdin)
@@ -250,6 +250,9 @@ def test_poll_oneoff_sees_stdin_readiness(tmp_path):
         os.write(write_end, b"x")
         assert p.call("poll_oneoff", 0, 200, 2, 400) == wasi.ESUCCESS
         assert events(p, 200, p.u32(400)) == [(7, 0, wasi.EVENTTYPE_FD_READ)]
+        p.iovecs(0, [(100, 16)])
+        assert p.call("fd_read", 0, 0, 1, 8) == wasi.ESUCCESS
+        assert (p.u32(8), p.memory.read(100, 1)) == (1, b"x")
     os.close(write_end)
 
 

@@ -63,6 +63,9 @@ class Wasi(FdCalls, PathCalls, PollCalls):
                  stderr: BinaryIO | None = None, preopens: list[tuple[str, str]] = ()):
         self.args = [a.encode() for a in args]
         self.env = [f"{k}={v}".encode() for k, v in env.items()]
+        # (count, bytes with the NULs) for the *_sizes_get calls
+        self._args_sizes = (len(self.args), sum(map(len, self.args)) + len(self.args))
+        self._env_sizes = (len(self.env), sum(map(len, self.env)) + len(self.env))
         self.fds = DescriptorTable()
         for number, stream in enumerate((stdin, stdout, stderr)):
             self.fds.add(Stream(number, stream))
@@ -106,23 +109,23 @@ class Wasi(FdCalls, PathCalls, PollCalls):
         self.mem.write(buf, b"".join(string + b"\0" for string in strings))
         return ESUCCESS
 
-    def _write_sizes(self, strings: list[bytes], count_ptr: int, size_ptr: int) -> int:
-        mem = self.mem
-        mem.u32(count_ptr, len(strings))
-        mem.u32(size_ptr, sum(map(len, strings)) + len(strings))
-        return ESUCCESS
-
     def args_get(self, argv: int, argv_buf: int) -> int:
         return self._write_strings(self.args, argv, argv_buf)
 
     def args_sizes_get(self, count_ptr: int, size_ptr: int) -> int:
-        return self._write_sizes(self.args, count_ptr, size_ptr)
+        count, size = self._args_sizes
+        self.mem.u32(count_ptr, count)
+        self.mem.u32(size_ptr, size)
+        return ESUCCESS
 
     def environ_get(self, environ: int, environ_buf: int) -> int:
         return self._write_strings(self.env, environ, environ_buf)
 
     def environ_sizes_get(self, count_ptr: int, size_ptr: int) -> int:
-        return self._write_sizes(self.env, count_ptr, size_ptr)
+        count, size = self._env_sizes
+        self.mem.u32(count_ptr, count)
+        self.mem.u32(size_ptr, size)
+        return ESUCCESS
 
     # -- clocks, randomness, process ---------------------------------------------------
 

@@ -48,9 +48,11 @@ def filestat(result: os.stat_result) -> tuple:
 def read_stream(stream: Stream, buffers: list[memoryview]) -> int:
     if stream.stream is None:
         return os.readv(0, buffers)
+    # At most one read of the underlying file per buffer (raw files have only readinto).
+    read_into = getattr(stream.stream, "readinto1", None) or stream.stream.readinto
     total = 0
     for buffer in buffers:
-        n = stream.stream.readinto1(buffer) or 0
+        n = read_into(buffer) or 0
         total += n
         if n < len(buffer):
             break
