@@ -280,7 +280,8 @@ def tree(tmp_path: Path) -> Path:
 ESCAPES = ["..", "../outside/secret.txt", "sub/../../outside/secret.txt", "/etc/passwd",
            "abs", "up", "chain", "dir_up/secret.txt", "back_in", "sub/up2", "sub/../.."]
 INSIDE = {"seed.txt": b"seed\n", "in": b"inner\n", "sub/seed": b"seed\n",
-          "dir_in/inner.txt": b"inner\n", "sub/../seed.txt": b"seed\n", "./sub//inner.txt": b"inner\n"}
+          "dir_in/inner.txt": b"inner\n", "sub/../seed.txt": b"seed\n",
+          "./sub//inner.txt": b"inner\n"}
 
 
 @pytest.mark.parametrize("path", ESCAPES)

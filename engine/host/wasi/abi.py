@@ -42,8 +42,8 @@ ERRNO_NAMES = (
     "PROTONOSUPPORT PROTOTYPE RANGE ROFS SPIPE SRCH STALE TIMEDOUT TXTBSY XDEV NOTCAPABLE"
 ).split()
 
-ESUCCESS, EBADF, EEXIST, EFAULT, EILSEQ, EINVAL, EIO = 0, 8, 20, 21, 25, 28, 29
-EISDIR, ELOOP, ENAMETOOLONG, ENOENT, ENOSYS, ENOTDIR, ENOTSOCK, ENOTSUP = 31, 32, 37, 44, 52, 54, 57, 58
+ESUCCESS, EBADF, EEXIST, EFAULT, EILSEQ, EINVAL, EIO, EISDIR = 0, 8, 20, 21, 25, 28, 29, 31
+ELOOP, ENAMETOOLONG, ENOENT, ENOSYS, ENOTDIR, ENOTSOCK, ENOTSUP = 32, 37, 44, 52, 54, 57, 58
 EPERM, ESPIPE, ENOTCAPABLE = 63, 70, 76
 
 # Host errno -> WASI errno; host errors WASI has no name for become EIO.
@@ -135,10 +135,11 @@ U32 = Layout("<I", 4)
 U64 = Layout("<Q", 8)
 IOVEC = Layout("<II", 4)                          # buf, buf_len (iovec and ciovec)
 FDSTAT = Layout("<BxHxxxxQQ", 8)                  # filetype, flags, rights_base, rights_inheriting
-FILESTAT = Layout("<QQB7xQQQQQ", 8)               # dev, ino, filetype, nlink, size, atim, mtim, ctim
+FILESTAT = Layout("<QQB7xQQQQQ", 8)  # dev, ino, filetype, nlink, size, atim, mtim, ctim
 PRESTAT = Layout("<B3xI", 4)                      # tag, pr_name_len
 DIRENT = Layout("<QQIB3x", 8)                     # d_next, d_ino, d_namlen, d_type
-SUBSCRIPTION = Layout("<QB7xIxxxxQQH6x", 8)       # userdata, tag, clock: id, timeout, precision, flags
+# userdata, tag, then clock: id, timeout, precision, flags (fd_read/fd_write: the fd at id)
+SUBSCRIPTION = Layout("<QB7xIxxxxQQH6x", 8)
 EVENT = Layout("<QHBxxxxxQH6x", 8)                # userdata, error, type, nbytes, flags
 assert (FDSTAT.size, FILESTAT.size, PRESTAT.size, DIRENT.size, SUBSCRIPTION.size, EVENT.size) \
     == (24, 64, 8, 24, 48, 32)

@@ -41,8 +41,10 @@ def filetype(mode: int) -> int:
 
 
 def filestat(result: os.stat_result) -> tuple:
+    """The filestat fields; times before 1970 (negative) read as 0."""
     return (result.st_dev, result.st_ino, filetype(result.st_mode), result.st_nlink,
-            result.st_size, result.st_atime_ns, result.st_mtime_ns, result.st_ctime_ns)
+            result.st_size, max(0, result.st_atime_ns), max(0, result.st_mtime_ns),
+            max(0, result.st_ctime_ns))
 
 
 def read_stream(stream: Stream, buffers: list[memoryview]) -> int:
@@ -144,7 +146,8 @@ class FdCalls:
         descriptor = self.fds.get(fd)
         if type(descriptor) is not File:
             return ESPIPE if type(descriptor) is Stream else EBADF
-        self.mem.u64(newoffset_ptr, os.lseek(descriptor.host_fd, offset - (offset & _SIGN) * 2, whence))
+        signed_offset = offset - (offset & _SIGN) * 2
+        self.mem.u64(newoffset_ptr, os.lseek(descriptor.host_fd, signed_offset, whence))
         return ESUCCESS
 
     def fd_tell(self, fd: int, offset_ptr: int) -> int:

@@ -28,7 +28,8 @@ def out_of_bounds() -> Trap:
 class GuestMemory:
     def __init__(self, memory):
         self.memory = memory
-        self.view = memoryview((ctypes.c_char * memory.reserved).from_address(memory.base)).cast("B")
+        reservation = (ctypes.c_char * memory.reserved).from_address(memory.base)
+        self.view = memoryview(reservation).cast("B")
 
     def u32(self, ptr: int, value: int) -> None:
         if ptr + 4 > self.memory.size_bytes or ptr & 3:
