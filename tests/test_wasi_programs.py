@@ -16,7 +16,7 @@ from stackstitch.engine.host import wasi
 from stackstitch.engine.frontend.loader import load_bytes
 from stackstitch.engine.runtime.store import Store
 
-from conftest import find_tool, missing_tool
+from conftest import REPO_ROOT, find_tool, missing_tool
 
 DATA = Path(__file__).parent / "data"
 WASMTIME_FLAGS = ["-W", "stack-switching=y,function-references=y,exceptions=y"]
@@ -24,17 +24,19 @@ WASMTIME_FLAGS = ["-W", "stack-switching=y,function-references=y,exceptions=y"]
 
 @pytest.fixture(scope="session")
 def zig_cc(tmp_path_factory):
-    """`zig_cc(name)`: tests/data/NAME.c compiled to wasm32-wasi with -O2, once a session."""
+    """`zig_cc(name)`: tests/data/NAME.c (or the C file at the path NAME) compiled to
+    wasm32-wasi with -O2, once a session."""
     if importlib.util.find_spec("ziglang") is None:
         missing_tool("the ziglang wheel is not installed")
     built: dict[str, Path] = {}
 
     def compile(name: str) -> Path:
         if name not in built:
-            out = tmp_path_factory.mktemp("wasi") / f"{name}.wasm"
+            source = Path(name) if name.endswith(".c") else DATA / f"{name}.c"
+            out = tmp_path_factory.mktemp("wasi") / f"{source.stem}.wasm"
             build = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target",
-                                    "wasm32-wasi", "-O2", "-s", str(DATA / f"{name}.c"),
-                                    "-o", str(out)], capture_output=True, text=True, timeout=600)
+                                    "wasm32-wasi", "-O2", "-s", str(source), "-o", str(out)],
+                                   capture_output=True, text=True, timeout=600)
             assert build.returncode == 0, build.stderr
             built[name] = out
         return built[name]
@@ -148,6 +150,25 @@ def test_file_system_program_matches_wasmtime(zig_cc, wasmtime, tmp_path):
     assert ours[1:] == reference[1:]
     assert reference[3]["outside/secret.txt"] == ("file", "0o644", b"secret\n")
     assert sorted(p for p in reference[3] if p.startswith("outside/")) == ["outside/secret.txt"]
+
+
+def test_file_workload_benchmark_matches_wasmtime(zig_cc, wasmtime, tmp_path):
+    """benchmarks/wasi.py's program, at its smallest: the same checksums, an empty directory
+    left behind."""
+    program = zig_cc(str(REPO_ROOT / "benchmarks/programs/file_workload.c"))
+    outputs = []
+    for tool in ("stackstitch", "wasmtime"):
+        data = tmp_path / tool
+        data.mkdir()
+        command = [stackstitch(), "run"] if tool == "stackstitch" else \
+            [str(wasmtime), "run", *WASMTIME_FLAGS]
+        run = subprocess.run([*command, "--dir", f"{data}::/data", str(program), "1"],
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert list(data.iterdir()) == []
+        outputs.append(run.stdout)
+    assert "directory: 17 files, 17685540 bytes, 17 renamed, 17 removed" in outputs[1]
+    assert outputs[0] == outputs[1]
 
 
 def test_dir_option_forms_and_errors(zig_cc, wasmtime, tmp_path):
