@@ -33,6 +33,9 @@ WALK_FLAGS = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class Lookup:
+    """One path's walk beneath the directory fd `base` (see the module docstring); a
+    context manager that closes the directories it opened."""
+
     def __init__(self, base: int, path: bytes):
         if not path:
             raise WasiError(ENOENT)
@@ -77,7 +80,6 @@ class Lookup:
         directory, whose `.` is then the entry."""
         if self.trailing_slash:
             self.pending.insert(0, b".")
-            self.trailing_slash = False
         return self.parent()
 
     def expand(self, name: bytes) -> None:
