@@ -132,7 +132,7 @@ def measure_workload(wasm: Path, workdir: Path, repeat: int, timeout: float) -> 
 def main() -> int:
     parser, args, selected = parse_arguments(
         "WASI: a file workload against Wasmtime, and in-process call costs.",
-        ["file", "in-process"])
+        ["file workload", "in-process"])
     if not selected("file workload") and not selected("in-process"):
         parser.error(f"--filter {' '.join(args.filter)} matches no benchmark")
 
