@@ -126,7 +126,12 @@ def run_in_store(store, module, preloads: list, args: argparse.Namespace, values
     from .host.wasi import MODULE as WASI_MODULE
     from .host.wasi import ProcExit, Wasi
 
-    wasi = Wasi(args=[Path(args.module).name, *args.args], env=wasi_environment(args.env))
+    preopens = [preopened_dir(value) for value in args.dir]
+    try:
+        wasi = Wasi(args=[Path(args.module).name, *args.args], env=wasi_environment(args.env),
+                    preopens=preopens)
+    except OSError as e:
+        raise RunError(f"--dir {e.filename}: {e.strerror}") from None
     try:
         imports = wasi.imports(store)
         for name, preload in preloads:
@@ -144,6 +149,8 @@ def run_in_store(store, module, preloads: list, args: argparse.Namespace, values
         return e.code
     except (Trap, WasmException) as e:
         return report_trap(e, args.trap_format, color=False if args.no_color else None)
+    finally:
+        wasi.close()
     for raw, valtype in zip(results, func.type.results if func is not None else ()):
         print(values.format_result(raw, valtype))
     return EXIT_OK
@@ -155,6 +162,13 @@ def preload_setting(setting: str) -> tuple[str, str]:
     if not name or not equals or not path:
         raise UsageError(f"invalid --preload {setting!r}: expected NAME=MODULE")
     return name, path
+
+
+def preopened_dir(value: str) -> tuple[str, str]:
+    """`--dir HOST_DIR[::GUEST_DIR]`, split as Wasmtime splits it: the guest name defaults
+    to the host path as written."""
+    host, *guest = value.split("::")
+    return host, guest[0] if guest else host
 
 
 def wasi_environment(settings: list[str]) -> dict[str, str]:

@@ -90,6 +90,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     run.add_argument("--preload", action="append", default=[], metavar="NAME=MODULE",
                      help="instantiate MODULE first and let later modules import its exports "
                           "as NAME (repeatable, in order), as Wasmtime's --preload does")
+    run.add_argument("--dir", action="append", default=[], metavar="HOST_DIR[::GUEST_DIR]",
+                     help="give the WASI program the host directory HOST_DIR, under the name "
+                          "GUEST_DIR (default: HOST_DIR as written); no path it opens can "
+                          "leave it; repeatable")
     run.add_argument("--env", action="append", default=[], metavar="NAME[=VALUE]",
                      help="set a WASI environment variable (without =VALUE: the host's value); "
                           "repeatable")

@@ -57,7 +57,8 @@ module = load_bytes(sys.stdin.read().encode(), text=True)
 report = {"results": [], "stdout": [], "host_calls": 0}
 for mode in ("native", "libcall"):
     store = Store(switching=mode)
-    wasi = Wasi(["prog"], {}, stdout=io.BytesIO())
+    stdout = io.BytesIO()
+    wasi = Wasi(["prog"], {}, stdout=stdout)
     instance = None
 
     def twice(x):
@@ -74,7 +75,7 @@ for mode in ("native", "libcall"):
     instance = store.instantiate(module, imports)
     wasi.bind(instance)
     report["results"].append(instance.invoke("main", [20]))
-    report["stdout"].append(wasi._streams[1].getvalue().decode())
+    report["stdout"].append(stdout.getvalue().decode())
 report["wx_after_running"] = writable_and_executable()
 keep = ctypes.CFUNCTYPE(ctypes.c_int)(lambda: 1)
 report["wx_after_a_ctypes_callback"] = writable_and_executable()
