@@ -4,7 +4,15 @@ Each native piece of a function (the code emitted for one Wasm instruction, `cod
 the row of the Wasm instruction: the last Wasm row at or before its offset. A function's
 native prologue gets a row of its own, and the first piece after it always starts a row
 marked `prologue_end`, unless the producer marked a later one: debuggers put function
-breakpoints there, where the frame's slots hold their values.
+breakpoints there, where the frame's slots hold their values. In that case the first piece
+continues the prologue's row if it has the same line: gdb's `step` into a function stops
+where its first row ends, and must not stop before the producer's prologue has set the
+frame base.
+
+The row of a piece that ends at a branch target (a loop's start, an `else`, a block's
+`end`: `codemap`) starts at that target, so that a breakpoint on the line is hit however
+the code gets there (every iteration of a loop, not only the first); the piece's own code
+joins the row before.
 """
 
 from __future__ import annotations
@@ -81,13 +89,17 @@ def native_sequence(function: FunctionCode, sequence: WasmSequence,
     rows: list[LineRow] = []
     last = furthest = None
     prologue_end = None
-    for k, (start, _end, wasm) in enumerate(function.pieces):
+    for k, (start, end, wasm) in enumerate(function.pieces):
         i = bisect.bisect_right(sequence.addresses, wasm) - 1
         if i < 0 or wasm >= sequence.end:
             continue
         if i == last and k != 1:
             continue
         state = sequence.states[i]
+        if k > 1 and k in function.label_pieces:
+            start = end
+        if rows and rows[-1].address == start:  # a label piece's row, at the next piece's start
+            rows.pop()
         # The producer's mark counts on the first body code that reaches its row (not on
         # the native prologue, nor on out-of-line code placed after the body).
         marked = k >= 1 and state.prologue_end and prologue_end is None and (furthest is None or i > furthest)
@@ -107,6 +119,9 @@ def native_sequence(function: FunctionCode, sequence: WasmSequence,
         at = next((k for k, r in enumerate(rows) if r.address == function.body_start), None)
         if at is not None:
             rows[at] = rows[at]._replace(is_stmt=True, prologue_end=True)
+    elif len(rows) > 2 and rows[1].address == function.body_start and rows[1].line == rows[0].line \
+            and rows[1].file == rows[0].file and rows[1].address < prologue_end.native:
+        del rows[1]  # gdb's `step` into the function stops at the end of its first row
     return LineSequence(rows, function.end), prologue_end
 
 
