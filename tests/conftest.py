@@ -61,14 +61,16 @@ def require_tool():
     return require
 
 
-def build_c_programs(out: Path, source: Path, *flags: str) -> dict[str, Path]:
-    """`source` built with `zig cc -g` at -O0 and -O2 (the ziglang wheel): level -> module."""
+def build_c_programs(out: Path, source: Path, *flags: str, levels=("O0", "O2"),
+                     target: str = "wasm32-wasi") -> dict[str, Path]:
+    """`source` built with `zig cc -g` at each optimization level (the ziglang wheel):
+    level -> module."""
     if importlib.util.find_spec("ziglang") is None:
         missing_tool("the ziglang wheel is not installed")
     programs = {}
-    for level in ("O0", "O2"):
+    for level in levels:
         programs[level] = out / f"{source.stem}-{level}.wasm"
-        build = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi", "-g",
+        build = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", target, "-g",
                                 f"-{level}", str(source), *flags, "-o", str(programs[level])],
                                capture_output=True, text=True, timeout=600)
         assert build.returncode == 0, build.stderr

@@ -8,6 +8,7 @@ value, or optimized out, never another.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -83,7 +84,8 @@ def run_lldb(require_tool, module: Path, commands: list[str], *args: str, option
     for line in commands:
         command += ["-o", line]
     result = subprocess.run(command + ["--", *engine_command(module, *args, options=options)],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": LLDB_PYTHON})
     return result.stdout + result.stderr
 
 

@@ -151,7 +151,8 @@ def test_lldb_three_fibers_deep(require_tool, fiber_programs):
                              str(source_line(C_SOURCE, "three fibers deep"))), frames[1]
     assert frames[5][3] == str(resume_line("scale")) and frames[13][3] == str(resume_line("main")), frames
     hex16 = {name: f"0x{int(printed['walk', name], 16):016x}" for name in ("arg", "list", "n")}
-    assert lldb_variables(output, "frame variable", 0) == {**hex16, "count": printed["walk", "count"]}, output
+    assert lldb_variables(output, "frame variable", 0) == {**hex16, "count": printed["walk", "count"],
+                                                           "v": printed["walk", "v"]}, output
     assert lldb_variables(output, "frame variable", 1) == {
         "arg": f"0x{int(printed['scale', 'arg'], 16):016x}", "st": f"0x{int(printed['scale', 'st'], 16):016x}",
         "value": printed["scale", "value"]}, output

@@ -5,7 +5,7 @@
    NAME=VALUE, spelled as gdb prints them, right before it resumes a fiber or calls
    checkpoint(), where the tests stop: every variable a debugger shows must be the printed
    value or optimized out. Given the argument `corrupt`, the list's last link points outside
-   linear memory and walk traps there. */
+   linear memory and walk traps there, in value_of (inlined into walk at -O2). */
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -38,13 +38,18 @@ __attribute__((noinline)) void checkpoint(void) {
     checkpoints += 1;
 }
 
+static int value_of(const struct node *n) {
+    return n->v; /* walk reads a node */
+}
+
 int walk(void *arg) {
     struct node *list = arg;
     int count = 0;
     for (struct node *n = list; n; n = n->next) {
+        int v = value_of(n);
         count += 1;
-        printf("walk: arg=%p list=%p count=%d n=%p *n={v = %d, next = %p}\n", arg, (void *)list, count,
-               (void *)n, n->v, (void *)n->next);
+        printf("walk: arg=%p list=%p count=%d v=%d\n", arg, (void *)list, count, v);
+        printf("walk: n=%p *n={v = %d, next = %p}\n", (void *)n, n->v, (void *)n->next);
         checkpoint(); /* three fibers deep */
         fiber_yield(n->v);
     }
