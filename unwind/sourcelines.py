@@ -112,15 +112,16 @@ def native_sequence(function: FunctionCode, sequence: WasmSequence,
         state = sequence.states[i]
         if k > 1 and k in function.label_pieces:
             start = end
+        carried = False
         if rows and rows[-1].address == start:  # a label piece's row, at the next piece's start
-            rows.pop()
+            carried = rows.pop().prologue_end
         # The producer's mark counts on the first body code that reaches its row (not on
         # the native prologue, nor on out-of-line code placed after the body).
         marked = k >= 1 and state.prologue_end and prologue_end is None and (furthest is None or i > furthest)
         if marked:
             prologue_end = PrologueEnd(start, sequence.addresses[i])
         rows.append(LineRow(start, state.file + file_shift, state.line, state.column, bool(state.is_stmt),
-                            bool(marked)))
+                            bool(marked or carried)))
         last = i
         furthest = i if furthest is None else max(furthest, i)
     if not rows:
