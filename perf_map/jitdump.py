@@ -5,9 +5,10 @@ then records, each `id, total_size, timestamp` and a payload. Per code symbol we
 UNWINDING_INFO and DEBUG_INFO (both apply to the CODE_LOAD that follows) and CODE_LOAD
 with a copy of the code. DEBUG_INFO gives source lines where the module's own DWARF has
 them (C built with `-g`, WAT read from a file: `perf report --sort srcline` then shows
-`file.c:LINE`), else Wasm module offsets as the lines of a file named after the module. `perf record` only learns of the file because we mmap it with
-PROT_EXEC: that mapping is the marker `perf inject --jit` looks for. Timestamps use
-CLOCK_MONOTONIC, the clock `perf record -k 1` stamps samples with.
+`file.c:LINE`), else Wasm module offsets as the lines of a file named after the module.
+`perf record` only learns of the file because we mmap it with PROT_EXEC: that mapping is
+the marker `perf inject --jit` looks for. Timestamps use CLOCK_MONOTONIC, the clock
+`perf record -k 1` stamps samples with.
 """
 
 from __future__ import annotations

@@ -360,4 +360,3 @@ class UnitTranslation:
             self.wasm_types = WasmTypes(self.owner.die_for(self.top.offset))
         add_wasm_variables(die, function, self.owner.facts.local_names.get(function.index, {}),
                            self.wasm_types)
-
