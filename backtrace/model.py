@@ -18,11 +18,17 @@ HOST_ERROR = "host function error"
 
 @dataclass
 class Frame:
+    """One frame; a function inlined into another gets a frame of its own (`inlined`),
+    above the one it was inlined into, with the same index, offset and pc."""
     func_index: int
     func_name: str
     wasm_offset: int
     pc: int
     stack_id: int
+    file: str | None = None  # source position, from the module's DWARF (None without)
+    line: int | None = None
+    column: int | None = None
+    inlined: bool = False
 
 
 @dataclass
@@ -86,7 +92,8 @@ class Backtrace:
 
     def frames_json(self) -> list[dict]:
         return [{"func_index": f.func_index, "func_name": f.func_name, "wasm_offset": f.wasm_offset,
-                 "pc": f.pc, "stack_id": f.stack_id} for f in self.frames]  # asdict is 10x slower
+                 "pc": f.pc, "stack_id": f.stack_id, "file": f.file, "line": f.line, "column": f.column,
+                 "inlined": f.inlined} for f in self.frames]  # asdict is 10x slower
 
     def stacks_json(self) -> list[dict]:
         return [asdict(s) for s in self.stacks]

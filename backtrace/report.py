@@ -1,6 +1,8 @@
 """Trap reports: text for people (rich styles on a terminal, plain otherwise) and JSON.
 
-The text lists frames innermost first, grouped by the stack they ran on. Each group ends
+The text lists frames innermost first, grouped by the stack they ran on, each with its
+source position (`at file:line:column`) where the module has DWARF; a function inlined
+into another has a frame of its own, marked `inlined`. Each group ends
 with a line naming its stack; for a continuation that is the boundary line: its id, the
 function it was created from, the resume site in its parent and the handlers that resume
 installed. Repeated frames (recursion, including mutual recursion of a few functions) are
@@ -23,6 +25,7 @@ NAME_WIDTH = 32      # function names are padded to the longest, up to this
 STYLE_INDEX = "dim"
 STYLE_NAME = "bold cyan"
 STYLE_OFFSET = "yellow"
+STYLE_SOURCE = "green"
 STYLE_BOUNDARY = "magenta"
 STYLE_REPEAT = "dim italic"
 STYLE_NOTE = "bold yellow"
@@ -77,7 +80,10 @@ def _frame_line(out: _Lines, number: int, frame: Frame, width: int):
     out.add(f"  #{number:<5} ", STYLE_INDEX)
     out.add(frame.func_name.ljust(width), STYLE_NAME)
     out.add(f"  @ 0x{frame.wasm_offset:x}", STYLE_OFFSET)
-    out.add(f"  (function {frame.func_index})\n")
+    out.add(f"  (function {frame.func_index}{', inlined' if frame.inlined else ''})")
+    if frame.file is not None:
+        out.add(f"  at {frame.file}:{frame.line}" + (f":{frame.column}" if frame.column else ""), STYLE_SOURCE)
+    out.add("\n")
 
 
 def _stack_line(out: _Lines, stack: Stack, last: bool):

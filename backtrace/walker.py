@@ -85,8 +85,14 @@ class Walker:
                 trace.open_stack(stack)
                 crossed = False
             location = locate(item.pc)
-            frames.append(Frame(location.func_index, location.func_name, location.wasm_offset,
-                                item.pc, stack.id))
+            positions = location.positions
+            for position in positions[:-1]:  # functions inlined at this pc, innermost first
+                frames.append(Frame(location.func_index, position.function or "??", location.wasm_offset,
+                                    item.pc, stack.id, position.file, position.line, position.column or None,
+                                    inlined=True))
+            own = positions[-1] if positions else None
+            frames.append(Frame(location.func_index, location.func_name, location.wasm_offset, item.pc, stack.id,
+                                *((own.file, own.line, own.column or None) if own else ())))
         trace.note = walk.note or (f"walk stopped after {walk.limit} frames" if walk.truncated else None)
         trace.close()
         self._name_main_stack(trace)

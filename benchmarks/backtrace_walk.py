@@ -1,19 +1,33 @@
 """How long a stitched backtrace takes: walking and rendering 10,000 frames spread over
-1,000 nested continuations (target: under 100 ms).
+1,000 nested continuations (target: under 100 ms); with `--sources`, what source positions
+add to a trap report.
 
     python benchmarks/backtrace_walk.py [--continuations 1000] [--depth 10] [--repeat 20]
+    python benchmarks/backtrace_walk.py --sources [--repeat 5]
 
 Each continuation runs `depth` frames and resumes the next one; the innermost calls a host
 function, which walks the whole live chain from its caller's frame (the same walk a trap
 report does) and renders it as text and as JSON. Times are the best of `--repeat` runs.
-Errors are one line on stderr.
+
+`--sources` builds tests/data/debug/fibers.c with `zig cc -g -O0` (with wasi-libc's DWARF,
+about 1.4 MB of it) and makes it trap three continuations deep, as
+`stackstitch run --preload env=fiber.wat fibers.wasm corrupt` does: the time the runtime's
+trap hook takes (walk and source positions), the first trap of the process (which imports
+pyelftools) and later ones (each reads the DWARF again), against the same walk without
+positions. Errors are one line on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+DEBUG_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "debug"
 
 
 def module_text(depth: int) -> str:
@@ -70,12 +84,89 @@ def measure(continuations: int, depth: int, repeat: int) -> dict:
     return results
 
 
+def build_fiber_program(directory: str) -> Path:
+    out = Path(directory) / "fibers.wasm"
+    build = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi", "-g", "-O0",
+                            str(DEBUG_DATA / "fibers.c"), "-Wl,--import-table", "-o", str(out)],
+                           capture_output=True, text=True)
+    if build.returncode != 0:
+        raise RuntimeError(f"zig cc failed: {build.stderr.strip() or 'is the ziglang wheel installed?'}")
+    return out
+
+
+def trap_report_times(program: Path, runs: int) -> list[tuple[float, int]]:
+    """(seconds the trap hook took, frames with a source position) of `runs` traps, each in
+    a fresh store."""
+    from stackstitch.backtrace import capture
+    from stackstitch.engine.frontend.loader import load_module
+    from stackstitch.engine.host.wasi import Wasi
+    from stackstitch.engine.runtime.store import Store, Trap
+
+    primitives, module = load_module(DEBUG_DATA / "fiber.wat"), load_module(program)
+    times = []
+
+    def timed_capture(store, error):
+        start = time.perf_counter()
+        trace = capture(store, error)
+        times.append((time.perf_counter() - start, sum(f.file is not None for f in trace.frames)))
+
+    stdout = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)  # the program's printout
+        try:
+            for _ in range(runs):
+                store = Store(trap_observers=[timed_capture])
+                wasi = Wasi([program.name, "corrupt"], {})
+                imports = wasi.imports(store)
+                exported = store.instantiate(primitives, imports, name="env").exports
+                imports |= {("env", name): value for name, value in exported.items()}
+                instance = store.instantiate(module, imports)
+                wasi.bind(instance)
+                try:
+                    instance.invoke("_start", [])
+                except Trap:
+                    pass
+                store.close()
+        finally:
+            os.dup2(stdout, 1)
+            os.close(stdout)
+    if len(times) != runs:
+        raise RuntimeError("the program did not trap")
+    return times
+
+
+def measure_sources(repeat: int) -> str:
+    from stackstitch.backtrace.symbols import Symbolizer
+
+    with tempfile.TemporaryDirectory() as directory:
+        program = build_fiber_program(directory)
+        with_sources = trap_report_times(program, repeat + 1)
+        positions = Symbolizer.source_positions
+        Symbolizer.source_positions = lambda self, code_base, wasm_offset: ()
+        try:
+            without = trap_report_times(program, repeat)
+        finally:
+            Symbolizer.source_positions = positions
+    first, later = with_sources[0], min(t for t, _ in with_sources[1:])
+    return (f"trap report of the C fiber program ({with_sources[0][1]} frames with a source position): "
+            f"walk alone {min(t for t, _ in without) * 1e3:.1f} ms; with source positions "
+            f"{first[0] * 1e3:.1f} ms for the process's first trap, {later * 1e3:.1f} ms for later ones")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--continuations", type=int, default=1000)
     parser.add_argument("--depth", type=int, default=10, help="frames per continuation (>= 2)")
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--sources", action="store_true")
     args = parser.parse_args()
+    if args.sources:
+        try:
+            print(measure_sources(min(args.repeat, 5)))
+        except Exception as e:
+            print(f"backtrace_walk: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+            return 1
+        return 0
     if args.continuations < 1 or args.depth < 2 or args.repeat < 1:
         print("backtrace_walk: --continuations and --repeat must be >= 1, --depth >= 2",
               file=sys.stderr)

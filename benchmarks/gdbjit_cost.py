@@ -82,16 +82,21 @@ def measure_dwarf(path: Path, modules: int) -> list[str]:
              f"{len(compiled.functions)} functions"]
     for translate in (True, False):
         registrar = GdbJitRegistrar(translate_dwarf=translate)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         for _ in range(modules):
             registrar(module, compiled, region)
         per_module = (time.perf_counter() - start) / modules
+        per_module_cpu = (time.process_time() - start_cpu) / modules
         size = len(registrar.registrations[0].image.raw)
         registrar.close()
+        start_cpu = time.process_time()
         debug = module_debug_sections(module, compiled, region.address, path.name, translate)
+        debug_cpu = time.process_time() - start_cpu
         what = "its DWARF translated" if translate else "Wasm-level info only"
-        lines.append(f"  {what:>22}: {per_module * 1e3:8.1f} ms/module, object {size} bytes, "
-                     f"of which debug sections {sum(map(len, debug.values()))} bytes")
+        lines.append(f"  {what:>22}: {per_module * 1e3:8.1f} ms/module ({per_module_cpu * 1e3:.1f} ms CPU), "
+                     f"object {size} bytes, of which debug sections {sum(map(len, debug.values()))} bytes "
+                     f"({debug_cpu * 1e3:.1f} ms CPU to make): "
+                     + ", ".join(f"{name} {len(data)}" for name, data in sorted(debug.items())))
     return lines
 
 

@@ -6,6 +6,10 @@ directly (best of --repeat), which isolates their cost from the noise of compili
 Runs without either flag have no observers at all (see tests/test_perf.py).
 
     python benchmarks/perf_support_cost.py [--sizes 10,100,1000] [--repeat 7]
+    python benchmarks/perf_support_cost.py --dwarf MODULE.wasm [--repeat 3]
+
+`--dwarf` times the jitdump observer on a WASI module with DWARF (C built with `-g`):
+DEBUG_INFO records with its source lines, against Wasm offsets as lines (DWARF hidden).
 """
 
 from __future__ import annotations
@@ -61,12 +65,51 @@ def observer_cost(make, module, store, compiled, region, repeat: int) -> tuple[f
     return setup_seconds, module_seconds, written
 
 
+def dwarf_cost(path: str, repeat: int) -> str:
+    """The jitdump observer on `path`, with its DWARF's source lines and without."""
+    from stackstitch.engine.frontend.loader import load_module
+    from stackstitch.engine.host.wasi import Wasi
+    from stackstitch.engine.runtime.store import Store
+    from stackstitch.perf_map.jitdump import JitdumpWriter
+
+    placed = []
+    store = Store(code_observers=[lambda *args: placed.append(args)])
+    module = load_module(path)
+    store.instantiate(module, Wasi([path], {}).imports(store))
+    module, compiled, region = placed[0]
+    dwarf_bytes = sum(end - start for name, (start, end) in module.custom_sections.items()
+                      if name.startswith(".debug_"))
+    times = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        writer = JitdumpWriter(scratch, os.path.basename(path))
+        sections = module.custom_sections
+        for lines, visible in (("source lines", sections),
+                               ("Wasm offsets", {k: v for k, v in sections.items() if k != ".debug_info"})):
+            module.custom_sections = visible
+            before = os.path.getsize(writer.path)
+            times[lines] = (best_of(repeat, lambda: writer(module, compiled, region)),
+                            (os.path.getsize(writer.path) - before) // repeat)
+        module.custom_sections = sections
+        writer.close()
+    return (f"{os.path.basename(path)}: {len(compiled.functions)} functions, {dwarf_bytes} bytes of DWARF; "
+            + "; ".join(f"jitdump with {what}: {seconds * 1e3:.0f} ms, {size} bytes"
+                        for what, (seconds, size) in times.items()))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000",
                         help="functions per generated module, comma-separated")
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--dwarf", metavar="MODULE")
     args = parser.parse_args()
+    if args.dwarf:
+        try:
+            print(dwarf_cost(args.dwarf, max(1, min(args.repeat, 3))))
+        except Exception as e:  # one line
+            print(f"perf_support_cost: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+            return 1
+        return 0
     try:
         sizes = [int(s) for s in args.sizes.split(",")]
     except ValueError:

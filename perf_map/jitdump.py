@@ -3,9 +3,12 @@
 The format (tools/perf/Documentation/jitdump-specification.txt) is a 40-byte header and
 then records, each `id, total_size, timestamp` and a payload. Per code symbol we write
 UNWINDING_INFO and DEBUG_INFO (both apply to the CODE_LOAD that follows) and CODE_LOAD
-with a copy of the code. `perf record` only learns of the file because we mmap it with
-PROT_EXEC: that mapping is the marker `perf inject --jit` looks for. Timestamps use
-CLOCK_MONOTONIC, the clock `perf record -k 1` stamps samples with.
+with a copy of the code. DEBUG_INFO gives source lines where the module's own DWARF has
+them (C built with `-g`, WAT read from a file: `perf report --sort srcline` then shows
+`file.c:LINE`), else Wasm module offsets as the lines of a file named after the module.
+`perf record` only learns of the file because we mmap it with PROT_EXEC: that mapping is
+the marker `perf inject --jit` looks for. Timestamps use CLOCK_MONOTONIC, the clock
+`perf record -k 1` stamps samples with.
 """
 
 from __future__ import annotations
@@ -73,16 +76,23 @@ class JitdumpWriter:
 
     def __call__(self, module, compiled, region) -> None:
         source = self.source_name or f"{module.name or 'module'}.wasm"
-        self._write(function_symbols(module, compiled, region), source)
+        source_lines = {}
+        if ".debug_info" in module.custom_sections:  # pyelftools is imported only then
+            from stackstitch.unwind.sourcelines import native_source_lines
+            source_lines = native_source_lines(module, compiled, region.address)
+        self._write(function_symbols(module, compiled, region), source, source_lines)
 
-    def _write(self, symbols: list[CodeSymbol], source: str | None) -> None:
+    def _write(self, symbols: list[CodeSymbol], source: str | None, source_lines: dict | None = None) -> None:
         pid, tid = os.getpid(), threading.get_native_id()
         out = bytearray()
         for symbol in symbols:
             if not symbol.size:
                 continue
             out += self._unwinding_info(symbol)
-            if source and symbol.lines:
+            rows = source_lines.get(symbol.address) if source_lines else None
+            if rows:
+                out += self._source_debug_info(symbol, rows)
+            elif source and symbol.lines:
                 out += self._debug_info(symbol, source)
             out += _record(JIT_CODE_LOAD, CODE_LOAD_FIELDS.pack(
                 pid, tid, symbol.address, symbol.address, symbol.size, self._code_index)
@@ -114,6 +124,14 @@ class JitdumpWriter:
             if wasm_offset != last_line:
                 entries.append(pack(shift + offset, wasm_offset, 0) + name)
                 last_line = wasm_offset
+        return _record(JIT_CODE_DEBUG_INFO,
+                       DEBUG_INFO_FIELDS.pack(symbol.address, len(entries)) + b"".join(entries))
+
+    @staticmethod
+    def _source_debug_info(symbol: CodeSymbol, rows: list[tuple[int, str, int]]) -> bytes:
+        """Lines of the module's own source: (address, file, line) rows."""
+        pack = DEBUG_ENTRY_FIELDS.pack
+        entries = [pack(address, line, 0) + _c_string(path) for address, path, line in rows]
         return _record(JIT_CODE_DEBUG_INFO,
                        DEBUG_INFO_FIELDS.pack(symbol.address, len(entries)) + b"".join(entries))
 

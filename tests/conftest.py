@@ -15,6 +15,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SPEC_TESTS = REPO_ROOT.parent / "shared" / "spec-tests"
 DEBUG_DATA = Path(__file__).resolve().parent / "data" / "debug"
 DEBUG_C_SOURCE = DEBUG_DATA / "list.c"
+FIBER_C_SOURCE = DEBUG_DATA / "fibers.c"
+FIBER_PRIMITIVES = DEBUG_DATA / "fiber.wat"  # preloaded as `env`
 
 # The conformance test stores its `N passed, M failed` line here for the summary below.
 CONFORMANCE_LINE = pytest.StashKey[str]()
@@ -59,20 +61,33 @@ def require_tool():
     return require
 
 
-@pytest.fixture(scope="session")
-def c_programs(tmp_path_factory) -> dict[str, Path]:
-    """tests/data/debug/list.c built with `zig cc -g` at -O0 and -O2 (the ziglang wheel)."""
+def build_c_programs(out: Path, source: Path, *flags: str, levels=("O0", "O2"),
+                     target: str = "wasm32-wasi") -> dict[str, Path]:
+    """`source` built with `zig cc -g` at each optimization level (the ziglang wheel):
+    level -> module."""
     if importlib.util.find_spec("ziglang") is None:
         missing_tool("the ziglang wheel is not installed")
-    out = tmp_path_factory.mktemp("debug")
     programs = {}
-    for level in ("O0", "O2"):
-        programs[level] = out / f"list-{level}.wasm"
-        build = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi", "-g",
-                                f"-{level}", str(DEBUG_C_SOURCE), "-o", str(programs[level])],
+    for level in levels:
+        programs[level] = out / f"{source.stem}-{level}.wasm"
+        build = subprocess.run([sys.executable, "-m", "ziglang", "cc", "-target", target, "-g",
+                                f"-{level}", str(source), *flags, "-o", str(programs[level])],
                                capture_output=True, text=True, timeout=600)
         assert build.returncode == 0, build.stderr
     return programs
+
+
+@pytest.fixture(scope="session")
+def c_programs(tmp_path_factory) -> dict[str, Path]:
+    """tests/data/debug/list.c at -O0 and -O2."""
+    return build_c_programs(tmp_path_factory.mktemp("debug"), DEBUG_C_SOURCE)
+
+
+@pytest.fixture(scope="session")
+def fiber_programs(tmp_path_factory) -> dict[str, Path]:
+    """tests/data/debug/fibers.c at -O0 and -O2, calling through the function table of
+    fiber.wat (run it with `--preload env=FIBER_PRIMITIVES`)."""
+    return build_c_programs(tmp_path_factory.mktemp("fibers"), FIBER_C_SOURCE, "-Wl,--import-table")
 
 
 @pytest.fixture

@@ -103,6 +103,10 @@ class GdbSession:
         reply.result = stopped.result
         return reply
 
+    def next_stop(self, timeout: float | None = None) -> Reply:
+        """The next `*stopped` record (or exit), of execution gdb started by itself."""
+        return self._until(lambda r: r["type"] == "notify" and r["message"] == "stopped", timeout)
+
     def python(self, code: str, timeout: float | None = None) -> Reply:
         """Python in gdb. Code that runs the inferior (gdb.execute("stepi")) makes MI answer
         `^running` at once while it goes on: a second command's answer marks its end."""

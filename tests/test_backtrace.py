@@ -94,7 +94,11 @@ def test_stacks_of_two_continuations(store):
     assert [f.stack_id for f in trace.frames] == [2, 2, 1, 0]
     document = json.loads(render_json(trace))
     assert document["trap"] == "integer divide by zero"
-    assert set(document["frames"][0]) == {"func_index", "func_name", "wasm_offset", "pc", "stack_id"}
+    assert set(document["frames"][0]) == {"func_index", "func_name", "wasm_offset", "pc", "stack_id", "file",
+                                          "line", "column", "inlined"}
+    # WAT read from a file gets DWARF for its lines: frames have positions in it
+    assert [(f["file"], f["line"], f["inlined"]) for f in document["frames"]] == [
+        (str(TRAPS / "div_by_zero.wat"), line, False) for line in (6, 8, 10, 12)]
     assert [{k: s[k] for k in ("id", "kind", "func_name", "resumed_at")} for s in document["stacks"]] == [
         {"id": 2, "kind": "continuation", "func_name": "inner",
          "resumed_at": {"func_name": "outer", "wasm_offset": 0x47}},
@@ -109,6 +113,7 @@ def test_text_report_has_a_boundary_line_per_switch(store):
     assert text[0] == "wasm backtrace, innermost frame first:"
     assert [line.split()[1] for line in text if line.lstrip().startswith("#")] == \
         ["leaf", "inner", "outer", "main"]
+    assert text[1].endswith(f"(function 0)  at {TRAPS / 'div_by_zero.wat'}:6:6"), text[1]
     boundaries = [line for line in text if line.startswith("──")]
     assert boundaries == [
         "── continuation 2, created from inner, resumed at outer @ 0x47; handlers: none",
@@ -268,6 +273,72 @@ def test_cli_reports(tmp_path):
     document = json.loads(report.stderr)
     assert document["trap"] == "integer divide by zero"
     assert isinstance(document["frames"], list) and isinstance(document["stacks"], list)
+
+
+# ---- source positions, as Wasmtime gives them ----------------------------------------------
+
+WASMTIME_SYMBOL = re.compile(r"^\s*(?:\d+:\s+0x[0-9a-f]+ )?- (?:\S*!)?(\S+)\s*$")
+WASMTIME_POSITION = re.compile(r"^\s+at (\S+):(\d+):(\d+)\s*$")
+
+
+def wasmtime_positions(stderr: str) -> list[tuple[str, tuple | None]]:
+    """(function name, (file, line, column) or None) per function of Wasmtime's backtrace
+    with WASMTIME_BACKTRACE_DETAILS=1, inlined ones expanded, innermost first."""
+    symbols = []
+    for line in stderr.splitlines():
+        if (match := WASMTIME_SYMBOL.match(line)) is not None:
+            symbols.append((match[1], None))
+        elif (match := WASMTIME_POSITION.match(line)) is not None and symbols:
+            symbols[-1] = (symbols[-1][0], (match[1], int(match[2]), int(match[3])))
+    return symbols
+
+
+@pytest.mark.parametrize("level", ["O0", "O2"])
+def test_c_fiber_trap_positions_match_wasmtime(require_tool, fiber_programs, level):
+    """The C fiber program traps in value_of three continuations deep (inlined into walk at
+    -O2): every frame Wasmtime gives a position has ours (its preloaded WAT gets none there:
+    Wasmtime makes no DWARF for WAT), inlined frames expanded the same way."""
+    from conftest import FIBER_PRIMITIVES
+    program = [str(fiber_programs[level]), "corrupt"]
+    preload = ["--preload", f"env={FIBER_PRIMITIVES}"]
+    wasmtime = subprocess.run(
+        [require_tool("wasmtime"), "run", "-W", "stack-switching=y,function-references=y,exceptions=y",
+         *preload, *program],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "RUST_BACKTRACE": "0", "WASMTIME_BACKTRACE_DETAILS": "1"})
+    expected = wasmtime_positions(wasmtime.stderr)
+    ours = stackstitch("run", "--trap-format=json", *preload, *program)
+    assert ours.returncode == 134, ours.stderr
+    frames = json.loads(ours.stderr.splitlines()[-1])["frames"]
+    assert len(frames) == len(expected) == 13, (frames, wasmtime.stderr)
+    for frame, (name, position) in zip(frames, expected):
+        if position is not None:
+            assert (frame["file"], frame["line"], frame["column"]) == position, (frame, name)
+        elif frame["func_name"] in ("fiber_start", "fiber_resume"):
+            assert frame["file"] == str(FIBER_PRIMITIVES), frame
+    assert [f["func_name"] for f in frames if f["inlined"]] == (["value_of"] if level == "O2" else [])
+    assert frames[0]["func_name"] == "value_of" and frames[0]["file"].endswith("fibers.c")
+    text = stackstitch("run", "--no-color", *preload, *program).stderr
+    inlined = re.search(r"value_of +@ 0x[0-9a-f]+  \(function \d+, inlined\)  at \S+/fibers\.c:\d+:\d+\n", text)
+    assert (inlined is not None) == (level == "O2"), text
+
+
+def test_no_dwarf_reader_for_modules_without_dwarf():
+    """A trap in a module without DWARF is reported without loading the DWARF reader."""
+    code = f"""if True:
+        import sys
+        from stackstitch.backtrace import capture
+        from stackstitch.engine.frontend.loader import load_bytes
+        from stackstitch.engine.runtime.store import Store, Trap
+        store = Store(trap_observers=[capture])
+        instance = store.instantiate(load_bytes(open({str(TRAPS / 'div_by_zero.wat')!r}, 'rb').read(), "t.wat"), {{}})
+        try:
+            instance.invoke("main", [])
+        except Trap as trap:
+            assert trap.backtrace.frames[0].file is None
+        print(sorted(name for name in sys.modules if name.startswith("elftools")))"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
 
 # ---- out-of-bounds accesses name their address, as Wasmtime does ---------------------------

@@ -259,6 +259,35 @@ def test_jitdump_names_every_jit_sample_after_perf_inject(require_tool, profiled
     assert re.search(r"busy_div\s+profiled\.wat:\d+", report), report[:2000]
 
 
+HOT_C = Path(__file__).resolve().parent / "data" / "perf" / "hot.c"
+
+
+def test_jitdump_gives_c_source_lines_to_perf(require_tool, tmp_path):
+    """DEBUG_INFO carries the C program's own lines (its DWARF), so perf attributes samples
+    to `hot.c:LINE`."""
+    from conftest import build_c_programs
+    from sourcedebug import source_line
+    perf = require_tool("perf")
+    program = build_c_programs(tmp_path, HOT_C, "-nostdlib", "-fno-sanitize=undefined", "-Wl,--no-entry",
+                               levels=("O0",), target="wasm32-freestanding")["O0"]
+    out_dir = tmp_path / "profile"
+    perf_record(perf, tmp_path / "perf.data", [sys.executable, "-m", "stackstitch.engine.cli", "run",
+                                               f"--jitdump={out_dir}", program, "--invoke", "spin", "20000000"])
+    dump = read_jitdump(str(next(out_dir.glob("jit-*.dump"))))
+    names = {r.code_addr: r.name for r in dump.records if isinstance(r, CodeLoad)}
+    files = {}
+    for info in (r for r in dump.records if isinstance(r, DebugInfo)):
+        files[names[info.code_addr]] = {(Path(e.filename).name, e.line) for e in info.entries}
+    spin_lines = range(source_line(HOT_C, "unsigned spin("), source_line(HOT_C, "return x;") + 1)
+    assert {name for name, _ in files["spin"]} == {"hot.c"} and all(line in spin_lines for _, line in files["spin"])
+
+    perf_out(perf, "inject", "--jit", "-i", tmp_path / "perf.data", "-o", tmp_path / "perf.jit.data")
+    report = perf_out(perf, "report", "--stdio", "--no-children", "--sort", "sym,srcline", "-g", "none",
+                      "-i", tmp_path / "perf.jit.data")
+    lines = {int(line) for line in re.findall(r"\bspin\s+hot\.c:(\d+)", report)}
+    assert source_line(HOT_C, "the hot line") in lines and lines <= set(spin_lines), report[:3000]
+
+
 def test_frame_pointer_call_graphs_cross_continuation_stacks(require_tool, tmp_path):
     perf = require_tool("perf")
     module = tmp_path / "generator.wat"

@@ -13,67 +13,13 @@ named from the name section.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from conftest import DEBUG_DATA, DEBUG_C_SOURCE as C_SOURCE
-from gdbmi import GdbSession
+from sourcedebug import (check_frames, gdb_session, lldb_section, lldb_variables, printed_values, run_lldb,
+                         source_line)
 
 WAT_SOURCE = DEBUG_DATA / "locals.wat"
-NOT_SHOWN = ("<optimized out>", "<synthetic pointer>")
-PAIR = re.compile(r'([\w>*-]+)=(\{[^}]*\}|\S+(?: "[^"]*")?)')
-
-
-def source_line(path: Path, marker: str) -> int:
-    return next(n for n, line in enumerate(path.read_text().splitlines(), 1) if marker in line)
-
-
-def engine_command(module: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "stackstitch.engine.cli", "run", str(module), *args]
-
-
-def gdb_session(require_tool, module: Path, *args: str) -> GdbSession:
-    """gdb as `stackstitch gdb` starts it: with the plugin and pending breakpoints."""
-    from stackstitch.gdb_plugin.launcher import plugin_loader
-    return GdbSession(require_tool("gdb"), engine_command(module, *args), ["-x", str(plugin_loader())])
-
-
-def printed_values(output: str) -> dict[tuple[str, str], str]:
-    """(function, name) -> value, from the program's `function: NAME=VALUE ...` lines; a
-    later line wins."""
-    values = {}
-    for line in output.splitlines():
-        function, _, rest = line.partition(": ")
-        for name, value in PAIR.findall(rest):
-            values[function, name] = value
-    return values
-
-
-def elements(value: str) -> list[str]:
-    """The parts of a composite value as gdb prints it ({a, b} or {x = a, y = b})."""
-    if not value.startswith("{"):
-        return [value]
-    return [part.split(" = ")[-1] for part in value[1:-1].split(", ")]
-
-
-def check_frames(session: GdbSession, printed: dict, require_all: bool) -> int:
-    """Every variable of the program's frames above checkpoint() has its printed value or is
-    optimized out (with `require_all`, none may be). The number of values checked."""
-    checked = 0
-    for frame in session.frames(6)[1:]:
-        if not frame.get("file", "").endswith(C_SOURCE.name):
-            continue
-        function = frame["func"]
-        for variable in session.variables(int(frame["level"])):
-            expected = printed.get((function, variable["name"]))
-            assert expected is not None, f"{function}: {variable} was not printed"
-            for shown, wanted in zip(elements(variable["value"]), elements(expected), strict=True):
-                if shown in NOT_SHOWN and not require_all:
-                    continue
-                assert shown == wanted, f"{function}: {variable['name']} = {variable['value']}, printed {expected}"
-                checked += 1
-    return checked
 
 
 def test_gdb_shows_c_source_frames_variables_and_pointers_at_O0(require_tool, c_programs):
@@ -132,7 +78,7 @@ def test_gdb_never_shows_a_wrong_value_at_O2(require_tool, c_programs):
         stop = session.run().result["payload"]
         for _ in range(3):  # in main, mid and leaf
             assert stop["frame"]["func"] == "checkpoint", stop
-            checked += check_frames(session, printed_values(session.program_output), require_all=False)
+            checked += check_frames(session, printed_values(session.program_output), C_SOURCE, require_all=False)
             stop = session.run("continue").result["payload"]
         assert checked >= 10, checked  # most values are there: the check cannot pass vacuously
         assert stop.get("reason") == "exited-normally", stop
@@ -160,29 +106,13 @@ def test_gdb_breaks_on_wat_lines_and_shows_named_locals(require_tool):
         session.close()
 
 
-def run_lldb(require_tool, module: Path, commands: list[str], *args: str) -> str:
-    lldb = require_tool("lldb")
-    command = [lldb, "--batch", "-o", "settings set plugin.jit-loader.gdb.enable on"]
-    for line in commands:
-        command += ["-o", line]
-    result = subprocess.run(command + ["--", *engine_command(module, *args)],
-                            capture_output=True, text=True, timeout=300)
-    return result.stdout + result.stderr
-
-
-def lldb_variables(output: str, after: str) -> dict[str, str]:
-    """`frame variable` lines after the command `after`: name -> value."""
-    section = output.split(f"(lldb) {after}", 1)[1].split("(lldb) ", 1)[0]
-    return {m[1]: m[2] for m in re.finditer(r"^\(.*?\) (\S+) = (.*)$", section, re.M)}
-
-
 def test_lldb_shows_c_source_frames_and_variables(require_tool, c_programs):
     line = source_line(C_SOURCE, "leaf returns")
     output = run_lldb(require_tool, c_programs["O0"],
                       [f"breakpoint set --file list.c --line {line}", "run", "bt 3", "frame variable",
                        "frame select 1", "frame variable", "process kill"])
     printed = printed_values(output)
-    backtrace = output.split("(lldb) bt 3", 1)[-1].split("(lldb) ", 1)[0]
+    backtrace = lldb_section(output, "bt 3")
     frames = re.findall(r"frame #\d+: 0x[0-9a-f]+ JIT\(0x[0-9a-f]+\)`(\w+)\((.*?)\) at list\.c:(\d+)", backtrace)
     assert [(name, int(at)) for name, _, at in frames] == [
         ("leaf", line), ("mid", source_line(C_SOURCE, "return leaf(head->next"))], output

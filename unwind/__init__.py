@@ -14,7 +14,8 @@ dwarfout     a DWARF 4 writer: DIE trees, abbreviations, strings, location/range
 wasmdwarf    the DWARF in a Wasm module's custom sections, read with pyelftools
 codemap      native ranges of Wasm code offsets, per compiled function
 wasmcode     where a function writes its Wasm locals, and its loops
-sourcelines  Wasm line programs -> native line sequences
+sourcelines  Wasm line programs -> native line sequences (JIT objects, jitdump)
+sourcepositions  Wasm code offsets -> source positions with inlined calls (trap reports)
 locations    Wasm location expressions -> native ones
 wasmpointers how Wasm (4-byte, linear-memory) pointers and their targets are described
 translate    the module's compile units, DIE by DIE

@@ -5,6 +5,9 @@ the native code from one entry to the next was emitted for that one Wasm instruc
 in a Wasm module speaks of code-section offsets; a Wasm range [lo, hi) becomes the set of
 native pieces emitted for instructions in it, often several native ranges. The first piece
 of every function is its native prologue, before which no frame slot is meaningful.
+
+The code of a `loop`, `else` or block `end` runs only on the way into the label it binds
+at its end (a loop's register loads, an arm's merge moves): branches land after it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from .wasmcode import scan_function
 
 # Generated code keeps rbp frames (engine/DESIGN.md): in a function's body, CFA = rbp + 16.
 CFA_FROM_RBP = 16
+LOOP, ELSE, END = 0x03, 0x05, 0x0B
 
 
 @dataclass
@@ -33,6 +37,7 @@ class FunctionCode:
     cfi_rows: list  # [(absolute address, frames.CfaRule)]
     param_types: list  # Wasm value types ("i32", ...)
     local_types: list  # non-parameter locals
+    label_pieces: frozenset = frozenset()  # indices of pieces that end at a branch target
 
     @functools.cached_property
     def frame_ranges(self) -> list[tuple[int, int]]:
@@ -82,11 +87,15 @@ class CodeMap:
                       for k, (native, wasm) in enumerate(offsets)]
             pieces = [p for p in pieces if p[0] < p[1]]
             body_start = pieces[1][0] if len(pieces) > 1 else end
+            label_pieces = frozenset(k for k, (_, _, wasm) in enumerate(pieces)
+                                     if module.data[wasm + code_start] in (LOOP, ELSE, END)
+                                     and wasm + code_start != body.code_end - 1)
             self.functions.append(FunctionCode(
                 f.index, module.func_name(f.index), base + f.start, end,
                 0, body.code_end - code_start, body.code_start - code_start, pieces, body_start,
                 [(base + at, rule) for at, rule in f.cfi_rows],
-                [value_type_name(t) for t in ftype.params], [value_type_name(t) for t in body.locals]))
+                [value_type_name(t) for t in ftype.params], [value_type_name(t) for t in body.locals],
+                label_pieces))
         self.functions.sort(key=lambda fc: fc.wasm_end)
         for k in range(1, len(self.functions)):  # entries are contiguous in the code section
             self.functions[k].wasm_start = self.functions[k - 1].wasm_end

@@ -24,10 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from elftools.common.exceptions import DWARFError
 from elftools.dwarf.enums import ENUM_DW_AT, ENUM_DW_FORM, ENUM_DW_TAG
 from elftools.dwarf.locationlists import LocationEntry, LocationExpr, LocationParser
-from elftools.dwarf.ranges import RangeEntry
 
 from . import locations
 from .codemap import CodeMap, FunctionCode, merge_ranges
@@ -35,14 +33,14 @@ from .dwarfout import (DW_FORM_addr, DW_FORM_block, DW_FORM_data1, DW_FORM_data8
                        DW_FORM_flag_present, DW_FORM_sdata, DW_FORM_sec_offset, DW_FORM_strp,
                        DW_FORM_udata, FORM_REFERENCE, DebugInfoWriter, Die)
 from .sourcelines import PrologueEnd, body_start, native_sequence, read_line_table
-from .wasmdwarf import WasmDwarf
+from .wasmdwarf import (CONSTANT_FORMS, PARSE_ERRORS, WasmDwarf, die_ranges, from_wasm_tools, text,
+                        unit_base)
 from .wasmlevel import WasmTypes, add_wasm_variables
 from .wasmpointers import POINTERS, PointerTypes, reference
 
 AT = ENUM_DW_AT
 TAG = ENUM_DW_TAG
 DW_CC_nocall = 0x03
-WASM_TOOLS_PRODUCER = "wast "
 
 # Attributes left out: they name Wasm addresses or producer-side tables we do not carry, or
 # the translation writes them itself.
@@ -60,9 +58,6 @@ _VARIABLE_TAGS = {"DW_TAG_variable", "DW_TAG_formal_parameter"}
 _STRING_FORMS = {"DW_FORM_string", "DW_FORM_strp", "DW_FORM_line_strp", "DW_FORM_strx", "DW_FORM_strx1",
                  "DW_FORM_strx2", "DW_FORM_strx3", "DW_FORM_strx4"}
 _UNIT_REFERENCE_FORMS = {"DW_FORM_ref1", "DW_FORM_ref2", "DW_FORM_ref4", "DW_FORM_ref8", "DW_FORM_ref_udata"}
-_CONSTANT_FORMS = {"DW_FORM_data1", "DW_FORM_data2", "DW_FORM_data4", "DW_FORM_data8", "DW_FORM_sdata",
-                   "DW_FORM_udata"}
-_PARSE_ERRORS = (DWARFError, KeyError, ValueError, IndexError, TypeError)
 
 
 @dataclass
@@ -121,11 +116,9 @@ class UnitTranslation:
         self.version = cu.header.version
         self.pointers = owner.pointers if cu.header.address_size == 4 else None
         self.top = cu.get_top_DIE()
-        producer = self.top.attributes.get("DW_AT_producer")
-        self.from_wasm_tools = producer is not None and _text(producer.value).startswith(WASM_TOOLS_PRODUCER)
+        self.from_wasm_tools = from_wasm_tools(self.top)
         self.bias = owner.wasm.count_size if self.from_wasm_tools else 0
-        low = self.top.attributes.get("DW_AT_low_pc")
-        self.base_address = low.value if low is not None and isinstance(low.value, int) else 0
+        self.base_address = unit_base(self.top)
         self.file_shift = 1 if self.version >= 5 else 0
         self.functions: set[int] = set()  # functions (by index) this unit describes
         self.prologue_ends: dict[int, PrologueEnd] = {}  # by function index
@@ -210,18 +203,18 @@ class UnitTranslation:
         """An attribute copied as it is, in one of our forms; None to leave it out."""
         form, value, code = attribute.form, attribute.value, AT[name]
         if form in _STRING_FORMS:
-            return code, DW_FORM_strp, _text(value)
+            return code, DW_FORM_strp, text(value)
         if form in _UNIT_REFERENCE_FORMS:
             return code, FORM_REFERENCE, self.owner.die_for(self.cu.cu_offset + attribute.raw_value)
         if form == "DW_FORM_ref_addr":
             return code, FORM_REFERENCE, self.owner.die_for(attribute.raw_value)
-        if name in ("DW_AT_decl_file", "DW_AT_call_file") and form in _CONSTANT_FORMS:
+        if name in ("DW_AT_decl_file", "DW_AT_call_file") and form in CONSTANT_FORMS:
             return code, DW_FORM_udata, value + self.file_shift
         if form == "DW_FORM_flag_present":
             return code, DW_FORM_flag_present, None
         if form == "DW_FORM_flag":
             return code, DW_FORM_data1, 1 if value else 0
-        if form in _CONSTANT_FORMS:
+        if form in CONSTANT_FORMS:
             return code, ENUM_DW_FORM[form], value
         if form == "DW_FORM_implicit_const":
             return code, DW_FORM_sdata, value
@@ -251,7 +244,7 @@ class UnitTranslation:
         if attribute is not None and attribute.form in ("DW_FORM_exprloc", "DW_FORM_block1", "DW_FORM_block"):
             try:
                 frame_base = locations.parse(attribute.value, self.expression_parser)
-            except _PARSE_ERRORS:
+            except PARSE_ERRORS:
                 frame_base = None
         facts = self.owner.facts
         frame = locations.Frame(function.all_local_types, len(function.param_types),
@@ -273,34 +266,8 @@ class UnitTranslation:
         return wasm_ranges
 
     def wasm_ranges(self, wasm) -> list[tuple[int, int]]:
-        """The code-offset ranges a DIE covers (low/high pc or a range list)."""
-        attributes = wasm.attributes
-        low = attributes.get("DW_AT_low_pc")
-        high = attributes.get("DW_AT_high_pc")
-        bias = self.bias
-        if low is not None and high is not None and isinstance(low.value, int):
-            end = high.value
-            if high.form in _CONSTANT_FORMS:
-                end += low.value
-            return [(low.value + bias, end + bias)] if end > low.value else []
-        ranges = attributes.get("DW_AT_ranges")
-        if ranges is None:
-            return []
-        try:
-            entries = self.owner.range_lists.get_range_list_at_offset(ranges.value, cu=self.cu)
-        except _PARSE_ERRORS:
-            return []
-        out, base = [], self.base_address
-        for entry in entries:
-            if isinstance(entry, RangeEntry):
-                lo, hi = entry.begin_offset, entry.end_offset
-                if not entry.is_absolute:
-                    lo, hi = lo + base, hi + base
-                if lo < hi:
-                    out.append((lo + bias, hi + bias))
-            else:
-                base = entry.base_address
-        return out
+        """The code-offset ranges a DIE covers."""
+        return die_ranges(wasm, self.owner.range_lists, self.base_address, self.bias)
 
     # ---- variables ---------------------------------------------------------------------
 
@@ -318,7 +285,7 @@ class UnitTranslation:
             frame = locations.Frame([], 0, facts.global_offset, facts.global_types, None, self.cu.header.address_size)
         try:
             parsed = owner.location_parser.parse_from_attribute(attribute, self.version, wasm)
-        except _PARSE_ERRORS:
+        except PARSE_ERRORS:
             return
         if isinstance(parsed, LocationExpr):
             native = self.translate_expression(parsed.loc_expr, frame, pointer, size)
@@ -370,7 +337,7 @@ class UnitTranslation:
         try:
             ops = locations.parse(expression, self.expression_parser)
             return locations.translate(ops, frame, wasm_pointer=pointer, size=size)
-        except (locations.Unsupported, *_PARSE_ERRORS):
+        except (locations.Unsupported, *PARSE_ERRORS):
             return None
 
     def variable_type(self, wasm) -> int | None:
@@ -383,7 +350,7 @@ class UnitTranslation:
                 return None
             try:
                 wasm = wasm.get_DIE_from_attribute(origin.name)
-            except _PARSE_ERRORS:
+            except PARSE_ERRORS:
                 return None
         return None
 
@@ -393,7 +360,3 @@ class UnitTranslation:
             self.wasm_types = WasmTypes(self.owner.die_for(self.top.offset))
         add_wasm_variables(die, function, self.owner.facts.local_names.get(function.index, {}),
                            self.wasm_types)
-
-
-def _text(value) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
