@@ -2,8 +2,8 @@
 which gdb shows as `<signal handler called>` (its CIE is marked as a signal frame so that
 gdb accepts a resumer's stack below the continuation's; see engine/compiler/stubs.py,
 start_stub_rule), becomes a boundary line naming the continuation and the function it was
-created from. The host-call stub is marked the same way (the host code it calls may run
-on a stack above its caller's); it keeps its own name. Every other frame prints as gdb
+created from. The host-call and switch stubs are marked the same way (the code they
+continue may run on another stack); they keep their own names. Every other frame prints as gdb
 prints it. Frame numbers stay gdb's.
 """
 
@@ -18,7 +18,7 @@ from . import inferior
 from .view import ProcessView
 
 FILTER_NAME = "stackstitch-continuations"
-HOST_CALL_STUB = "stackstitch_host_call"  # engine/compiler/stubs.py
+START_STUB = "stackstitch_continuation_start"  # engine/compiler/stubs.py
 
 
 class Frame:
@@ -109,8 +109,8 @@ def decorate(decorator):
     kind = frame.type()
     name = frame.name()
     if kind == gdb.SIGTRAMP_FRAME:
-        if name == HOST_CALL_STUB:
-            kind = gdb.NORMAL_FRAME  # printed under its own name
+        if name != START_STUB and name and name.startswith("stackstitch_"):
+            kind = gdb.NORMAL_FRAME  # a signal-marked stub of ours: printed under its name
         else:
             text = boundary_text(frame)
             if text is not None:

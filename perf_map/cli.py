@@ -53,9 +53,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     report.add_argument("--flamegraph", metavar="SVG",
                         help="also write a flame graph here (search and zoom in a browser)")
     annotate = commands.add_parser(
-        "annotate", help="one function's instructions with samples and Wasm offsets",
-        description="Disassemble the JIT function FUNC (capstone) with the module offset of "
-                    "the Wasm instruction each came from and the samples taken there.")
+        "annotate", help="one function's instructions with samples and source positions",
+        description="Disassemble the JIT function FUNC (capstone) with the source line each "
+                    "instruction came from (the module's DWARF; without it, the module file with "
+                    "Wasm offsets as lines) and the samples taken there.")
     annotate.add_argument("function", metavar="FUNC", help="a Wasm function's name")
     annotate.add_argument("-o", "--output", metavar="DIR", default=DEFAULT_DIR,
                           help=f"the directory `perf record` wrote (default: {DEFAULT_DIR})")

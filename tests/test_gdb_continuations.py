@@ -43,12 +43,21 @@ STEPPER = """
 import json
 import gdb
 
+# Frame names innermost first, as gdb's unwinder has them (the stubs marked as signal
+# frames, which `bt` prints as `<signal handler called>`, keep their names here).
+def chain(frame, limit=20):
+    names = []
+    while frame is not None and len(names) < limit:
+        names.append(frame.name() or "??")
+        frame = frame.older()
+    return names
+
 def step_through(path, until, limit):
     with open(path, "w") as out:
         for _ in range(limit):
             gdb.execute("stepi", to_string=True)
             frame = gdb.newest_frame()
-            out.write(json.dumps({"pc": frame.pc(), "function": frame.name(),
+            out.write(json.dumps({"pc": frame.pc(), "function": frame.name(), "chain": chain(frame),
                                   "bt": gdb.execute("bt 20", to_string=True)}) + "\\n")
             if frame.name() == until:
                 return
@@ -126,10 +135,9 @@ def frame_name(line: str) -> str:
     return re.match(r"#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(", line).group(1)
 
 
-def frames_down_to_entry(lines: list[str], context: str) -> list[str]:
+def frames_down_to_entry(names: list[str], context: str) -> list[str]:
     """The frame names up to and including the entry stub, which must be there, with no
     `??` before it."""
-    names = [frame_name(line) for line in lines]
     assert ENTRY in names, context
     wasm_part = names[:names.index(ENTRY) + 1]
     assert "??" not in wasm_part, context
@@ -141,7 +149,7 @@ def test_backtrace_across_two_boundaries(require_tool, mode):
     output = run_gdb(require_tool, "nested.wat", mode, ["break leaf", "run", "bt"])
     assert re.search(r"Breakpoint 1, .*leaf \(\)", output), output
     lines = backtrace_lines(output)
-    assert frames_down_to_entry(lines, output) == NESTED_BACKTRACE, output
+    assert frames_down_to_entry([frame_name(line) for line in lines], output) == NESTED_BACKTRACE, output
     assert "libffi" in lines[len(NESTED_BACKTRACE)], output  # then the host: ctypes' call
     assert not any(failure in output for failure in UNWIND_FAILURES), output
 
@@ -150,7 +158,7 @@ def test_backtrace_across_two_boundaries(require_tool, mode):
 def test_backtrace_after_switch_shows_the_new_continuation(require_tool, mode):
     output = run_gdb(require_tool, "switch.wat", mode, ["break leaf", "run", "bt"])
     lines = backtrace_lines(output)
-    assert frames_down_to_entry(lines, output) == ["leaf", "task_b", SIGNAL, "scheduler", ENTRY], output
+    assert frames_down_to_entry([frame_name(line) for line in lines], output) == ["leaf", "task_b", SIGNAL, "scheduler", ENTRY], output
     assert "libffi" in lines[5], output
     assert not any("task_a" in line for line in lines), output  # suspended, off the chain
     assert not any(failure in output for failure in UNWIND_FAILURES), output
@@ -167,7 +175,7 @@ def test_backtrace_from_host_code_called_in_a_continuation(require_tool, mode):
     output = run_gdb(require_tool, "host_call.wat", mode,
                      ["break leaf", "run", "break PyObject_CallNoArgs", "continue", "bt", "kill"])
     lines = backtrace_lines(output)
-    assert frames_down_to_entry(lines, output) == HOST_CALL_BACKTRACE, output
+    assert frames_down_to_entry([frame_name(line) for line in lines], output) == HOST_CALL_BACKTRACE, output
     assert not any(failure in output for failure in UNWIND_FAILURES), output
 
 
@@ -197,7 +205,8 @@ def test_stepi_through_resume_switch_and_suspend(require_tool, tmp_path, mode):
     for k, step in enumerate(steps):
         context = f"step {k} at 0x{step['pc']:x} in {step['function']}:\n{step['bt']}"
         assert not any(failure in step["bt"] for failure in UNWIND_FAILURES), context
-        chain = frames_down_to_entry(backtrace_lines(step["bt"]), context)
+        names = [SIGNAL if name == START_STUB else name for name in step["chain"]]
+        chain = frames_down_to_entry(names, context)
         helpers = list(itertools.takewhile(lambda name: name in HELPER_STUBS, chain))
         rest = chain[len(helpers):]
         assert len(helpers) <= 1 and rest == STEPPING_CHAINS.get(rest[0]), context

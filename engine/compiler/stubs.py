@@ -409,7 +409,10 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
             emit_trace_event(a, R8, RDI, RSI)
         after_rbp = emit_switch_to(a, RSI)
         switch_rows.append((after_rbp, saved_context_rule("rsi")))
-        symbols.append(StubSymbol(name, switch_stubs[-1], a.pos, switch_rows))
+        # Signal-marked, as the start stub: the code it continues may lie on a stack below
+        # the one it came from, and a debugger's `step` goes on through such a frame to
+        # the code the switch lands in instead of stepping over it as a call.
+        symbols.append(StubSymbol(name, switch_stubs[-1], a.pos, switch_rows, signal_frame=True))
 
     # ---- handler search ----
     # rdx: tag record (bit 0 set for a switch clause), rax: runtime. Returns rcx: the record
