@@ -237,6 +237,12 @@ def split_trap_word(word: int) -> tuple[int, int, int]:
 
 HOST_OK, HOST_TRAP, HOST_UNWIND = 0, 1, 2  # RT_HOST_STATUS: how a host call ended
 
+# Event sites: native addresses inside switching instructions where a debugger may stop to
+# see a continuation event (the gdb plugin's catchpoints; DEBUG_ROOT.md). Generated code
+# does not change for them: the compiler only notes where they are.
+EVENT_CONT_NEW = 1  # cont.new has made the reference, in r9
+EVENT_RESUME = 2    # resume (or resume_throw) holds the resumed continuation's record in rcx
+
 
 class VmctxLayout:
     """Per-module vmctx layout: the header (with memory 0), then (base, size) of every other

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from stackstitch.engine import layout as L
 from stackstitch.engine.layout import StackChunk
 from stackstitch.engine.runtime.debugroot import (ContinuationFields, DebugRootReader, FunctionEntry,
-                                          InstanceFields, StoreFields)
+                                                  InstanceFields, ModuleFields, StoreFields)
 
 UNKNOWN = "<unknown>"
 MAX_CHAIN = 100_000  # parent links followed before a chain is taken to be a cycle
@@ -67,15 +67,19 @@ class Function:
 
 
 class CodeIndex:
-    """Native pcs to Wasm functions and offsets, from every instance's function table."""
+    """Native pcs to Wasm functions and offsets, from every module's function table."""
 
-    def __init__(self, reader: DebugRootReader, instances: list[InstanceFields]):
+    def __init__(self, reader: DebugRootReader, modules: list[ModuleFields],
+                 instances: list[InstanceFields]):
         by_start: dict[int, Function] = {}
         self.tag_names: dict[int, str] = {}
+        instance_names: dict[int, str] = {}  # module record -> the name of an instance of it
         for instance in instances:
             self.tag_names.update(instance.tags)
-            source = instance.source or instance.name
-            for entry in reader.functions(instance):
+            instance_names.setdefault(instance.module.address, instance.name)
+        for module in modules:
+            source = module.source or instance_names.get(module.address, "")
+            for entry in reader.functions(module):
                 by_start.setdefault(entry.start, Function(entry, source, reader))
         self.starts = sorted(by_start)
         self.functions = [by_start[start] for start in self.starts]
@@ -132,11 +136,14 @@ class StoreView:
     """One store: its stacks, its stubs' landmarks, and its continuations. It is the
     `StackSpace` the shared stack walker reads this store through."""
 
-    def __init__(self, reader: DebugRootReader, fields: StoreFields, code: CodeIndex, prefix: str):
+    def __init__(self, reader: DebugRootReader, fields: StoreFields, code: CodeIndex, prefix: str,
+                 instances: list[InstanceFields], modules: list[ModuleFields]):
         self.reader = reader
         self.fields = fields
         self.code = code
         self.prefix = prefix
+        self.instances = instances  # most recent first, as the debug root lists them
+        self.modules = modules
         self.entry_return = fields.entry_return
         self.start_return = fields.start_return
         self.fiber_return = fields.fiber_return
@@ -290,8 +297,11 @@ class ProcessView:
         several = len(stores) > 1
         self.stores = []
         for number, fields in enumerate(reversed(stores), 1):  # the list is newest first
-            code = CodeIndex(self.reader, self.reader.instances(fields)[:MAX_CHAIN])
-            self.stores.append(StoreView(self.reader, fields, code, f"{number}." if several else ""))
+            instances = self.reader.instances(fields)[:MAX_CHAIN]
+            modules = self.reader.modules(fields)[:MAX_CHAIN]
+            code = CodeIndex(self.reader, modules, instances)
+            self.stores.append(StoreView(self.reader, fields, code, f"{number}." if several else "",
+                                         instances, modules))
 
     def continuations(self) -> list[Continuation]:
         return [c for store in self.stores for c in store.continuations()]
