@@ -5,6 +5,10 @@ start_stub_rule), becomes a boundary line naming the continuation and the functi
 created from. The host-call stub is marked the same way (the host code it calls may run
 on a stack above its caller's); it keeps its own name. Every other frame prints as gdb
 prints it. Frame numbers stay gdb's.
+
+While a suspended continuation is selected (selection.py), frame 0 is drawn as a line
+saying so, and the chain ends at that continuation's boundary; while `continuation ID bt`
+runs, only that continuation's frames are listed.
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from gdb.FrameDecorator import FrameVars
 
 from stackstitch.engine import layout as L
 
-from . import inferior
+from . import inferior, selection
 from .view import ProcessView
 
 FILTER_NAME = "stackstitch-continuations"
 HOST_CALL_STUB = "stackstitch_host_call"  # engine/compiler/stubs.py
+START_STUB = "stackstitch_continuation_start"
 
 
 class Frame:
@@ -108,7 +113,8 @@ def decorate(decorator):
     frame = decorator.inferior_frame()
     kind = frame.type()
     name = frame.name()
-    if kind == gdb.SIGTRAMP_FRAME:
+    # A start stub is a signal frame, except at the end of a grafted chain (selection.py).
+    if kind == gdb.SIGTRAMP_FRAME or name == START_STUB:
         if name == HOST_CALL_STUB:
             kind = gdb.NORMAL_FRAME  # printed under its own name
         else:
@@ -134,7 +140,27 @@ class ContinuationBoundaries:
         gdb.frame_filters[self.name] = self
 
     def filter(self, frames):
-        return map(decorate, frames)
+        if selection.window is None and selection.graft() is None:
+            return map(decorate, frames)
+        return selected_frames(frames)
+
+
+def selected_frames(frames):
+    """The frames while a continuation is selected or listed on its own."""
+    low, high = selection.window or (0, 1 << 30)
+    graft = selection.graft()
+    for decorator in frames:
+        frame = decorator.inferior_frame()
+        level = frame.level()
+        if level > high or (graft is not None and frame.pc() == 0):  # past the end
+            return
+        if level < low:
+            continue
+        if selection.is_placeholder(frame):
+            yield Boundary(frame, f"── selected: continuation {graft.label} ({graft.state}); "
+                                  f"the thread is in {frame.name() or '??'}")
+        else:
+            yield decorate(decorator)
 
 
 def boundary_text(frame) -> str | None:

@@ -43,12 +43,31 @@ def debug_root_address() -> int:
     try:
         symbol = int(gdb.parse_and_eval("(unsigned long) &stackstitch_debug_root"))
     except gdb.error:
-        raise ReadFailed("no stackstitch_debug_root symbol: not a `stackstitch run` process "
-                         "(or run with --no-gdb-jit, or stopped before the engine loaded)") from None
+        raise ReadFailed(missing_root_cause()) from None
     root, = struct.unpack("<Q", read(symbol, 8))
     if not root:
         raise ReadFailed("the engine has not published its debug root yet (no store exists)")
     return root
+
+
+def missing_root_cause() -> str:
+    """Why the JIT shim's `stackstitch_debug_root` is not found, as far as gdb can tell."""
+    if gdb.current_progspace().filename is None:
+        return ("gdb has no executable file, so it cannot find the process's libraries: give it "
+                "the Python interpreter that ran `stackstitch run` itself, not a shell shim "
+                "such as pyenv's `python3` (`stackstitch gdb --core CORE` finds it in the core)")
+    if not any("jit-interface-" in (solib or "") for solib in map(_solib_name, gdb.objfiles())):
+        return ("no stackstitch_debug_root symbol: the process has not loaded stackstitch's JIT "
+                "interface (not a `stackstitch run` process, run with --no-gdb-jit, or stopped "
+                "before the engine loaded)")
+    return "no stackstitch_debug_root symbol in stackstitch's JIT interface library"
+
+
+def _solib_name(objfile) -> str | None:
+    try:
+        return objfile.filename
+    except RuntimeError:  # an objfile gone meanwhile
+        return None
 
 
 _cached: tuple[tuple, ProcessView] | None = None
@@ -71,6 +90,6 @@ def forget(*_event):
 
 
 def register():
-    for event in ("cont", "exited", "new_objfile", "clear_objfiles", "inferior_call",
+    for event in ("cont", "stop", "exited", "new_objfile", "clear_objfiles", "inferior_call",
                   "memory_changed", "register_changed", "new_inferior"):
         getattr(gdb.events, event).connect(forget)

@@ -182,6 +182,15 @@ class StoreView:
             raise ReadFailed(f"0x{record:x} is not a continuation record")
         return L.saved_context(self.reader.words, record, self.fiber_return, chunk)
 
+    def saved_registers(self, record: int) -> tuple[int, int, int]:
+        """(pc, fp, sp) of the innermost Wasm frame of the stack of `record` while it is not
+        running; in libcall mode its sp is above the switch routine's frame."""
+        pc, fp = self.saved_context(record)
+        sp, saved_pc = self.reader.words(record + L.CR_SP, 3)[::2]
+        if self.fiber_return and saved_pc == self.fiber_return:
+            sp += 16  # the routine's saved rbp and return address
+        return pc, fp, sp
+
     def record_summary(self, record: int) -> tuple[str, str]:
         """(label, function it was created from) of the continuation whose record is
         `record`, from that record alone (cheaper than listing every continuation)."""
