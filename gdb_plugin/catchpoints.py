@@ -41,6 +41,7 @@ class Catchpoint:
         self.number, self.kind, self.argument = number, kind, argument
         self.breakpoints: list[gdb.Breakpoint] = []
         self.planted: set[int] = set()  # event-site addresses with a breakpoint
+        self.tag_names: dict[int, str] = {}
         self.hits = 0
         self.stub = {"wasm-trap": TRAP_STUB, "suspend": SEARCH_STUB, "switch": SEARCH_STUB}.get(kind)
 
@@ -72,10 +73,27 @@ class Catchpoint:
                 breakpoint.delete()
         self.breakpoints.clear()
 
-    def describe(self, view: ProcessView) -> str | None:
-        """What happened, if it is what this catchpoint waits for (None: go on)."""
-        frame = gdb.newest_frame()
-        register = lambda name: int(frame.read_register(name)) & MASK64  # noqa: E731
+    def wants(self, register) -> bool:
+        """Whether the event at this stop is one this catchpoint waits for, from registers
+        and a word or two of memory: the debug root is read only to say what happened."""
+        if self.kind in ("suspend", "switch"):
+            tag = register("rdx")
+            if bool(tag & 1) != (self.kind == "switch"):
+                return False
+            return self.argument is None or self.tag_name(tag & ~1) == self.argument
+        if self.kind == "resume" and self.argument is not None and "." not in self.argument:
+            return str(inferior.read_word(register("rcx") + L.CR_ID)) == self.argument
+        return True
+
+    def tag_name(self, tag: int) -> str | None:
+        """A tag record's name, remembered (tag records never move)."""
+        if tag not in self.tag_names:
+            for store in inferior.process_view().stores:
+                self.tag_names.update(store.code.tag_names)
+        return self.tag_names.get(tag)
+
+    def describe(self, view: ProcessView, register) -> str | None:
+        """What happened (None: not what this catchpoint waits for after all)."""
         store = store_of(view, register("r15"))
         if store is None:
             return None
@@ -83,18 +101,15 @@ class Catchpoint:
             return trap_message(store, register("rsi") & 0xFFFFFFFF, register("rdx"))
         if self.kind in ("suspend", "switch"):
             tag = register("rdx")
-            if bool(tag & 1) != (self.kind == "switch"):
-                return None
             name = store.code.tag_names.get(tag & ~1, f"0x{tag & ~1:x}")
-            if self.argument is not None and name != self.argument:
-                return None
             return suspension_message(store, tag, name, register("rbx"))
         if self.kind == "resume":
             c = store.by_record(register("rcx"))
             if self.argument is not None and (c is None or self.argument not in (c.label, str(c.id))):
                 return None
-            return f"{name_of(c, register('rcx'))} is resumed" + (
-                f" ({c.state}, {c.where})" if c is not None and c.state != "fresh" else " (fresh: it starts)")
+            if c is None or c.state == "fresh":
+                return f"{name_of(c, register('rcx'))} is resumed (fresh: it starts)"
+            return f"{name_of(c, register('rcx'))} is resumed ({c.state}, {c.where})"
         record = register("r9") & REFERENCE_MASK
         return f"{name_of(store.by_record(record), record)} is made by cont.new"
 
@@ -191,9 +206,16 @@ class PlaceBreakpoint(gdb.Breakpoint):
         self.catchpoint = catchpoint
 
     def stop(self):
+        frame = gdb.newest_frame()
+
+        def register(name: str) -> int:
+            return int(frame.read_register(name)) & MASK64
+
         inferior.forget()  # the program ran since the last view (past internal breakpoints too)
         try:
-            message = self.catchpoint.describe(inferior.process_view())
+            if not self.catchpoint.wants(register):
+                return False
+            message = self.catchpoint.describe(inferior.process_view(), register)
         except (gdb.error, *READ_ERRORS) as e:
             message = f"(stackstitch: {e})"
         if message is None:

@@ -37,6 +37,10 @@ def read(address: int, size: int) -> bytes:
     raise ReadFailed(f"cannot read {size} bytes at 0x{address:x}")
 
 
+def read_word(address: int) -> int:
+    return struct.unpack("<Q", read(address, 8))[0]
+
+
 def debug_root_address() -> int:
     if gdb.selected_thread() is None:
         raise ReadFailed("no process or core file is being debugged")
