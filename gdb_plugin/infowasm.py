@@ -36,12 +36,13 @@ def module_name(store: StoreView, module: ModuleFields) -> str:
 
 
 def size_text(size: int) -> str:
-    return f"0x{size:x} ({size // PAGE} pages)"
+    pages = size // PAGE
+    return f"0x{size:x} ({pages} page{'' if pages == 1 else 's'})"
 
 
 def global_value(store: StoreView, entry: GlobalEntry) -> str:
     """The value as Wasm shows it: integers signed, floats as floats, references as
-    addresses (null: 0)."""
+    addresses (null: 0), naming the continuation a continuation reference refers to."""
     raw = store.reader.word(entry.cell)
     kind = entry.value_type
     if kind == "i32":
@@ -52,7 +53,10 @@ def global_value(store: StoreView, entry: GlobalEntry) -> str:
         return repr(struct.unpack("<f", struct.pack("<I", raw & 0xFFFFFFFF))[0])
     if kind == "f64":
         return repr(struct.unpack("<d", struct.pack("<Q", raw))[0])
-    return "null" if raw == 0 else f"0x{raw:x}"
+    if raw == 0:
+        return "null"
+    c = store.by_record(raw & ((1 << L.REVISION_SHIFT) - 1))  # a continuation reference?
+    return f"0x{raw:x} (continuation {c.label})" if c is not None else f"0x{raw:x}"
 
 
 def print_instance(store: StoreView, instance: InstanceFields):

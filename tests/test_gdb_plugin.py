@@ -75,11 +75,11 @@ def source_line(text: str) -> int:
     return next(k for k, line in enumerate(MODULE.read_text().splitlines(), 1) if text in line)
 
 
-def wasm_offsets(wasm_tools: str, tmp_path: Path) -> dict[tuple[str, str], int]:
+def wasm_offsets(wasm_tools: str, tmp_path: Path, module: Path = MODULE) -> dict[tuple[str, str], int]:
     """(function, first instruction word) -> offset, from `wasm-tools print --print-offsets`:
     the reference for the offsets the plugin prints."""
-    binary = tmp_path / "generators.wasm"
-    subprocess.run([wasm_tools, "parse", str(MODULE), "-o", str(binary)], check=True)
+    binary = tmp_path / f"{module.stem}.wasm"
+    subprocess.run([wasm_tools, "parse", str(module), "-o", str(binary)], check=True)
     text = run([wasm_tools, "print", "--print-offsets", str(binary)]).stdout
     offsets, function = {}, None
     for line in text.splitlines():
