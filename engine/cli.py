@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["gdb"]:
         from stackstitch.gdb_plugin.launcher import main as gdb_main
         return gdb_main(argv[1:])
+    if argv[:1] == ["lldb"]:
+        from stackstitch.lldb_plugin.launcher import main as lldb_main
+        return lldb_main(argv[1:])
     try:
         args = parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed

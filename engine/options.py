@@ -101,6 +101,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     commands.add_parser("perf", add_help=False, help="profile with perf: record, report")
     commands.add_parser("gdb", add_help=False,
                         help="debug with gdb and the continuation-aware plugin")
+    commands.add_parser("lldb", add_help=False,
+                        help="debug with lldb and the continuation-aware plugin")
 
     wast = commands.add_parser(
         "wast", help="run spec test scripts (.wast)",

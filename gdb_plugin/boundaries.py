@@ -19,7 +19,7 @@ from gdb.FrameDecorator import FrameVars
 from stackstitch.engine import layout as L
 
 from . import inferior, selection
-from .view import ProcessView
+from .view import ProcessView, boundary_line
 
 FILTER_NAME = "stackstitch-continuations"
 HOST_CALL_STUB = "stackstitch_host_call"  # engine/compiler/stubs.py
@@ -167,20 +167,19 @@ def boundary_text(frame) -> str | None:
     """The boundary line for a start-stub frame; None (gdb's own line) when the debug root
     cannot say, which must never break `bt` itself."""
     try:
-        return boundary_line(inferior.process_view(), frame)
+        return start_stub_line(inferior.process_view(), frame)
     except Exception:
         return None
 
 
-def boundary_line(view: ProcessView, frame) -> str | None:
+def start_stub_line(view: ProcessView, frame) -> str | None:
     """The boundary text if `frame` is the start stub of one of the engine's continuations
     (its record is just above the base frame: at the frame's rsp, or above its rbp)."""
     rsp, rbp = int(frame.read_register("rsp")), int(frame.read_register("rbp"))
     for candidate in (rsp, rbp + L.BASE_FRAME_SIZE):
         store = view.store_of_address(candidate)
         if store is not None and store.is_record(candidate):
-            label, func_name = store.record_summary(candidate)
-            return f"── continuation {label}, created from {func_name}"
+            return boundary_line(store, candidate)
     return None
 
 

@@ -18,7 +18,7 @@ from stackstitch.engine import layout as L
 from stackstitch.engine.runtime.stackwalk import StackWalk
 
 from . import inferior, selection
-from .view import READ_ERRORS, Continuation, ProcessView
+from .view import READ_ERRORS, Continuation, ProcessView, continuation_table
 
 LABEL = re.compile(r"\d+(\.\d+)?")
 BACKTRACE_COMMANDS = ("bt", "backtrace", "where")
@@ -156,17 +156,7 @@ stack range."""
         if argument.strip():
             raise gdb.GdbError("usage: info continuations")
         continuations = inferior.process_view().continuations()
-        if not continuations:
-            print("No continuations.")
-            return
-        rows = [("", "Id", "State", "Function", "Parent", "Where", "Stack")]
-        for c in continuations:
-            lo, hi = c.stack_range
-            rows.append(("*" if c.current else "", c.label, c.state, c.func_name, c.parent,
-                         c.where, f"0x{lo:x}-0x{hi:x}"))
-        widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
-        for row in rows:
-            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+        print("\n".join(continuation_table(continuations)) if continuations else "No continuations.")
 
 
 class ContinuationCommand(gdb.Command):

@@ -137,10 +137,10 @@ def plugin_loader() -> Path:
     return Path(spec.submodule_search_locations[0]) / "load.py"
 
 
-def run_gdb(command: list[str]) -> int:
-    """gdb's exit status. Ctrl-C reaches gdb too (same terminal), which handles it; here it
-    must not end the wait."""
-    process = subprocess.Popen(command)
+def run_gdb(command: list[str], environment: dict | None = None) -> int:
+    """The debugger's exit status. Ctrl-C reaches it too (same terminal), which handles it;
+    here it must not end the wait."""
+    process = subprocess.Popen(command, env=environment)
     while True:
         try:
             return process.wait()

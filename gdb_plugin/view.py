@@ -293,6 +293,24 @@ class StoreView:
         return where
 
 
+def continuation_table(continuations: list[Continuation]) -> list[str]:
+    """`info continuations` (gdb) and `continuation list` (lldb): one row each."""
+    rows = [("", "Id", "State", "Function", "Parent", "Where", "Stack")]
+    for c in continuations:
+        lo, hi = c.stack_range
+        rows.append(("*" if c.current else "", c.label, c.state, c.func_name, c.parent, c.where,
+                     f"0x{lo:x}-0x{hi:x}"))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+            for row in rows]
+
+
+def boundary_line(store: "StoreView", record: int) -> str:
+    """The line drawn for the base frame of the stack of `record` (a boundary)."""
+    label, func_name = store.record_summary(record)
+    return f"── continuation {label}, created from {func_name}"
+
+
 class ProcessView:
     """Every store of the process as the debug root describes it at one stop (inferior.py
     keeps one until the process runs again). Tables are read when first needed."""
