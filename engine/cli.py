@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                              jobs=args.jobs, switching=args.switching)
         return run_module(args)
     except UsageError as e:
-        return fail(f"error: {e}", EXIT_USAGE)
+        return fail(f"error: {e} (see `stackstitch {args.command} --help`)", EXIT_USAGE)
     except RunError as e:
         return fail(f"error: {e}", EXIT_ERROR)
     except KeyboardInterrupt:

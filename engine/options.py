@@ -14,6 +14,16 @@ _SIZE = re.compile(r"(\d+)([KMG]?)(i?B)?", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
+class CommandLineParser(argparse.ArgumentParser):
+    """Usage errors in one line with a pointer to --help, not argparse's usage block."""
+
+    def error(self, message: str):
+        required = "the following arguments are required: "
+        if message.startswith(required):  # argparse lists ARG too, though it may be empty
+            message = f"missing {message[len(required):].split(', ')[0]}"
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def parse_subcommand(parser: argparse.ArgumentParser, subcommands: dict, argv: list[str],
                      dest: str) -> argparse.Namespace:
     """Subcommands parse intermixed, so that `run m.wasm --invoke f 1 2` keeps its ARGs;
@@ -52,7 +62,7 @@ def positive(convert):
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
         prog="stackstitch",
         description="A native x86-64 WebAssembly engine whose switched stacks "
                     "(stack-switching proposal) are debuggable and profilable.")

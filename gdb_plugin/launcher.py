@@ -128,7 +128,8 @@ def parse_run_args(run_args: list[str]):
             return build_parser()[1]["run"].parse_intermixed_args(run_args)
     except SystemExit:
         lines = errors.getvalue().strip().splitlines() or ["invalid arguments"]
-        raise ValueError(lines[-1].split("error: ", 1)[-1]) from None
+        message = lines[-1].split("error: ", 1)[-1].rsplit(" (see `", 1)[0]  # ours points to run's help
+        raise ValueError(message) from None
 
 
 def plugin_loader() -> Path:
