@@ -98,7 +98,10 @@ class Catchpoint:
         if store is None:
             return None
         if self.kind == "wasm-trap":
-            return trap_message(store, register("rsi") & 0xFFFFFFFF, register("rdx"))
+            running = store.by_record(store.current_record)
+            where = (f"in continuation {running.label}, created from {running.func_name}"
+                     if running is not None else "on the main stack")
+            return f"{trap_message(store, register('rsi') & 0xFFFFFFFF, register('rdx'))} ({where})"
         if self.kind in ("suspend", "switch"):
             tag = register("rdx")
             name = store.code.tag_names.get(tag & ~1, f"0x{tag & ~1:x}")

@@ -137,7 +137,8 @@ def test_trap_three_continuations_deep(require_tool, mode):
         text += stop(gdb, "continue")
     output = gdb.output()
     assert not any(failure in output for failure in FAILURES), output
-    assert reports(text)[0] == ("wasm trap", "integer divide by zero", "leaf"), text
+    assert reports(text)[0] == ("wasm trap", "integer divide by zero (in continuation 3, created from "
+                                             "level3)", "leaf"), text
     assert EXITED_134 in text, text
     bt = [(m.group(2) if m else None) for m in map(FRAME.match, found["bt"].splitlines())]
     assert bt[:10] == ["stackstitch_trap", "leaf", "level3", None, "level2", None, "level1", None,
@@ -159,8 +160,9 @@ def test_no_catch_trap(require_tool):
 
 @pytest.mark.parametrize("module, message", [
     ("oob_load.wat", "out of bounds memory access (memory fault at wasm address 0x11170 in "
-                     "linear memory of size 0x10000)"),
-    ("unhandled_tag.wat", "unhandled suspension: unhandled tag: other"),
+                     "linear memory of size 0x10000) (in continuation 1, created from body)"),
+    ("unhandled_tag.wat", "unhandled suspension: unhandled tag: other (in continuation 2, created "
+                          "from inner)"),
 ])
 def test_trap_messages_are_the_reports(require_tool, module, message):
     require_tool("gdb")

@@ -201,6 +201,10 @@ def test_live_session_and_its_core_file(require_tool, tmp_path, offsets, mode):
             else:
                 assert mine == theirs.replace(" () from /", " () at /"), (mine, theirs)
         gdb.cli(f"gcore {core}")
+        # A running continuation's frames are the thread's own: `finish` works there.
+        gdb.cli("continuation 5")
+        finished = gdb.run("finish")
+        assert finished.result["payload"]["frame"]["func"] == "outer", gdb.output()
 
     assert core.is_file()
     python = os.path.realpath(sys.executable)
