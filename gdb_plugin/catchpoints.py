@@ -67,11 +67,16 @@ class Catchpoint:
                         self.planted.add(address)
                         self.breakpoints.append(PlaceBreakpoint(self, f"*0x{address:x}"))
 
-    def delete(self):
+    def delete(self, sites_only: bool = False):
+        """Delete its breakpoints (with `sites_only`, those at event sites: the code they
+        were planted in is gone when the program exits)."""
+        keep = [b for b in self.breakpoints if sites_only and b.location == self.stub]
         for breakpoint in self.breakpoints:
-            if breakpoint.is_valid():
+            if breakpoint not in keep and breakpoint.is_valid():
                 breakpoint.delete()
-        self.breakpoints.clear()
+        self.breakpoints = keep
+        if sites_only:
+            self.planted.clear()
 
     def wants(self, register) -> bool:
         """Whether the event at this stop is one this catchpoint waits for, from registers
@@ -259,6 +264,11 @@ def plant_all(*_event):
     inferior.forget()
 
 
+def forget_sites(_event):
+    for catchpoint in _catchpoints.values():
+        catchpoint.delete(sites_only=True)
+
+
 def report(_event):
     """After a catchpoint's stop: say what happened and select the frame it happened in."""
     if not _reports:
@@ -350,4 +360,5 @@ def register():
     InfoCatchpoints()
     DeleteCatchpoints()
     gdb.events.new_objfile.connect(plant_all)
+    gdb.events.exited.connect(forget_sites)
     gdb.events.stop.connect(report)

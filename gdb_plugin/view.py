@@ -1,9 +1,9 @@
 """What the debug root says about a stopped process: code, stacks and continuations.
 
-Pure Python over any `read(address, size) -> bytes` (gdb's inferior memory, a core file,
-`/proc/PID/mem`), so it runs inside gdb's own interpreter. Nothing read is trusted: a
-failed read raises `ReadFailed` (one line), and a field that cannot be made sense of
-prints as `<unknown>`.
+Pure Python over any `read(address, size) -> bytes` (gdb's or lldb's inferior memory, a
+core file, `/proc/PID/mem`), so it runs inside gdb's and lldb's own interpreters (the
+lldb plugin uses it too). Nothing read is trusted: a failed read raises `ReadFailed` (one
+line), and a field that cannot be made sense of prints as `<unknown>`.
 """
 
 from __future__ import annotations

@@ -74,8 +74,9 @@ def where(entry) -> str:
     return f" at {entry.GetFileSpec().GetFilename()}:{entry.GetLine()}"
 
 
-def frame_line(number: int, pc: int, name: str, where: str) -> str:
-    return f"#{number:<3}0x{pc:016x} in {name} (){where}"
+def frame_line(number: int, pc: int, name: str, source: str) -> str:
+    """A frame as gdb's plugin prints one: `#N  0xPC in NAME () at FILE:LINE`."""
+    return f"#{number:<3}0x{pc:016x} in {name} (){source}"
 
 
 def suspended_frames(inferior: Inferior, c: Continuation) -> list[str]:
