@@ -6,6 +6,7 @@ which goes on: what a catchpoint costs once it is set, per event).
 
 Each time is the best of R runs of the kernel's process (under gdb: the time of gdb's
 `run`, so that gdb's own start-up does not count), minus the same with n = 1, divided by n.
+The configurations take turns, so that a change in the machine's load hits them alike.
 
     python benchmarks/catchpoint_cost.py [--n 300000000] [--repeat 3]
 """
@@ -35,18 +36,15 @@ def command(config: str, n: int, gdb: str) -> list[str]:
             "-ex", "python print(f'elapsed {time.perf_counter() - started}')"]
 
 
-def best(args: list[str], repeat: int, expect: str) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = subprocess.run(args, capture_output=True, text=True, timeout=3600)
-        elapsed = time.perf_counter() - start
-        if expect not in result.stdout.split():
-            raise SystemExit(f"catchpoint_cost: unexpected output of {' '.join(args)}: "
-                             f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
-        reported = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("elapsed ")]
-        times.append(float(reported[0]) if reported else elapsed)
-    return min(times)
+def timed(args: list[str], expect: str) -> float:
+    start = time.perf_counter()
+    result = subprocess.run(args, capture_output=True, text=True, timeout=3600)
+    elapsed = time.perf_counter() - start
+    if expect not in result.stdout.split():
+        raise SystemExit(f"catchpoint_cost: unexpected output of {' '.join(args)}: "
+                         f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+    reported = [line.split()[1] for line in result.stdout.splitlines() if line.startswith("elapsed ")]
+    return float(reported[0]) if reported else elapsed
 
 
 def main() -> int:
@@ -58,12 +56,16 @@ def main() -> int:
     if gdb is None:
         print("catchpoint_cost: gdb is not installed", file=sys.stderr)
         return 1
-    for config in ("stackstitch run", "gdb, plugin, no catchpoint", "gdb, catch wasm-trap",
-                   "gdb, catch suspend never matching"):
-        n = SLOW_N if config.endswith("matching") else args.n
-        whole = best(command(config, n, gdb), args.repeat, str(n * (n + 1) // 2))
-        base = best(command(config, 1, gdb), args.repeat, "1")
-        print(f"{config:<36} {(whole - base) / n * 1e9:10.1f} ns per round trip  (n = {n})")
+    configs = ("stackstitch run", "gdb, plugin, no catchpoint", "gdb, catch wasm-trap",
+               "gdb, catch suspend never matching")
+    sizes = {config: SLOW_N if config.endswith("matching") else args.n for config in configs}
+    best = {(config, n): float("inf") for config in configs for n in (1, sizes[config])}
+    for _ in range(args.repeat):
+        for config, n in best:
+            best[config, n] = min(best[config, n], timed(command(config, n, gdb), str(n * (n + 1) // 2)))
+    for config in configs:
+        n = sizes[config]
+        print(f"{config:<36} {(best[config, n] - best[config, 1]) / n * 1e9:10.1f} ns per round trip  (n = {n})")
     return 0
 
 

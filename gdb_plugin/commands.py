@@ -121,7 +121,7 @@ def run_on(c: Continuation, command: str):
     if c.state == "fresh":
         if command.split()[0] in BACKTRACE_COMMANDS:
             print(f"continuation {c.label} has not started: no frames (created from {c.func_name})")
-        else:
+        else:  # it has no frame: the command sees the selected one (and $_cont_*)
             gdb.execute(command, from_tty=False)
         return
     previous_graft, previous_level = selection.graft(), gdb.selected_frame().level()

@@ -49,6 +49,7 @@ BOUNDARY = re.compile(r"── continuation (\S+), created from (\S+)")
 SESSION = [("info", "info continuations"), ("bt", "bt 10"), ("c1", "continuation 1 bt"),
            ("c2", "continuation 2 bt"), ("c5", "continuation 5 bt"), ("c6", "continuation 6 bt"),
            ("select", "continuation 2"), ("selected", "bt"), ("none", "continuation none"),
+           ("frames", "continuation apply all info frame"),
            ("all", "continuation apply all bt"), ("c4x", "continuation 4 p $_cont_id"),
            ("missing", "continuation 999"), ("letters", "continuation abc"),
            ("apply", "continuation apply some bt")]
@@ -157,6 +158,12 @@ def check_session(found: dict[str, list[str]], offsets: dict):
                                            "the thread is in leaf"), output
     assert frames(found["selected"][1:]) == frames(found["c2"]), output
     assert frames(found["none"][:1]) == [("leaf", source_line("(loop $forever"))], output
+
+    # Each continuation's own innermost frame, not the selected one each time.
+    frame_of = dict(re.findall(r"Continuation (\d+) .*?\n.*?rip = 0x[0-9a-f]+ in (\w+)",
+                               "\n".join(found["frames"]), re.S))
+    assert {k: v for k, v in frame_of.items() if k != "4"} == {
+        "1": "gen_body", "2": "sub_body", "3": "sub_body", "5": "mid", "6": "leaf"}, output
 
     all_text = "\n".join(found["all"])
     for ident, (state, function, _) in EXPECTED_TABLE.items():
