@@ -5,6 +5,7 @@ Only reads: registers are never written, so everything works on core files.
 
 from __future__ import annotations
 
+import os
 import struct
 
 import gdb
@@ -14,6 +15,7 @@ from .view import ProcessView, ReadFailed
 MAX_READ = 64 << 20  # larger than any table the debug root describes
 USER_SPACE_END = 1 << 47
 PAGE = 4096
+JIT_SHIM = "jit-interface-"  # the file name of stackstitch's JIT interface (unwind/jitshim.py)
 
 
 def read(address: int, size: int) -> bytes:
@@ -56,22 +58,31 @@ def debug_root_address() -> int:
 
 def missing_root_cause() -> str:
     """Why the JIT shim's `stackstitch_debug_root` is not found, as far as gdb can tell."""
-    if gdb.current_progspace().filename is None:
+    executable = gdb.current_progspace().filename
+    if executable is None:
         return ("gdb has no executable file, so it cannot find the process's libraries: give it "
                 "the Python interpreter that ran `stackstitch run` itself, not a shell shim "
                 "such as pyenv's `python3` (`stackstitch gdb --core CORE` finds it in the core)")
-    if not any("jit-interface-" in (solib or "") for solib in map(_solib_name, gdb.objfiles())):
+    mapped = mapped_files()
+    if mapped and os.path.realpath(mapped[0]) != os.path.realpath(executable):
+        return (f"gdb was given {executable}, but the process ran {mapped[0]}: give gdb that "
+                "file (`stackstitch gdb --core CORE` finds it in the core)")
+    if not any(JIT_SHIM in path for path in mapped + [o.filename or "" for o in gdb.objfiles()]):
         return ("no stackstitch_debug_root symbol: the process has not loaded stackstitch's JIT "
                 "interface (not a `stackstitch run` process, run with --no-gdb-jit, or stopped "
                 "before the engine loaded)")
     return "no stackstitch_debug_root symbol in stackstitch's JIT interface library"
 
 
-def _solib_name(objfile) -> str | None:
+def mapped_files() -> list[str]:
+    """The files the process (or core) maps, its executable first, as `info proc mappings`
+    lists them; none if gdb cannot say."""
     try:
-        return objfile.filename
-    except RuntimeError:  # an objfile gone meanwhile
-        return None
+        text = gdb.execute("info proc mappings", to_string=True)
+    except gdb.error:
+        return []
+    return [line.split()[-1] for line in text.splitlines()
+            if line.strip().startswith("0x") and line.split()[-1].startswith("/")]
 
 
 _cached: tuple[tuple, ProcessView] | None = None

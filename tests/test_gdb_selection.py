@@ -185,17 +185,27 @@ def test_core_and_attach_errors_name_the_cause(require_tool, tmp_path, gcore_cor
         assert result.stderr.startswith(f"stackstitch gdb: error: {message}"), (name, result.stderr)
 
 
-def test_plain_gdb_given_a_shell_shim(require_tool, tmp_path, gcore_core):
-    """The README's plain-gdb line with `python3` a shell script (as pyenv's shims are): the
-    plugin says that gdb has no executable, and why, instead of blaming the core."""
+def plugin_message(gdb_path: str, executable: str, core: Path) -> str:
+    """What `info continuations` says in plain gdb given EXECUTABLE and CORE."""
+    result = subprocess.run([gdb_path, "-nx", "--batch", "-x", str(PLUGIN), "-ex", "info continuations",
+                             executable, str(core)], capture_output=True, text=True, timeout=300)
+    messages = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("stackstitch:")]
+    assert len(messages) == 1, result.stdout + result.stderr
+    return messages[0]
+
+
+def test_plain_gdb_given_a_shell_shim_or_another_executable(require_tool, tmp_path, gcore_core):
+    """The README's plain-gdb line with `python3` a shell script (as pyenv's shims are), or
+    with the wrong program: the plugin names that, instead of blaming the core."""
     gdb_path = require_tool("gdb")
     shim = tmp_path / "python3"
     shim.write_text(f"#!/bin/sh\nexec {os.path.realpath(sys.executable)} \"$@\"\n")
     shim.chmod(0o755)
-    result = subprocess.run([gdb_path, "-nx", "--batch", "-x", str(PLUGIN), "-ex", "info continuations",
-                             str(shim), str(gcore_core)], capture_output=True, text=True, timeout=300)
-    messages = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("stackstitch:")]
-    assert len(messages) == 1, result.stdout + result.stderr
-    message = messages[0]
+    message = plugin_message(gdb_path, str(shim), gcore_core)
     assert message.startswith("stackstitch: gdb has no executable file"), message
     assert "shell shim" in message and "stackstitch gdb --core CORE" in message, message
+    other = shutil.which("sleep")
+    message = plugin_message(gdb_path, other, gcore_core)
+    assert message == (f"stackstitch: gdb was given {other}, but the process ran "
+                       f"{os.path.realpath(sys.executable)}: give gdb that file (`stackstitch gdb "
+                       "--core CORE` finds it in the core)"), message
