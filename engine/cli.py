@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["trace"]:
         from stackstitch.perf_map.trace_cli import main as trace_main
         return trace_main(argv[1:])
+    if argv[:1] == ["lldb"]:
+        from stackstitch.lldb_plugin.launcher import main as lldb_main
+        return lldb_main(argv[1:])
     try:
         args = parse_args(argv)
     except SystemExit as e:  # argparse: --help (0) or a usage error (2), already printed
@@ -51,16 +54,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "wast":
         from .wast import run_files
         return guarded(lambda: run_files(args.files, verbose=args.verbose, timeout=args.timeout,
-                                         jobs=args.jobs, switching=args.switching))
-    return guarded(lambda: run_module(args))
+                                         jobs=args.jobs, switching=args.switching), "wast")
+    return guarded(lambda: run_module(args), "run")
 
 
-def guarded(command) -> int:
-    """`command()`'s exit status, with its errors as exit statuses and one line on stderr."""
+def guarded(command, name: str) -> int:
+    """`command()`'s exit status, with its errors as exit statuses and one line on stderr;
+    `name` is the subcommand a usage error points to the help of."""
     try:
         return command()
     except UsageError as e:
-        return fail(f"error: {e}", EXIT_USAGE)
+        return fail(f"error: {e} (see `stackstitch {name} --help`)", EXIT_USAGE)
     except RunError as e:
         return fail(f"error: {e}", EXIT_ERROR)
     except KeyboardInterrupt:

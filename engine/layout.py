@@ -253,6 +253,12 @@ TRACE_KIND_BITS = 8
 (TRACE_ENTER, TRACE_EXIT, TRACE_NEW, TRACE_RESUME, TRACE_SUSPEND, TRACE_SWITCH, TRACE_RETURN,
  TRACE_TRAP, TRACE_RESUME_THROW) = range(1, 10)
 
+# Event sites: native addresses inside switching instructions where a debugger may stop to
+# see a continuation event (the gdb plugin's catchpoints; DEBUG_ROOT.md). Generated code
+# does not change for them: the compiler only notes where they are.
+EVENT_CONT_NEW = 1  # cont.new has made the reference, in r9
+EVENT_RESUME = 2    # resume (or resume_throw) holds the resumed continuation's record in rcx
+
 
 class VmctxLayout:
     """Per-module vmctx layout: the header (with memory 0), then (base, size) of every other

@@ -16,6 +16,16 @@ _SIZE = re.compile(r"(\d+)([KMG]?)(i?B)?", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 
 
+class CommandLineParser(argparse.ArgumentParser):
+    """Usage errors in one line with a pointer to --help, not argparse's usage block."""
+
+    def error(self, message: str):
+        required = "the following arguments are required: "
+        if message.startswith(required):  # argparse lists ARG too, though it may be empty
+            message = f"missing {message[len(required):].split(', ')[0]}"
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def parse_subcommand(parser: argparse.ArgumentParser, subcommands: dict, argv: list[str],
                      dest: str) -> argparse.Namespace:
     """Subcommands parse intermixed, so that `run m.wasm --invoke f 1 2` keeps its ARGs;
@@ -63,11 +73,12 @@ def parse_run_arguments(run_args: list[str]) -> argparse.Namespace:
             return build_parser()[1]["run"].parse_intermixed_args(run_args)
     except SystemExit:
         lines = errors.getvalue().strip().splitlines() or ["invalid arguments"]
-        raise ValueError(lines[-1].split("error: ", 1)[-1]) from None
+        message = lines[-1].split("error: ", 1)[-1].rsplit(" (see `", 1)[0]  # not run's help
+        raise ValueError(message) from None
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = argparse.ArgumentParser(
+    parser = CommandLineParser(
         prog="stackstitch",
         description="A native x86-64 WebAssembly engine whose switched stacks "
                     "(stack-switching proposal) are debuggable and profilable.")
@@ -122,6 +133,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                         help="a timeline of every switch: record, report (Chrome trace JSON)")
     commands.add_parser("gdb", add_help=False,
                         help="debug with gdb and the continuation-aware plugin")
+    commands.add_parser("lldb", add_help=False,
+                        help="debug with lldb and the continuation-aware plugin")
 
     wast = commands.add_parser(
         "wast", help="run spec test scripts (.wast)",

@@ -409,6 +409,14 @@ def run_scripts(paths: list[Path], timeout: float, jobs: int, switching: str = "
             next_index += 1
 
 
+def first_failure(outcome: Outcome) -> str:
+    """Why the script failed, shown without -v: its first failure."""
+    if not outcome.failures:
+        return f", {outcome.not_run} commands not run"
+    line, reason = outcome.failures[0]
+    return f", first at line {line}: {reason}" if line is not None else f": {reason}"
+
+
 def run_files(paths: list[str], verbose: bool = False, timeout: float = DEFAULT_TIMEOUT,
               jobs: int | None = None, out=sys.stdout, switching: str = "native") -> int:
     """The `stackstitch wast` command; exit status 0 iff every command passed."""
@@ -418,7 +426,8 @@ def run_files(paths: list[str], verbose: bool = False, timeout: float = DEFAULT_
         passed += outcome.total - outcome.failed
         failed += outcome.failed
         if outcome.failed:
-            print(f"FAIL {outcome.name}: {outcome.failed} of {outcome.total} failed", file=out)
+            print(f"FAIL {outcome.name}: {outcome.failed} of {outcome.total} failed{first_failure(outcome)}",
+                  file=out)
         else:
             print(f"PASS {outcome.name} ({outcome.total} commands)", file=out)
         if verbose:

@@ -3,8 +3,12 @@ which gdb shows as `<signal handler called>` (its CIE is marked as a signal fram
 gdb accepts a resumer's stack below the continuation's; see engine/compiler/stubs.py,
 start_stub_rule), becomes a boundary line naming the continuation and the function it was
 created from. The host-call and switch stubs are marked the same way (the code they
-continue may run on another stack); they keep their own names. Every other frame prints as gdb
-prints it. Frame numbers stay gdb's.
+continue may run on another stack); they keep their own names. Every other frame prints as
+gdb prints it. Frame numbers stay gdb's.
+
+While a suspended continuation is selected (selection.py), frame 0 is drawn as a line
+saying so, and the chain ends at that continuation's boundary; while `continuation ID bt`
+runs, only that continuation's frames are listed.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from gdb.FrameDecorator import FrameVars
 
 from stackstitch.engine import layout as L
 
-from . import inferior
-from .view import ProcessView
+from . import inferior, selection
+from .view import ProcessView, boundary_line
 
 FILTER_NAME = "stackstitch-continuations"
 START_STUB = "stackstitch_continuation_start"  # engine/compiler/stubs.py
@@ -108,7 +112,8 @@ def decorate(decorator):
     frame = decorator.inferior_frame()
     kind = frame.type()
     name = frame.name()
-    if kind == gdb.SIGTRAMP_FRAME:
+    # A start stub is a signal frame, except at the end of a grafted chain (selection.py).
+    if kind == gdb.SIGTRAMP_FRAME or name == START_STUB:
         if name != START_STUB and name and name.startswith("stackstitch_"):
             kind = gdb.NORMAL_FRAME  # a signal-marked stub of ours: printed under its name
         else:
@@ -134,27 +139,46 @@ class ContinuationBoundaries:
         gdb.frame_filters[self.name] = self
 
     def filter(self, frames):
-        return map(decorate, frames)
+        if selection.window is None and selection.graft() is None:
+            return map(decorate, frames)
+        return selected_frames(frames)
+
+
+def selected_frames(frames):
+    """The frames while a continuation is selected or listed on its own."""
+    low, high = selection.window or (0, 1 << 30)
+    graft = selection.graft()
+    for decorator in frames:
+        frame = decorator.inferior_frame()
+        level = frame.level()
+        if level > high or (graft is not None and frame.pc() == 0):  # past the end
+            return
+        if level < low:
+            continue
+        if selection.is_placeholder(frame):
+            yield Boundary(frame, f"── selected: continuation {graft.label} ({graft.state}); "
+                                  f"the thread is in {frame.name() or '??'}")
+        else:
+            yield decorate(decorator)
 
 
 def boundary_text(frame) -> str | None:
     """The boundary line for a start-stub frame; None (gdb's own line) when the debug root
     cannot say, which must never break `bt` itself."""
     try:
-        return boundary_line(inferior.process_view(), frame)
+        return start_stub_line(inferior.process_view(), frame)
     except Exception:
         return None
 
 
-def boundary_line(view: ProcessView, frame) -> str | None:
+def start_stub_line(view: ProcessView, frame) -> str | None:
     """The boundary text if `frame` is the start stub of one of the engine's continuations
     (its record is just above the base frame: at the frame's rsp, or above its rbp)."""
     rsp, rbp = int(frame.read_register("rsp")), int(frame.read_register("rbp"))
     for candidate in (rsp, rbp + L.BASE_FRAME_SIZE):
         store = view.store_of_address(candidate)
         if store is not None and store.is_record(candidate):
-            label, func_name = store.record_summary(candidate)
-            return f"── continuation {label}, created from {func_name}"
+            return boundary_line(store, candidate)
     return None
 
 

@@ -1,8 +1,10 @@
-"""`info continuations`, `continuation ID [COMMAND]` and `continuation apply all COMMAND`.
+"""`info continuations`, `continuation ID [COMMAND]`, `continuation apply all COMMAND` and
+`continuation none`.
 
-The model is Go's `info goroutines` / `goroutine N bt`, but reading instead of writing
-registers: a continuation's backtrace is walked from its saved context (engine/stackwalk.py),
-and the running one's from gdb's own frames. Errors are one line (gdb.GdbError).
+The model is gdb's `thread ID [COMMAND]` and Go's `goroutine N bt`, but reading instead of
+writing registers: `continuation ID` selects that continuation's innermost frame, suspended
+ones included (selection.py), and `continuation ID COMMAND` runs COMMAND there, then puts
+the selection back. Errors are one line (gdb.GdbError).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import re
 import gdb
 
 from stackstitch.engine import layout as L
-from stackstitch.engine.runtime.stackwalk import MAX_FRAMES, Boundary, StackWalk
+from stackstitch.engine.runtime.stackwalk import StackWalk
 
-from . import inferior
-from .view import READ_ERRORS, UNKNOWN, Continuation, ProcessView
+from . import inferior, selection
+from .view import READ_ERRORS, Continuation, ProcessView, continuation_table
 
 LABEL = re.compile(r"\d+(\.\d+)?")
 BACKTRACE_COMMANDS = ("bt", "backtrace", "where")
+USAGE = "usage: continuation ID [COMMAND] | continuation apply all [COMMAND] | continuation none"
 
 
 def one_line_errors(invoke):
@@ -39,107 +42,102 @@ def one_line_errors(invoke):
     return guarded
 
 
-def boundary_text(c: Continuation | None, record: int) -> str:
-    if c is None:
-        return f"── continuation record 0x{record:x} (not a live continuation)"
-    text = f"── continuation {c.label}, created from {c.func_name} ({c.state}"
-    if c.parent not in ("-", UNKNOWN):
-        text += f", resumed by {c.parent}"
-    return text + ")"
-
-
-def source_of(pc: int, fallback: str) -> str:
-    """The file gdb's line table names for `pc` (the JIT object's), else the module name."""
-    try:
-        symtab = gdb.find_pc_line(pc).symtab
-    except gdb.error:
-        symtab = None
-    return symtab.filename if symtab is not None else (fallback or "??")
-
-
-def frame_line(number: int, pc: int, name: str, where: str) -> str:
-    return f"#{number:<3}0x{pc:016x} in {name} (){where}"
-
-
-def print_backtrace(view: ProcessView, c: Continuation, limit: int):
-    if c.state == "fresh":
-        print(f"continuation {c.label} has not started: no frames (created from {c.func_name})")
-        return
-    if c.current:
-        print_live_backtrace(view, c, limit)
-        return
-    pc, fp = c.store.saved_context(c.resume_record)
-    walk = StackWalk(c.store, pc, fp, stop_record=c.record, limit=limit)
-    number = 0
-    try:
-        for item in walk:
-            if isinstance(item, Boundary):
-                print(boundary_text(c.store.by_record(item.record), item.record))
-                continue
-            location = c.store.code.locate(item.pc)
-            print(frame_line(number, item.pc, location.func_name,
-                             f" at {source_of(item.pc, location.source)}:{location.wasm_offset}"))
-            number += 1
-    except READ_ERRORS as e:
-        walk.note = f"cannot read the stack: {e}"
-    if walk.truncated:
-        print("(More stack frames follow...)")
-    if walk.note:
-        print(f"note: the walk stopped early: {walk.note}")
-
-
-def print_live_backtrace(view: ProcessView, c: Continuation, limit: int):
-    """The running continuation: gdb's frames (its unwinder knows every prologue) from the
-    newest down to the start stub at the base of this continuation's stack."""
-    lo, hi = c.stack_range
-    frame, number = gdb.newest_frame(), 0
-    while frame is not None:
-        if frame.type() == gdb.SIGTRAMP_FRAME and lo <= int(frame.read_register("rsp")) <= hi:
-            print(boundary_text(c, c.record))
-            return
-        if number == limit:
-            print("(More stack frames follow...)")
-            return
-        pc = frame.pc()
-        location = view.locate(pc, return_address=number > 0)
-        if location is not None:
-            where = f" at {source_of(pc, location.source)}:{location.wasm_offset}"
-            name = location.func_name
-        else:
-            sal = frame.find_sal()
-            where = f" at {sal.symtab.filename}:{sal.line}" if sal.symtab is not None else ""
-            name = frame.name() or "??"
-        print(frame_line(number, pc, name, where))
-        number += 1
+def frame_at_level(level: int):
+    frame = gdb.newest_frame()
+    while frame is not None and frame.level() < level:
         frame = frame.older()
-    print("note: gdb's unwinder did not reach the base of this continuation's stack")
+    return frame
+
+
+def is_base_frame_of(frame, c: Continuation) -> bool:
+    """Whether `frame` is the start stub at the base of `c`'s stack (a boundary line)."""
+    return (frame.pc() == c.store.start_return
+            and int(frame.read_register("rbp")) == L.base_frame(c.record))
+
+
+def innermost_frame(c: Continuation):
+    """A running continuation's innermost frame on the thread's chain: the first whose
+    stack pointer is on its stack."""
+    lo, hi = c.stack_range
+    frame = gdb.newest_frame()
+    while frame is not None:
+        if frame.type() == gdb.NORMAL_FRAME and lo <= int(frame.read_register("rsp")) < hi:
+            return frame
+        frame = frame.older()
+    raise gdb.GdbError(f"continuation {c.label}: gdb's frames do not reach its stack")
+
+
+def check_walkable(c: Continuation):
+    """Refuse, in one line, a suspended continuation whose saved context is unusable."""
+    walk = StackWalk(c.store, *c.store.saved_context(c.resume_record), stop_record=c.record, limit=1)
+    if next(iter(walk), None) is None:
+        raise gdb.GdbError(f"continuation {c.label}: cannot show its frames: {walk.note}")
+
+
+def select(c: Continuation):
+    """Make `c`'s innermost frame gdb's selected frame; returns it."""
+    if c.state == "fresh":
+        raise gdb.GdbError(f"continuation {c.label} has not started: it has no frames "
+                           f"(created from {c.func_name})")
+    if c.state == "running":
+        selection.set_graft(None)
+        frame = innermost_frame(c)
+    else:
+        check_walkable(c)
+        selection.set_graft(selection.graft_of(c))
+        frame = gdb.newest_frame().older()
+    frame.select()
+    return frame
+
+
+def backtrace_window(c: Continuation, first) -> tuple[int, int]:
+    """The levels of `c`'s frames: from `first` up to the boundary at its stack's base."""
+    frame = first
+    while frame is not None:
+        if is_base_frame_of(frame, c):
+            return first.level(), frame.level()
+        frame = frame.older()
+    return first.level(), 1 << 30  # gdb's unwinder stops before it: all it has
 
 
 def set_context_variables(c: Continuation):
-    """$_cont_id, $_cont_pc, $_cont_fp, $_cont_sp: where the continuation's stack resumes
-    (for the running one, the live registers), for COMMANDs other than bt."""
+    """$_cont_id, $_cont_pc, $_cont_fp, $_cont_sp: where the continuation's stack continues
+    (for the running one, the live registers)."""
     if c.current:
         frame = gdb.newest_frame()
         pc, fp, sp = frame.pc(), int(frame.read_register("rbp")), int(frame.read_register("rsp"))
     elif c.state == "fresh":
         pc, fp, sp = c.fields.pc, c.fields.fp, c.fields.sp
     else:
-        pc, fp = c.store.saved_context(c.resume_record)
-        sp = c.store.reader.word(c.resume_record + L.CR_SP)
+        pc, fp, sp = c.store.saved_registers(c.resume_record)
     for name, value in (("id", c.id), ("pc", pc), ("fp", fp), ("sp", sp)):
         gdb.set_convenience_variable(f"_cont_{name}", value)
 
 
-def run_on(view: ProcessView, c: Continuation, command: str):
-    name, _, rest = command.strip().partition(" ")
-    if name in BACKTRACE_COMMANDS:
-        rest = rest.strip()
-        if rest and not rest.isdigit():
-            raise gdb.GdbError(f"continuation {c.label}: only `bt [N]` is supported here, got {command!r}")
-        print_backtrace(view, c, int(rest) if rest else MAX_FRAMES)
-        return
+def run_on(c: Continuation, command: str):
+    """Run `command` with `c`'s innermost frame selected (a backtrace lists `c`'s frames
+    only), then select again what was selected before."""
     set_context_variables(c)
-    gdb.execute(command, from_tty=False)
+    if c.state == "fresh":
+        if command.split()[0] in BACKTRACE_COMMANDS:
+            print(f"continuation {c.label} has not started: no frames (created from {c.func_name})")
+        else:  # it has no frame: the command sees the selected one (and $_cont_*)
+            gdb.execute(command, from_tty=False)
+        return
+    previous_graft, previous_level = selection.graft(), gdb.selected_frame().level()
+    try:
+        first = select(c)
+        if command.split()[0] in BACKTRACE_COMMANDS:
+            selection.window = backtrace_window(c, first)
+        gdb.execute(command, from_tty=False)
+    finally:
+        selection.window = None
+        if gdb.selected_thread() is not None and not gdb.selected_thread().is_running():
+            if selection.graft() != previous_graft:
+                selection.set_graft(previous_graft)
+            frame = frame_at_level(previous_level)
+            if frame is not None:
+                frame.select()
 
 
 class InfoContinuations(gdb.Command):
@@ -158,28 +156,21 @@ stack range."""
         if argument.strip():
             raise gdb.GdbError("usage: info continuations")
         continuations = inferior.process_view().continuations()
-        if not continuations:
-            print("No continuations.")
-            return
-        rows = [("", "Id", "State", "Function", "Parent", "Where", "Stack")]
-        for c in continuations:
-            lo, hi = c.stack_range
-            rows.append(("*" if c.current else "", c.label, c.state, c.func_name, c.parent,
-                         c.where, f"0x{lo:x}-0x{hi:x}"))
-        widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
-        for row in rows:
-            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+        print("\n".join(continuation_table(continuations)) if continuations else "No continuations.")
 
 
 class ContinuationCommand(gdb.Command):
-    """Run a command against a continuation's stack, suspended ones included.
-Usage: continuation ID [COMMAND]
-       continuation apply all [COMMAND]
-COMMAND defaults to `bt`. `bt [N]` walks the continuation's frames from its saved
-context by reading memory (registers are never written, so this works on core files
-too), with a boundary line for each continuation stack it crosses. Any other COMMAND runs
-as it is, with $_cont_id, $_cont_pc, $_cont_fp and $_cont_sp set to where the
-continuation's stack continues, e.g. `continuation 3 x/4gx $_cont_sp`.
+    """Select a continuation's innermost frame, or run a command there.
+Usage: continuation ID             select it: then bt, info frame, info locals, up, down,
+                                  frame N and print work in its frames
+       continuation ID COMMAND     run COMMAND there, then select what was selected
+       continuation apply all [COMMAND]   the same for every continuation (default: bt)
+       continuation none           back to the thread's own frames
+Suspended continuations are shown by reading memory, never by writing registers, so all
+of this works on core files too; a suspended one stays selected until the program runs.
+`bt` run on a continuation lists that continuation's frames only, up to the boundary line
+at the base of its stack. $_cont_id, $_cont_pc, $_cont_fp and $_cont_sp are set to where
+the continuation's stack continues, e.g. `continuation 3 x/4gx $_cont_sp`.
 IDs are listed by `info continuations`."""
 
     def __init__(self):
@@ -189,34 +180,48 @@ IDs are listed by `info continuations`."""
     def invoke(self, argument, from_tty):
         words = argument.split(None, 1)
         if not words:
-            raise gdb.GdbError("usage: continuation ID [COMMAND] | continuation apply all [COMMAND]")
+            raise gdb.GdbError(USAGE)
         if words[0] == "apply":
             target, _, command = (words[1] if len(words) > 1 else "").partition(" ")
             if target != "all":
                 raise gdb.GdbError("usage: continuation apply all [COMMAND]")
             self.apply_all(command.strip() or "bt")
             return
+        if words == ["none"]:
+            selection.clear()
+            gdb.newest_frame().select()
+            gdb.execute("frame", from_tty=False)
+            return
         label = words[0]
         if not LABEL.fullmatch(label):
             raise gdb.GdbError(f"invalid continuation id {label!r}: expected a number from "
                                "`info continuations`")
-        view = inferior.process_view()
-        c = view.find(label)
-        if c is None:
-            raise gdb.GdbError(f"no continuation {label} (see `info continuations`)")
-        run_on(view, c, words[1] if len(words) > 1 else "bt")
+        c = find(inferior.process_view(), label)
+        if len(words) > 1:
+            run_on(c, words[1])
+            return
+        select(c)
+        print(f"[Switching to continuation {c.label} ({c.state}, created from {c.func_name})]")
+        gdb.execute("frame", from_tty=False)
 
     @staticmethod
     def apply_all(command: str):
-        view = inferior.process_view()
-        for c in view.continuations():
+        for c in inferior.process_view().continuations():
             print(f"\nContinuation {c.label} ({c.state}, created from {c.func_name}):")
             try:
-                run_on(view, c, command)
+                run_on(c, command)
             except (gdb.error, gdb.GdbError, *READ_ERRORS) as e:  # one broken continuation
                 print(f"stackstitch: {e}")                           # must not hide the others
+
+
+def find(view: ProcessView, label: str) -> Continuation:
+    c = view.find(label)
+    if c is None:
+        raise gdb.GdbError(f"no continuation {label} (see `info continuations`)")
+    return c
 
 
 def register():
     InfoContinuations()
     ContinuationCommand()
+    selection.register()

@@ -1,7 +1,7 @@
 """Entry point gdb sources (`-x .../gdb_plugin/load.py`, or `source` it by hand): makes the
 project's pure-Python modules importable as `stackstitch.*` in gdb's own Python, then
-registers the commands, the backtrace filter, the printers of linear-memory values and the
-stepping hooks.
+registers the commands, the backtrace filter, the printers of linear-memory values, the
+stepping hooks and the catchpoints.
 
 The `stackstitch` package is built from this file's location, not from sys.path: its
 subpackages are siblings of this directory both in a checkout (`gdb_plugin/`, `engine/`)
@@ -28,9 +28,12 @@ def _install_package():
 
 _install_package()
 
-from stackstitch.gdb_plugin import boundaries, commands, stepping, wasmvalues  # noqa: E402
+from stackstitch.gdb_plugin import (boundaries, catchpoints, commands, infowasm,  # noqa: E402
+                                    stepping, wasmvalues)
 
 commands.register()
 boundaries.register()
 wasmvalues.register()
 stepping.register()
+infowasm.register()
+catchpoints.register()

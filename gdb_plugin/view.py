@@ -1,9 +1,9 @@
 """What the debug root says about a stopped process: code, stacks and continuations.
 
-Pure Python over any `read(address, size) -> bytes` (gdb's inferior memory, a core file,
-`/proc/PID/mem`), so it runs inside gdb's own interpreter. Nothing read is trusted: a
-failed read raises `ReadFailed` (one line), and a field that cannot be made sense of
-prints as `<unknown>`.
+Pure Python over any `read(address, size) -> bytes` (gdb's or lldb's inferior memory, a
+core file, `/proc/PID/mem`), so it runs inside gdb's and lldb's own interpreters (the
+lldb plugin uses it too). Nothing read is trusted: a failed read raises `ReadFailed` (one
+line), and a field that cannot be made sense of prints as `<unknown>`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from stackstitch.engine import layout as L
 from stackstitch.engine.layout import StackChunk
 from stackstitch.engine.runtime.debugroot import (ContinuationFields, DebugRootReader, FunctionEntry,
-                                          InstanceFields, StoreFields)
+                                                  InstanceFields, ModuleFields, StoreFields)
 
 UNKNOWN = "<unknown>"
 MAX_CHAIN = 100_000  # parent links followed before a chain is taken to be a cycle
@@ -67,15 +67,19 @@ class Function:
 
 
 class CodeIndex:
-    """Native pcs to Wasm functions and offsets, from every instance's function table."""
+    """Native pcs to Wasm functions and offsets, from every module's function table."""
 
-    def __init__(self, reader: DebugRootReader, instances: list[InstanceFields]):
+    def __init__(self, reader: DebugRootReader, modules: list[ModuleFields],
+                 instances: list[InstanceFields]):
         by_start: dict[int, Function] = {}
         self.tag_names: dict[int, str] = {}
+        instance_names: dict[int, str] = {}  # module record -> the name of an instance of it
         for instance in instances:
             self.tag_names.update(instance.tags)
-            source = instance.source or instance.name
-            for entry in reader.functions(instance):
+            instance_names.setdefault(instance.module.address, instance.name)
+        for module in modules:
+            source = module.source or instance_names.get(module.address, "")
+            for entry in reader.functions(module):
                 by_start.setdefault(entry.start, Function(entry, source, reader))
         self.starts = sorted(by_start)
         self.functions = [by_start[start] for start in self.starts]
@@ -132,11 +136,14 @@ class StoreView:
     """One store: its stacks, its stubs' landmarks, and its continuations. It is the
     `StackSpace` the shared stack walker reads this store through."""
 
-    def __init__(self, reader: DebugRootReader, fields: StoreFields, code: CodeIndex, prefix: str):
+    def __init__(self, reader: DebugRootReader, fields: StoreFields, code: CodeIndex, prefix: str,
+                 instances: list[InstanceFields], modules: list[ModuleFields]):
         self.reader = reader
         self.fields = fields
         self.code = code
         self.prefix = prefix
+        self.instances = instances  # most recent first, as the debug root lists them
+        self.modules = modules
         self.entry_return = fields.entry_return
         self.start_return = fields.start_return
         self.fiber_return = fields.fiber_return
@@ -174,6 +181,15 @@ class StoreView:
         if chunk is None:
             raise ReadFailed(f"0x{record:x} is not a continuation record")
         return L.saved_context(self.reader.words, record, self.fiber_return, chunk)
+
+    def saved_registers(self, record: int) -> tuple[int, int, int]:
+        """(pc, fp, sp) of the innermost Wasm frame of the stack of `record` while it is not
+        running; in libcall mode its sp is above the switch routine's frame."""
+        pc, fp = self.saved_context(record)
+        sp, saved_pc = self.reader.words(record + L.CR_SP, 3)[::2]
+        if self.fiber_return and saved_pc == self.fiber_return:
+            sp += 16  # the routine's saved rbp and return address
+        return pc, fp, sp
 
     def record_summary(self, record: int) -> tuple[str, str]:
         """(label, function it was created from) of the continuation whose record is
@@ -277,6 +293,24 @@ class StoreView:
         return where
 
 
+def continuation_table(continuations: list[Continuation]) -> list[str]:
+    """`info continuations` (gdb) and `continuation list` (lldb): one row each."""
+    rows = [("", "Id", "State", "Function", "Parent", "Where", "Stack")]
+    for c in continuations:
+        lo, hi = c.stack_range
+        rows.append(("*" if c.current else "", c.label, c.state, c.func_name, c.parent, c.where,
+                     f"0x{lo:x}-0x{hi:x}"))
+    widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
+            for row in rows]
+
+
+def boundary_line(store: "StoreView", record: int) -> str:
+    """The line drawn for the base frame of the stack of `record` (a boundary)."""
+    label, func_name = store.record_summary(record)
+    return f"── continuation {label}, created from {func_name}"
+
+
 class ProcessView:
     """Every store of the process as the debug root describes it at one stop (inferior.py
     keeps one until the process runs again). Tables are read when first needed."""
@@ -290,8 +324,11 @@ class ProcessView:
         several = len(stores) > 1
         self.stores = []
         for number, fields in enumerate(reversed(stores), 1):  # the list is newest first
-            code = CodeIndex(self.reader, self.reader.instances(fields)[:MAX_CHAIN])
-            self.stores.append(StoreView(self.reader, fields, code, f"{number}." if several else ""))
+            instances = self.reader.instances(fields)[:MAX_CHAIN]
+            modules = self.reader.modules(fields)[:MAX_CHAIN]
+            code = CodeIndex(self.reader, modules, instances)
+            self.stores.append(StoreView(self.reader, fields, code, f"{number}." if several else "",
+                                         instances, modules))
 
     def continuations(self) -> list[Continuation]:
         return [c for store in self.stores for c in store.continuations()]

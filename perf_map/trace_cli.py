@@ -91,7 +91,7 @@ def record(args: argparse.Namespace) -> int:
             raise TraceError(f"cannot write {path}: no such directory")
     return guarded(lambda: run_module(run, {"trace_events": events},
                                       lambda store: write_outputs(store, run.module, args.output,
-                                                                  args.html)))
+                                                                  args.html)), "trace record")
 
 
 def report(args: argparse.Namespace) -> int:

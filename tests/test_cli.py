@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -74,10 +75,43 @@ def test_usage_errors_exit_2(argv):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("argv, line", [
+    ([], "stackstitch: error: missing COMMAND (see `stackstitch --help`)"),
+    (["run"], "stackstitch run: error: missing MODULE (see `stackstitch run --help`)"),
+    (["run", "--invoke", "main"], "stackstitch run: error: missing MODULE (see `stackstitch run --help`)"),
+    (["wast"], "stackstitch wast: error: missing FILE (see `stackstitch wast --help`)"),
+    (["gdb"], "stackstitch gdb: error: missing MODULE (see `stackstitch gdb --help`)"),
+    (["lldb"], "stackstitch lldb: error: missing MODULE (see `stackstitch lldb --help`)"),
+    (["frobnicate"], "stackstitch: error: argument COMMAND: invalid choice: 'frobnicate' (choose from "
+                     "'run', 'perf', 'trace', 'gdb', 'lldb', 'wast') (see `stackstitch --help`)"),
+    (["run", "x.wasm", "--switching", "magic"], "stackstitch run: error: argument --switching: invalid "
+     "choice: 'magic' (choose from 'native', 'libcall') (see `stackstitch run --help`)"),
+    (["run", "x.wasm", "--bogus"], "stackstitch run: error: unrecognized arguments: --bogus "
+                                   "(see `stackstitch run --help`)"),
+    (["gdb", "x.wasm", "--switching", "magic"], "stackstitch gdb: error: argument --switching: invalid "
+     "choice: 'magic' (choose from 'native', 'libcall') (see `stackstitch gdb --help`)"),
+])
+def test_usage_errors_are_one_line_pointing_to_help(argv, line):
+    proc = stackstitch(*argv)
+    assert proc.returncode == 2 and one_error_line(proc) == line
+
+
+def test_python_dash_m_stackstitch(tmp_path):
+    """`python -m stackstitch` is the `stackstitch` command, from any directory."""
+    hello = Path(__file__).resolve().parent.parent / "engine" / "examples" / "hello.wat"
+    proc = subprocess.run([sys.executable, "-m", "stackstitch", "run", str(hello), "--invoke", "main"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "385\n", "")
+    usage = subprocess.run([sys.executable, "-m", "stackstitch", "run"], capture_output=True, text=True,
+                           cwd=tmp_path, timeout=120)
+    assert usage.returncode == 2 and one_error_line(usage).startswith("stackstitch run: error: missing MODULE")
+
+
 def test_wrong_argument_count_is_a_usage_error(values_wat):
     proc = stackstitch("run", values_wat, "--invoke", "add", "1")
     assert proc.returncode == 2
-    assert "takes 2 arguments" in one_error_line(proc)
+    assert one_error_line(proc) == ("stackstitch: error: add takes 2 arguments (i32, i32), 1 given "
+                                    "(see `stackstitch run --help`)")
 
 
 def test_unparseable_argument_is_a_usage_error(values_wat):

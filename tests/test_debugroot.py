@@ -21,6 +21,10 @@ WAT = '''
   (type $ft (func))
   (type $ct (cont $ft))
   (import "host" "pause" (func $pause))
+  (memory $heap (export "heap") 2 5)
+  (table $funcs 3 funcref)
+  (global $counter (mut i64) (i64.const -7))
+  (global (export "answer") f64 (f64.const 2.5))
   (tag $yield (export "yield"))
   (func $gen (suspend $yield))
   (func $main (export "main")
@@ -60,12 +64,32 @@ def test_debug_root_read_from_another_process():
             (store,) = reader.stores()
             (instance,) = reader.instances(store)
             assert instance.name == "gens"
-            names = {reader.string(f.name_address): f for f in reader.functions(instance)}
+            names = {reader.string(f.name_address): f for f in reader.functions(instance.module)}
             assert {"gen", "main"} <= set(names)
-            for function in reader.functions(instance):
+            for function in reader.functions(instance.module):
                 pairs = reader.address_map(function)
                 assert pairs and all(function.start <= a < function.end for a, _ in pairs)
                 assert [a for a, _ in pairs] == sorted(a for a, _ in pairs)
+            # The module, published when compiled, with its event sites: two cont.new, two
+            # resume, all inside main.
+            (module,) = reader.modules(store)
+            assert module == instance.module and module.code_size > 0
+            events = reader.events(module)
+            main = names["main"]
+            assert sorted(kind for _, kind in events) == [L.EVENT_CONT_NEW] * 2 + [L.EVENT_RESUME] * 2
+            assert all(main.start < address < main.end for address, _ in events)
+            # Memories, tables and globals, with what a debugger shows of them.
+            (memory,) = reader.memories(instance)
+            base, size = reader.words(memory.base_word, 1)[0], reader.words(memory.size_word, 1)[0]
+            assert (memory.name, size, memory.maximum, memory.flags) == ("heap", 2 * 65536, 5 * 65536, 0)
+            assert base and read(base, 4) == bytes(4)
+            (table,) = reader.tables(instance)
+            assert (table.name, table.element_type) == ("funcs", "(ref null func)")
+            assert reader.words(table.record + L.TB_SIZE, 2) == (3, 0xFFFFFFFF)
+            counter, answer = reader.globals(instance)
+            assert (counter.name, counter.value_type, counter.flags) == ("counter", "i64", 1)
+            assert reader.words(counter.cell, 1)[0] == (1 << 64) - 7
+            assert (answer.name, answer.value_type, answer.flags) == ("answer", "f64", 0)
             conts = reader.continuations(store)
             assert len(conts) == 2
             assert all(c.state == L.CONT_SUSPENDED for c in conts)

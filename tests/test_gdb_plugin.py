@@ -4,10 +4,10 @@ continuations deep while three continuations are suspended and one is fresh
 `gcore` at that point, and on a process gdb attaches to. Both switching modes.
 
 Checked: `info continuations` (states, functions, parents, suspension sites), the
-suspended continuations' frames from `continuation N` (names and Wasm offsets, which
-must be those of the suspend and call instructions), `continuation apply all bt`, `bt`
-with boundary lines instead of `<signal handler called>`, one-line errors for bad input
-and corrupt memory, and the launcher's own errors.
+suspended continuations' frames from `continuation N bt` (names and source lines, which
+must be those of the suspend and call instructions), selecting one with `continuation N`,
+`continuation apply all bt`, `bt` with boundary lines instead of `<signal handler
+called>`, one-line errors for bad input and corrupt memory, and the launcher's own errors.
 """
 
 from __future__ import annotations
@@ -46,8 +46,10 @@ FRAME = re.compile(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+) \(\)(?: at (\S+):(\d+))
 BOUNDARY = re.compile(r"── continuation (\S+), created from (\S+)")
 
 # What the stopped process shows, for the live session and the core file alike.
-SESSION = [("info", "info continuations"), ("bt", "bt 10"), ("c1", "continuation 1"),
-           ("c2", "continuation 2 bt"), ("c5", "continuation 5"), ("c6", "continuation 6 bt"),
+SESSION = [("info", "info continuations"), ("bt", "bt 10"), ("c1", "continuation 1 bt"),
+           ("c2", "continuation 2 bt"), ("c5", "continuation 5 bt"), ("c6", "continuation 6 bt"),
+           ("select", "continuation 2"), ("selected", "bt"), ("none", "continuation none"),
+           ("frames", "continuation apply all info frame"),
            ("all", "continuation apply all bt"), ("c4x", "continuation 4 p $_cont_id"),
            ("missing", "continuation 999"), ("letters", "continuation abc"),
            ("apply", "continuation apply some bt")]
@@ -69,11 +71,16 @@ def outputs(gdb: GdbSession, session: list[tuple[str, str]]) -> dict[str, list[s
     return {name: gdb.cli(command).lines for name, command in session}
 
 
-def wasm_offsets(wasm_tools: str, tmp_path: Path) -> dict[tuple[str, str], int]:
+def source_line(text: str) -> int:
+    """The line of generators.wat holding `text`: where gdb's line table puts its code."""
+    return next(k for k, line in enumerate(MODULE.read_text().splitlines(), 1) if text in line)
+
+
+def wasm_offsets(wasm_tools: str, tmp_path: Path, module: Path = MODULE) -> dict[tuple[str, str], int]:
     """(function, first instruction word) -> offset, from `wasm-tools print --print-offsets`:
     the reference for the offsets the plugin prints."""
-    binary = tmp_path / "generators.wasm"
-    subprocess.run([wasm_tools, "parse", str(MODULE), "-o", str(binary)], check=True)
+    binary = tmp_path / f"{module.stem}.wasm"
+    subprocess.run([wasm_tools, "parse", str(module), "-o", str(binary)], check=True)
     text = run([wasm_tools, "print", "--print-offsets", str(binary)]).stdout
     offsets, function = {}, None
     for line in text.splitlines():
@@ -132,15 +139,31 @@ def check_session(found: dict[str, list[str]], offsets: dict):
     assert SIGNAL not in "\n".join(found["bt"]), output
     assert "── continuation 6, created from inner" in "\n".join(found["bt"]), output
 
-    # Suspended frames come from memory alone: names and the suspend/call offsets.
-    assert frames(found["c1"]) == [("gen_body", suspend_in("gen_body")),
-                                   ("gen", offsets[("gen", "call")]), ("boundary", "1")], output
-    assert frames(found["c2"]) == [("sub_body", suspend_in("sub_body")),
-                                   ("sub", offsets[("sub", "call")]), ("boundary", "3"),
-                                   ("pair", offsets[("pair", "resume")]), ("boundary", "2")], output
-    assert frames(found["c5"]) == [("mid", offsets[("mid", "resume")]),
-                                   ("outer", offsets[("outer", "call")]), ("boundary", "5")], output
+    # Suspended frames come from memory alone: names and the lines of the suspend and
+    # call instructions, up to the boundary at the base of the continuation's stack.
+    gen, sub = source_line("(suspend $yield (i32.const 10))"), source_line("(suspend $yield (i32.const 20))")
+    assert frames(found["c1"]) == [("gen_body", gen), ("gen", source_line("(func $gen ")),
+                                   ("boundary", "1")], output
+    assert frames(found["c2"]) == [("sub_body", sub), ("sub", source_line("(func $sub ")),
+                                   ("boundary", "3"), ("pair", source_line("(func $pair ")),
+                                   ("boundary", "2")], output
+    assert frames(found["c5"]) == [("mid", source_line("(func $mid ")),
+                                   ("outer", source_line("(func $outer ")), ("boundary", "5")], output
     assert [f[0] for f in frames(found["c6"])] == ["leaf", "inner", "boundary"], output
+
+    # Selected, a suspended continuation is the thread's chain until `continuation none`.
+    assert found["select"][0] == "[Switching to continuation 2 (suspended, created from pair)]", output
+    assert frames(found["select"][1:2]) == [("sub_body", sub)], output
+    assert found["selected"][0].startswith("#0  ── selected: continuation 2 (suspended); "
+                                           "the thread is in leaf"), output
+    assert frames(found["selected"][1:]) == frames(found["c2"]), output
+    assert frames(found["none"][:1]) == [("leaf", source_line("(loop $forever"))], output
+
+    # Each continuation's own innermost frame, not the selected one each time.
+    frame_of = dict(re.findall(r"Continuation (\d+) .*?\n.*?rip = 0x[0-9a-f]+ in (\w+)",
+                               "\n".join(found["frames"]), re.S))
+    assert {k: v for k, v in frame_of.items() if k != "4"} == {
+        "1": "gen_body", "2": "sub_body", "3": "sub_body", "5": "mid", "6": "leaf"}, output
 
     all_text = "\n".join(found["all"])
     for ident, (state, function, _) in EXPECTED_TABLE.items():
@@ -185,6 +208,10 @@ def test_live_session_and_its_core_file(require_tool, tmp_path, offsets, mode):
             else:
                 assert mine == theirs.replace(" () from /", " () at /"), (mine, theirs)
         gdb.cli(f"gcore {core}")
+        # A running continuation's frames are the thread's own: `finish` works there.
+        gdb.cli("continuation 5")
+        finished = gdb.run("finish")
+        assert finished.result["payload"]["frame"]["func"] == "outer", gdb.output()
 
     assert core.is_file()
     python = os.path.realpath(sys.executable)
@@ -197,7 +224,7 @@ def test_attached_process(require_tool, offsets):
     spinning = subprocess.Popen([sys.executable, "-m", "stackstitch.engine.cli", "run", str(MODULE),
                                  "--invoke", "spin"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        session = [("info", "info continuations"), ("bt", "bt 10"), ("c2", "continuation 2")]
+        session = [("info", "info continuations"), ("bt", "bt 10"), ("c2", "continuation 2 bt")]
         for _ in range(60):  # until it spins in leaf (compiling comes first)
             time.sleep(0.5)
             with GdbSession(gdb_path, gdb_args=["-x", str(PLUGIN), "-p", str(spinning.pid)]) as gdb:
@@ -237,7 +264,7 @@ def test_corrupt_records_give_one_line_notes(require_tool, tmp_path):
     require_tool("gdb")
     corrupter = tmp_path / "corrupt.py"
     corrupter.write_text(CORRUPTER)
-    session = [("c1", "continuation 1"), ("c2", "continuation 2"), ("info", "info continuations"),
+    session = [("c1", "continuation 1 bt"), ("c2", "continuation 2"), ("info", "info continuations"),
                ("bt", "bt 10")]
     with launcher_session("--invoke", "main") as gdb:
         gdb.cli("break leaf")
@@ -246,7 +273,8 @@ def test_corrupt_records_give_one_line_notes(require_tool, tmp_path):
         found = outputs(gdb, session)
     output = str(found)
     assert not any(failure in output for failure in FAILURES), output
-    assert found["c1"][-1].startswith("note: the walk stopped early: frame pointer 0x1234"), output
+    assert found["c1"] == ["continuation 1: cannot show its frames: frame pointer 0x1234 is on "
+                           "no known stack"], output
     assert len(found["c2"]) == 1 and found["c2"][0].startswith("stackstitch: "), output
     rows = table(found["info"])
     assert rows["2"][3].startswith("<unknown>") and rows["5"][1] == "<unknown>", output
@@ -260,7 +288,8 @@ def test_without_a_process(require_tool):
                               ("usage", "continuation")])
     assert found["info"] == ["stackstitch: no process or core file is being debugged"], found
     assert found["c"] == found["info"], found
-    assert found["usage"] == ["usage: continuation ID [COMMAND] | continuation apply all [COMMAND]"]
+    assert found["usage"] == ["usage: continuation ID [COMMAND] | continuation apply all [COMMAND] "
+                              "| continuation none"]
 
 
 @pytest.mark.parametrize("args, status, message", [

@@ -70,7 +70,9 @@ def test_failures_are_counted_per_command(scripts):
     proc = stackstitch_wast(scripts / "good.wast", scripts / "bad.wast")
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
-    assert lines[:2] == ["PASS good.wast (13 commands)", "FAIL bad.wast: 2 of 4 failed"]
+    # Without -v, a failing script's line says why: its first failure.
+    assert lines[:2] == ["PASS good.wast (13 commands)",
+                         "FAIL bad.wast: 2 of 4 failed, first at line 4: expected i32:2, got i32:1"]
     assert totals(proc.stdout) == (15, 2)
 
 
@@ -84,8 +86,9 @@ def test_missing_and_unparseable_scripts_fail(tmp_path):
     (tmp_path / "junk.wast").write_text("(module (func")
     proc = stackstitch_wast(tmp_path / "absent.wast", tmp_path / "junk.wast")
     assert proc.returncode == 1
-    assert proc.stdout.splitlines()[:2] == ["FAIL absent.wast: 1 of 1 failed",
-                                            "FAIL junk.wast: 1 of 1 failed"]
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "FAIL absent.wast: 1 of 1 failed: no such file"
+    assert lines[1].startswith("FAIL junk.wast: 1 of 1 failed: cannot read script: expected `)`")
     assert totals(proc.stdout) == (0, 2)
     assert "Traceback" not in proc.stderr
 

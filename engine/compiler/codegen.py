@@ -43,6 +43,7 @@ class CompiledFunction:
     frame_locals: int  # non-parameter locals (slots at rbp-16-8*j)
     frame_size: int  # rsp = rbp - 8 - frame_size in the body
     tries: list  # [TryRegion], innermost first for nested ones
+    events: list  # [(native offset in blob, layout.EVENT_*)]: event sites for debuggers
 
 
 @dataclass
@@ -131,6 +132,7 @@ class ModuleCompiler:
             f.end += shift
             f.addr_map = [(native + shift, wasm) for native, wasm in f.addr_map]
             f.cfi_rows = [(native + shift, rule) for native, rule in f.cfi_rows]
+            f.events = [(native + shift, kind) for native, kind in f.events]
             for region in f.tries:
                 region.start += shift
                 region.end += shift
@@ -178,6 +180,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.ool: list[tuple] = []  # (label, trap code, wasm offset, register detailing the trap)
         self.addr_map: list[tuple[int, int]] = []
         self.cfi_rows: list[tuple[int, CfaRule]] = []
+        self.events: list[tuple[int, int]] = []  # (native offset, layout.EVENT_*)
         self.op_offset = 0
         self.tries: list[TryRegion] = []
         self.pinned: dict[int, int] = {}  # local index -> register holding a copy
@@ -232,7 +235,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         a.patch_i32(frame_fixup_sub, frame_size)
         self.tries.sort(key=lambda t: -t.start)
         return CompiledFunction(self.index, start, a.pos, self.addr_map, self.cfi_rows, self.nlocals,
-                                frame_size, self.tries)
+                                frame_size, self.tries, self.events)
 
     def zero_locals(self):
         a = self.asm

@@ -94,6 +94,7 @@ class CodegenCore(Protocol):
     addr_map: list[tuple[int, int]]
     cfi_rows: list[tuple[int, CfaRule]]
     tries: list[TryRegion]
+    events: list[tuple[int, int]]  # (native offset, layout.EVENT_*): event sites for debuggers
 
     # reading immediates (frontend.instructions.BodyReader)
     def u32(self) -> int: ...

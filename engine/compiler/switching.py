@@ -167,6 +167,7 @@ class SwitchingCodegen(CodegenCore):
         self.reload_pins()
         a.mov(64, R9, Mem(RSP, 0))
         a.bind(done)
+        self.events.append((a.pos, L.EVENT_CONT_NEW))
         if self.mc.tracing:
             self.trace_cont_new(R9)
         self.free_gpr.remove(R9)
@@ -223,6 +224,7 @@ class SwitchingCodegen(CodegenCore):
         h = len(self.stack)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.take_continuation(h - 1)
+        self.events.append((a.pos, L.EVENT_RESUME))
         del self.stack[h - 1]
         if throw_tag is None:
             n = len(ft.params)

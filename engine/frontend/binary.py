@@ -482,11 +482,13 @@ def _name_map(r: _Reader) -> dict[int, str]:
     return {r.u32(): r.name() for _ in range(r.count())}
 
 
-_TAG_NAMES = 11  # the extended name section's tag subsection
+# The extended name section's subsections for tables, memories, globals and tags.
+_ENTITY_NAMES = {5: "table", 6: "memory", 7: "global", 11: "tag"}
 
 
 def _name_section(r: _Reader, m: Module) -> None:
-    """Read module, function, local and tag names; on any defect keep none of them.
+    """Read module, function, local, table, memory, global and tag names; on any defect
+    keep none of them.
 
     The name section is only debug information, so a broken one must not stop a module
     from loading (the spec makes it a custom section for that reason).
@@ -494,7 +496,7 @@ def _name_section(r: _Reader, m: Module) -> None:
     module_name = None
     func_names: dict[int, str] = {}
     local_names: dict[int, dict[int, str]] = {}
-    tag_names: dict[int, str] = {}
+    entity_names: dict[str, dict[int, str]] = {}
     try:
         while r.pos < r.end:
             sub_id = r.byte()
@@ -508,14 +510,16 @@ def _name_section(r: _Reader, m: Module) -> None:
                 func_names = _name_map(sub)
             elif sub_id == 2:
                 local_names = {sub.u32(): _name_map(sub) for _ in range(sub.count())}
-            elif sub_id == _TAG_NAMES:
-                tag_names = _name_map(sub)
-            if sub_id in (0, 1, 2, _TAG_NAMES) and sub.pos != sub.end:
+            elif sub_id in _ENTITY_NAMES:
+                entity_names[_ENTITY_NAMES[sub_id]] = _name_map(sub)
+            if sub_id in (0, 1, 2, *_ENTITY_NAMES) and sub.pos != sub.end:
                 return
             r.pos = sub.end
     except DecodeError:
         return
-    m.name, m.func_names, m.local_names, m.tag_names = module_name, func_names, local_names, tag_names
+    m.name, m.func_names, m.local_names = module_name, func_names, local_names
+    m.tag_names = entity_names.pop("tag", {})
+    m.entity_names = entity_names
 
 
 def decode_module(data: bytes) -> Module:

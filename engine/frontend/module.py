@@ -86,6 +86,8 @@ class Module:
     func_names: dict[int, str] = field(default_factory=dict)  # index space incl. imports
     local_names: dict[int, dict[int, str]] = field(default_factory=dict)
     tag_names: dict[int, str] = field(default_factory=dict)  # index space incl. imports
+    # "table" | "memory" | "global" -> {index (imports included): name-section name}
+    entity_names: dict[str, dict[int, str]] = field(default_factory=dict)
     # Module offsets: custom sections' contents (after the name), by name (the first of
     # each); the code section's contents (DWARF code addresses count from there).
     custom_sections: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -122,6 +124,12 @@ class Module:
             if tag_index < len(imported):
                 name = f"{imported[tag_index].module}.{imported[tag_index].name}"
         return name or f"tag[{tag_index}]"
+
+    def entity_name(self, kind: str, index: int) -> str:
+        """A table's, memory's or global's name: the name section's, else an export name,
+        else `kind[N]` (for debuggers: `info wasm`)."""
+        name = self.entity_names.get(kind, {}).get(index) or self._export_names.get((kind, index))
+        return name or f"{kind}[{index}]"
 
     @functools.cached_property
     def _export_names(self) -> dict[tuple[str, int], str]:

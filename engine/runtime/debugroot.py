@@ -1,7 +1,8 @@
-"""The debug root: native tables from which a reader outside the engine (the gdb plugin, a
-core-file reader) finds stores, instances, functions, address maps and continuations
-without Python's help. The layout is in DEBUG_ROOT.md; `DebugRootReader` reads it back
-through any `read(address, size) -> bytes`, and imports only the standard library.
+"""The debug root: native tables from which a reader outside the engine (the gdb and lldb
+plugins, a core-file reader) finds stores, modules, instances (with their memories, tables
+and globals), functions, address maps, event sites and continuations without Python's
+help. The layout is in DEBUG_ROOT.md; `DebugRootReader` reads it back through any
+`read(address, size) -> bytes`, and imports only the standard library.
 """
 
 from __future__ import annotations
@@ -13,23 +14,33 @@ from dataclasses import dataclass
 from .. import layout as L
 
 MAGIC = int.from_bytes(b"SSDBGRT1", "little")
-VERSION = 1
+VERSION = 2
 
 # Root
 RO_MAGIC, RO_VERSION, RO_FIRST_STORE = 0, 8, 16
 # Store record
 SR_NEXT, SR_RUNTIME, SR_FIRST_INSTANCE, SR_SLABS, SR_SLAB_COUNT, SR_STACK_SIZE, \
     SR_STACKS_PER_SLAB, SR_MAIN_LO, SR_MAIN_HI, SR_STUBS, SR_STUBS_SIZE, SR_ENTRY_RETURN, \
-    SR_START_RETURN, SR_START_STUB, SR_FIBER_RETURN = range(0, 120, 8)
-STORE_RECORD_WORDS = 15
+    SR_START_RETURN, SR_START_STUB, SR_FIBER_RETURN, SR_FIRST_MODULE = range(0, 128, 8)
+STORE_RECORD_WORDS = 16
 # Instance record
-IR_NEXT, IR_VMCTX, IR_NAME, IR_MODULE, IR_TAG_COUNT, IR_TAGS = 0, 8, 16, 24, 32, 40
-INSTANCE_RECORD_WORDS = 6
+IR_NEXT, IR_VMCTX, IR_NAME, IR_MODULE, IR_TAG_COUNT, IR_TAGS, IR_MEMORY_COUNT, IR_MEMORIES, \
+    IR_TABLE_COUNT, IR_TABLES, IR_GLOBAL_COUNT, IR_GLOBALS = range(0, 96, 8)
+INSTANCE_RECORD_WORDS = 12
 # Module record (shared by the instances of one compiled module)
-MR_CODE, MR_CODE_SIZE, MR_FUNCTION_COUNT, MR_FUNCTIONS, MR_SOURCE = 0, 8, 16, 24, 32
+MR_NEXT, MR_CODE, MR_CODE_SIZE, MR_FUNCTION_COUNT, MR_FUNCTIONS, MR_SOURCE, MR_EVENT_COUNT, \
+    MR_EVENTS = range(0, 64, 8)
+MODULE_RECORD_WORDS = 8
 # Function entry
 FE_INDEX, FE_START, FE_END, FE_NAME, FE_ADDR_MAP, FE_ADDR_MAP_COUNT = 0, 8, 16, 24, 32, 40
 FUNCTION_ENTRY_WORDS = 6
+# Memory, table and global entries of an instance record
+MEMORY_ENTRY_WORDS = 5   # name, address of the base word, of the size word, maximum, flags
+TABLE_ENTRY_WORDS = 3    # name, table record (layout.TB_*), element type
+GLOBAL_ENTRY_WORDS = 4   # name, value cell, value type, flags
+NO_MAXIMUM = (1 << 64) - 1
+MEMORY_64, MEMORY_SHARED, IMPORTED = 1, 2, 4  # flags (IMPORTED for globals too)
+GLOBAL_MUTABLE = 1
 
 
 def _words(values) -> ctypes.Array:
@@ -95,40 +106,73 @@ class StoreRecord:
         self.words[SR_SLABS // 8] = ctypes.addressof(self.slab_table)
         self.words[SR_SLAB_COUNT // 8] = len(slabs)
 
+    def _table(self, values: list[int]) -> int:
+        table = _words(values)
+        self.keep.append(table)
+        return ctypes.addressof(table)
+
+    def _name(self, text: str) -> int:
+        name = _string(text)
+        self.keep.append(name)
+        return ctypes.addressof(name)
+
     def add_instance(self, instance):
-        module_record = self._module_record(instance)
-        name = _string(instance.name or "")
-        tag_names = [_string(instance.module.tag_name(k)) for k in range(len(instance.tags))]
-        tags = _words([v for tag, n in zip(instance.tags, tag_names)
-                       for v in (tag.address, ctypes.addressof(n))])
+        module = instance.module
+        module_record = self.add_module(module, instance.compiled, instance.code_region)
+        tags = self._table([v for k, tag in enumerate(instance.tags)
+                            for v in (tag.address, self._name(module.tag_name(k)))])
+        imported = {kind: len(module.imports_of(kind)) for kind in ("memory", "global")}
+        layout = instance.vm_layout
+        memories = []
+        for k, memory in enumerate(instance.memories):
+            limits = memory.type.limits
+            flags = (MEMORY_64 * limits.is64 | MEMORY_SHARED * limits.shared
+                     | IMPORTED * (k < imported["memory"]))
+            maximum = NO_MAXIMUM if limits.maximum is None else limits.maximum * 65536
+            memories += [self._name(module.entity_name("memory", k)),
+                         instance.vmctx_address + layout.memory_base(k),
+                         instance.vmctx_address + layout.memory_size(k), maximum, flags]
+        tables = []
+        for k, table in enumerate(instance.tables):
+            tables += [self._name(module.entity_name("table", k)), ctypes.addressof(table.record),
+                       self._name(str(table.type.element))]
+        globals_ = []
+        for k, global_ in enumerate(instance.globals):
+            flags = GLOBAL_MUTABLE * global_.type.mutable | IMPORTED * (k < imported["global"])
+            globals_ += [self._name(module.entity_name("global", k)), ctypes.addressof(global_.cell),
+                         self._name(str(global_.type.valtype)), flags]
         words = _words([self.words[SR_FIRST_INSTANCE // 8], instance.vmctx_address,
-                        ctypes.addressof(name), module_record, len(instance.tags),
-                        ctypes.addressof(tags)])
-        self.keep += [name, words, tags] + tag_names
+                        self._name(instance.name or ""), module_record,
+                        len(instance.tags), tags, len(instance.memories), self._table(memories),
+                        len(instance.tables), self._table(tables),
+                        len(instance.globals), self._table(globals_)])
+        self.keep.append(words)
         self.words[SR_FIRST_INSTANCE // 8] = ctypes.addressof(words)
 
-    def _module_record(self, instance) -> int:
-        compiled = instance.compiled
+    def add_module(self, module, compiled, region) -> int:
+        """The record of a compiled module, made on first use: the store publishes it as soon
+        as the code is placed, before debuggers learn of the code (so a debugger that stops
+        there finds its event sites), or else when an instance of it is added."""
         if id(compiled) in self.modules:
             return self.modules[id(compiled)]
-        base = instance.code_region.address
-        module = instance.module
-        entries = []
+        base = region.address
+        entries, events = [], []
         for function in compiled.functions:
-            name = _string(module.func_name(function.index))
             pairs = function.addr_map
             addr_map = (ctypes.c_uint64 * max(2 * len(pairs), 1))()
             addr_map[0:2 * len(pairs):2] = [base + native for native, _ in pairs]
             addr_map[1:2 * len(pairs):2] = [wasm for _, wasm in pairs]
-            self.keep += [name, addr_map]
+            self.keep.append(addr_map)
             entries += [function.index, base + function.start, base + function.end,
-                        ctypes.addressof(name), ctypes.addressof(addr_map), len(function.addr_map)]
-        table = _words(entries)
-        source = _string(module.name or "")
-        record = _words([base, instance.code_region.size, len(compiled.functions),
-                         ctypes.addressof(table), ctypes.addressof(source)])
-        self.keep += [table, source, record]
+                        self._name(module.func_name(function.index)), ctypes.addressof(addr_map),
+                        len(pairs)]
+            events += [v for native, kind in function.events for v in (base + native, kind)]
+        record = _words([self.words[SR_FIRST_MODULE // 8], base, region.size, len(compiled.functions),
+                         self._table(entries), self._name(module.name or ""), len(events) // 2,
+                         self._table(events)])
+        self.keep.append(record)
         self.modules[id(compiled)] = ctypes.addressof(record)
+        self.words[SR_FIRST_MODULE // 8] = ctypes.addressof(record)
         return ctypes.addressof(record)
 
 
@@ -151,20 +195,66 @@ class StoreFields:
     start_return: int
     start_stub: int
     fiber_return: int
+    first_module: int
 
 
 @dataclass(frozen=True)
-class InstanceFields:
-    """An instance record with its module record and tag table."""
+class ModuleFields:
+    """A module record: code, function table, event sites."""
 
-    vmctx: int
-    name: str
+    address: int
     code: int
     code_size: int
     function_count: int
     functions: int  # the function table's address
     source: str
+    event_count: int
+    events: int  # the event table's address
+
+
+@dataclass(frozen=True)
+class InstanceFields:
+    """An instance record with its module record and tag table; its memory, table and
+    global tables are read on demand (`DebugRootReader.memories` ...)."""
+
+    vmctx: int
+    name: str
+    module: ModuleFields
     tags: dict  # tag record address -> name
+    memory_count: int
+    memories: int
+    table_count: int
+    tables: int
+    global_count: int
+    globals: int
+
+    @property
+    def source(self) -> str:
+        return self.module.source
+
+
+@dataclass(frozen=True)
+class MemoryEntry:
+    name: str
+    base_word: int  # where the base address is (in the instance's vmctx)
+    size_word: int  # where the current size in bytes is (rewritten on memory.grow)
+    maximum: int  # bytes; NO_MAXIMUM if none
+    flags: int  # MEMORY_64, MEMORY_SHARED, IMPORTED
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    name: str
+    record: int  # layout.TB_ELEMS, TB_SIZE, TB_MAX
+    element_type: str
+
+
+@dataclass(frozen=True)
+class GlobalEntry:
+    name: str
+    cell: int  # the 8-byte value cell
+    value_type: str
+    flags: int  # GLOBAL_MUTABLE, IMPORTED
 
 
 @dataclass(frozen=True)
@@ -237,27 +327,57 @@ class DebugRootReader:
         return [StoreFields(a, *self.words(a, STORE_RECORD_WORDS)[1:])
                 for a in self._chain(self.word(self.root + RO_FIRST_STORE))]
 
+    def modules(self, store: StoreFields) -> list[ModuleFields]:
+        """Every compiled module of the store, most recent first."""
+        return [self.module(address) for address in self._chain(store.first_module)]
+
+    def module(self, address: int) -> ModuleFields:
+        _, code, size, count, table, source, event_count, events = self.words(address, MODULE_RECORD_WORDS)
+        return ModuleFields(address, code, size, count, table, self.string(source), event_count, events)
+
     def instances(self, store: StoreFields) -> list[InstanceFields]:
         out = []
         for address in self._chain(store.first_instance):
-            _, vmctx, name, module, tag_count, tag_table = self.words(address, INSTANCE_RECORD_WORDS)
-            code, size, count, table, source = self.words(module, 5)
-            tag_count = min(tag_count, self.MAX_ITEMS)
-            flat = self.words(tag_table, 2 * tag_count) if tag_count else ()
+            (_, vmctx, name, module, tag_count, tag_table, memory_count, memories, table_count,
+             tables, global_count, globals_) = self.words(address, INSTANCE_RECORD_WORDS)
+            flat = self._entries(tag_table, tag_count, 2)
             tags = {flat[k]: self.string(flat[k + 1]) for k in range(0, len(flat), 2)}
-            out.append(InstanceFields(vmctx, self.string(name), code, size, count, table,
-                                      self.string(source), tags))
+            out.append(InstanceFields(vmctx, self.string(name), self.module(module), tags,
+                                      memory_count, memories, table_count, tables, global_count,
+                                      globals_))
         return out
 
-    def functions(self, instance: InstanceFields) -> list[FunctionEntry]:
-        count = min(instance.function_count, self.MAX_ITEMS)
-        flat = self.words(instance.functions, FUNCTION_ENTRY_WORDS * count) if count else ()
+    def _entries(self, table: int, count: int, width: int) -> tuple[int, ...]:
+        count = min(count, self.MAX_ITEMS)
+        return self.words(table, width * count) if count else ()
+
+    def functions(self, module: ModuleFields) -> list[FunctionEntry]:
+        flat = self._entries(module.functions, module.function_count, FUNCTION_ENTRY_WORDS)
         return [FunctionEntry(*flat[k:k + FUNCTION_ENTRY_WORDS])
                 for k in range(0, len(flat), FUNCTION_ENTRY_WORDS)]
 
+    def events(self, module: ModuleFields) -> list[tuple[int, int]]:
+        """(native address, layout.EVENT_*) of every event site of the module."""
+        flat = self._entries(module.events, module.event_count, 2)
+        return list(zip(flat[0::2], flat[1::2]))
+
+    def memories(self, instance: InstanceFields) -> list[MemoryEntry]:
+        flat = self._entries(instance.memories, instance.memory_count, MEMORY_ENTRY_WORDS)
+        return [MemoryEntry(self.string(flat[k]), *flat[k + 1:k + MEMORY_ENTRY_WORDS])
+                for k in range(0, len(flat), MEMORY_ENTRY_WORDS)]
+
+    def tables(self, instance: InstanceFields) -> list[TableEntry]:
+        flat = self._entries(instance.tables, instance.table_count, TABLE_ENTRY_WORDS)
+        return [TableEntry(self.string(flat[k]), flat[k + 1], self.string(flat[k + 2]))
+                for k in range(0, len(flat), TABLE_ENTRY_WORDS)]
+
+    def globals(self, instance: InstanceFields) -> list[GlobalEntry]:
+        flat = self._entries(instance.globals, instance.global_count, GLOBAL_ENTRY_WORDS)
+        return [GlobalEntry(self.string(flat[k]), flat[k + 1], self.string(flat[k + 2]), flat[k + 3])
+                for k in range(0, len(flat), GLOBAL_ENTRY_WORDS)]
+
     def address_map(self, function: FunctionEntry) -> list[tuple[int, int]]:
-        n = min(function.addr_map_count, self.MAX_ITEMS)
-        flat = self.words(function.addr_map, 2 * n) if n else ()
+        flat = self._entries(function.addr_map, function.addr_map_count, 2)
         return list(zip(flat[0::2], flat[1::2]))
 
     def continuations(self, store: StoreFields) -> list[ContinuationFields]:

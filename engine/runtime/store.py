@@ -370,6 +370,8 @@ class Store:
                 k = bisect.bisect(self._code_starts, start)
                 self._code_starts.insert(k, start)
                 self._code_entries.insert(k, (region.address + function.end, function, region.address))
+            if self.debug_record is not None:  # before debuggers hear of the code
+                self.debug_record.add_module(module, compiled, region)
             for observer in self.code_observers:
                 observer(module, compiled, region)
             entry = (module, compiled, region)  # the module too: it keeps id(module) unique
