@@ -188,7 +188,7 @@ def judge_failure(failed, reference: ReferenceRun) -> Verdict:
     message = reference.message
     if failed.what == "state":
         return Verdict("mismatch", "state", message, stackstitch="state", wasmtime="state")
-    if failed.what in ("driver", "refuel"):
+    if failed.what in ("host", "driver", "refuel"):
         return Verdict("mismatch", "harness", f"the driver failed: {message}")
     ours = outcome_text(expected) if failed.what in ("call", "module") and expected else ""
     if EXHAUSTION in (ours.removeprefix("trap:"), wasmtime.removeprefix("trap:")):

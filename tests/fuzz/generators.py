@@ -7,12 +7,13 @@ from __future__ import annotations
 import random
 
 from . import tools
+from .host import available_imports
 from .observe import FUEL_EXPORT, Recipe
 from .wasm_sections import export_last_global
 
 SMITH_COMMON = [
     "--ensure-termination", "--fuel", "1000", "--export-everything", "true",
-    "--max-imports", "0", "--canonicalize-nans", "true",
+    "--canonicalize-nans", "true",
     "--memory-max-size-required", "true", "--max-memory32-bytes", "262144",
     "--max-memory64-bytes", "262144", "--table-max-size-required", "true",
     "--max-table-elements", "1000",
@@ -44,7 +45,9 @@ def smith_module(campaign: str, seed: int, index: int) -> tuple[bytes, Recipe]:
     for attempt in range(20):
         entropy = rng.randbytes(rng.randrange(1024, 16384))
         options = list(SMITH_COMMON) + SMITH_FEATURES[campaign]
-        options += ["--min-types", "1", "--min-funcs", str(rng.randrange(1, 12)), "--max-funcs", "40"]
+        options += ["--min-types", "1", "--min-funcs", str(rng.randrange(1, 12)), "--max-funcs", "40",
+                    "--available-imports", str(available_imports(with_tag=campaign == "proposals")),
+                    "--max-imports", str(rng.choice((0, 2, 6, 12)))]
         if rng.random() < 0.25:
             options += ["--min-uleb-size", str(rng.randrange(2, 6))]
         proc = tools.run_wasm_tools(["smith", *options], entropy)

@@ -47,7 +47,7 @@ def seed_module(seed: int, n: int) -> tuple[str, bytes]:
     features = SMITH_CORE if kind == "smith" else SMITH_PROPOSALS
     for _ in range(20):
         entropy = rng.randbytes(rng.randrange(200, 1200))
-        proc = tools.run_wasm_tools(["smith", *SMITH_COMMON, *features, "--min-types", "1",
+        proc = tools.run_wasm_tools(["smith", *SMITH_COMMON, *features, "--max-imports", "0", "--min-types", "1",
                                      "--min-funcs", "2", "--max-funcs", "6"], entropy)
         if proc.returncode == 0:
             return kind, proc.stdout

@@ -19,6 +19,7 @@ module computes in Wasmtime (see `wast_script`), plus its parts for the report.
 from __future__ import annotations
 
 import ctypes
+import functools
 import random
 import struct
 import traceback
@@ -28,8 +29,10 @@ from dataclasses import asdict, dataclass
 from stackstitch.engine.codegen_common import CompileError
 from stackstitch.engine.loader import LoadError, load_bytes
 from stackstitch.engine.runtime import Func, Global, LinkError, Memory, Store, Trap, WasmException
+from stackstitch.engine.spectest import spectest_imports
 from stackstitch.engine.types import RefType
 
+from .host import host_module
 from .trap_kinds import kind_of
 
 FUEL_EXPORT = "fuzz:fuel"  # the exported fuel global of smith's --ensure-termination
@@ -154,8 +157,10 @@ def observe(wasm: bytes, recipe: Recipe, emit) -> None:
     except LoadError as e:
         emit({"event": "rejected", "message": str(e)})
         return
-    funcs, memories, globals_ = [], [], []
-    fuel_index = None
+    funcs, fuel_index = [], None
+    # The state compared: the host module's, then what the module exports.
+    memories = [{"module": "spectest", "name": "memory", "index": "i32", "min": 1, "max": 2}]
+    globals_ = [{"module": "host", "name": "counter", "type": "i64", "mutable": True}]
     for export in module.exports:
         if export.kind == "func":
             ft = module.func_type(export.index)
@@ -164,32 +169,37 @@ def observe(wasm: bytes, recipe: Recipe, emit) -> None:
                               "results": [type_text(t) for t in ft.results]})
         elif export.kind == "memory":
             limits = _memory_type(module, export.index).limits
-            memories.append({"name": export.name, "index": "i64" if limits.is64 else "i32",
+            memories.append({"module": "m", "name": export.name, "index": "i64" if limits.is64 else "i32",
                              "min": limits.minimum, "max": limits.maximum})
         elif export.kind == "global" and export.name == FUEL_EXPORT:
             fuel_index = export.index
         elif export.kind == "global":
             gtype = _global_type(module, export.index)
             if type_text(gtype.valtype):
-                globals_.append({"name": export.name, "type": type_text(gtype.valtype),
+                globals_.append({"module": "m", "name": export.name, "type": type_text(gtype.valtype),
                                  "mutable": gtype.mutable})
     emit({"event": "module", "funcs": funcs, "memories": memories, "globals": globals_,
           "fuel": FUEL_EXPORT if fuel_index is not None else None, "recipe": asdict(recipe)})
 
     store = Store()
+    linkable = spectest_imports(store)
+    host = store.instantiate(decoded_host_module(), linkable, name="host")
+    linkable.update({("host", name): extern for name, extern in host.exports.items()})
     instance = None
 
     def instantiate():
         nonlocal instance
-        instance = store.instantiate(module, {})
+        instance = store.instantiate(module, linkable)
         return []
 
     outcome = outcome_of(instantiate)
     if instance is None:
         emit({"event": "instantiated", "outcome": outcome, "state": None})
         return
-    exported_globals = [instance.exports[g["name"]] for g in globals_]
-    exported_memories = [instance.exports[m["name"]] for m in memories]
+    instances = {"m": instance.exports, "host": host.exports,
+                 "spectest": {name: extern for (_, name), extern in linkable.items()}}
+    exported_globals = [instances[g["module"]][g["name"]] for g in globals_]
+    exported_memories = [instances[m["module"]][m["name"]] for m in memories]
     fuel = instance.exports.get(FUEL_EXPORT) if fuel_index is not None else None
     emit({"event": "instantiated", "outcome": outcome,
           "state": state_of(exported_globals, exported_memories)})
@@ -207,6 +217,12 @@ def observe(wasm: bytes, recipe: Recipe, emit) -> None:
             outcome = outcome_of(lambda: target(*args))
             emit({"event": "returned", "outcome": outcome,
                   "state": state_of(exported_globals, exported_memories)})
+
+
+@functools.cache
+def decoded_host_module():
+    """The `host` module, decoded once (the worker does it before it forks)."""
+    return load_bytes(host_module(), "host")
 
 
 def _memory_type(module, index: int):

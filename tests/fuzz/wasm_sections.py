@@ -54,18 +54,52 @@ def export_entry(name: str, kind: int, index: int) -> bytes:
     return uleb(len(encoded)) + encoded + bytes([kind]) + uleb(index)
 
 
+def read_limits(data: bytes, pos: int) -> int:
+    flags = data[pos]
+    _, pos = read_uleb(data, pos + 1)
+    if flags & 1:
+        _, pos = read_uleb(data, pos)
+    return pos
+
+
+def imported_globals(imports: bytes) -> int:
+    """How many globals an import section imports. Handles the import kinds wasm-smith
+    emits with one-byte value types, which is all `--available-imports` offers it."""
+    count, pos = read_uleb(imports, 0)
+    globals_ = 0
+    for _ in range(count):
+        for _name in range(2):
+            length, pos = read_uleb(imports, pos)
+            pos += length
+        kind = imports[pos]
+        pos += 1
+        if kind == 0:  # function: type index
+            _, pos = read_uleb(imports, pos)
+        elif kind == 1:  # table: element type, limits
+            pos = read_limits(imports, pos + 1)
+        elif kind == 2:  # memory
+            pos = read_limits(imports, pos)
+        elif kind == GLOBAL_KIND:  # value type, mutability
+            pos += 2
+            globals_ += 1
+        elif kind == 4:  # tag: attribute, type index
+            _, pos = read_uleb(imports, pos + 1)
+        else:
+            raise ValueError(f"import kind {kind:#x} (compact imports?)")
+    return globals_
+
+
 def export_last_global(wasm: bytes, name: str) -> bytes | None:
-    """`wasm` with its last global exported as `name`, or None if it has no globals or
-    imports (an imported global would shift the index; smith runs without imports)."""
+    """`wasm` with its last global exported as `name`, or None if it defines none."""
     parts = sections(wasm)
     ids = [i for i, _ in parts]
-    if GLOBAL_SECTION not in ids or (IMPORT_SECTION in ids
-                                     and read_uleb(parts[ids.index(IMPORT_SECTION)][1], 0)[0]):
+    if GLOBAL_SECTION not in ids:
         return None
     count, _ = read_uleb(parts[ids.index(GLOBAL_SECTION)][1], 0)
     if count == 0:
         return None
-    entry = export_entry(name, GLOBAL_KIND, count - 1)
+    imported = imported_globals(parts[ids.index(IMPORT_SECTION)][1]) if IMPORT_SECTION in ids else 0
+    entry = export_entry(name, GLOBAL_KIND, imported + count - 1)
     if EXPORT_SECTION in ids:
         k = ids.index(EXPORT_SECTION)
         exports, pos = read_uleb(parts[k][1], 0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from .host import host_module
 from .trap_kinds import EXHAUSTION, wasmtime_text
 
 CRC_POLYNOMIAL = 0xEDB88320
@@ -109,10 +110,10 @@ def driver_module(module: dict, fuel: int) -> str:
     out = ["(module $d"]
     for k, m in enumerate(memories):
         maximum = f" {m['max']}" if m["max"] is not None else ""
-        out.append(f"  (import \"m\" {name(m['name'])} (memory $m{k} {m['index']} {m['min']}{maximum}))")
+        out.append(f"  (import {name(m['module'])} {name(m['name'])} (memory $m{k} {m['index']} {m['min']}{maximum}))")
     for k, g in enumerate(globals_):
         gtype = f"(mut {g['type']})" if g["mutable"] else g["type"]
-        out.append(f"  (import \"m\" {name(g['name'])} (global $g{k} {gtype}))")
+        out.append(f"  (import {name(g['module'])} {name(g['name'])} (global $g{k} {gtype}))")
     if module["fuel"]:
         out.append(f"  (import \"m\" {name(module['fuel'])} (global $fuel (mut i32)))")
     for k, f in wrapped:
@@ -266,6 +267,8 @@ def render(wasm: bytes, events: list[dict], fuel: int, detail: bool = False) -> 
         script.lines[len(out) + 1] = line
         out.append(text)
 
+    for text in (f"(module $host binary {wast_string(host_module())})", '(register "host" $host)'):
+        add(text, Line("host"))
     module_text = f"(module $m binary {wast_string(wasm)})"
     module = next((e for e in events if e["event"] == "module"), None)
     instantiated = next((e for e in events if e["event"] == "instantiated"), None)
@@ -318,7 +321,8 @@ def add_state_checks(add, module: dict, state: dict, index: int | None, detail: 
         if g["type"].startswith("(ref"):
             add(f'(assert_return (invoke $d "null{k}") (i32.const {value}))', Line("state", index, state))
         else:
-            add(f"(assert_return (get $m {name(g['name'])}) {const(g['type'], value)})", Line("state", index, state))
+            add(f"(assert_return (get ${g['module']} {name(g['name'])}) {const(g['type'], value)})",
+                Line("state", index, state))
     for k, (pages, crc) in enumerate(state["memories"]):
         add(f'(assert_return (invoke $d "mem{k}") (i64.const {(crc << 32) | pages:#x}))', Line("state", index, state))
 

@@ -20,7 +20,7 @@ import signal
 import sys
 import traceback
 
-from .observe import Recipe, observe
+from .observe import Recipe, decoded_host_module, observe
 
 
 def run_child(job: dict, out_fd: int) -> None:
@@ -70,6 +70,7 @@ def run_job(job: dict, send) -> None:
 
 
 def main() -> None:
+    decoded_host_module()  # once, before forking
     def send(line: str) -> None:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
