@@ -743,16 +743,20 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
         self.reachable = True
 
     def store_results(self, n: int):
-        """Write the top n values to the result area, which overlaps the parameters."""
+        """Write the top n values to the result area, which overlaps the parameters: a value
+        still read from a parameter there is first copied to its own stack slot. Only moves,
+        and the value stack is left as it was: on a conditional branch this code runs on the
+        taken path alone, and the fall-through path must find every value where it was."""
         h = len(self.stack)
+        entries = []
         for j in range(n):
-            kind, val, ty = self.stack[h - n + j]
-            if kind == LOCAL and val < n:
-                reg = self.alloc(is_float(ty))
-                self.load((kind, val, ty), reg)
-                self.stack[h - n + j] = (REG, reg, ty)
-        for j in range(n):
-            self.store_entry(Mem(RBP, 16 + 8 * j), self.stack[h - n + j])
+            kind, val, ty = entry = self.stack[h - n + j]
+            if kind == LOCAL and val < n and val not in self.pinned:
+                self.store_entry(self.slot_mem(h - n + j), entry)
+                entry = (SLOT, h - n + j, ty)
+            entries.append(entry)
+        for j, entry in enumerate(entries):
+            self.store_entry(Mem(RBP, 16 + 8 * j), entry)
 
     def emit_return(self, frame: Frame):
         n = len(frame.results)
