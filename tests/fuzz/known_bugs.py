@@ -15,8 +15,8 @@ READERS = re.compile(r"\b(skip|scan_loop_nest|local_reads_in_loop|_skip_immediat
 MULTI_MEMORY_MEMARG = re.compile(r"\.(load|store)\w* [1-9]")
 BIG_BLOCK_TYPE = re.compile(r"\b(block|loop|if|try_table) \(type (6[4-9]|[7-9]\d|\d{3,})\)")
 HUGE_OFFSET = re.compile(r"offset=(\d{19,20})")
-LOCAL_REINTERPRET = re.compile(r"local\.get \d+\s+(i64\.reinterpret_f64|f64\.reinterpret_i64|"
-                               r"i32\.reinterpret_f32|f32\.reinterpret_i32)\b")
+REINTERPRET = re.compile(r"\b(i64\.reinterpret_f64|f64\.reinterpret_i64|i32\.reinterpret_f32|"
+                         r"f32\.reinterpret_i32)\b")
 TAIL_CALL_OUT = re.compile(r"\breturn_call(_indirect|_ref)?\b")
 
 
@@ -35,7 +35,7 @@ KNOWN_BUGS = {
     "memory64-wrap": ("memory64 bounds check wraps for offset + size >= 2^64 (bug 2)",
                       lambda v, text: "i64" in text and huge_offset(text)),
     "reinterpret": ("reinterpret of a loop-pinned local reads the other register class (bug 4)",
-                    lambda v, text: "loop" in text and bool(LOCAL_REINTERPRET.search(text))),
+                    lambda v, text: "loop" in text and bool(REINTERPRET.search(text))),
     "tail-call-registers": ("register leak at if joins after tail calls (bug 5)",
                             lambda v, text: "out of registers" in v.detail
                             and bool(TAIL_CALL_OUT.search(text))),

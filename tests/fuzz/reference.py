@@ -33,6 +33,7 @@ class ReferenceRun:
 
 
 def run_script(path: Path, timeout: float) -> ReferenceRun:
+    path = path.resolve()
     command = [tools.wasmtime(), "wast", "-W", tools.WASMTIME_FEATURES,
                "-C", "parallel-compilation=n", str(path)]
     try:

@@ -15,7 +15,6 @@ from .differential import Verdict, Worker, check_module
 from .known_bugs import known_bug
 from .observe import Recipe
 
-ATTEMPTS = 300
 SHRINK_TIMEOUT = 1800.0
 
 
@@ -29,7 +28,7 @@ def predicate_script(directory: Path, signature: str) -> Path:
     return script
 
 
-def shrink_finding(directory: Path, worker: Worker, attempts: int = ATTEMPTS) -> Verdict | None:
+def shrink_finding(directory: Path, worker: Worker, attempts: int) -> Verdict | None:
     """Write reduced.wasm and reduced.wat, and the reduced module's run (script, verdict,
     Wasmtime's answer) into `directory`/reduced-run; returns that run's verdict, or None
     if shrinking failed."""

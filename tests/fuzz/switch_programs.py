@@ -6,14 +6,16 @@ threads `(param i32 (ref null $csw))` (started by a resume that handles `switch`
 switching among themselves). Statements, picked at random, nest:
 
 * arithmetic on i32, i64 and f64 locals, and calls, with values live across the call;
-* `suspend` on one of two tags, with values of each type live across the suspension;
+* `suspend` on one of three tags (one passes an i64 and an f64 out and gets an f64 and
+  an i32 back), with values of each type live across the suspension;
 * driving a child: `cont.new` (or `cont.new` + `cont.bind` to one or no parameters), then
   a loop of `resume` with a random handler set (two tags, `switch`) that logs each
   suspension and resumes the continuation it got, up to a limit, after which it either
   drops the child or cancels it with `resume_throw`;
 * `switch` to a fresh thread or back to the one that switched here;
-* `throw`, and `try_table` with `catch`, `catch_ref` + `throw_ref`, `catch_all`, so
-  exceptions cross continuations in both directions;
+* `throw` (with an i32, or an i64 and an f64), and `try_table` with `catch`,
+  `catch_ref` + `throw_ref`, `catch_all`, so exceptions cross continuations in both
+  directions;
 * traps at random depths, guarded by the data: `unreachable`, division by zero, memory
   out of bounds, resuming a consumed or a null continuation.
 
@@ -40,11 +42,15 @@ PRELUDE = """(module
   (type $c0 (cont $f0))
   (rec (type $fsw (func (param i32 (ref null $csw)) (result i32)))
        (type $csw (cont $fsw)))
+  (type $fm (func (param f64 i32) (result i32)))
+  (type $cm (cont $fm))
   (tag $y1 (param i32) (result i32))
   (tag $y2 (param i32) (result i32))
+  (tag $ym (param i64 f64) (result f64 i32))
   (tag $sw (result i32))
   (tag $e1 (param i32))
   (tag $e2 (param i32))
+  (tag $em (param i64 f64))
   (memory (export "memory") 1 1)
   (global $pos (export "pos") (mut i32) (i32.const 0))
   (global $acc (export "acc") (mut i64) (i64.const 0))
@@ -57,7 +63,8 @@ PRELUDE = """(module
 TYPE_OF = {"task": "$ft", "bound": "$ft2", "thread": "$fsw"}
 PARAMS = {"task": "(param $x i32)", "bound": "(param $x i32) (param $b i32)",
           "thread": "(param $x i32) (param $t (ref null $csw))"}
-LOCALS = "(local $y i64) (local $z f64) (local $v i32) (local $n i32) (local $k (ref null $ct)) (local $ex exnref)"
+LOCALS = ("(local $y i64) (local $z f64) (local $v i32) (local $n i32) (local $k (ref null $ct)) "
+          "(local $ex exnref) (local $w i64) (local $q f64) (local $km (ref null $cm))")
 
 
 class ProgramGenerator:
@@ -126,6 +133,12 @@ class ProgramGenerator:
         return [f"(local.set $x (i32.add (i32.mul (local.get $x) (i32.const {self.const()})) (call $f{j} {args})))"]
 
     def suspend(self, i, depth):
+        if self.rng.random() < 0.25:  # two values out, two back, of other types
+            return ["(suspend $ym (i64.extend_i32_s (local.get $x)) (local.get $z))",
+                    "(local.set $v)",
+                    "(local.set $z (f64.add (local.get $z)))",
+                    "(local.set $x (i32.add (local.get $x) (local.get $v)))",
+                    "(call $log (local.get $x))"]
         tag = self.rng.choice(("$y1", "$y2"))
         c = self.const()
         return [self.rng.choice((
@@ -135,6 +148,8 @@ class ProgramGenerator:
         )), "(call $log (local.get $x))"]
 
     def throw(self, i, depth):
+        if self.rng.random() < 0.25:
+            return [f"(if {self.condition((3, 7, 15))} (then (throw $em (local.get $y) (local.get $z))))"]
         tag = self.rng.choice(("$e1", "$e2"))
         return [f"(if {self.condition((3, 7, 15))} (then (throw {tag} (i32.add (local.get $x) (i32.const {self.const()})))))"]
 
@@ -175,7 +190,7 @@ class ProgramGenerator:
     def try_block(self, i, depth):
         after = self.label("after")
         body = self.statements(i, depth + 1, self.rng.randrange(1, 4))
-        clauses = self.rng.sample(["catch", "catch_ref", "catch_all"], self.rng.randrange(1, 3))
+        clauses = self.rng.sample(["catch", "catch_ref", "catch_all", "catch_many"], self.rng.randrange(1, 3))
         blocks, handlers = [], []
         for clause in clauses:
             label = self.label("caught")
@@ -188,6 +203,12 @@ class ProgramGenerator:
                 blocks.append((f"(block {label} (result i32 exnref)", f"(catch_ref {tag} {label})"))
                 handlers.append(["(local.set $ex)", "(local.set $v)", "(call $log (local.get $v))",
                                  f"(if {self.condition()} (then (throw_ref (local.get $ex))))"])
+            elif clause == "catch_many":
+                blocks.append((f"(block {label} (result i64 f64)", f"(catch $em {label})"))
+                handlers.append(["(local.set $q)", "(local.set $w)",
+                                 "(local.set $x (i32.add (local.get $x) (i32.wrap_i64 (local.get $w))))",
+                                 "(local.set $z (f64.sub (local.get $z) (local.get $q)))",
+                                 "(call $log (local.get $x))"])
             else:
                 blocks.append((f"(block {label}", f"(catch_all {label})"))
                 handlers.append([f"(local.set $x (i32.add (local.get $x) (i32.const {self.const()})))",
@@ -211,11 +232,17 @@ class ProgramGenerator:
         if j is None:
             return self.suspend(i, depth)
         done, again = self.label("done"), self.label("again")
-        tags = [t for t in ("$y1", "$y2") if self.rng.random() < 0.85]
+        tags = [t for t in ("$y1", "$y2") if self.rng.random() < 0.9]
         labels = {tag: self.label("on") for tag in tags}
         handlers = " ".join(f"(on {tag} {label})" for tag, label in labels.items())
         if self.rng.random() < 0.9:
             handlers += " (on $sw switch)"
+        # The innermost handler, for $ym, resumes at once (its continuation has another
+        # type) with the outer handlers, which its code is inside of.
+        many = self.label("on") if self.rng.random() < 0.8 else None
+        inner_handlers = handlers
+        if many:
+            handlers += f" (on $ym {many})"
         kind, func = self.kinds[j], f"(ref.func $f{j})"
         start = {
             "task": self.rng.choice((
@@ -232,14 +259,28 @@ class ProgramGenerator:
         cancel = ("(local.get $x)" if self.rng.random() < 0.6 else
                   f"(resume_throw $ct {self.rng.choice(('$e1', '$e2'))} {handlers} (local.get $x) (local.get $k))")
         limit = self.rng.randrange(1, 5)
-        out = [f"(local.set $x (i32.xor (i32.mul (local.get $x) (i32.const {self.const()}))",
+        # A value of each type may be live across the whole drive, in the parent's frame.
+        into, close = self.rng.choice((
+            (f"(local.set $x (i32.xor (i32.mul (local.get $x) (i32.const {self.const()}))", ")))"),
+            ("(local.set $y (i64.add (local.get $y) (i64.extend_i32_s", "))))"),
+            ("(local.set $z (f64.sub (local.get $z) (f64.convert_i32_s", "))))")))
+        out = [into,
                f"  (block {done} (result i32)",
                "    (local.set $n (i32.const 0))",
                f"    (loop {again}"]
         out += [f"      (block {label} (result i32 (ref $ct))" for label in labels.values()]
+        if many:
+            out.append(f"      (block {many} (result i64 f64 (ref $cm))")
         out += [f"      (if (i32.eqz (local.get $n)) (then (br {done} {start})))",
                 f"      (if (i32.ge_u (local.get $n) (i32.const {limit})) (then (br {done} {cancel})))",
                 f"      (br {done} {resume})"]
+        if many:
+            out += ["      )",
+                    "      (local.set $km) (local.set $q) (local.set $w)",
+                    "      (call $log (i32.add (i32.wrap_i64 (local.get $w)) (i32.const 3000)))",
+                    "      (local.set $n (i32.add (local.get $n) (i32.const 1)))",
+                    f"      (br {done} (resume $cm {inner_handlers} (f64.mul (local.get $q) (f64.const 0.5)) "
+                    "(local.get $x) (local.get $km)))"]
         for tag in reversed(list(labels)):
             out += ["      )",
                     "      (local.set $k)", "      (local.set $v)",
@@ -247,7 +288,7 @@ class ProgramGenerator:
                     "      (local.set $x (i32.add (local.get $x) (local.get $v)))",
                     "      (local.set $n (i32.add (local.get $n) (i32.const 1)))",
                     f"      (br {again})"]
-        out += ["    )", "    unreachable)))"]
+        out += ["    )", "    unreachable" + close]
         return out
 
     # ---------------------------------------------------------------- the module

@@ -313,18 +313,19 @@ def render(wasm: bytes, events: list[dict], fuel: int, detail: bool = False) -> 
 
 
 def add_state_checks(add, module: dict, state: dict, index: int | None, detail: bool) -> None:
-    add(f'(assert_return (invoke $d "state") (i64.const {state["hash"]:#x}))',
-        Line("state", index, state))
-    if not detail:
-        return
-    for k, (g, value) in enumerate(zip(module["globals"], state["globals"])):
-        if g["type"].startswith("(ref"):
-            add(f'(assert_return (invoke $d "null{k}") (i32.const {value}))', Line("state", index, state))
-        else:
-            add(f"(assert_return (get ${g['module']} {name(g['name'])}) {const(g['type'], value)})",
+    """The combined check, after (with `detail`) one per global and memory, so that the
+    first failure names what differs."""
+    if detail:
+        for k, (g, value) in enumerate(zip(module["globals"], state["globals"])):
+            if g["type"].startswith("(ref"):
+                add(f'(assert_return (invoke $d "null{k}") (i32.const {value}))', Line("state", index, state))
+            else:
+                add(f"(assert_return (get ${g['module']} {name(g['name'])}) {const(g['type'], value)})",
+                    Line("state", index, state))
+        for k, (pages, crc) in enumerate(state["memories"]):
+            add(f'(assert_return (invoke $d "mem{k}") (i64.const {(crc << 32) | pages:#x}))',
                 Line("state", index, state))
-    for k, (pages, crc) in enumerate(state["memories"]):
-        add(f'(assert_return (invoke $d "mem{k}") (i64.const {(crc << 32) | pages:#x}))', Line("state", index, state))
+    add(f'(assert_return (invoke $d "state") (i64.const {state["hash"]:#x}))', Line("state", index, state))
 
 
 def finish(script: Script, out: list[str]) -> Script:
