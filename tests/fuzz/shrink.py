@@ -15,7 +15,7 @@ from .differential import Verdict, Worker, check_module
 from .known_bugs import known_bug
 from .observe import Recipe
 
-SHRINK_TIMEOUT = 1800.0
+SHRINK_TIMEOUT = 600.0
 
 
 def predicate_script(directory: Path, signature: str) -> Path:
@@ -40,10 +40,11 @@ def shrink_finding(directory: Path, worker: Worker, attempts: int) -> Verdict | 
         proc = tools.run_wasm_tools(["shrink", "--attempts", str(attempts), str(predicate),
                                      str(directory / "module.wasm"), "-o", str(reduced)],
                                     timeout=SHRINK_TIMEOUT)
+        if proc.returncode != 0:
+            (directory / "shrink-error.txt").write_bytes(proc.stderr)
     except subprocess.TimeoutExpired:
-        return None
-    if proc.returncode != 0 or not reduced.exists():
-        (directory / "shrink-error.txt").write_bytes(proc.stderr)
+        pass  # wasm-tools writes each smaller module as it finds it: keep the smallest
+    if not reduced.exists():
         return None
     (directory / "reduced.wat").write_text(tools.to_text(reduced.read_bytes()))
     recipe = Recipe(**json.loads((directory / "recipe.json").read_text()))
