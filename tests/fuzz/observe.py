@@ -36,7 +36,6 @@ from .host import host_module
 from .trap_kinds import kind_of
 
 FUEL_EXPORT = "fuzz:fuel"  # the exported fuel global of smith's --ensure-termination
-PAGE = 65536
 MAX_CALLS = 200  # per module: enough to cover every export of a large smith module
 
 

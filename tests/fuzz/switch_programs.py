@@ -6,6 +6,8 @@ threads `(param i32 (ref null $csw))` (started by a resume that handles `switch`
 switching among themselves). Statements, picked at random, nest:
 
 * arithmetic on i32, i64 and f64 locals, and calls, with values live across the call;
+* calls out of the module, from any stack: a host function (spectest) and functions of
+  the harness's `host` module that keep state, trap or throw its tag;
 * `suspend` on one of three tags (one passes an i64 and an f64 out and gets an f64 and
   an i32 back), with values of each type live across the suspension;
 * driving a child: `cont.new` (or `cont.new` + `cont.bind` to one or no parameters), then
@@ -44,6 +46,11 @@ PRELUDE = """(module
        (type $csw (cont $fsw)))
   (type $fm (func (param f64 i32) (result i32)))
   (type $cm (cont $fm))
+  (import "spectest" "print_i32" (func $print (param i32)))
+  (import "host" "mix" (func $mix (param i32 i64) (result i64)))
+  (import "host" "check" (func $check (param i32) (result i32)))
+  (import "host" "raise" (func $raise (param i32)))
+  (import "host" "tag" (tag $raised (param i32)))
   (tag $y1 (param i32) (result i32))
   (tag $y2 (param i32) (result i32))
   (tag $ym (param i64 f64) (result f64 i32))
@@ -103,8 +110,8 @@ class ProgramGenerator:
     def statement(self, i: int, depth: int) -> list[str]:
         """A random statement; the weights keep most runs going long enough to switch
         many times, while traps and uncaught exceptions still end a good share."""
-        makers = {self.arith: 8, self.log: 2, self.call: 4, self.suspend: 6, self.throw: 2,
-                  self.trap: 2, self.drive: 6, self.switch: 4, self.resume_again: 1,
+        makers = {self.arith: 8, self.log: 2, self.host_call: 2, self.call: 4, self.suspend: 6,
+                  self.throw: 2, self.trap: 2, self.drive: 6, self.switch: 4, self.resume_again: 1,
                   self.try_block: 5 if depth < 2 else 0}
         if i < self.entries:  # nothing handles what an entry suspends, or what it calls
             makers[self.suspend] = makers[self.switch] = makers[self.call] = 0
@@ -123,6 +130,16 @@ class ProgramGenerator:
 
     def log(self, i, depth):
         return ["(call $log (local.get $x))"]
+
+    def host_call(self, i, depth):
+        """Calls out of the module, from whatever stack runs: a host function, and functions
+        of another instance that keep state, trap, or throw an imported tag."""
+        return [self.rng.choice((
+            "(call $print (local.get $x))",
+            "(local.set $y (call $mix (local.get $x) (local.get $y)))",
+            f"(if {self.condition((3, 7))} (then (local.set $x (call $check (local.get $x)))))",
+            f"(if {self.condition((3, 7))} (then (call $raise (local.get $x))))",
+        ))]
 
     def call(self, i, depth):
         j = self.later(i)
@@ -190,7 +207,8 @@ class ProgramGenerator:
     def try_block(self, i, depth):
         after = self.label("after")
         body = self.statements(i, depth + 1, self.rng.randrange(1, 4))
-        clauses = self.rng.sample(["catch", "catch_ref", "catch_all", "catch_many"], self.rng.randrange(1, 3))
+        clauses = self.rng.sample(["catch", "catch_ref", "catch_all", "catch_many", "catch_host"],
+                                  self.rng.randrange(1, 3))
         blocks, handlers = [], []
         for clause in clauses:
             label = self.label("caught")
@@ -203,6 +221,11 @@ class ProgramGenerator:
                 blocks.append((f"(block {label} (result i32 exnref)", f"(catch_ref {tag} {label})"))
                 handlers.append(["(local.set $ex)", "(local.set $v)", "(call $log (local.get $v))",
                                  f"(if {self.condition()} (then (throw_ref (local.get $ex))))"])
+            elif clause == "catch_host":
+                blocks.append((f"(block {label} (result i32)", f"(catch $raised {label})"))
+                handlers.append(["(local.set $v)",
+                                 "(local.set $x (i32.xor (local.get $x) (local.get $v)))",
+                                 "(call $log (local.get $x))"])
             elif clause == "catch_many":
                 blocks.append((f"(block {label} (result i64 f64)", f"(catch $em {label})"))
                 handlers.append(["(local.set $q)", "(local.set $w)",

@@ -31,8 +31,8 @@ PATTERN_REFS = {"func": ("(ref.null func)", "(ref.func)"),
 
 @dataclass
 class Line:
-    """What one line of the script checks: `what` is "module", "driver", "state", "call"
-    or "refuel"; `call` indexes the calls (None before the first)."""
+    """What one line of the script checks: `what` is "host", "module", "driver", "state",
+    "call" or "refuel"; `call` indexes the calls (None before the first)."""
 
     what: str
     call: int | None = None
