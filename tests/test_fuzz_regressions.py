@@ -3,6 +3,9 @@ saved repros; each test compares with the result the spec (and Wasmtime) gives."
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 from conftest import require_wasm_tools_for_module
 
 from stackstitch.engine.loader import load_bytes
@@ -60,3 +63,51 @@ def test_br_if_out_of_the_function_with_several_results_read_from_parameters():
         local.get 0))""")
     assert instance.invoke("f", [7, 40, 0]) == [41, 7]
     assert instance.invoke("f", [7, 40, 1]) == [40, 7]
+
+
+TAIL_CALL_OUT_WAST = """
+(module $other
+  (memory 1)
+  (func (export "triple") (param i32) (result i32) (i32.mul (local.get 0) (i32.const 3))))
+(register "other" $other)
+(module
+  (import "spectest" "print_i32" (func $print (param i32)))
+  (import "other" "triple" (func $triple (param i32) (result i32)))
+  (table funcref (elem $triple))
+  (type $i_i (func (param i32) (result i32)))
+  (memory 1)
+  (global $g (mut i32) (i32.const 0))
+  (data (i32.const 16) "\\2a\\00\\00\\00")
+  (func $to_other (param i32) (result i32) (return_call $triple (local.get 0)))
+  (func $to_host (param i32) (return_call $print (local.get 0)))
+  (func $to_table (param i32) (result i32) (return_call_indirect (type $i_i) (local.get 0) (i32.const 0)))
+  (func (export "after_other_instance") (param i32) (result i32)
+    (drop (call $to_other (local.get 0)))
+    (global.set $g (i32.const 7))
+    (i32.add (global.get $g) (i32.load (i32.const 16))))
+  (func (export "after_host_function") (param i32) (result i32)
+    (call $to_host (local.get 0))
+    (global.set $g (i32.const 7))
+    (i32.add (global.get $g) (i32.load (i32.const 16))))
+  (func (export "after_table_entry") (param i32) (result i32)
+    (drop (call $to_table (local.get 0)))
+    (i32.load (i32.const 16))))
+(assert_return (invoke "after_other_instance" (i32.const 5)) (i32.const 49))
+(assert_return (invoke "after_table_entry" (i32.const 5)) (i32.const 42))
+(assert_return (invoke "after_host_function" (i32.const 5)) (i32.const 49))
+"""
+
+
+def test_a_call_whose_callee_tail_calls_another_instance_returns_to_our_instance(tmp_path):
+    """A direct call to a function of the same instance cannot switch instance, the
+    compiler assumed, so it did not reload the instance and memory registers after it.
+    But the callee may `return_call` an import (another instance's function, or a host
+    function), which returns straight to us with its own registers: our memory and
+    globals were then the other instance's, or garbage (proposals campaign, seed 1:
+    crashes in modules 51 and 207, wrong values elsewhere). The conformance runner
+    forks per script, so the crash this was fails the test rather than killing it."""
+    script = tmp_path / "tail_call_out.wast"
+    script.write_text(TAIL_CALL_OUT_WAST)
+    proc = subprocess.run([sys.executable, "-m", "stackstitch.engine.cli", "wast", "-v",
+                           str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
