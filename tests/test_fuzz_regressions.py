@@ -111,3 +111,30 @@ def test_a_call_whose_callee_tail_calls_another_instance_returns_to_our_instance
     proc = subprocess.run([sys.executable, "-m", "stackstitch.engine.cli", "wast", "-v",
                            str(script)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_constant_below_a_block_survives_branches_taken_before_it_was_spilled():
+    """A constant on the value stack below a block stays an immediate until something in
+    the block spills every constant (a throw, a resume, ...). Paths that left the block
+    before that point (a `br_if`, or an exception from a call landing in a `try_table`)
+    never stored it, yet the code after the block read it from its stack slot, which
+    held whatever was there before (proposals campaign, seed 1, module 1386: a global
+    took a value left by a loop parameter)."""
+    instance = instantiate("""
+    (module
+      (tag $t)
+      (func $may_throw (param i32) (if (local.get 0) (then (throw $t))))
+      (func (export "branch_then_throw") (param i32) (result i32)
+        i32.const 16384
+        (block
+          (br_if 0 (local.get 0))
+          (throw $t)))
+      (func (export "call_then_throw") (param i32) (result i32)
+        i32.const 16384
+        (block $caught
+          (try_table (catch_all $caught)
+            (call $may_throw (local.get 0))
+            (throw $t)))))""")
+    assert instance.invoke("branch_then_throw", [1]) == [16384]
+    assert instance.invoke("call_then_throw", [1]) == [16384]
+    assert instance.invoke("call_then_throw", [0]) == [16384]
