@@ -598,10 +598,13 @@ class FunctionCompiler(NumericCodegen, SwitchingCodegen):
         pass
 
     def enter_block(self, kind: str, params: tuple, results: tuple) -> Frame:
+        """Every value goes to its stack slot, constants too. The parameters are rewritten
+        by branches; the values below them must be where the compiler says on every path
+        that reaches the block's end or its landing pad, and a constant left as an
+        immediate here would be stored later in the block (a throw, a resume spills
+        constants) on some paths only."""
         base = len(self.stack) - len(params)
-        self.spill_all()
-        for k in range(base, len(self.stack)):
-            self.spill(k)  # parameters are rewritten by branches: constants too
+        self.spill_all(keep_consts=False)
         frame = Frame(kind, Label(), base, params, results)
         self.frames.append(frame)
         return frame
