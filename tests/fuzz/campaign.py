@@ -48,6 +48,8 @@ class Summary:
     exceptions: int = 0
     agree: int = 0
     hang_both: int = 0  # modules where both engines ran past the time limit
+    crashes: int = 0  # stackstitch crashed: new or known bug alike
+    hangs: int = 0  # stackstitch ran past the time limit alone
     allowed: Counter = field(default_factory=Counter)
     mismatches: Counter = field(default_factory=Counter)  # new ones, by kind
     known: Counter = field(default_factory=Counter)  # by known bug
@@ -60,6 +62,8 @@ class Summary:
         self.traps += verdict.traps
         self.exceptions += verdict.exceptions
         self.hang_both += verdict.hang_both
+        self.crashes += verdict.kind == "crash"
+        self.hangs += verdict.kind == "hang"
         if verdict.status == "agree":
             self.agree += 1
         elif verdict.status == "allowed":
@@ -80,7 +84,7 @@ class Summary:
                  f"{self.seconds:.0f} s ({per_thousand:.0f} s per 1000 modules)",
                  f"  agree: {self.agree} (both past the time limit: {self.hang_both})",
                  f"  new mismatches: {self.new_mismatches} {dict(self.mismatches)}",
-                 f"  crashes: {self.mismatches['crash']}, hangs: {self.mismatches['hang']}",
+                 f"  crashes: {self.crashes}, hangs: {self.hangs} (new or known)",
                  f"  known bugs: {sum(self.known.values())} {dict(self.known)}",
                  f"  allowed differences: {sum(self.allowed.values())} {dict(self.allowed)}"]
         for finding in self.findings:
