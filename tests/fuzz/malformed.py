@@ -28,7 +28,7 @@ from .generators import SMITH_COMMON, SMITH_CORE, SMITH_PROPOSALS
 from .switch_programs import switching_module
 
 CLI_TIMEOUT = 10.0
-FLIPS, MUTATIONS = 96, 48  # per seed module, after its truncations
+FLIPS, MUTATIONS = 300, 300  # per seed module, after its truncations (mutate may fail)
 EXIT_LOAD_ERROR, EXIT_TRAP = 1, 134
 
 
