@@ -10,6 +10,7 @@ long. Never a traceback, an internal error (70), a signal or another status.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import subprocess
@@ -64,21 +65,23 @@ def mutations(wasm: bytes, rng: random.Random, count: int, scratch: Path) -> Ite
 
 
 def inputs(seed: int, count: int, scratch: Path) -> Iterator[Input]:
-    """The campaign's inputs, in a fixed order: seed after seed, every truncation of it,
-    then byte flips, then mutants."""
+    """The campaign's inputs, in a fixed order: seed after seed, its truncations at every
+    offset, byte flips and mutants taken in turn (so that any slice has all three)."""
     produced, n = 0, 0
     while True:
         kind, wasm = seed_module(seed, n)
         rng = random.Random(f"malformed/{seed}/{n}/edits")
         name = f"seed {n} ({kind})"
-        family = [Input(f"{name} truncated at {k}", wasm[:k]) for k in range(len(wasm))]
+        truncated = [Input(f"{name} truncated at {k}", wasm[:k]) for k in range(len(wasm))]
+        flipped = []
         for _ in range(FLIPS):
             data = bytearray(wasm)
             for _ in range(rng.randrange(1, 4)):
                 data[rng.randrange(len(data))] ^= rng.randrange(1, 256)
-            family.append(Input(f"{name} with bytes flipped", bytes(data)))
-        for mutant in mutations(wasm, rng, MUTATIONS, scratch):
-            family.append(Input(f"{name} mutated", mutant))
+            flipped.append(Input(f"{name} with bytes flipped", bytes(data)))
+        mutated = [Input(f"{name} mutated", m) for m in mutations(wasm, rng, MUTATIONS, scratch)]
+        family = [item for group in itertools.zip_longest(truncated, flipped, mutated)
+                  for item in group if item is not None]
         for item in family:
             if produced == count:
                 return

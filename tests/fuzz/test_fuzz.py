@@ -22,8 +22,8 @@ from .switch_programs import switching_module
 from .wast_script import render
 
 JOBS = 2
-SLICES = {"smith": 200, "proposals": 150, "switching": 120}
-MALFORMED_SLICE = 200
+SLICES = {"smith": 200, "proposals": 150, "switching": 100}
+MALFORMED_SLICE = 150
 
 
 @pytest.fixture(autouse=True)
@@ -49,7 +49,7 @@ def test_malformed_slice_gets_one_line_errors(tmp_path):
     summary = run_malformed(MALFORMED_SLICE, seed=1, jobs=JOBS, results=tmp_path)
     assert summary.inputs == MALFORMED_SLICE
     assert not summary.failures, summary.text()
-    assert summary.invalid > MALFORMED_SLICE // 2
+    assert summary.invalid > 0 and summary.endings["ran"] > 0, summary.text()
 
 
 def test_switching_programs_are_deterministic_and_switch():
