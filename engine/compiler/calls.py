@@ -27,11 +27,13 @@ class CallsCodegen(CodegenCore):
         del self.stack[h - n:]
         self.spill_regs()
 
-    def finish_call(self, ft: FuncType, switched_instance: bool):
+    def finish_call(self, ft: FuncType):
+        """After any call, our vmctx and memory base go back into r15 and r14: even a
+        callee of this instance may have left another's, if it tail-called an import, a
+        table entry or a function reference (that callee returns straight to us)."""
         a = self.asm
-        if switched_instance:
-            a.mov(64, R15, Mem(RBP, -8))
-            a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        a.mov(64, R15, Mem(RBP, -8))
+        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
         self.reload_pins()
         results = [simple_type(t) for t in ft.results]
         if len(results) == 1:
@@ -79,7 +81,7 @@ class CallsCodegen(CodegenCore):
             return
         self.prepare_call(ft)
         self.asm.call_label(self.mc.func_labels[index])
-        self.finish_call(ft, False)
+        self.finish_call(ft)
         if tail:
             self.op_return()
 
@@ -115,7 +117,7 @@ class CallsCodegen(CodegenCore):
         self.prepare_call(ft)
         load_funcref()
         self.call_funcref_in(SCRATCH)
-        self.finish_call(ft, True)
+        self.finish_call(ft)
         if tail:
             self.op_return()
 

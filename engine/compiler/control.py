@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import layout as L
-from .common import LOCAL, REG, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, simple_type, width
+from .common import LOCAL, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, simple_type, width
 from .x86 import AE, R12, R13, RAX, RBP, RBX, RCX, E, Label, Mem, negate
 
 # Registers that may hold a copy of a loop's most-read locals for the whole loop (the
@@ -91,10 +91,13 @@ class ControlCodegen(CodegenCore):
         pass
 
     def enter_block(self, kind: str, params: tuple, results: tuple) -> Frame:
+        """Every value goes to its stack slot, constants too. The parameters are rewritten
+        by branches; the values below them must be where the compiler says on every path
+        that reaches the block's end or its landing pad, and a constant left as an
+        immediate here would be stored later in the block (a throw, a resume spills
+        constants) on some paths only."""
         base = len(self.stack) - len(params)
-        self.spill_all()
-        for k in range(base, len(self.stack)):
-            self.spill(k)  # parameters are rewritten by branches: constants too
+        self.spill_all(keep_consts=False)
         frame = Frame(kind, Label(), base, params, results)
         self.frames.append(frame)
         return frame
@@ -229,16 +232,20 @@ class ControlCodegen(CodegenCore):
         self.reachable = True
 
     def store_results(self, n: int):
-        """Write the top n values to the result area, which overlaps the parameters."""
+        """Write the top n values to the result area, which overlaps the parameters: a value
+        still read from a parameter there is first copied to its own stack slot. Only moves,
+        and the value stack is left as it was: on a conditional branch this code runs on the
+        taken path alone, and the fall-through path must find every value where it was."""
         h = len(self.stack)
+        entries = []
         for j in range(n):
-            kind, val, ty = self.stack[h - n + j]
-            if kind == LOCAL and val < n:
-                reg = self.alloc(is_float(ty))
-                self.load((kind, val, ty), reg)
-                self.stack[h - n + j] = (REG, reg, ty)
-        for j in range(n):
-            self.store_entry(Mem(RBP, 16 + 8 * j), self.stack[h - n + j])
+            kind, val, ty = entry = self.stack[h - n + j]
+            if kind == LOCAL and val < n and val not in self.pinned:
+                self.store_entry(self.slot_mem(h - n + j), entry)
+                entry = (SLOT, h - n + j, ty)
+            entries.append(entry)
+        for j, entry in enumerate(entries):
+            self.store_entry(Mem(RBP, 16 + 8 * j), entry)
 
     def emit_return(self, frame: Frame):
         n = len(frame.results)
