@@ -366,7 +366,10 @@ def test_fixed_encodings():
     table = [(Assembler.cdq, "cdq", ()), (Assembler.cqo, "cqo", ()), (Assembler.ret, "ret", ()),
              (Assembler.ud2, "ud2", ()),
              (Assembler.rep_movsq, "rep movsq", ("qword ptr [rdi]", "qword ptr [rsi]")),
-             (Assembler.rep_stosq, "rep stosq", ("qword ptr [rdi]", "rax"))]
+             (Assembler.rep_stosq, "rep stosq", ("qword ptr [rdi]", "rax")),
+             (Assembler.rep_movsb, "rep movsb", ("byte ptr [rdi]", "byte ptr [rsi]")),
+             (Assembler.rep_stosb, "rep stosb", ("byte ptr [rdi]", "al")),
+             (Assembler.syscall, "syscall", ())]
     check([Case(method, mnemonic, ops, mnemonic) for method, mnemonic, ops in table])
 
 
@@ -481,7 +484,7 @@ def xmm_pairs():
     return list(itertools.product(XMMS, XMMS))
 
 
-def test_movss_movsd_movaps():
+def test_movss_movsd_movaps_movups_punpcklqdq():
     cases = []
     for size in (32, 64):
         name = "movss" if size == 32 else "movsd"
@@ -495,6 +498,13 @@ def test_movss_movsd_movaps():
                               (mem_text(m, size), xmm(r)), f"{name} mem, xmm{r}"))
     for d, s in xmm_pairs():
         cases.append(Case(lambda a, d=d, s=s: a.movaps(d, s), "movaps", (xmm(d), xmm(s)), f"movaps {d}, {s}"))
+        cases.append(Case(lambda a, d=d, s=s: a.punpcklqdq(d, s), "punpcklqdq", (xmm(d), xmm(s)),
+                          f"punpcklqdq {d}, {s}"))
+    for r, m in with_regs(MEMS, XMMS):
+        cases.append(Case(lambda a, r=r, m=m: a.movups(r, m), "movups", (xmm(r), mem_text(m, 128)),
+                          f"movups xmm{r}, mem"))
+        cases.append(Case(lambda a, r=r, m=m: a.movups(m, r), "movups", (mem_text(m, 128), xmm(r)),
+                          f"movups mem, xmm{r}"))
     check(cases)
 
 

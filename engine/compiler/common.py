@@ -29,10 +29,10 @@ SCRATCH = R11  # never allocated: address and memory-to-memory temporaries
 XSCRATCH = 15  # the same among xmm registers
 
 # Builtins: runtime routines called like imports (see runtime.Instance._make_builtins).
-B_MEMORY_GROW, B_MEMORY_INIT, B_DATA_DROP, B_MEMORY_COPY, B_MEMORY_FILL, \
-    B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL, B_CONT_NEW, \
-    B_THROW, B_THROW_REF, B_THROW_INTO = range(14)
-NUM_BUILTINS = 14
+# Memory and table instructions need none (bulkstubs.py), except table.grow when the
+# table has no room left.
+B_TABLE_RESERVE, B_CONT_NEW, B_THROW, B_THROW_REF, B_THROW_INTO = range(5)
+NUM_BUILTINS = 5
 
 
 class CompileError(Exception):

@@ -12,6 +12,8 @@ host trampoline
     The code of every host function's reference record. r15 holds the host block; calls
     the block's Python callable through CPython's C API, arguments and results copied
     through the runtime block.
+memory.grow, memory.copy, memory.fill
+    See bulkstubs.py; placed here so that they share the stubs' region and symbols.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import ctypes
 from dataclasses import dataclass
 
 from .. import layout as L
+from .bulkstubs import emit_bulk_stubs
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
 from .x86 import (AE, NE, R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI,
                   RSP, A, Assembler, B, E, Label, Mem)
@@ -72,6 +75,9 @@ class Stubs:
     merge_stub: int
     libcall_switch: int
     fiber_return: int  # a suspended stack's saved pc in libcall mode: [sp] rbp, [sp+8] pc
+    memory_grow: int  # bulkstubs.py
+    memory_copy: int
+    memory_fill: int
 
 
 def emit_switch_to(a: Assembler, target: int) -> tuple[int, int]:
@@ -413,6 +419,11 @@ def build_stubs(place) -> Stubs:
     a.ret()
     symbols.append(StubSymbol("stackstitch_libcall_switch", libcall_at, a.pos, libcall_rows))
 
+    bulk = {}
+    for name, start, end, rows in emit_bulk_stubs(a):
+        symbols.append(StubSymbol(name, start, end, rows))
+        bulk[name] = start
+
     region = place(bytes(a.buf))
     base = region.address
     return Stubs(region=region, symbols=symbols,
@@ -426,4 +437,7 @@ def build_stubs(place) -> Stubs:
                  search_stub=base + search_at,
                  merge_stub=base + merge_at,
                  libcall_switch=base + libcall_at,
-                 fiber_return=base + fiber_return.pos)
+                 fiber_return=base + fiber_return.pos,
+                 memory_grow=base + bulk["stackstitch_memory_grow"],
+                 memory_copy=base + bulk["stackstitch_memory_copy"],
+                 memory_fill=base + bulk["stackstitch_memory_fill"])

@@ -360,6 +360,15 @@ class Assembler:
     def rep_stosq(self):
         self.buf += b"\xf3\x48\xab"
 
+    def rep_movsb(self):
+        self.buf += b"\xf3\xa4"
+
+    def rep_stosb(self):
+        self.buf += b"\xf3\xaa"
+
+    def syscall(self):
+        self.buf += b"\x0f\x05"
+
     # ---- SSE -------------------------------------------------------------------------
 
     def movs(self, size: int, dst, src):
@@ -372,6 +381,17 @@ class Assembler:
 
     def movaps(self, dst: int, src: int):
         self._emit(0, 0, b"\x0f\x28", dst, src)
+
+    def movups(self, dst, src):
+        """16-byte unaligned move between an xmm register and memory."""
+        if isinstance(dst, Mem):
+            self._emit(0, 0, b"\x0f\x11", src, dst)
+        else:
+            self._emit(0, 0, b"\x0f\x10", dst, src)
+
+    def punpcklqdq(self, dst: int, src: int):
+        """dst's high quadword = src's low one (with src = dst: broadcast the low quadword)."""
+        self._emit(0x66, 0, b"\x0f\x6c", dst, src)
 
     def movq_to_xmm(self, size: int, dst: int, src):
         """movd/movq xmm, r/m."""
