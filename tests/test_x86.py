@@ -15,7 +15,8 @@ from typing import Callable, NamedTuple
 
 import pytest
 
-from stackstitch.engine.compiler.x86 import AE, B, E, GE, L, NE, RBP, RSP, R12, R13, Assembler, Label, Mem, negate
+from stackstitch.engine.compiler.x86 import (AE, B, E, GE, L, NE, RBP, RSP, R12, R13, Assembler, Label, Mem,
+                                             Rip, negate)
 
 capstone = pytest.importorskip("capstone")
 
@@ -400,7 +401,7 @@ def branch_target_problem(emit_branch, mnemonic: str, padding_before: int, paddi
     if len(decoded) != 1 or decoded[0].size != len(code):
         return f"{desc} does not decode as one instruction"
     insn = decoded[0]
-    target = insn.op_str.split(", ")[operand]
+    target = re.sub(r"^\w+ ptr ", "", insn.op_str.split(", ")[operand])
     relative = re.fullmatch(r"\[rip(?: ([+-]) (\w+))?\]", target)
     if relative:  # rip is the end of the instruction
         sign, disp = relative.groups()
@@ -445,6 +446,35 @@ def test_rip_relative_lea_reaches_its_label():
         if problem:
             problems.append(f"r{reg}: {problem}")
     assert not problems, "\n".join(problems[:10])
+
+
+def test_rip_relative_operands_reach_their_label():
+    """Float constants are read from a pool after the code: every form that takes one."""
+    forms = [(lambda a, x, m: a.movs(64, x, m), "movsd"), (lambda a, x, m: a.movs(32, x, m), "movss"),
+             (lambda a, x, m: a.farith("mul", 64, x, m), "mulsd"),
+             (lambda a, x, m: a.farith("sub", 32, x, m), "subss"),
+             (lambda a, x, m: a.farith("sqrt", 64, x, m), "sqrtsd"),
+             (lambda a, x, m: a.ucomis(64, x, m), "ucomisd"),
+             (lambda a, x, m: a.ucomis(32, x, m), "ucomiss"),
+             (lambda a, x, m: a.movups(x, m), "movups")]
+    problems = []
+    for (emit, mnemonic), xmm_reg, backward in itertools.product(forms, (0, 7, 8, 15), (False, True)):
+        problem = branch_target_problem(
+            lambda a, label, emit=emit, x=xmm_reg: emit(a, x, Rip(label)), mnemonic, 40, 300,
+            backward, operand=1)
+        if problem:
+            problems.append(f"xmm{xmm_reg}: {problem}")
+    assert not problems, "\n".join(problems[:10])
+    with pytest.raises(ValueError):
+        Assembler().rounds(64, 0, Rip(Label()), 1)
+
+
+def test_constant_data_is_aligned():
+    a = Assembler()
+    a.ret()
+    a.align(8)
+    a.data64(-2)
+    assert bytes(a.buf) == bytes.fromhex("c3cccccccccccccc") + b"\xfe" + b"\xff" * 7
 
 
 def test_patchable_forms_take_any_32_bit_value():

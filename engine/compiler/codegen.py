@@ -181,6 +181,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.tries: list[TryRegion] = []
         self.pinned: dict[int, int] = {}  # local index -> register holding a copy
         self.loop_reads: dict[int, dict] = {}  # loop body offset -> local reads (pre-scan)
+        self.constants: dict[tuple[int, str], Label] = {}  # float constants -> pool words
 
     # ---- function structure ----------------------------------------------------------
 
@@ -224,6 +225,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
                 a.mov(64, RSI, Mem(R15, L.VM_RUNTIME))
                 a.mov(64, Mem(RSI, L.RT_TRAP_DETAIL), detail)
             self.emit_trap_call(code)
+        self.emit_constants()
         frame_size = 8 * (self.nlocals + len(self.slot_mems) + self.max_out)  # slots ever used
         if frame_size % 16 != 8:
             frame_size += 8

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..frontend.types import FuncType
     from .control import Frame
     from .frames import CfaRule
-    from .x86 import Assembler, Label, Mem
+    from .x86 import Assembler, Label, Mem, Rip
 
 # Where a value on the abstract stack lives: an Entry's kind.
 CONST, REG, LOCAL, SLOT = range(4)
@@ -125,6 +125,7 @@ class CodegenCore(Protocol):
     def pop_reg(self, avoid=()) -> int: ...
     def release(self, entry: Entry) -> None: ...
     def move_to_slots(self, count: int, dst_base: int) -> None: ...
+    def float_constant(self, bits: int, ty: str) -> Rip: ...
 
     # control (control, codegen)
     def trap_label(self, code: int, detail: int | None = None) -> Label: ...

@@ -255,6 +255,9 @@ class NumericCodegen(CodegenCore):
             a.farith("sqrt", size, dst, self.operand(entry))
         elif op in ("ceil", "floor", "trunc", "nearest"):
             mode = {"nearest": 0, "floor": 1, "ceil": 2, "trunc": 3}[op]
+            if entry[0] == CONST:  # no rip-relative operand before an immediate
+                self.load(entry, dst)
+                entry = (REG, dst, ty)
             a.rounds(size, dst, self.operand(entry), mode)
         else:  # abs / neg: bitwise on the sign
             self.load(entry, dst)
@@ -271,12 +274,14 @@ class NumericCodegen(CodegenCore):
         a = self.asm
         tmp = self.alloc(False)
         a.movq_from_xmm(size, tmp, dst)
-        if b[0] == REG:
-            a.movq_from_xmm(size, SCRATCH, b[1])
-        elif b[0] == CONST:
+        if b[0] == CONST:
             a.mov_imm(64, SCRATCH, b[1])
         else:
-            a.mov(size, SCRATCH, self.operand(b))
+            sign = self.operand(b)
+            if isinstance(sign, int):  # a register, or the one a loop keeps the local in
+                a.movq_from_xmm(size, SCRATCH, sign)
+            else:
+                a.mov(size, SCRATCH, sign)
         self.release(b)
         # tmp = (tmp & ~sign) | (scratch & sign), using shifts to avoid 64-bit masks
         a.shift_imm("shl", size, tmp, 1)
@@ -317,10 +322,9 @@ class NumericCodegen(CodegenCore):
 
     # ---- conversions -----------------------------------------------------------------
 
-    def float_const_into(self, xmm: int, value: float, fsize: int):
+    def float_operand(self, value: float, fsize: int):
         bits = f32_bits(value) if fsize == 32 else f64_bits(value)
-        self.asm.mov_imm(64, SCRATCH, bits)
-        self.asm.movq_to_xmm(64, xmm, SCRATCH)
+        return self.float_constant(bits, "f32" if fsize == 32 else "f64")
 
     # Valid truncation ranges: (lower bound, lower bound inclusive, upper bound exclusive)
     _TRUNC_RANGES = {
@@ -348,11 +352,9 @@ class NumericCodegen(CodegenCore):
             low_l = high_l = self.trap_label(L.TRAP_INT_OVERFLOW)
         a.ucomis(fsize, src, src)
         a.jcc(P, nan_l)
-        self.float_const_into(XSCRATCH, lo, fsize)
-        a.ucomis(fsize, src, XSCRATCH)
+        a.ucomis(fsize, src, self.float_operand(lo, fsize))
         a.jcc(B if lo_inclusive else BE, low_l)
-        self.float_const_into(XSCRATCH, hi, fsize)
-        a.ucomis(fsize, src, XSCRATCH)
+        a.ucomis(fsize, src, self.float_operand(hi, fsize))
         a.jcc(AE, high_l)
         if signed or isize == 32:
             a.cvttf2si(fsize, 64, dst, src)
@@ -361,10 +363,10 @@ class NumericCodegen(CodegenCore):
         else:
             # Unsigned 64-bit: values >= 2^63 are shifted down before converting.
             small = Label()
-            self.float_const_into(XSCRATCH, 9223372036854775808.0, fsize)
-            a.ucomis(fsize, src, XSCRATCH)
+            two_to_63 = self.float_operand(9223372036854775808.0, fsize)
+            a.ucomis(fsize, src, two_to_63)
             a.jcc(B, small)
-            a.farith("sub", fsize, src, XSCRATCH)
+            a.farith("sub", fsize, src, two_to_63)
             a.cvttf2si(fsize, 64, dst, src)
             a.mov_imm(64, SCRATCH, 1 << 63)
             a.alu("xor", 64, dst, SCRATCH)

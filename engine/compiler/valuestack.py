@@ -5,9 +5,9 @@ which only move values."""
 
 from __future__ import annotations
 
-from .common import (CONST, LOCAL, REG, SCRATCH, SLOT, XSCRATCH, CodegenCore, CompileError,
+from .common import (CONST, LOCAL, REG, SCRATCH, SLOT, CodegenCore, CompileError,
                      is_float, width)
-from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, E, Label, Mem
+from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, E, Label, Mem, Rip
 
 GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
 XMM_ORDER = tuple(range(15))
@@ -26,6 +26,21 @@ class ValueStackCodegen(CodegenCore):
         while k >= len(mems):
             mems.append(Mem(RBP, self.slot_base - 8 * len(mems)))
         return mems[k]
+
+    def float_constant(self, bits: int, ty: str) -> Rip:
+        """The operand of a float constant: a word of the function's pool, after its code."""
+        label = self.constants.get((bits, ty))
+        if label is None:
+            label = self.constants[(bits, ty)] = Label()
+        return Rip(label)
+
+    def emit_constants(self):
+        """The pool of float constants (8-byte aligned words, f32 in the low half)."""
+        if self.constants:
+            self.asm.align(8)
+            for (bits, _), label in self.constants.items():
+                self.asm.bind(label)
+                self.asm.data64(bits)
 
     # ---- register allocation ---------------------------------------------------------
 
@@ -109,8 +124,7 @@ class ValueStackCodegen(CodegenCore):
                 if val == 0:
                     a.flogic("xor", 32, reg, reg)
                 else:
-                    a.mov_imm(64, SCRATCH, val)
-                    a.movq_to_xmm(64, reg, SCRATCH)
+                    a.movs(width(ty), reg, self.float_constant(val, ty))
             elif kind == LOCAL and val in self.pinned:
                 if self.pinned[val] != reg:
                     a.movaps(reg, self.pinned[val])
@@ -182,8 +196,7 @@ class ValueStackCodegen(CodegenCore):
         if kind == SLOT:
             return self.slot_mem(val)
         if is_float(ty):
-            self.load(entry, XSCRATCH)
-            return XSCRATCH
+            return self.float_constant(val, ty)
         self.asm.mov_imm(width(ty), SCRATCH, val)
         return SCRATCH
 
