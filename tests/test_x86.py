@@ -233,8 +233,9 @@ def test_movzx_movsx_including_rex_byte_registers():
 
 
 def test_lea_push_pop():
-    cases = [Case(lambda a, r=r, m=m: a.lea(r, m), "lea", (gpr(r), mem_text(m, None)), f"lea r{r}")
-             for r, m in with_regs(MEMS)]
+    cases = [Case(lambda a, r=r, m=m, size=size: a.lea(r, m, size), "lea", (gpr(r, size), mem_text(m, None)),
+                  f"lea{size} r{r}")
+             for r, m in with_regs(MEMS) for size in (32, 64)]
     for r in GPRS:
         cases.append(Case(lambda a, r=r: a.push(r), "push", (gpr(r),), f"push r{r}"))
         cases.append(Case(lambda a, r=r: a.pop(r), "pop", (gpr(r),), f"pop r{r}"))

@@ -180,7 +180,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.op_offset = 0
         self.tries: list[TryRegion] = []
         self.pinned: dict[int, int] = {}  # local index -> register holding a copy
-        self.loop_reads: dict[int, dict] = {}  # loop body offset -> local reads (pre-scan)
+        self.loop_uses: dict[int, dict] = {}  # loop body offset -> local uses (pre-scan)
         self.constants: dict[tuple[int, str], Label] = {}  # float constants -> pool words
 
     # ---- function structure ----------------------------------------------------------

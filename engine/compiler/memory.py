@@ -81,8 +81,12 @@ class MemoryCodegen(CodegenCore):
             a.alu("cmp", 64, SCRATCH, size_field)
             a.jcc(A, out_of_bounds)
             return Mem(base, -size, SCRATCH), temp
-        addr = self.pop_reg(avoid=(base,))
-        self.free(addr, False)
+        addr = self.register_of(entry)  # a loop's pin serves as the index as it is
+        if addr is None or addr == base:
+            addr = self.pop_reg(avoid=(base,))
+            self.free(addr, False)
+        else:
+            self.release(self.pop())
         if not mt.limits.is64 and offset + size < (1 << 31):
             a.lea(SCRATCH, Mem(addr, offset + size))
         else:
@@ -123,6 +127,16 @@ class MemoryCodegen(CodegenCore):
 
     def store_op(self, ty: str, size: int):
         arg = self.memarg()
+        entry = self.stack[-1]
+        if entry[0] == CONST:
+            bits = entry[1] & ((1 << size) - 1)
+            if size < 64 or bits < 1 << 31 or bits >= (1 << 64) - (1 << 31):
+                self.stack.pop()
+                mem, temp = self.address(arg.memory, arg.offset, size // 8)
+                self.asm.store_imm(size, mem, bits)  # 64 bits: the imm32 sign-extends
+                if temp is not None:
+                    self.free(temp, False)
+                return
         value = self.pop_reg()
         mem, temp = self.address(arg.memory, arg.offset, size // 8)
         if is_float(ty):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from .. import layout as L
 from .common import (CONST, LOCAL, REG, SCRATCH, XSCRATCH, CodegenCore, Entry, f32_bits, f64_bits,
                      is_float, width)
-from .x86 import AE, BE, NE, NP, RAX, RCX, RDX, A, B, E, Label, P, S, negate
+from .x86 import AE, BE, NE, NP, RAX, RCX, RDX, A, B, E, Label, Mem, P, S, negate
 
 
 class NumericCodegen(CodegenCore):
@@ -52,6 +52,8 @@ class NumericCodegen(CodegenCore):
 
     def int_binop(self, op: str, ty: str):
         size = width(ty)
+        if op in ("add", "sub") and self.add_by_lea(op, size, ty):
+            return
         dst, b = self.binop_dst(ty)
         imm = self.imm32(b, size)
         if imm is not None:
@@ -60,6 +62,28 @@ class NumericCodegen(CodegenCore):
             self.asm.alu(op, size, dst, self.operand(b))
             self.release(b)
         self.push_reg(dst, ty)
+
+    def add_by_lea(self, op: str, size: int, ty: str) -> bool:
+        """a + b (or a - constant) into a new register in one lea, when a stays where it is
+        (a loop's pin): a mov and an add otherwise."""
+        b = self.stack[-1]
+        a_entry = self.stack[-2]
+        if a_entry[0] != LOCAL or a_entry[1] not in self.pinned:
+            return False
+        imm = self.imm32(b, size)
+        if op == "sub":
+            if imm is None or imm == -(1 << 31):
+                return False
+            imm = -imm
+        index = None if imm is not None else self.register_of(b)
+        if imm is None and index is None:
+            return False
+        self.stack[-2:] = []
+        dst = self.alloc(False)
+        self.asm.lea(dst, Mem(self.pinned[a_entry[1]], imm or 0, index), size)
+        self.release(b)
+        self.push_reg(dst, ty)
+        return True
 
     def int_mul(self, ty: str):
         size = width(ty)
@@ -73,23 +97,29 @@ class NumericCodegen(CodegenCore):
         self.push_reg(dst, ty)
 
     def int_compare(self, cc: int, ty: str):
+        """cmp with the left value where it is (a register, a loop's pin, or a frame slot
+        when the right one is an immediate or in a register), copied only if it must be."""
         size = width(ty)
         b = self.pop()
         a_entry = self.pop()
-        if a_entry[0] == REG:
-            lhs = a_entry[1]
-        else:
-            lhs = self.alloc(False)
-            self.load(a_entry, lhs)
-        if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):
-            imm = b[1]
-            if size == 32 and imm >= 1 << 31:
-                imm -= 1 << 32
+        imm = self.imm32(b, size)
+        lhs = self.register_of(a_entry)
+        if lhs is None and a_entry[0] != CONST and (imm is not None or self.register_of(b) is not None):
+            lhs = self.operand(a_entry)  # a frame slot
+        temp = None
+        if lhs is None:
+            lhs = temp = self.alloc(False, avoid=(b[1],) if b[0] == REG else ())
+            self.load(a_entry, temp)
+        if imm is not None:
             self.asm.alu_imm("cmp", size, lhs, imm)
-        else:
+        elif isinstance(lhs, int):
             self.asm.alu("cmp", size, lhs, self.operand(b))
-            self.release(b)
-        self.free(lhs, False)
+        else:
+            self.asm.alu("cmp", size, lhs, self.register_of(b))
+        self.release(b)
+        self.release(a_entry)
+        if temp is not None:
+            self.free(temp, False)
         self.flags_result(cc)
 
     def flags_result(self, cc: int):
@@ -297,28 +327,28 @@ class NumericCodegen(CodegenCore):
         size = width(ty)
         b = self.pop()
         a_entry = self.pop()
-        lhs = a_entry[1] if a_entry[0] == REG else self.alloc(True)
-        self.load(a_entry, lhs)
-        rhs = b[1] if b[0] == REG else self.alloc(True)
-        self.load(b, rhs)
-        self.free(lhs, True)
-        self.free(rhs, True)
+        # ucomis wants its first operand in a register: the right one for lt/le.
+        first, second = (b, a_entry) if op in ("lt", "le") else (a_entry, b)
+        temp = None
+        reg = self.register_of(first)
+        if reg is None:
+            reg = temp = self.alloc(True)
+            self.load(first, temp)
         a = self.asm
-        if op in ("lt", "le"):
-            a.ucomis(size, rhs, lhs)
-            self.flags_result(A if op == "lt" else AE)
+        a.ucomis(size, reg, self.operand(second))
+        self.release(b)
+        self.release(a_entry)
+        if temp is not None:
+            self.free(temp, True)
+        if op in ("lt", "le", "gt", "ge"):
+            self.flags_result(A if op in ("lt", "gt") else AE)
             return
-        if op in ("gt", "ge"):
-            a.ucomis(size, lhs, rhs)
-            self.flags_result(A if op == "gt" else AE)
-            return
-        a.ucomis(size, lhs, rhs)
-        reg = self.alloc(False)
-        a.setcc(E if op == "eq" else NE, reg)
+        result = self.alloc(False)
+        a.setcc(E if op == "eq" else NE, result)
         a.setcc(NP if op == "eq" else P, SCRATCH)
-        a.alu("and" if op == "eq" else "or", 32, reg, SCRATCH)
-        a.movzx(32, 8, reg, reg)
-        self.push_reg(reg, "i32")
+        a.alu("and" if op == "eq" else "or", 32, result, SCRATCH)
+        a.movzx(32, 8, result, result)
+        self.push_reg(result, "i32")
 
     # ---- conversions -----------------------------------------------------------------
 

@@ -186,6 +186,16 @@ class ValueStackCodegen(CodegenCore):
         self.release(entry)
         return reg
 
+    def register_of(self, entry: tuple) -> int | None:
+        """The register that already holds an entry's value (its own, or the one a loop keeps
+        the local in), else None. Only for reading: it may not belong to the caller."""
+        kind, val, _ = entry
+        if kind == REG:
+            return val
+        if kind == LOCAL:
+            return self.pinned.get(val)
+        return None
+
     def operand(self, entry: tuple):
         """A register or memory operand for an entry (constants are materialized in scratch)."""
         kind, val, ty = entry

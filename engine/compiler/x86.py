@@ -255,8 +255,9 @@ class Assembler:
     def push_mem(self, src: Mem):
         self._emit(0, 0, b"\xff", 6, src)
 
-    def lea(self, dst: int, src: Mem):
-        self._emit(0, 1, b"\x8d", dst, src)
+    def lea(self, dst: int, src: Mem, size: int = 64):
+        """dst = the address of src; with size 32, its low half, zero-extended."""
+        self._emit(0, size == 64, b"\x8d", dst, src)
 
     def push(self, reg: int):
         if reg >= 8:
