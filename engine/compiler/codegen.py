@@ -182,6 +182,9 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.pinned: dict[int, int] = {}  # local index -> register holding a copy
         self.loop_uses: dict[int, dict] = {}  # loop body offset -> local uses (pre-scan)
         self.constants: dict[tuple[int, str], Label] = {}  # float constants -> pool words
+        # (memory, local) -> the largest access end proven in bounds for the local's value
+        # since the last join (memories never shrink): later accesses below it need no check
+        self.checked_ends: dict[tuple[int, int], int] = {}
 
     # ---- function structure ----------------------------------------------------------
 

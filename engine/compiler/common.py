@@ -90,6 +90,7 @@ class CodegenCore(Protocol):
     frames: list[Frame]
     reachable: bool
     pinned: dict[int, int]  # local index -> register a loop keeps it in
+    checked_ends: dict[tuple[int, int], int]  # bounds already proven for a local's value
     max_out: int  # outgoing argument words any call needs
     addr_map: list[tuple[int, int]]
     cfi_rows: list[tuple[int, CfaRule]]

@@ -110,6 +110,7 @@ class ControlCodegen(CodegenCore):
         params, results = self.block_signature()
         frame = self.enter_block("loop", params, results)
         self.pin_loop_locals(frame)
+        self.checked_ends.clear()  # a join: the back edge brings other values
         self.asm.bind(frame.label)
 
     def pin_loop_locals(self, frame: Frame):
@@ -211,12 +212,14 @@ class ControlCodegen(CodegenCore):
             self.end_of_arm(frame)
             self.asm.jmp(frame.label)
         frame.has_else = True
+        self.checked_ends.clear()
         self.asm.bind(frame.else_label)
         self.reset_to_slots(frame, frame.params)
         self.reachable = True
 
     def op_end(self):
         frame = self.frames.pop()
+        self.checked_ends.clear()  # a join of the paths that reach the end
         if frame.pins:
             self.unpin(frame)
         if frame.kind == "func":

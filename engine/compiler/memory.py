@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import layout as L
 from .bulkstubs import BULK_CLOBBERS
-from .common import (B_TABLE_RESERVE, CONST, REG, SCRATCH, CodegenCore, CompileError, is_float,
+from .common import (B_TABLE_RESERVE, CONST, LOCAL, REG, SCRATCH, CodegenCore, CompileError, is_float,
                      width)
 from .x86 import AE, NE, R14, R15, RAX, RBP, RCX, RDI, RDX, RSI, RSP, A, B, E, Label, Mem
 
@@ -87,6 +87,11 @@ class MemoryCodegen(CodegenCore):
             self.free(addr, False)
         else:
             self.release(self.pop())
+        key = (memory, entry[1]) if entry[0] == LOCAL else None
+        if key is not None and offset < (1 << 31):
+            if offset + size <= self.checked_ends.get(key, 0):
+                return Mem(base, offset, addr), temp  # proven by an earlier access
+            self.checked_ends[key] = offset + size  # proven by the check below, if it passes
         if not mt.limits.is64 and offset + size < (1 << 31):
             a.lea(SCRATCH, Mem(addr, offset + size))
         else:

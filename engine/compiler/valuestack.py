@@ -276,6 +276,9 @@ class ValueStackCodegen(CodegenCore):
 
     def write_local(self, i: int, entry: tuple):
         """Store to the local's frame slot, and to its register while a loop pins it."""
+        if self.checked_ends:
+            for key in [key for key in self.checked_ends if key[1] == i]:
+                del self.checked_ends[key]
         self.store_entry(self.local_mem(i), entry)
         if i in self.pinned:
             self.load(entry, self.pinned[i])
