@@ -22,7 +22,7 @@ from ..frontend.instructions import BodyReader, UnknownInstruction
 from ..frontend.module import Module
 from ..frontend.types import FuncType
 from .calls import CallsCodegen
-from .common import SCRATCH, CompileError, Entry, TryRegion, simple_type
+from .common import SCRATCH, XSCRATCH, CompileError, Entry, TryRegion, simple_type
 from .control import ControlCodegen, Frame
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
 from .handlers import build_handlers
@@ -244,6 +244,13 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
             a.mov_imm(32, RAX, 0)
             for j in range(self.nlocals):
                 a.mov(64, Mem(RBP, -16 - 8 * j), RAX)
+        elif self.nlocals <= 64:  # 16 bytes a store; rep stosq takes tens of cycles to start
+            low = -8 - 8 * self.nlocals
+            a.flogic("xor", 32, XSCRATCH, XSCRATCH)
+            for k in range(self.nlocals // 2):
+                a.movups(Mem(RBP, low + 16 * k), XSCRATCH)
+            if self.nlocals % 2:
+                a.movq_from_xmm(64, Mem(RBP, -16), XSCRATCH)
         else:
             a.lea(RDI, Mem(RBP, -16 - 8 * (self.nlocals - 1)))
             a.mov_imm(32, RAX, 0)

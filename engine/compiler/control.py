@@ -187,11 +187,10 @@ class ControlCodegen(CodegenCore):
 
     def op_if(self):
         params, results = self.block_signature()
-        cond = self.pop_reg()
-        self.free(cond, False)
+        cond = self.pop()
         frame = self.enter_block("if", params, results)
         frame.else_label = Label()
-        self.asm.test(32, cond, cond)
+        self.test_entry(cond, 32)
         self.asm.jcc(E, frame.else_label)
 
     def end_of_arm(self, frame: Frame):
@@ -275,9 +274,7 @@ class ControlCodegen(CodegenCore):
 
     def op_br_if(self):
         depth = self.u32()
-        cond = self.pop_reg()
-        self.free(cond, False)
-        self.asm.test(32, cond, cond)
+        self.test_entry(self.pop(), 32)
         self.branch_if(E, depth)
 
     def branch_if(self, not_taken_cc: int, depth: int):

@@ -147,9 +147,7 @@ class NumericCodegen(CodegenCore):
         self.push_reg(reg, "i32")
 
     def int_eqz(self, ty: str):
-        reg = self.pop_reg()
-        self.asm.test(width(ty), reg, reg)
-        self.free(reg, False)
+        self.test_entry(self.pop(), width(ty))
         self.flags_result(E)
 
     def int_bitcount(self, op: str, ty: str):

@@ -196,6 +196,20 @@ class ValueStackCodegen(CodegenCore):
             return self.pinned.get(val)
         return None
 
+    def test_entry(self, entry: tuple, size: int):
+        """Flags of `entry` compared with zero (ZF set if it is 0), reading it where it is;
+        frees its register, if it has one of its own."""
+        a = self.asm
+        reg = self.register_of(entry)
+        if reg is not None:
+            a.test(size, reg, reg)
+        elif entry[0] == CONST:
+            a.mov_imm_noflags(SCRATCH, entry[1])
+            a.test(size, SCRATCH, SCRATCH)
+        else:
+            a.alu_imm("cmp", size, self.operand(entry), 0)
+        self.release(entry)
+
     def operand(self, entry: tuple):
         """A register or memory operand for an entry (constants are materialized in scratch)."""
         kind, val, ty = entry
