@@ -180,6 +180,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.op_offset = 0
         self.tries: list[TryRegion] = []
         self.pinned: dict[int, int] = {}  # local index -> register holding a copy
+        self.cached: dict[int, int] = {}  # local index -> register caching its value
         self.loop_uses: dict[int, dict] = {}  # loop body offset -> local uses (pre-scan)
         self.constants: dict[tuple[int, str], Label] = {}  # float constants -> pool words
         # (memory, local) -> the largest access end proven in bounds for the local's value

@@ -109,8 +109,8 @@ class ControlCodegen(CodegenCore):
     def op_loop(self):
         params, results = self.block_signature()
         frame = self.enter_block("loop", params, results)
+        self.forget_at_join()  # the back edge brings other values
         self.pin_loop_locals(frame)
-        self.checked_ends.clear()  # a join: the back edge brings other values
         self.asm.bind(frame.label)
 
     def pin_loop_locals(self, frame: Frame):
@@ -211,14 +211,20 @@ class ControlCodegen(CodegenCore):
             self.end_of_arm(frame)
             self.asm.jmp(frame.label)
         frame.has_else = True
-        self.checked_ends.clear()
+        self.forget_at_join()
         self.asm.bind(frame.else_label)
         self.reset_to_slots(frame, frame.params)
         self.reachable = True
 
+    def forget_at_join(self):
+        """Where control flow joins (also when reached from dead code), what this pass knew
+        on one path (cached locals, bounds already checked) may not hold on another."""
+        self.clear_cache()
+        self.checked_ends.clear()
+
     def op_end(self):
         frame = self.frames.pop()
-        self.checked_ends.clear()  # a join of the paths that reach the end
+        self.forget_at_join()
         if frame.pins:
             self.unpin(frame)
         if frame.kind == "func":

@@ -64,11 +64,12 @@ class NumericCodegen(CodegenCore):
         self.push_reg(dst, ty)
 
     def add_by_lea(self, op: str, size: int, ty: str) -> bool:
-        """a + b (or a - constant) into a new register in one lea, when a stays where it is
-        (a loop's pin): a mov and an add otherwise."""
+        """a + b (or a - constant) into a new register in one lea, when a is a local already
+        in a register (pinned or cached): a mov and an add otherwise."""
         b = self.stack[-1]
         a_entry = self.stack[-2]
-        if a_entry[0] != LOCAL or a_entry[1] not in self.pinned:
+        base = self.local_register(a_entry[1]) if a_entry[0] == LOCAL else None
+        if base is None:
             return False
         imm = self.imm32(b, size)
         if op == "sub":
@@ -80,7 +81,7 @@ class NumericCodegen(CodegenCore):
             return False
         self.stack[-2:] = []
         dst = self.alloc(False)
-        self.asm.lea(dst, Mem(self.pinned[a_entry[1]], imm or 0, index), size)
+        self.asm.lea(dst, Mem(base, imm or 0, index), size)
         self.release(b)
         self.push_reg(dst, ty)
         return True
@@ -451,7 +452,7 @@ class NumericCodegen(CodegenCore):
             self.push(CONST, val, to_ty)
             return
         # The register holding the bits: the value's own, or the one a loop keeps the local in.
-        source = val if kind == REG else self.pinned.get(val) if kind == LOCAL else None
+        source = self.register_of((kind, val, ty))
         reg = self.alloc(is_float(to_ty))
         if source is None:  # in memory: reload the same bits through the other register class
             self.load((kind, val, to_ty), reg)

@@ -42,15 +42,50 @@ class ValueStackCodegen(CodegenCore):
                 self.asm.bind(label)
                 self.asm.data64(bits)
 
+    # ---- locals cached in registers --------------------------------------------------
+    #
+    # After local.set, the register that held the value keeps it, as a copy of the local
+    # (which is in its frame slot too), until the register is needed for something else,
+    # the local changes, or control flow joins; reads of the local use the register. A
+    # cached register is neither free nor on the value stack. Instructions that use fixed
+    # registers or call out drop the whole cache first (handlers.KEEPS_CACHED_LOCALS).
+
+    def local_register(self, i: int) -> int | None:
+        """The register holding local i's value: a loop's pin, or a cached copy."""
+        reg = self.pinned.get(i)
+        return reg if reg is not None else self.cached.get(i)
+
+    def uncache(self, i: int):
+        reg = self.cached.pop(i, None)
+        if reg is not None:
+            self.free(reg, is_float(self.local_types[i]))
+
+    def clear_cache(self):
+        for i, reg in self.cached.items():
+            self.free(reg, is_float(self.local_types[i]))
+        self.cached.clear()
+
+    def evict(self, xmm: bool, avoid=()) -> int | None:
+        """Take a cached register of the class for other use (None if there is none)."""
+        for i, reg in self.cached.items():
+            if is_float(self.local_types[i]) == xmm and reg not in avoid:
+                del self.cached[i]
+                return reg
+        return None
+
     # ---- register allocation ---------------------------------------------------------
 
     def alloc(self, xmm: bool, avoid=()) -> int:
-        """A free register of the class (xmm or general-purpose), spilling if need be."""
+        """A free register of the class (xmm or general-purpose): a free one, else one that
+        caches a local, else one a stack value is spilled from."""
         free = self.free_xmm if xmm else self.free_gpr
         for r in free:
             if r not in avoid:
                 free.remove(r)
                 return r
+        reg = self.evict(xmm, avoid)
+        if reg is not None:
+            return reg
         for i, (kind, val, ty) in enumerate(self.stack):
             if kind == REG and is_float(ty) == xmm and val not in avoid:
                 self.spill(i)
@@ -64,6 +99,10 @@ class ValueStackCodegen(CodegenCore):
     def claim(self, reg: int):
         """Take a specific general-purpose register, spilling the stack value that holds it."""
         if reg not in self.free_gpr:
+            for i, cached in self.cached.items():
+                if cached == reg and not is_float(self.local_types[i]):
+                    del self.cached[i]
+                    return
             for i, (kind, val, ty) in enumerate(self.stack):
                 if kind == REG and val == reg and not is_float(ty):
                     self.spill(i)
@@ -125,9 +164,9 @@ class ValueStackCodegen(CodegenCore):
                     a.flogic("xor", 32, reg, reg)
                 else:
                     a.movs(width(ty), reg, self.float_constant(val, ty))
-            elif kind == LOCAL and val in self.pinned:
-                if self.pinned[val] != reg:
-                    a.movaps(reg, self.pinned[val])
+            elif kind == LOCAL and self.local_register(val) is not None:
+                if self.local_register(val) != reg:
+                    a.movaps(reg, self.local_register(val))
             else:
                 mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
                 a.movs(width(ty), reg, mem)
@@ -137,9 +176,9 @@ class ValueStackCodegen(CodegenCore):
                     a.mov(width(ty), reg, val)
             elif kind == CONST:
                 a.mov_imm(width(ty), reg, val)
-            elif kind == LOCAL and val in self.pinned:
-                if self.pinned[val] != reg:
-                    a.mov(width(ty), reg, self.pinned[val])
+            elif kind == LOCAL and self.local_register(val) is not None:
+                if self.local_register(val) != reg:
+                    a.mov(width(ty), reg, self.local_register(val))
             else:
                 mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
                 a.mov(width(ty), reg, mem)
@@ -147,8 +186,8 @@ class ValueStackCodegen(CodegenCore):
     def store_entry(self, dst: Mem, entry: tuple):
         """Write an entry's value as a full 8-byte word at `dst`."""
         kind, val, ty = entry
-        if kind == LOCAL and val in self.pinned:
-            kind, val = REG, self.pinned[val]
+        if kind == LOCAL and self.local_register(val) is not None:
+            kind, val = REG, self.local_register(val)
         if kind == REG:
             if is_float(ty):
                 self.asm.movs(64, dst, val)
@@ -193,7 +232,7 @@ class ValueStackCodegen(CodegenCore):
         if kind == REG:
             return val
         if kind == LOCAL:
-            return self.pinned.get(val)
+            return self.local_register(val)
         return None
 
     def test_entry(self, entry: tuple, size: int):
@@ -216,7 +255,8 @@ class ValueStackCodegen(CodegenCore):
         if kind == REG:
             return val
         if kind == LOCAL:
-            return self.pinned.get(val) or self.local_mem(val)
+            reg = self.local_register(val)
+            return self.local_mem(val) if reg is None else reg
         if kind == SLOT:
             return self.slot_mem(val)
         if is_float(ty):
@@ -286,13 +326,18 @@ class ValueStackCodegen(CodegenCore):
         if entry[0] == LOCAL and entry[1] == i:
             return
         self.write_local(i, entry)
-        self.release(entry)
+        if entry[0] == REG and i not in self.pinned:
+            self.cached[i] = entry[1]  # the register now belongs to the cache
+        else:
+            self.release(entry)
 
     def write_local(self, i: int, entry: tuple):
-        """Store to the local's frame slot, and to its register while a loop pins it."""
+        """Store to the local's frame slot, and to its register while a loop pins it; a
+        cached copy of the old value is dropped."""
         if self.checked_ends:
             for key in [key for key in self.checked_ends if key[1] == i]:
                 del self.checked_ends[key]
+        self.uncache(i)
         self.store_entry(self.local_mem(i), entry)
         if i in self.pinned:
             self.load(entry, self.pinned[i])
