@@ -174,7 +174,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.frames: list[Frame] = []
         self.reachable = True
         self.dead_depth = 0
-        self.ool: list[tuple] = []  # (label, trap code, wasm offset, register detailing the trap)
+        self.ool: list[tuple] = []  # (label, trap code, wasm offset, what details the trap)
         self.addr_map: list[tuple[int, int]] = []
         self.cfi_rows: list[tuple[int, CfaRule]] = []
         self.op_offset = 0
@@ -189,9 +189,10 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
 
     # ---- function structure ----------------------------------------------------------
 
-    def trap_label(self, code: int, detail: int | None = None) -> Label:
+    def trap_label(self, code: int, detail: int | tuple | None = None) -> Label:
         """A label for out-of-line trap code; `detail` names a register whose value goes
-        into the trap message (the element index of an uninitialized table element)."""
+        into the trap message (the element index of an uninitialized table element), or a
+        (register, addend) pair whose sum does (the end of a memory access)."""
         label = Label()
         self.ool.append((label, code, self.op_offset, detail))
         return label
@@ -225,6 +226,9 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         for label, code, offset, detail in self.ool:
             self.addr_map.append((a.pos, offset))
             a.bind(label)
+            if isinstance(detail, tuple):
+                a.lea(SCRATCH, Mem(*detail))
+                detail = SCRATCH
             if detail is not None:
                 a.mov(64, RSI, Mem(R15, L.VM_RUNTIME))
                 a.mov(64, Mem(RSI, L.RT_TRAP_DETAIL), detail)

@@ -48,11 +48,12 @@ class MemoryCodegen(CodegenCore):
 
     # ---- memory ----------------------------------------------------------------------
 
-    def address(self, memory: int, offset: int, size: int) -> tuple[Mem, int | None]:
+    def address(self, memory: int, offset: int, size: int, avoid=()) -> tuple[Mem, int | None]:
         """Pop an address, bounds-check [addr+offset, +size) against memory `memory`.
 
         Returns the operand and a temporary register holding the memory's base (memories
-        other than 0), which the caller frees after the access.
+        other than 0), which the caller frees after the access. No register the address
+        needs is taken from `avoid`.
         """
         mt = self.mc.memories[memory]
         entry = self.stack[-1]
@@ -61,8 +62,7 @@ class MemoryCodegen(CodegenCore):
         base = R14
         temp = None
         if memory != 0:
-            avoid = (entry[1],) if entry[0] == REG else ()
-            temp = base = self.alloc(False, avoid)
+            temp = base = self.alloc(False, avoid + ((entry[1],) if entry[0] == REG else ()))
             a.mov(64, base, Mem(R15, self.mc.vm.memory_base(memory)))
         constant = entry[0] == CONST
         if constant:
@@ -71,9 +71,11 @@ class MemoryCodegen(CodegenCore):
             end = addr + offset + size
             if end <= mt.limits.minimum * 65536 and addr + offset < (1 << 31):
                 return Mem(base, addr + offset), temp
-        # SCRATCH holds the access's end (address + offset + size) at every jump to it.
-        out_of_bounds = self.trap_label(L.trap_word(L.TRAP_MEMORY_OOB, memory, size), detail=SCRATCH)
+        # The trap reports the access's end (address + offset + size), from SCRATCH at every
+        # jump to the label, or after the one-instruction check below from the address.
+        trap_word = L.trap_word(L.TRAP_MEMORY_OOB, memory, size)
         if constant:
+            out_of_bounds = self.trap_label(trap_word, detail=SCRATCH)
             a.mov_imm(64, SCRATCH, end & MASK64)
             if end > MASK64:
                 a.jmp(out_of_bounds)
@@ -81,9 +83,9 @@ class MemoryCodegen(CodegenCore):
             a.alu("cmp", 64, SCRATCH, size_field)
             a.jcc(A, out_of_bounds)
             return Mem(base, -size, SCRATCH), temp
-        addr = self.register_of(entry)  # a loop's pin serves as the index as it is
+        addr = self.register_of(entry)  # a local's register serves as the index as it is
         if addr is None or addr == base:
-            addr = self.pop_reg(avoid=(base,))
+            addr = self.pop_reg(avoid=(base,) + avoid)
             self.free(addr, False)
         else:
             self.release(self.pop())
@@ -92,6 +94,11 @@ class MemoryCodegen(CodegenCore):
             if offset + size <= self.checked_ends.get(key, 0):
                 return Mem(base, offset, addr), temp  # proven by an earlier access
             self.checked_ends[key] = offset + size  # proven by the check below, if it passes
+        if offset + size == 1:  # a byte at the address itself: in bounds iff addr < size
+            a.alu("cmp", 64, addr, size_field)
+            a.jcc(AE, self.trap_label(trap_word, detail=(addr, 1)))
+            return Mem(base, 0, addr), temp
+        out_of_bounds = self.trap_label(trap_word, detail=SCRATCH)
         if not mt.limits.is64 and offset + size < (1 << 31):
             a.lea(SCRATCH, Mem(addr, offset + size))
         else:
@@ -131,6 +138,8 @@ class MemoryCodegen(CodegenCore):
         self.push_reg(reg, ty)
 
     def store_op(self, ty: str, size: int):
+        """The value is stored from where it is when a register holds it (a local's pin or
+        cached copy): the address then takes no register from it."""
         arg = self.memarg()
         entry = self.stack[-1]
         if entry[0] == CONST:
@@ -142,13 +151,21 @@ class MemoryCodegen(CodegenCore):
                 if temp is not None:
                     self.free(temp, False)
                 return
-        value = self.pop_reg()
-        mem, temp = self.address(arg.memory, arg.offset, size // 8)
+        value = self.register_of(entry)
+        if value is None or entry[0] == REG:
+            value = self.pop_reg()
+            owned = True
+        else:
+            self.stack.pop()
+            owned = False
+        mem, temp = self.address(arg.memory, arg.offset, size // 8,
+                                 avoid=() if is_float(ty) else (value,))
         if is_float(ty):
             self.asm.movs(size, mem, value)
         else:
             self.asm.mov(size, mem, value)
-        self.free(value, is_float(ty))
+        if owned:
+            self.free(value, is_float(ty))
         if temp is not None:
             self.free(temp, False)
 
