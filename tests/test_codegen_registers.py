@@ -96,6 +96,15 @@ CACHED = """(module
   (func (export "lea") (param i32) (result i32) (local i32)
     (local.set 1 (i32.add (local.get 0) (i32.const 0)))
     (i32.xor (i32.sub (local.get 1) (i32.const 5)) (i32.add (local.get 1) (i32.const 0x7fffffff))))
+  ;; a select on the flags of the compare just before it (constants loaded keep them)
+  (func (export "select_i32") (param i32 i32) (result i32)
+    (select (i32.const 0) (i32.const 1) (i32.lt_u (local.get 0) (local.get 1))))
+  (func (export "select_i64") (param i64 i64) (result i64)
+    (select (local.get 0) (i64.const -1) (i64.gt_s (local.get 0) (local.get 1))))
+  (func (export "select_on_float") (param f64 i32) (result i32)
+    (select (local.get 1) (i32.const 0) (f64.ge (local.get 0) (f64.const 2.5))))
+  (func (export "select_float") (param i32) (result f64)
+    (select (result f64) (f64.const 1.5) (f64.const -2) (i32.eqz (local.get 0))))
   ;; bounds: a larger offset, a new value, another memory, a loop's back edge
   (func (export "offsets") (param i32) (result i32)
     (i32.add (i32.load8_u (local.get 0)) (i32.load offset=4 (local.get 0))))
@@ -156,6 +165,16 @@ def test_a_constant_or_another_local_replaces_a_cached_value(instance):
 def test_lea_wraps_like_i32_arithmetic(instance):
     x = 3
     assert instance.invoke("lea", [x]) == [((x - 5) & MASK32) ^ ((x + 0x7FFFFFFF) & MASK32)]
+
+
+@pytest.mark.parametrize("export,args,expected", [
+    ("select_i32", [1, 2], 0), ("select_i32", [2, 1], 1), ("select_i32", [2, 2], 1),
+    ("select_i64", [5, 3], 5), ("select_i64", [-5 & (2**64 - 1), 3], 2**64 - 1),
+    ("select_on_float", [0x4004000000000000, 7], 7), ("select_on_float", [0, 7], 0),
+    ("select_on_float", [0x7FF8000000000000, 7], 0),  # NaN: not >=
+    ("select_float", [0], 0x3FF8000000000000), ("select_float", [3], 0xC000000000000000)])
+def test_select_on_the_flags_of_a_compare(instance, export, args, expected):
+    assert instance.invoke(export, args) == [expected]
 
 
 @pytest.mark.parametrize("export,args", [

@@ -142,6 +142,14 @@ class NumericCodegen(CodegenCore):
             frame.else_label = Label()
             self.asm.jcc(negate(cc), frame.else_label)
             return
+        if (nxt == 0x1B or nxt == 0x1C) and not is_float(self.stack[-1][2]):  # select on the flags
+            self.op_offset = self.pos
+            self.addr_map.append((self.asm.pos, self.op_offset))
+            self.pos += 1
+            if nxt == 0x1C:
+                self.valtypes()
+            self.select_on_flags(cc)
+            return
         reg = self.alloc(False)
         self.asm.setcc(cc, reg)
         self.asm.movzx(32, 8, reg, reg)

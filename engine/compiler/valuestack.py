@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .common import (CONST, LOCAL, REG, SCRATCH, SLOT, CodegenCore, CompileError,
                      is_float, width)
-from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, E, Label, Mem, Rip
+from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, E, Label, Mem, Rip, negate
 
 GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
 XMM_ORDER = tuple(range(15))
@@ -309,6 +309,29 @@ class ValueStackCodegen(CodegenCore):
             asm.cmov(E, width(ty) if ty != "i32" else 32, dst, src)
         self.release(b)
         self.free(cond, False)
+        self.push_reg(dst, ty)
+
+    def select_on_flags(self, cc: int):
+        """A select of two integers whose condition is the flags just set (nonzero when `cc`
+        holds): a, replaced by b through cmov. Nothing before the cmov may change the flags."""
+        b, a_entry = self.stack[-1], self.stack[-2]
+        ty = a_entry[2]
+        del self.stack[-2:]
+        size = 64 if width(ty) == 64 else 32
+        mask = (1 << size) - 1
+        asm = self.asm
+        dst = a_entry[1] if a_entry[0] == REG else self.alloc(False, avoid=(b[1],) if b[0] == REG else ())
+        if a_entry[0] == CONST:
+            asm.mov_imm_noflags(dst, a_entry[1] & mask)
+        else:
+            self.load(a_entry, dst)
+        if b[0] == CONST:
+            asm.mov_imm_noflags(SCRATCH, b[1] & mask)
+            src = SCRATCH
+        else:
+            src = self.operand(b)
+        asm.cmov(negate(cc), size, dst, src)
+        self.release(b)
         self.push_reg(dst, ty)
 
     def op_select_t(self):
