@@ -7,9 +7,10 @@ from .x86 import L as LT
 
 
 # Opcodes whose compilation keeps locals cached in registers valid (valuestack.py): they
-# take registers only through alloc and claim. Every other one drops the cache first.
-KEEPS_CACHED_LOCALS = frozenset([0x01, 0x02, 0x04, 0x0C, 0x0D, 0x1A, 0x1B, 0x1C, *range(0x20, 0x25),
-                                 *range(0x28, 0x40), *range(0x41, 0xC5)])
+# take registers only through alloc and claim, or (loop, else, end: the joins) drop the
+# cache themselves where they must. Every other one drops the cache first.
+KEEPS_CACHED_LOCALS = frozenset([0x01, 0x02, 0x03, 0x04, 0x05, 0x0B, 0x0C, 0x0D, 0x1A, 0x1B, 0x1C,
+                                 *range(0x20, 0x25), *range(0x28, 0x40), *range(0x41, 0xC5)])
 
 
 def dropping_cached_locals(handler):

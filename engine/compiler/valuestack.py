@@ -24,7 +24,7 @@ class ValueStackCodegen(CodegenCore):
     def slot_mem(self, k: int) -> Mem:
         mems = self.slot_mems
         while k >= len(mems):
-            mems.append(Mem(RBP, self.slot_base - 8 * len(mems)))
+            mems.append(Mem(RBP, -16 - 8 * (self.nlocals + len(mems))))  # below the locals
         return mems[k]
 
     def float_constant(self, bits: int, ty: str) -> Rip:
@@ -155,6 +155,12 @@ class ValueStackCodegen(CodegenCore):
         """Put an entry's value into `reg` (of the entry's class)."""
         kind, val, ty = entry
         a = self.asm
+        if kind == LOCAL:
+            held = self.pinned.get(val)
+            if held is None:
+                held = self.cached.get(val)
+            if held is not None:
+                kind, val = REG, held
         if is_float(ty):
             if kind == REG:
                 if val != reg:
@@ -164,9 +170,6 @@ class ValueStackCodegen(CodegenCore):
                     a.flogic("xor", 32, reg, reg)
                 else:
                     a.movs(width(ty), reg, self.float_constant(val, ty))
-            elif kind == LOCAL and self.local_register(val) is not None:
-                if self.local_register(val) != reg:
-                    a.movaps(reg, self.local_register(val))
             else:
                 mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
                 a.movs(width(ty), reg, mem)
@@ -176,9 +179,6 @@ class ValueStackCodegen(CodegenCore):
                     a.mov(width(ty), reg, val)
             elif kind == CONST:
                 a.mov_imm(width(ty), reg, val)
-            elif kind == LOCAL and self.local_register(val) is not None:
-                if self.local_register(val) != reg:
-                    a.mov(width(ty), reg, self.local_register(val))
             else:
                 mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
                 a.mov(width(ty), reg, mem)
@@ -186,8 +186,10 @@ class ValueStackCodegen(CodegenCore):
     def store_entry(self, dst: Mem, entry: tuple):
         """Write an entry's value as a full 8-byte word at `dst`."""
         kind, val, ty = entry
-        if kind == LOCAL and self.local_register(val) is not None:
-            kind, val = REG, self.local_register(val)
+        if kind == LOCAL:
+            held = self.local_register(val)
+            if held is not None:
+                kind, val = REG, held
         if kind == REG:
             if is_float(ty):
                 self.asm.movs(64, dst, val)
