@@ -98,8 +98,9 @@ class NumericCodegen(CodegenCore):
         self.push_reg(dst, ty)
 
     def int_compare(self, cc: int, ty: str):
-        """cmp with the left value where it is (a register, a loop's pin, or a frame slot
-        when the right one is an immediate or in a register), copied only if it must be."""
+        """cmp with the left value where it is (a register, a local's pin or cached copy, or
+        a frame slot when the right one is an immediate or in a register), copied only if it
+        must be."""
         size = width(ty)
         b = self.pop()
         a_entry = self.pop()
@@ -315,7 +316,7 @@ class NumericCodegen(CodegenCore):
             a.mov_imm(64, SCRATCH, b[1])
         else:
             sign = self.operand(b)
-            if isinstance(sign, int):  # a register, or the one a loop keeps the local in
+            if isinstance(sign, int):  # a register: the value's, or the local's pin or copy
                 a.movq_from_xmm(size, SCRATCH, sign)
             else:
                 a.mov(size, SCRATCH, sign)

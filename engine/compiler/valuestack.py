@@ -228,8 +228,9 @@ class ValueStackCodegen(CodegenCore):
         return reg
 
     def register_of(self, entry: tuple) -> int | None:
-        """The register that already holds an entry's value (its own, or the one a loop keeps
-        the local in), else None. Only for reading: it may not belong to the caller."""
+        """The register that already holds an entry's value (its own, or a local's pin or
+        cached copy), else None. Only for reading: it may not belong to the caller, and an
+        alloc() may take it (a later operand() or load() then reads the slot)."""
         kind, val, _ = entry
         if kind == REG:
             return val
