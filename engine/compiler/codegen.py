@@ -22,7 +22,7 @@ from ..frontend.instructions import BodyReader, UnknownInstruction
 from ..frontend.module import Module
 from ..frontend.types import FuncType
 from .calls import CallsCodegen
-from .common import SCRATCH, CompileError, Entry, TryRegion, simple_type
+from .common import SCRATCH, XSCRATCH, CompileError, Entry, TryRegion, simple_type
 from .control import ControlCodegen, Frame
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
 from .handlers import build_handlers
@@ -155,18 +155,18 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
     `common.CodegenCore`; this class holds the state they share and the main loop."""
 
     def __init__(self, mc: ModuleCompiler, func_index: int, body):
+        # At most 29 attributes: CPython 3.11 keeps that many inline in the instance; one
+        # more turns them into a dictionary and slows the whole compiler down by 8%.
         super().__init__(mc.module.data, body.code_start)
         self.mc = mc
         self.asm = mc.asm
         self.module = mc.module
-        self.end_pos = body.code_end
         self.index = func_index
         ft: FuncType = mc.func_types[func_index]
         self.ftype = ft
         self.local_types = [simple_type(t) for t in ft.params] + [simple_type(t) for t in body.locals]
         self.nparams = len(ft.params)
         self.nlocals = len(body.locals)
-        self.slot_base = -16 - 8 * self.nlocals  # slot k at slot_base - 8*k
         self.local_mems = [Mem(RBP, 16 + 8 * i) for i in range(self.nparams)]
         self.local_mems += [Mem(RBP, -16 - 8 * j) for j in range(self.nlocals)]
         self.slot_mems: list[Mem] = []
@@ -177,20 +177,26 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.frames: list[Frame] = []
         self.reachable = True
         self.dead_depth = 0
-        self.ool: list[tuple] = []  # (label, trap code, wasm offset, register detailing the trap)
+        self.ool: list[tuple] = []  # (label, trap code, wasm offset, what details the trap)
         self.addr_map: list[tuple[int, int]] = []
         self.cfi_rows: list[tuple[int, CfaRule]] = []
         self.events: list[tuple[int, int]] = []  # (native offset, layout.EVENT_*)
         self.op_offset = 0
         self.tries: list[TryRegion] = []
         self.pinned: dict[int, int] = {}  # local index -> register holding a copy
-        self.loop_reads: dict[int, dict] = {}  # loop body offset -> local reads (pre-scan)
+        self.cached: dict[int, int] = {}  # local index -> register caching its value
+        self.loop_uses: dict[int, dict] = {}  # loop body offset -> local uses (pre-scan)
+        self.constants: dict[tuple[int, str], Label] = {}  # float constants -> pool words
+        # (memory, local) -> the largest access end proven in bounds for the local's value
+        # since the last join (memories never shrink): later accesses below it need no check
+        self.checked_ends: dict[tuple[int, int], int] = {}
 
     # ---- function structure ----------------------------------------------------------
 
-    def trap_label(self, code: int, detail: int | None = None) -> Label:
+    def trap_label(self, code: int, detail: int | tuple | None = None) -> Label:
         """A label for out-of-line trap code; `detail` names a register whose value goes
-        into the trap message (the element index of an uninitialized table element)."""
+        into the trap message (the element index of an uninitialized table element), or a
+        (register, addend) pair whose sum does (the end of a memory access)."""
         label = Label()
         self.ool.append((label, code, self.op_offset, detail))
         return label
@@ -224,10 +230,14 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         for label, code, offset, detail in self.ool:
             self.addr_map.append((a.pos, offset))
             a.bind(label)
+            if isinstance(detail, tuple):
+                a.lea(SCRATCH, Mem(*detail))
+                detail = SCRATCH
             if detail is not None:
                 a.mov(64, RSI, Mem(R15, L.VM_RUNTIME))
                 a.mov(64, Mem(RSI, L.RT_TRAP_DETAIL), detail)
             self.emit_trap_call(code)
+        self.emit_constants()
         frame_size = 8 * (self.nlocals + len(self.slot_mems) + self.max_out)  # slots ever used
         if frame_size % 16 != 8:
             frame_size += 8
@@ -243,6 +253,13 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
             a.mov_imm(32, RAX, 0)
             for j in range(self.nlocals):
                 a.mov(64, Mem(RBP, -16 - 8 * j), RAX)
+        elif self.nlocals <= 64:  # 16 bytes a store; rep stosq takes tens of cycles to start
+            low = -8 - 8 * self.nlocals
+            a.flogic("xor", 32, XSCRATCH, XSCRATCH)
+            for k in range(self.nlocals // 2):
+                a.movups(Mem(RBP, low + 16 * k), XSCRATCH)
+            if self.nlocals % 2:
+                a.movq_from_xmm(64, Mem(RBP, -16), XSCRATCH)
         else:
             a.lea(RDI, Mem(RBP, -16 - 8 * (self.nlocals - 1)))
             a.mov_imm(32, RAX, 0)

@@ -16,6 +16,9 @@ from .x86 import AE, R12, R13, RAX, RBP, RBX, RCX, E, Label, Mem, negate
 GPR_PINS = (R12, R13, RBX)
 XMM_PINS = (14, 13, 12, 11, 10, 9, 8)
 
+# How much more a use counts for pinning in a loop one level deeper.
+LOOP_WEIGHT = 8
+
 # block, loop, if and try_table: each opens a label that its `end` closes.
 BLOCK_OPENERS = (0x02, 0x03, 0x04, 0x1F)
 
@@ -109,15 +112,16 @@ class ControlCodegen(CodegenCore):
     def op_loop(self):
         params, results = self.block_signature()
         frame = self.enter_block("loop", params, results)
+        self.forget_at_join()  # the back edge brings other values
         self.pin_loop_locals(frame)
         self.asm.bind(frame.label)
 
     def pin_loop_locals(self, frame: Frame):
-        """Keep the locals this loop reads most in registers while it runs, so values carried
+        """Keep the locals this loop uses most in registers while it runs, so values carried
         from one iteration to the next do not go through memory."""
-        reads = self.local_reads_in_loop()
-        for index in sorted(reads, key=reads.get, reverse=True):
-            if index in self.pinned or reads[index] < 2:
+        uses = self.local_uses_in_loop()
+        for index in sorted(uses, key=uses.get, reverse=True):
+            if index in self.pinned or uses[index] < 2:
                 continue
             xmm = is_float(self.local_types[index])
             free = self.free_xmm if xmm else self.free_gpr
@@ -146,47 +150,50 @@ class ControlCodegen(CodegenCore):
             reg = self.pinned.pop(index)
             self.free(reg, is_float(self.local_types[index]))
 
-    def local_reads_in_loop(self) -> dict[int, int]:
-        """local.get/tee counts in the loop whose body starts at self.pos. The first loop
-        of a nest is scanned once, with every loop nested in it."""
-        reads = self.loop_reads.pop(self.pos, None)
-        if reads is None:
+    def local_uses_in_loop(self) -> dict[int, int]:
+        """How much the loop whose body starts at self.pos uses each local: every local.get,
+        set or tee counts LOOP_WEIGHT^k, k the number of loops nested in this one around it
+        (so that inner loops get registers first). The first loop of a nest is scanned
+        once, with every loop nested in it."""
+        uses = self.loop_uses.pop(self.pos, None)
+        if uses is None:
             self.scan_loop_nest()
-            reads = self.loop_reads.pop(self.pos)
-        return reads
+            uses = self.loop_uses.pop(self.pos)
+        return uses
 
     def scan_loop_nest(self):
         start = self.pos
-        open_loops = [{}]  # counts of every loop enclosing the scan point; None for blocks
-        self.loop_reads[start] = open_loops[0]
-        while open_loops:
+        loops = [{}]  # uses of every loop enclosing the scan point, outermost first
+        self.loop_uses[start] = loops[0]
+        blocks = [True]  # for each open block, whether it is a loop
+        while blocks:
             op = self.next_opcode()
             code = op.code if op.prefix is None else None
             if code in BLOCK_OPENERS:
                 self.skip_immediates(op)
+                blocks.append(code == 0x03)
                 if code == 0x03:
-                    open_loops.append({})
-                    self.loop_reads[self.pos] = open_loops[-1]
-                else:
-                    open_loops.append(None)
+                    loops.append({})
+                    self.loop_uses[self.pos] = loops[-1]
             elif code == 0x0B:
-                open_loops.pop()
-            elif code == 0x20 or code == 0x22:
+                if blocks.pop():
+                    loops.pop()
+            elif code == 0x20 or code == 0x21 or code == 0x22:
                 index = self.u32()
-                for reads in open_loops:
-                    if reads is not None:
-                        reads[index] = reads.get(index, 0) + 1
+                weight = 1
+                for uses in reversed(loops):
+                    uses[index] = uses.get(index, 0) + weight
+                    weight *= LOOP_WEIGHT
             else:
                 self.skip_immediates(op)
         self.pos = start
 
     def op_if(self):
         params, results = self.block_signature()
-        cond = self.pop_reg()
-        self.free(cond, False)
+        cond = self.pop()
         frame = self.enter_block("if", params, results)
         frame.else_label = Label()
-        self.asm.test(32, cond, cond)
+        self.test_entry(cond, 32)
         self.asm.jcc(E, frame.else_label)
 
     def end_of_arm(self, frame: Frame):
@@ -207,12 +214,20 @@ class ControlCodegen(CodegenCore):
             self.end_of_arm(frame)
             self.asm.jmp(frame.label)
         frame.has_else = True
+        self.forget_at_join()
         self.asm.bind(frame.else_label)
         self.reset_to_slots(frame, frame.params)
         self.reachable = True
 
+    def forget_at_join(self):
+        """Where control flow joins (also when reached from dead code), what this pass knew
+        on one path (cached locals, bounds already checked) may not hold on another."""
+        self.clear_cache()
+        self.checked_ends.clear()
+
     def op_end(self):
         frame = self.frames.pop()
+        self.forget_at_join()
         if frame.pins:
             self.unpin(frame)
         if frame.kind == "func":
@@ -272,9 +287,7 @@ class ControlCodegen(CodegenCore):
 
     def op_br_if(self):
         depth = self.u32()
-        cond = self.pop_reg()
-        self.free(cond, False)
-        self.asm.test(32, cond, cond)
+        self.test_entry(self.pop(), 32)
         self.branch_if(E, depth)
 
     def branch_if(self, not_taken_cc: int, depth: int):

@@ -40,6 +40,16 @@ class Mem:
         self.scale = scale
 
 
+class Rip:
+    """A memory operand at a label: [rip + disp32], relative to the end of the instruction.
+    Only forms without an immediate after the operand take one."""
+
+    __slots__ = ("label",)
+
+    def __init__(self, label: "Label"):
+        self.label = label
+
+
 class Label:
     """A code position, possibly not yet bound; `fixups` are rel32 fields waiting for it."""
 
@@ -92,6 +102,19 @@ def _encode(prefix: int, w: int, opcode: bytes, reg: int, rm, force_rex: bool) -
     return bytes(buf)
 
 
+def _encode_rip(prefix: int, w: int, opcode: bytes, reg: int, force_rex: bool) -> bytes:
+    """[prefix] [REX] opcode modrm for a rip-relative operand; the disp32 follows."""
+    buf = bytearray()
+    if prefix:
+        buf.append(prefix)
+    rex = 0x40 | (w << 3) | ((reg & 8) >> 1)
+    if rex != 0x40 or force_rex:
+        buf.append(rex)
+    buf += opcode
+    buf.append(0x05 | ((reg & 7) << 3))
+    return bytes(buf)
+
+
 # Encodings already computed: the compiler emits the same few thousand forms over and over
 # (frame slots at fixed rbp offsets), so most instructions are one dictionary lookup.
 _ENCODINGS: dict[tuple, bytes] = {}
@@ -111,6 +134,10 @@ class Assembler:
 
     def _emit(self, prefix: int, w: int, opcode: bytes, reg: int, rm, force_rex: bool = False):
         """Emit [prefix] [REX] opcode modrm [sib] [disp] for register `reg` and operand `rm`."""
+        if rm.__class__ is Rip:
+            self.buf += _encode_rip(prefix, w, opcode, reg, force_rex)
+            self._rel32(rm.label)
+            return
         if rm.__class__ is int:
             key = (prefix, w, opcode, reg, rm, force_rex)
         else:
@@ -129,6 +156,14 @@ class Assembler:
         at = len(self.buf)
         self.buf += _pack_i32(value)
         return at
+
+    def data64(self, value: int):
+        """A 64-bit data word in the code (a constant read through a Rip operand)."""
+        self.buf += _pack_Q(value & 0xFFFFFFFFFFFFFFFF)
+
+    def align(self, boundary: int):
+        """Pad with int3 up to a multiple of `boundary` (before data, never executed)."""
+        self.buf += b"\xcc" * (-len(self.buf) % boundary)
 
     # ---- moves -----------------------------------------------------------------------
 
@@ -220,8 +255,9 @@ class Assembler:
     def push_mem(self, src: Mem):
         self._emit(0, 0, b"\xff", 6, src)
 
-    def lea(self, dst: int, src: Mem):
-        self._emit(0, 1, b"\x8d", dst, src)
+    def lea(self, dst: int, src: Mem, size: int = 64):
+        """dst = the address of src; with size 32, its low half, zero-extended."""
+        self._emit(0, size == 64, b"\x8d", dst, src)
 
     def push(self, reg: int):
         if reg >= 8:
@@ -366,6 +402,15 @@ class Assembler:
     def rep_stosq(self):
         self.buf += b"\xf3\x48\xab"
 
+    def rep_movsb(self):
+        self.buf += b"\xf3\xa4"
+
+    def rep_stosb(self):
+        self.buf += b"\xf3\xaa"
+
+    def syscall(self):
+        self.buf += b"\x0f\x05"
+
     # ---- SSE -------------------------------------------------------------------------
 
     def movs(self, size: int, dst, src):
@@ -378,6 +423,17 @@ class Assembler:
 
     def movaps(self, dst: int, src: int):
         self._emit(0, 0, b"\x0f\x28", dst, src)
+
+    def movups(self, dst, src):
+        """16-byte unaligned move between an xmm register and memory."""
+        if isinstance(dst, Mem):
+            self._emit(0, 0, b"\x0f\x11", src, dst)
+        else:
+            self._emit(0, 0, b"\x0f\x10", dst, src)
+
+    def punpcklqdq(self, dst: int, src: int):
+        """dst's high quadword = src's low one (with src = dst: broadcast the low quadword)."""
+        self._emit(0x66, 0, b"\x0f\x6c", dst, src)
 
     def movq_to_xmm(self, size: int, dst: int, src):
         """movd/movq xmm, r/m."""
@@ -415,5 +471,7 @@ class Assembler:
 
     def rounds(self, size: int, dst: int, src, mode: int):
         """roundss/roundsd with an immediate rounding mode (0 nearest, 1 floor, 2 ceil, 3 trunc)."""
+        if src.__class__ is Rip:
+            raise ValueError("roundss/roundsd: an immediate follows, so no rip-relative operand")
         self._emit(0x66, 0, b"\x0f\x3a\x0a" if size == 32 else b"\x0f\x3a\x0b", dst, src)
         self.buf.append(mode | 8)  # 8: suppress the precision exception
