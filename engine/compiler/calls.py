@@ -73,7 +73,7 @@ class CallsCodegen(CodegenCore):
             return
         if tail and self.tail_call_fits(ft):
             self.leave_for_tail_call(ft)
-            self.asm.jmp(self.mc.func_labels[index])
+            self.asm.jmp_near(self.mc.func_labels[index])  # the same bytes however the module is split
             self.cfi_rows.append((self.asm.pos, RBP_FRAME))
             self.set_unreachable()
             return
@@ -129,7 +129,11 @@ class CallsCodegen(CodegenCore):
         a.mov(64, SCRATCH, Mem(SCRATCH, 0, index, 8))
         a.test(64, SCRATCH, SCRATCH)
         a.jcc(E, self.trap_label(L.TRAP_UNINITIALIZED_ELEMENT, detail=index))
-        a.alu_imm("cmp", 64, Mem(SCRATCH, L.FR_TYPE_ID), self.mc.type_ids[type_index])
+        # The canonical type id is the store's, not the module's: a 32-bit field the code
+        # cache relocates (CompiledModule.type_id_fields).
+        at = a.alu_imm_patchable("cmp", 64, Mem(SCRATCH, L.FR_TYPE_ID))
+        a.patch_i32(at, self.mc.type_ids[type_index])
+        self.type_id_fields.append((at, type_index))
         a.jcc(NE, self.trap_label(L.TRAP_SIGNATURE))
 
     def op_call_indirect(self, tail: bool = False):

@@ -13,9 +13,8 @@ Wasm offset) and CFI rows (native offset to CFA rule), consumed by `unwind` and 
 from __future__ import annotations
 
 import os
-import pickle
 import struct
-from dataclasses import dataclass, field
+from array import array
 
 from .. import layout as L
 from ..frontend.instructions import BodyReader, UnknownInstruction
@@ -23,6 +22,7 @@ from ..frontend.module import Module
 from ..frontend.types import FuncType
 from .calls import CallsCodegen
 from .common import SCRATCH, CompileError, Entry, TryRegion, simple_type
+from .compiled import CompiledFunction, CompiledModule, from_bytes, to_bytes
 from .control import ControlCodegen, Frame
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
 from .handlers import build_handlers
@@ -33,26 +33,9 @@ from .valuestack import GPR_ORDER, XMM_ORDER, ValueStackCodegen
 from .x86 import R15, RAX, RBP, RCX, RDI, RSI, RSP, Assembler, B, Label, Mem
 
 
-@dataclass
-class CompiledFunction:
-    index: int
-    start: int  # offset in the module's code blob
-    end: int
-    addr_map: list  # [(native offset in blob, wasm module offset)], sorted
-    cfi_rows: list  # [(native offset in blob, frames.CfaRule)]; AT_CALL holds at `start`
-    frame_locals: int  # non-parameter locals (slots at rbp-16-8*j)
-    frame_size: int  # rsp = rbp - 8 - frame_size in the body
-    tries: list  # [TryRegion], innermost first for nested ones
-
-
-@dataclass
-class CompiledModule:
-    code: bytes
-    functions: list[CompiledFunction] = field(default_factory=list)
-
-
-# Modules with at least this many functions compile in two processes.
-PARALLEL_MIN_FUNCTIONS = 512
+# Modules with at least this many functions per process compile in several processes.
+PARALLEL_MIN_FUNCTIONS = 256
+_SENT, _FAILED = 0, 1  # what a compiler child's message starts with
 
 
 class ModuleCompiler:
@@ -75,10 +58,18 @@ class ModuleCompiler:
         self.global_types += [simple_type(g.type.valtype) for g in module.globals]
         self.jump_tables: list[tuple[int, int, Label]] = []
 
+    @staticmethod
+    def code_options(libcall: bool) -> str:
+        """Every option that changes the code, as text for a cache key. The module's
+        bytes and the engine's version are the rest of the key; the store's type ids are
+        not, as the code lists where they go (CompiledFunction.type_id_fields)."""
+        return "switching=libcall" if libcall else "switching=native"
+
     def compile(self) -> CompiledModule:
         count = len(self.module.code)
-        if count >= PARALLEL_MIN_FUNCTIONS and (os.cpu_count() or 1) > 1:
-            return self.compile_in_two_processes()
+        processes = min(os.cpu_count() or 1, count // PARALLEL_MIN_FUNCTIONS)
+        if processes > 1:
+            return self.compile_in_processes(processes)
         code, functions, calls = self.compile_range(0, count)
         return CompiledModule(code, functions)
 
@@ -94,54 +85,89 @@ class ModuleCompiler:
         calls = {i: label.fixups for i, label in enumerate(self.func_labels) if label.fixups}
         return bytes(buf), functions, calls
 
-    def compile_in_two_processes(self) -> CompiledModule:
-        """Compile the second half of the functions in a forked child, as big modules are
-        worth it on two cores; then concatenate and link the direct calls across halves."""
-        count = len(self.module.code)
-        middle = count // 2
+    def split(self, parts: int) -> list[tuple[int, int]]:
+        """Consecutive ranges of defined functions with about as many body bytes each."""
+        bodies = self.module.code
+        total = sum(body.code_end - body.code_start for body in bodies)
+        ranges, lo, done = [], 0, 0
+        for k, body in enumerate(bodies):
+            done += body.code_end - body.code_start
+            if done * parts >= total * (len(ranges) + 1) and len(ranges) < parts - 1:
+                ranges.append((lo, k + 1))
+                lo = k + 1
+        ranges.append((lo, len(bodies)))
+        return [r for r in ranges if r[0] < r[1]]
+
+    def compile_in_processes(self, parts: int) -> CompiledModule:
+        """Compile ranges of functions in forked children, the first range here, as big
+        modules are worth it on several cores; then concatenate the blobs and link the
+        direct calls across ranges. Children send their part in the binary form."""
+        ranges = self.split(parts)
+        children = [self._fork_compiler(lo, hi) for lo, hi in ranges[1:]]
+        try:
+            code, functions, calls = self.compile_range(*ranges[0])
+        finally:
+            results = [self._collect(pid, pipe) for pid, pipe in children]
+        blob = bytearray(code)
+        links = [(0, calls)]
+        for part_code, part_functions, part_calls in results:
+            shift = len(blob)
+            for f in part_functions:
+                f.shift(shift)
+            functions += part_functions
+            blob += part_code
+            links.append((shift, part_calls))
+        starts = {f.index: f.start for f in functions}
+        for base, part_calls in links:
+            for index, fields in part_calls.items():
+                for at in fields:
+                    at += base
+                    blob[at:at + 4] = struct.pack("<i", starts[index] - (at + 4))
+        return CompiledModule(bytes(blob), functions)
+
+    def _fork_compiler(self, lo: int, hi: int) -> tuple[int, int]:
+        """A child compiling functions lo..hi-1; (its pid, the pipe its result comes on):
+        a status byte, then the part's binary form (length-prefixed) and its calls out of
+        the range (index, count, field offsets...), or an error message."""
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compile, send, leave without running any cleanup
-            os.close(read_end)
             try:
+                os.close(read_end)
                 try:
-                    result = self.compile_range(middle, count)
+                    code, functions, calls = self.compile_range(lo, hi)
+                    part = to_bytes(CompiledModule(code, functions))
+                    links = array("Q")
+                    for index, fields in calls.items():
+                        links.extend((index, len(fields), *fields))
+                    message = struct.pack("<BQ", _SENT, len(part)) + part + links.tobytes()
                 except Exception as error:
-                    result = error
+                    message = struct.pack("<B", _FAILED) + f"{type(error).__name__}: {error}".encode()
                 with os.fdopen(write_end, "wb") as pipe:
-                    pickle.dump(result, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                    pipe.write(message)
             finally:
                 os._exit(0)
         os.close(write_end)
-        try:
-            code1, functions1, calls1 = self.compile_range(0, middle)
-        finally:
-            with os.fdopen(read_end, "rb") as pipe:
-                data = pipe.read()
-            os.waitpid(pid, 0)
-        result = pickle.loads(data) if data else CompileError("the compiler's child process died")
-        if isinstance(result, Exception):
-            raise result
-        code2, functions2, calls2 = result
-        shift = len(code1)
-        for f in functions2:
-            f.start += shift
-            f.end += shift
-            f.addr_map = [(native + shift, wasm) for native, wasm in f.addr_map]
-            f.cfi_rows = [(native + shift, rule) for native, rule in f.cfi_rows]
-            for region in f.tries:
-                region.start += shift
-                region.end += shift
-                region.landing += shift
-        functions = functions1 + functions2
-        starts = {f.index: f.start for f in functions}
-        code = bytearray(code1 + code2)
-        for calls, base in ((calls1, 0), (calls2, shift)):
-            for index, fields in calls.items():
-                for at in fields:
-                    at += base
-                    code[at:at + 4] = struct.pack("<i", starts[index] - (at + 4))
-        return CompiledModule(bytes(code), functions)
+        return pid, read_end
+
+    @staticmethod
+    def _collect(pid: int, pipe: int) -> tuple[bytes, list, dict]:
+        """A child's part: (code, functions, calls out of its range); CompileError if it failed."""
+        with os.fdopen(pipe, "rb") as stream:
+            data = stream.read()
+        os.waitpid(pid, 0)
+        if not data or data[0] != _SENT:
+            reason = data[1:].decode(errors="replace") if data else "it died"
+            raise CompileError(f"a compiler process failed: {reason}")
+        (length,) = struct.unpack_from("<Q", data, 1)
+        part = from_bytes(memoryview(data)[9:9 + length])
+        links = array("Q", data[9 + length:])
+        calls, at = {}, 0
+        while at < len(links):
+            index, count = links[at], links[at + 1]
+            calls[index] = list(links[at + 2:at + 2 + count])
+            at += 2 + count
+        return part.code, part.functions, calls
 
 
 class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodegen, MemoryCodegen,
@@ -178,6 +204,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.cfi_rows: list[tuple[int, CfaRule]] = []
         self.op_offset = 0
         self.tries: list[TryRegion] = []
+        self.type_id_fields: list[tuple[int, int]] = []
         self.pinned: dict[int, int] = {}  # local index -> register holding a copy
         self.loop_reads: dict[int, dict] = {}  # loop body offset -> local reads (pre-scan)
 
@@ -230,7 +257,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         a.patch_i32(frame_fixup_sub, frame_size)
         self.tries.sort(key=lambda t: -t.start)
         return CompiledFunction(self.index, start, a.pos, self.addr_map, self.cfi_rows, self.nlocals,
-                                frame_size, self.tries)
+                                frame_size, self.tries, self.type_id_fields)
 
     def zero_locals(self):
         a = self.asm

@@ -94,6 +94,7 @@ class CodegenCore(Protocol):
     addr_map: list[tuple[int, int]]
     cfi_rows: list[tuple[int, CfaRule]]
     tries: list[TryRegion]
+    type_id_fields: list[tuple[int, int]]  # (imm32 offset, type index): see CompiledFunction
 
     # reading immediates (frontend.instructions.BodyReader)
     def u32(self) -> int: ...

@@ -338,6 +338,12 @@ class Assembler:
         self.buf += bytes((0x0F, 0x80 | cc))
         self._rel32(label)
 
+    def jmp_near(self, label: Label):
+        """jmp rel32 even to a label within reach of the short form: a jump to another
+        function, which may be in another part of a module compiled in pieces."""
+        self.buf.append(0xE9)
+        self._rel32(label)
+
     def call_label(self, label: Label):
         self.buf.append(0xE8)
         self._rel32(label)

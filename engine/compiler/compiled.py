@@ -1,0 +1,246 @@
+"""What the compiler produces for a module, and its binary form.
+
+A `CompiledModule` is one blob of machine code plus, per function, the tables every other
+part reads: the address map (native offset to Wasm offset), the CFI rows, the exception
+regions, and the places where the code holds a value that is not the module's own (its
+relocations). The code is otherwise position-independent: calls between the module's
+functions are rel32 inside the blob, and everything of the runtime is reached through the
+vmctx (r15), so placing the blob anywhere needs no patching. The one exception is the
+canonical type id a `call_indirect` compares against: it belongs to the store, so each
+such 32-bit field is listed (`type_id_fields`) and `with_type_ids` fills them in.
+
+`to_bytes`/`from_bytes` is the binary form, struct-packed and versioned by the code cache
+that stores it (`engine/codecache.py`); child compilers send their part of a module back
+in it too. It holds no Python objects: a reader decodes numbers, strings and the few
+shapes of CFI rules, never arbitrary types.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from dataclasses import dataclass, field
+
+from .common import TryRegion
+from .frames import CfaRule, PointerChain
+
+
+@dataclass
+class CompiledFunction:
+    index: int
+    start: int  # offset in the module's code blob
+    end: int
+    addr_map: list  # [(native offset in blob, wasm module offset)], sorted
+    cfi_rows: list  # [(native offset in blob, frames.CfaRule)]; AT_CALL holds at `start`
+    frame_locals: int  # non-parameter locals (slots at rbp-16-8*j)
+    frame_size: int  # rsp = rbp - 8 - frame_size in the body
+    tries: list  # [TryRegion], innermost first for nested ones
+    # [(blob offset of an imm32 field, module type index)]: the field holds that type's
+    # canonical id in the store the code runs in (call_indirect's signature check).
+    type_id_fields: list = field(default_factory=list)
+
+    def shift(self, delta: int):
+        """Move everything by `delta` bytes: the function now starts `delta` later in the blob."""
+        self.start += delta
+        self.end += delta
+        self.addr_map = [(native + delta, wasm) for native, wasm in self.addr_map]
+        self.cfi_rows = [(native + delta, rule) for native, rule in self.cfi_rows]
+        self.type_id_fields = [(at + delta, t) for at, t in self.type_id_fields]
+        for region in self.tries:
+            region.start += delta
+            region.end += delta
+            region.landing += delta
+
+
+@dataclass
+class CompiledModule:
+    code: bytes
+    functions: list[CompiledFunction] = field(default_factory=list)
+
+    def with_type_ids(self, type_ids: list[int]) -> CompiledModule:
+        """The same module with its type-id fields holding `type_ids` (a store's canonical
+        ids, by module type index)."""
+        code = bytearray(self.code)
+        for function in self.functions:
+            for at, type_index in function.type_id_fields:
+                _I32.pack_into(code, at, type_ids[type_index])
+        return CompiledModule(bytes(code), self.functions)
+
+
+class FormatError(Exception):
+    """Bytes that are not a compiled module in the binary form."""
+
+
+_I32 = struct.Struct("<i")
+_LENGTH = struct.Struct("<Q")
+# Per function: index, start, end, frame_locals, frame_size, and how many address-map
+# pairs, CFI rows, exception regions and type-id fields follow in their own parts.
+_FUNCTION = struct.Struct("<9q")
+
+
+def to_bytes(compiled: CompiledModule) -> bytes:
+    """The binary form: length-prefixed parts (code, function records, address maps, CFI
+    rows, the CFI rules they index, exception regions, type-id fields)."""
+    records = bytearray()
+    addr, rows, tries, type_fields = array("Q"), array("Q"), array("q"), array("Q")
+    rules: dict[CfaRule, int] = {}
+    try:
+        for f in compiled.functions:
+            _add_function(f, records, addr, rows, rules, tries, type_fields)
+    except TypeError as e:  # an unhashable rule: not one the compiler makes for Wasm code
+        raise FormatError(f"a CFI rule has no binary form: {e}") from None
+    rule_table = bytearray(_LENGTH.pack(len(rules)))
+    for rule in rules:
+        _encode_value(rule, rule_table)
+    out = bytearray()
+    for part in (compiled.code, records, addr.tobytes(), rows.tobytes(), rule_table,
+                 tries.tobytes(), type_fields.tobytes()):
+        out += _LENGTH.pack(len(part))
+        out += part
+    return bytes(out)
+
+
+def _add_function(f: CompiledFunction, records: bytearray, addr: array, rows: array,
+                  rules: dict, tries: array, type_fields: array):
+    """One function's record and its rows, appended to the parts being built."""
+    records += _FUNCTION.pack(f.index, f.start, f.end, f.frame_locals, f.frame_size,
+                              len(f.addr_map), len(f.cfi_rows), len(f.tries),
+                              len(f.type_id_fields))
+    for pair in f.addr_map:
+        addr.extend(pair)
+    for at, rule in f.cfi_rows:
+        rows.append(at)
+        rows.append(rules.setdefault(rule, len(rules)))
+    for region in f.tries:
+        tries.extend((region.start, region.end, region.landing, len(region.clauses)))
+        for kind, tag in region.clauses:
+            tries.extend((kind, -1 if tag is None else tag))
+    for pair in f.type_id_fields:
+        type_fields.extend(pair)
+
+
+def from_bytes(data: bytes | memoryview) -> CompiledModule:
+    """Decode `to_bytes`'s output; FormatError if it is not well formed."""
+    try:
+        return _decode(memoryview(data))
+    except (struct.error, ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError) as e:
+        raise FormatError(f"malformed compiled module: {e}") from None
+
+
+def _decode(data: memoryview) -> CompiledModule:
+    parts, at = [], 0
+    for _ in range(7):
+        (length,) = _LENGTH.unpack_from(data, at)
+        at += 8
+        if at + length > len(data):
+            raise ValueError("a part runs past the end")
+        parts.append(data[at:at + length])
+        at += length
+    if at != len(data):
+        raise ValueError("trailing bytes")
+    code, records, addr_part, rows_part, rule_table, tries_part, types_part = parts
+    addr, rows, tries, type_fields = (_array(kind, part) for kind, part in (
+        ("Q", addr_part), ("Q", rows_part), ("q", tries_part), ("Q", types_part)))
+    rules = _decode_rules(rule_table)
+    if len(records) % _FUNCTION.size:
+        raise ValueError("truncated function record")
+    functions = []
+    a = r = t = y = 0
+    for index, start, end, frame_locals, frame_size, n_addr, n_rows, n_tries, n_types \
+            in _FUNCTION.iter_unpack(records):
+        addr_map = list(zip(addr[a:a + 2 * n_addr:2], addr[a + 1:a + 2 * n_addr:2]))
+        cfi_rows = list(zip(rows[r:r + 2 * n_rows:2], [rules[k] for k in rows[r + 1:r + 2 * n_rows:2]]))
+        if len(addr_map) != n_addr or len(cfi_rows) != n_rows:
+            raise ValueError("a table runs past its part")
+        a += 2 * n_addr
+        r += 2 * n_rows
+        regions = []
+        for _ in range(n_tries):
+            start_, end_, landing, n_clauses = tries[t:t + 4]
+            clauses = [(tries[c], None if tries[c + 1] < 0 else tries[c + 1])
+                       for c in range(t + 4, t + 4 + 2 * n_clauses, 2)]
+            if len(clauses) != n_clauses or t + 4 + 2 * n_clauses > len(tries):
+                raise ValueError("an exception region runs past its part")
+            regions.append(TryRegion(start_, end_, landing, clauses))
+            t += 4 + 2 * n_clauses
+        type_id_fields = list(zip(type_fields[y:y + 2 * n_types:2], type_fields[y + 1:y + 2 * n_types:2]))
+        y += 2 * n_types
+        if not 0 <= start <= end <= len(code) or any(at + 4 > len(code) for at, _ in type_id_fields):
+            raise ValueError("a function lies outside the code")
+        functions.append(CompiledFunction(index, start, end, addr_map, cfi_rows, frame_locals,
+                                          frame_size, regions, type_id_fields))
+    if (a, r, t, y) != (len(addr), len(rows), len(tries), len(type_fields)):
+        raise ValueError("tables longer than their functions")
+    return CompiledModule(bytes(code), functions)
+
+
+def _array(kind: str, data: memoryview) -> array:
+    numbers = array(kind)
+    numbers.frombytes(data)  # a ValueError unless a whole number of items
+    return numbers
+
+
+# ---- CFI rules: CfaRule and PointerChain trees of strings, integers, booleans and tuples
+
+_INT, _STR, _TUPLE, _TRUE, _FALSE, _CHAIN, _RULE = range(7)  # value tags
+_Q = struct.Struct("<q")
+_COUNT = struct.Struct("<I")
+
+
+def _encode_value(value, out: bytearray):
+    if isinstance(value, bool):
+        out.append(_TRUE if value else _FALSE)
+    elif isinstance(value, int):
+        out.append(_INT)
+        out += _Q.pack(value)
+    elif isinstance(value, str):
+        text = value.encode()
+        out.append(_STR)
+        out += _COUNT.pack(len(text)) + text
+    elif isinstance(value, (CfaRule, PointerChain)):
+        out.append(_RULE if isinstance(value, CfaRule) else _CHAIN)
+        _encode_value(tuple(value), out)
+    elif type(value) is tuple:
+        out.append(_TUPLE)
+        out += _COUNT.pack(len(value))
+        for item in value:
+            _encode_value(item, out)
+    else:
+        raise FormatError(f"a CFI rule holds a {type(value).__name__}, which has no binary form")
+
+
+def _decode_rules(table: memoryview) -> list[CfaRule]:
+    (count,) = _LENGTH.unpack_from(table, 0)
+    rules, at = [], 8
+    for _ in range(count):
+        rule, at = _decode_value(table, at)
+        if not isinstance(rule, CfaRule):
+            raise ValueError("a rule table entry is not a rule")
+        rules.append(rule)
+    if at != len(table):
+        raise ValueError("trailing bytes in the rule table")
+    return rules
+
+
+def _decode_value(data: memoryview, at: int):
+    tag = data[at]
+    at += 1
+    if tag == _INT:
+        return _Q.unpack_from(data, at)[0], at + 8
+    if tag == _TRUE or tag == _FALSE:
+        return tag == _TRUE, at
+    if tag == _STR:
+        (n,) = _COUNT.unpack_from(data, at)
+        return str(data[at + 4:at + 4 + n], "utf-8"), at + 4 + n
+    if tag == _TUPLE:
+        (n,) = _COUNT.unpack_from(data, at)
+        at += 4
+        items = []
+        for _ in range(n):
+            item, at = _decode_value(data, at)
+            items.append(item)
+        return tuple(items), at
+    if tag == _RULE or tag == _CHAIN:
+        fields, at = _decode_value(data, at)
+        return (CfaRule if tag == _RULE else PointerChain)(*fields), at
+    raise ValueError(f"unknown value tag {tag}")
