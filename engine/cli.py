@@ -1,4 +1,5 @@
-"""The `stackstitch` command line: `run` a module, or run `wast` conformance scripts.
+"""The `stackstitch` command line: `run` a module, `compile` one into the code cache, or run
+`wast` conformance scripts.
 
 Exit statuses (as in the README): 0 success, 1 a module that cannot be loaded, validated or
 linked, 2 a usage error, 134 a trap or an unhandled suspension (Wasmtime's convention), n
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             from .wast import run_files
             return run_files(args.files, verbose=args.verbose, timeout=args.timeout,
                              jobs=args.jobs, switching=args.switching)
+        if args.command == "compile":
+            return compile_module(args)
         return run_module(args)
     except UsageError as e:
         return fail(f"error: {e}", EXIT_USAGE)
@@ -69,33 +72,88 @@ def one_line(error: object) -> str:
     return " ".join(str(error).split())
 
 
-def run_module(args: argparse.Namespace) -> int:
-    """`stackstitch run`: load, set up the store and its observers, run, clean up."""
-    from . import values
-    from .frontend.loader import LoadError, load_module
-    from .runtime.store import Store
-
+def open_cache(args: argparse.Namespace):
+    """The code cache, unless --no-cache; a directory that cannot be used is left alone
+    with a warning, and the run goes on without it."""
+    if args.no_cache:
+        return None
+    from .codecache import CacheUnusable, CodeCache
     try:
-        module = load_module(args.module)
-    except LoadError as e:
-        raise RunError(one_line(e)) from None
+        return CodeCache.open()
+    except CacheUnusable as e:
+        print(f"stackstitch: warning: code cache not used: {e}", file=sys.stderr)
+        return None
+
+
+def new_store(args: argparse.Namespace, cache, **observers):
+    from .runtime.store import Store
     options = {name: value for name, value in
                (("cont_stack_size", args.stack_size), ("switching", args.switching))
                if value is not None}
-    from stackstitch.backtrace import capture
-    store = Store(**options, trap_observers=[capture])  # traps carry stitched backtraces
-    if not args.no_gdb_jit:
-        from stackstitch.unwind.gdbjit import support_debuggers
-        support_debuggers(store, source_path=lambda _module: args.module)
-    if args.perf_map or args.jitdump is not None:  # imported only when asked: no cost otherwise
-        from stackstitch.perf_map.observers import ProfilingSetupError, observers_from_args
-        try:
-            for observer in observers_from_args(args.perf_map, args.jitdump, Path(args.module).name):
-                store.add_code_observer(observer)
-        except ProfilingSetupError as e:
-            raise RunError(str(e)) from None
+    return Store(**options, code_cache=cache, **observers)
+
+
+def load(args: argparse.Namespace, store, cache):
+    """The module, validated unless the cache holds its code for this store's options."""
+    from .frontend.loader import LoadError, load_module
     try:
+        return load_module(args.module, cache, store.code_options)
+    except LoadError as e:
+        raise RunError(one_line(e)) from None
+
+
+def run_module(args: argparse.Namespace) -> int:
+    """`stackstitch run`: load, set up the store and its observers, run, clean up."""
+    from . import values
+    from stackstitch.backtrace import capture
+
+    cache = open_cache(args)
+    store = new_store(args, cache, trap_observers=[capture])  # traps carry stitched backtraces
+    try:
+        module = load(args, store, cache)
+        if not args.no_gdb_jit:
+            from stackstitch.unwind.gdbjit import support_debuggers
+            support_debuggers(store, source_path=lambda _module: args.module)
+        if args.perf_map or args.jitdump is not None:  # imported only when asked: no cost otherwise
+            from stackstitch.perf_map.observers import ProfilingSetupError, observers_from_args
+            try:
+                for observer in observers_from_args(args.perf_map, args.jitdump, Path(args.module).name):
+                    store.add_code_observer(observer)
+            except ProfilingSetupError as e:
+                raise RunError(str(e)) from None
         return run_in_store(store, module, args, values)
+    finally:
+        store.close()
+
+
+def compile_module(args: argparse.Namespace) -> int:
+    """`stackstitch compile`: what `run` with these options would compile, into the cache,
+    with the debugger object `run` registers (unless --no-gdb-jit)."""
+    from .codecache import CacheUnusable, CodeCache
+    from .compiler.common import CompileError
+
+    if args.no_cache:
+        raise UsageError("compile fills the code cache; --no-cache leaves it nothing to do")
+    try:
+        cache = CodeCache.open()
+    except CacheUnusable as e:
+        raise RunError(f"cannot use the code cache: {e}") from None
+    store = new_store(args, cache)
+    try:
+        module = load(args, store, cache)
+        if not args.no_gdb_jit:
+            from stackstitch.unwind.gdbjit import GdbJitRegistrar
+            store.add_code_observer(GdbJitRegistrar(source_path=lambda _module: args.module))
+        try:
+            compiled, _ = store.compile(module)
+        except CompileError as e:
+            raise RunError(one_line(e)) from None
+        entry = cache.path(cache.entry(module.data, store.code_options).key, "code")
+        if not entry.is_file():
+            raise RunError(f"cannot write the code cache in {cache.directory}")
+        print(f"{args.module}: {len(compiled.functions)} functions, {len(compiled.code)} bytes "
+              f"of code in {entry}")
+        return EXIT_OK
     finally:
         store.close()
 

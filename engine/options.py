@@ -68,6 +68,38 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                "Put negative values other than plain decimals after `--` (-- -inf). "
                "Exit status: 0 success, 1 load/validation/link error, 2 usage error, "
                "134 trap or unhandled suspension, n for WASI proc_exit(n).")
+    add_run_options(run)
+    compile_ = commands.add_parser(
+        "compile", help="compile a module into the code cache, without running it",
+        description="Compile MODULE as `stackstitch run` with the same options would, and keep "
+                    "its code (and what debuggers are given) in the code cache "
+                    "($XDG_CACHE_HOME/stackstitch), so that later runs start at once. Options "
+                    "that do not change the code are accepted and have no effect, so a run's "
+                    "command line with `run` replaced by `compile` fills the entry that run uses.")
+    add_run_options(compile_)
+    commands.add_parser("perf", add_help=False, help="profile with perf: record, report")
+    commands.add_parser("gdb", add_help=False,
+                        help="debug with gdb and the continuation-aware plugin")
+
+    wast = commands.add_parser(
+        "wast", help="run spec test scripts (.wast)",
+        description="Run WebAssembly spec test scripts, each in a fresh store. Prints one "
+                    "line per script, then `N passed, M failed` counting commands. Exit "
+                    "status 0 iff no command failed.")
+    wast.add_argument("files", metavar="FILE", nargs="+", help="a .wast script")
+    wast.add_argument("-v", "--verbose", action="store_true",
+                      help="print each failed command with its line number and reason")
+    wast.add_argument("--timeout", type=positive(float), default=10.0, metavar="SECONDS",
+                      help="time limit per command (default: 10)")
+    wast.add_argument("-j", "--jobs", type=positive(int), metavar="N",
+                      help="scripts run in parallel (default: number of CPUs)")
+    wast.add_argument("--switching", choices=("native", "libcall"), default="native",
+                      help="how stack-switching instructions run (default: native)")
+    return parser, {"run": run, "compile": compile_, "wast": wast}
+
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    """MODULE, ARGs and the options of `stackstitch run` (shared with `compile`)."""
     run.add_argument("module", metavar="MODULE", help="a .wasm binary or .wat text file")
     run.add_argument("args", metavar="ARG", nargs="*",
                      help="arguments for NAME, or the WASI program's arguments")
@@ -88,6 +120,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     run.add_argument("--switching", choices=("native", "libcall"),
                      help="how stack-switching instructions run: native code (default) or "
                           "calls into a runtime routine, for comparison")
+    run.add_argument("--no-cache", action="store_true",
+                     help="neither use nor fill the compiled-code cache "
+                          "($XDG_CACHE_HOME/stackstitch, default ~/.cache/stackstitch)")
     run.add_argument("--no-gdb-jit", action="store_true",
                      help="do not register JIT code with debuggers (GDB JIT interface) nor "
                           "publish the debug root the gdb plugin reads; both are on by default")
@@ -95,22 +130,3 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                      help="write /tmp/perf-<pid>.map naming the JIT code for perf")
     run.add_argument("--jitdump", nargs="?", const=".", metavar="DIR",
                      help="write DIR/jit-<pid>.dump for `perf inject --jit` (default DIR: .)")
-    commands.add_parser("perf", add_help=False, help="profile with perf: record, report")
-    commands.add_parser("gdb", add_help=False,
-                        help="debug with gdb and the continuation-aware plugin")
-
-    wast = commands.add_parser(
-        "wast", help="run spec test scripts (.wast)",
-        description="Run WebAssembly spec test scripts, each in a fresh store. Prints one "
-                    "line per script, then `N passed, M failed` counting commands. Exit "
-                    "status 0 iff no command failed.")
-    wast.add_argument("files", metavar="FILE", nargs="+", help="a .wast script")
-    wast.add_argument("-v", "--verbose", action="store_true",
-                      help="print each failed command with its line number and reason")
-    wast.add_argument("--timeout", type=positive(float), default=10.0, metavar="SECONDS",
-                      help="time limit per command (default: 10)")
-    wast.add_argument("-j", "--jobs", type=positive(int), metavar="N",
-                      help="scripts run in parallel (default: number of CPUs)")
-    wast.add_argument("--switching", choices=("native", "libcall"), default="native",
-                      help="how stack-switching instructions run (default: native)")
-    return parser, {"run": run, "wast": wast}

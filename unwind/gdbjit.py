@@ -9,11 +9,18 @@ down badly past about a thousand objects.
 from __future__ import annotations
 
 import ctypes
+import functools
+import struct
 import threading
+from array import array
+from pathlib import Path
 from typing import Callable
+
+from stackstitch.engine.codecache import source_fingerprint
 
 from .elf import jit_object, module_symbols, stub_symbols
 from .jitshim import JitCodeEntry, JitInterface, shim_path
+from .relocation import PROBE, relocate, relocations
 
 JIT_NOACTION, JIT_REGISTER_FN, JIT_UNREGISTER_FN = 0, 1, 2
 
@@ -94,6 +101,7 @@ class GdbJitRegistrar:
         self.source_path = source_path or _default_source_path
         self.registrations: list[Registration] = []
         self._stubs_registered: set[int] = set()
+        self._last_object: tuple | None = None  # (compiled, image) until save_payload
 
     def stubs_placed(self, stubs) -> None:
         """Once per stub region."""
@@ -104,15 +112,64 @@ class GdbJitRegistrar:
         self.registrations.append(register(image))
 
     def __call__(self, module, compiled, region) -> None:
-        image = jit_object(region.address, region.size, module_symbols(module, compiled),
-                           self.source_path(module))
+        image = self._module_object(module, compiled, region.address, region.size)
+        self._last_object = (compiled, image)
         self.registrations.append(register(image))
+
+    def _module_object(self, module, compiled, address: int, size: int) -> bytes:
+        return jit_object(address, size, module_symbols(module, compiled), self.source_path(module))
+
+    # The code cache keeps each module's object (see Store.add_code_observer), so that a
+    # cached run registers it without building it again: the object is the same bytes
+    # with its address fields moved to where the code lies now (`relocation`).
+    cache_payload_name = "gdb-jit-object"
+
+    def save_payload(self, module, compiled, region) -> bytes | None:
+        """The object just registered for `compiled`, with its address fields."""
+        last, self._last_object = self._last_object, None
+        if last is None or last[0] is not compiled:
+            return None
+        image = last[1]
+        offsets = relocations(image, self._module_object(module, compiled, region.address + PROBE, region.size))
+        if offsets is None:
+            return None
+        source = self.source_path(module).encode()
+        return (_PAYLOAD.pack(_payload_version(), region.address, region.size, len(source), len(offsets))
+                + source + offsets.tobytes() + image)
+
+    def load_payload(self, module, compiled, region, payload: bytes) -> bool:
+        """Register a cached object, if it was made by this code for this source path."""
+        if len(payload) < _PAYLOAD.size:
+            return False
+        version, address, size, source_length, count = _PAYLOAD.unpack_from(payload)
+        at = _PAYLOAD.size + source_length
+        source = payload[_PAYLOAD.size:at]
+        if (version, size, source) != (_payload_version(), region.size, self.source_path(module).encode()):
+            return False
+        offsets = array("Q")
+        offsets.frombytes(payload[at:at + 8 * count])
+        image = payload[at + 8 * count:]
+        if len(offsets) != count or any(offset + 8 > len(image) for offset in offsets):
+            return False
+        self.registrations.append(register(relocate(image, offsets, region.address - address)))
+        return True
 
     def close(self) -> None:
         """Unregister every object: the store's code is going away."""
         while self.registrations:
             unregister(self.registrations.pop())
         self._stubs_registered.clear()
+
+
+# A cached object's header: the version of the code that built it, the code's address and
+# size then, the length of the source path and the number of address fields that follow.
+_PAYLOAD = struct.Struct("<32sQQII")
+
+
+@functools.cache
+def _payload_version() -> bytes:
+    """Objects built by other code (an edited `unwind`) are not reused."""
+    return source_fingerprint(Path(__file__).parent)
 
 
 def _default_source_path(module) -> str:

@@ -7,19 +7,19 @@ same bytes.
 
 from __future__ import annotations
 
-import bisect
 import ctypes
 import mmap
 import struct
 from dataclasses import fields, is_dataclass
+from typing import TYPE_CHECKING
 
 from .. import layout as L
-from ..compiler.codegen import CompiledModule, ModuleCompiler
 from ..compiler.common import (B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL,
                              B_MEMORY_GROW, B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL,
                              B_TABLE_GROW, B_TABLE_INIT, B_THROW, B_THROW_INTO, B_THROW_REF,
-                             NUM_BUILTINS, simple_type)
+                             simple_type)
 from .codemem import PROT_NONE, READ_WRITE, CodeRegion, protect, reserve
+from .placement import PlacedCode, vmctx_layout
 from .continuations import DEFAULT_CONT_STACK_SIZE, ContinuationPool
 from .debugroot import publish as publish_debug_root
 from .exceptions import Unwind, Unwinder
@@ -28,6 +28,9 @@ from ..frontend.module import Module
 from ..compiler.stubs import build_stubs
 from ..frontend.types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
                     TableType)
+
+if TYPE_CHECKING:
+    from ..codecache import CodeCache
 
 PAGE = 65536
 MASK64 = (1 << 64) - 1
@@ -228,7 +231,8 @@ class Store:
 
     def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native",
                  code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE,
-                 trap_observers: list | None = None):
+                 trap_observers: list | None = None, code_cache: CodeCache | None = None):
+        """`code_cache`: where compiled code is kept between runs (engine/codecache.py)."""
         self.switching = switching
         # Called as observer(module, compiled, region) for each module compiled: debugger
         # registration and perf maps hook in here (see add_code_observer).
@@ -267,9 +271,7 @@ class Store:
         self._extern_objects: dict[int, object] = {}
         self._extern_ids: dict = {}
         self._pending_error: BaseException | None = None
-        self._compiled: dict[int, tuple] = {}
-        self._code_starts: list[int] = []  # sorted start addresses of compiled functions
-        self._code_entries: list[tuple] = []  # (end address, CompiledFunction, region base)
+        self.code = PlacedCode(self.code_observers, switching == "libcall", code_cache)
         self.instances: dict[int, Instance] = {}  # by vmctx address
         self.unwinder = Unwinder(self)
 
@@ -395,23 +397,18 @@ class Store:
     def instantiate(self, module: Module, imports: dict, name: str | None = None) -> "Instance":
         return Instance(self, module, imports, name)
 
+    @property
+    def code_options(self) -> str:
+        """The options this store compiles with that change the code (a cache key part)."""
+        return self.code.code_options
+
+    def compile(self, module: Module) -> tuple:
+        """Compile (or find in the cache) and place a module's code without instantiating
+        it: (CompiledModule, CodeRegion). `stackstitch compile` fills the cache this way."""
+        return self.compiled(module, self.canonical_type_ids(module), vmctx_layout(module))
+
     def compiled(self, module: Module, type_ids: list[int], vm: L.VmctxLayout) -> tuple:
-        entry = self._compiled.get(id(module))
-        if entry is None:
-            compiled: CompiledModule = ModuleCompiler(module, type_ids, vm,
-                                                      libcall=self.switching == "libcall").compile()
-            region = CodeRegion(compiled.code)
-            for function in compiled.functions:
-                start = region.address + function.start
-                k = bisect.bisect(self._code_starts, start)
-                self._code_starts.insert(k, start)
-                self._code_entries.insert(k, (region.address + function.end, function, region.address))
-            for observer in self.code_observers:
-                observer(module, compiled, region)
-            entry = (module, compiled, region)  # the module too: it keeps id(module) unique
-            self._compiled[id(module)] = entry
-        _, compiled, region = entry
-        return compiled, region
+        return self.code.compiled(module, type_ids, vm)
 
     def publish_debug_root(self, root_pointer: ctypes.c_uint64):
         """Describe this store in the process's debug root, for out-of-process readers (the
@@ -423,7 +420,16 @@ class Store:
 
     def add_code_observer(self, observer):
         """Tell `observer` about all code from now on: the stubs at once (its optional
-        `stubs_placed(stubs)`), then each module as it is compiled."""
+        `stubs_placed(stubs)`), then each module as it is compiled.
+
+        With a code cache, an observer may keep what it derives from a module there, to
+        skip the work next time: it names its payload (`cache_payload_name`, lower-case
+        letters, digits and dashes), and the store asks it for the payload after calling
+        it (`save_payload(module, compiled, region) -> bytes | None`) and, when one is
+        cached, offers it instead of calling it (`load_payload(module, compiled, region,
+        payload) -> bool`; False: call me as usual). The payload is stored under the code's
+        key and checked like the code; placing code at another address, other settings
+        of the observer and its own version are the observer's to handle."""
         self.code_observers.append(observer)
         if hasattr(observer, "stubs_placed"):
             observer.stubs_placed(self.stubs)
@@ -438,12 +444,7 @@ class Store:
 
     def code_at(self, address: int):
         """(CompiledFunction, its module's code base) for a pc in compiled code, else None."""
-        k = bisect.bisect(self._code_starts, address) - 1
-        if k >= 0:
-            end, function, base = self._code_entries[k]
-            if address < end:
-                return function, base
-        return None
+        return self.code.code_at(address)
 
     # -- calling --
 
@@ -522,11 +523,7 @@ class Instance:
         self.tags: list[Tag] = []
         self._link(imports)
 
-        num_funcs = module.num_imported_funcs + len(module.funcs)
-        self.vm_layout = L.VmctxLayout(num_funcs, len(module.imports_of("global")) + len(module.globals),
-                                       len(module.imports_of("table")) + len(module.tables), NUM_BUILTINS,
-                                       len(module.imports_of("memory")) + len(module.memories),
-                                       len(module.imports_of("tag")) + len(module.tags))
+        self.vm_layout = vmctx_layout(module)
         self.vmctx = (ctypes.c_uint64 * (self.vm_layout.size // 8))()
         self.vmctx_address = ctypes.addressof(self.vmctx)
         store.instances[self.vmctx_address] = self
