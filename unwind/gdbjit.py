@@ -149,7 +149,7 @@ class GdbJitRegistrar:
         offsets = array("Q")
         offsets.frombytes(payload[at:at + 8 * count])
         image = payload[at + 8 * count:]
-        if len(offsets) != count or any(offset + 8 > len(image) for offset in offsets):
+        if len(offsets) != count or (offsets and max(offsets) + 8 > len(image)):
             return False
         self.registrations.append(register(relocate(image, offsets, region.address - address)))
         return True

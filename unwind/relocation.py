@@ -42,8 +42,11 @@ def relocations(image: bytes, probed: bytes) -> array | None:
 
 
 def relocate(image: bytes, offsets: array, delta: int) -> bytes:
-    """`image` with `delta` added to each address field."""
-    moved = bytearray(image)
+    """`image` with `delta` added to each address field: one big-integer addition of an
+    image-sized number holding |delta| at each field. No field overflows (or, moving
+    down, underflows), so no carry crosses into the bytes after it."""
+    addend = bytearray(len(image))
     for at in offsets:
-        _FIELD.pack_into(moved, at, (_FIELD.unpack_from(moved, at)[0] + delta) & 0xFFFF_FFFF_FFFF_FFFF)
-    return bytes(moved)
+        _FIELD.pack_into(addend, at, abs(delta))
+    value, change = int.from_bytes(image, "little"), int.from_bytes(addend, "little")
+    return (value + change if delta >= 0 else value - change).to_bytes(len(image), "little")

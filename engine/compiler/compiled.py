@@ -17,8 +17,10 @@ shapes of CFI rules, never arbitrary types.
 
 from __future__ import annotations
 
+import gc
 import struct
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .common import TryRegion
@@ -30,7 +32,7 @@ class CompiledFunction:
     index: int
     start: int  # offset in the module's code blob
     end: int
-    addr_map: list  # [(native offset in blob, wasm module offset)], sorted
+    addr_map: Sequence  # [(native offset in blob, wasm module offset)], sorted
     cfi_rows: list  # [(native offset in blob, frames.CfaRule)]; AT_CALL holds at `start`
     frame_locals: int  # non-parameter locals (slots at rbp-16-8*j)
     frame_size: int  # rsp = rbp - 8 - frame_size in the body
@@ -66,6 +68,20 @@ class CompiledModule:
                 _I32.pack_into(code, at, type_ids[type_index])
         return CompiledModule(bytes(code), self.functions)
 
+    def address_pairs(self) -> array:
+        """Every function's address map in one table of 32-bit numbers: native offset, Wasm
+        offset, native offset, ... in function order (a decoded module's maps are views of such a table)."""
+        maps = [f.addr_map for f in self.functions]
+        if maps and all(isinstance(m, AddressMap) and m._pairs is maps[0]._pairs for m in maps):
+            pairs = maps[0]._pairs
+            if maps[0]._first == 0 and 2 * sum(map(len, maps)) == len(pairs):
+                return pairs
+        pairs = array("I")
+        for m in maps:
+            for pair in m:
+                pairs.extend(pair)
+        return pairs
+
 
 class FormatError(Exception):
     """Bytes that are not a compiled module in the binary form."""
@@ -82,13 +98,13 @@ def to_bytes(compiled: CompiledModule) -> bytes:
     """The binary form: length-prefixed parts (code, function records, address maps, CFI
     rows, the CFI rules they index, exception regions, type-id fields)."""
     records = bytearray()
-    addr, rows, tries, type_fields = array("Q"), array("Q"), array("q"), array("Q")
+    addr, rows, tries, type_fields = array("I"), array("I"), array("q"), array("I")
     rules: dict[CfaRule, int] = {}
     try:
         for f in compiled.functions:
             _add_function(f, records, addr, rows, rules, tries, type_fields)
-    except TypeError as e:  # an unhashable rule: not one the compiler makes for Wasm code
-        raise FormatError(f"a CFI rule has no binary form: {e}") from None
+    except (TypeError, OverflowError) as e:  # an unhashable rule, a blob over 4 GiB
+        raise FormatError(f"no binary form: {e}") from None
     rule_table = bytearray(_LENGTH.pack(len(rules)))
     for rule in rules:
         _encode_value(rule, rule_table)
@@ -121,10 +137,53 @@ def _add_function(f: CompiledFunction, records: bytearray, addr: array, rows: ar
 
 def from_bytes(data: bytes | memoryview) -> CompiledModule:
     """Decode `to_bytes`'s output; FormatError if it is not well formed."""
+    collecting = gc.isenabled()
+    gc.disable()  # many small objects and no cycles: collections would only cost time
     try:
         return _decode(memoryview(data))
     except (struct.error, ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError) as e:
         raise FormatError(f"malformed compiled module: {e}") from None
+    finally:
+        if collecting:
+            gc.enable()
+
+
+class AddressMap(Sequence):
+    """A decoded function's address map, a view of the module's table of pairs: it makes
+    its (native offset, Wasm offset) tuples only when they are read (a trap report, an
+    observer that has no cached payload), so that a cached module loads fast."""
+
+    __slots__ = ("_pairs", "_first", "_count")
+
+    def __init__(self, pairs: array, first: int, count: int):
+        self._pairs = pairs  # native, wasm, native, wasm, ...
+        self._first = first
+        self._count = count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return list(self)[k]
+        if k < 0:
+            k += self._count
+        if not 0 <= k < self._count:
+            raise IndexError("address map index out of range")
+        at = self._first + 2 * k
+        return self._pairs[at], self._pairs[at + 1]
+
+    def __iter__(self):
+        end = self._first + 2 * self._count
+        return zip(self._pairs[self._first:end:2], self._pairs[self._first + 1:end:2])
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (list, AddressMap)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 def _decode(data: memoryview) -> CompiledModule:
@@ -140,20 +199,21 @@ def _decode(data: memoryview) -> CompiledModule:
         raise ValueError("trailing bytes")
     code, records, addr_part, rows_part, rule_table, tries_part, types_part = parts
     addr, rows, tries, type_fields = (_array(kind, part) for kind, part in (
-        ("Q", addr_part), ("Q", rows_part), ("q", tries_part), ("Q", types_part)))
+        ("I", addr_part), ("I", rows_part), ("q", tries_part), ("I", types_part)))
     rules = _decode_rules(rule_table)
-    if len(records) % _FUNCTION.size:
-        raise ValueError("truncated function record")
+    if len(records) % _FUNCTION.size or len(addr) % 2 or len(rows) % 2 or len(type_fields) % 2:
+        raise ValueError("a truncated record")
+    # Whole tables at once; each function takes its slice.
+    all_rows = list(zip(rows[0::2], [rules[k] for k in rows[1::2]]))
+    all_type_fields = list(zip(type_fields[0::2], type_fields[1::2]))
+    if any(at + 4 > len(code) for at in type_fields[0::2]):
+        raise ValueError("a type-id field lies outside the code")
     functions = []
     a = r = t = y = 0
     for index, start, end, frame_locals, frame_size, n_addr, n_rows, n_tries, n_types \
             in _FUNCTION.iter_unpack(records):
-        addr_map = list(zip(addr[a:a + 2 * n_addr:2], addr[a + 1:a + 2 * n_addr:2]))
-        cfi_rows = list(zip(rows[r:r + 2 * n_rows:2], [rules[k] for k in rows[r + 1:r + 2 * n_rows:2]]))
-        if len(addr_map) != n_addr or len(cfi_rows) != n_rows:
-            raise ValueError("a table runs past its part")
-        a += 2 * n_addr
-        r += 2 * n_rows
+        if not 0 <= start <= end <= len(code):
+            raise ValueError("a function lies outside the code")
         regions = []
         for _ in range(n_tries):
             start_, end_, landing, n_clauses = tries[t:t + 4]
@@ -163,14 +223,14 @@ def _decode(data: memoryview) -> CompiledModule:
                 raise ValueError("an exception region runs past its part")
             regions.append(TryRegion(start_, end_, landing, clauses))
             t += 4 + 2 * n_clauses
-        type_id_fields = list(zip(type_fields[y:y + 2 * n_types:2], type_fields[y + 1:y + 2 * n_types:2]))
-        y += 2 * n_types
-        if not 0 <= start <= end <= len(code) or any(at + 4 > len(code) for at, _ in type_id_fields):
-            raise ValueError("a function lies outside the code")
-        functions.append(CompiledFunction(index, start, end, addr_map, cfi_rows, frame_locals,
-                                          frame_size, regions, type_id_fields))
-    if (a, r, t, y) != (len(addr), len(rows), len(tries), len(type_fields)):
-        raise ValueError("tables longer than their functions")
+        functions.append(CompiledFunction(index, start, end, AddressMap(addr, 2 * a, n_addr),
+                                          all_rows[r:r + n_rows], frame_locals, frame_size, regions,
+                                          all_type_fields[y:y + n_types]))
+        a += n_addr
+        r += n_rows
+        y += n_types
+    if (2 * a, 2 * r, t, 2 * y) != (len(addr), len(rows), len(tries), len(type_fields)):
+        raise ValueError("tables and functions do not match")
     return CompiledModule(bytes(code), functions)
 
 

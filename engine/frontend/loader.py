@@ -61,7 +61,7 @@ def load_bytes(data: bytes, name: str = "<bytes>", text: bool | None = None,
         if cache is None or cache.entry(wasm, code_options).compiled() is None:
             wasmtools.validate(wasm)
     except wasmtools.ToolError as e:
-        kind = "cannot parse text" if text and not data.startswith(b"\0asm") else "invalid module"
+        kind = "cannot parse text" if wasm is None else "invalid module"
         raise LoadError(f"{name}: {kind}: {e.message}") from None
     try:
         module = decode_module(wasm)

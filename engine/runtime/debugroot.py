@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from array import array
 from dataclasses import dataclass
 
 from .. import layout as L
@@ -38,6 +39,15 @@ def _words(values) -> ctypes.Array:
 
 def _string(text: str) -> ctypes.Array:
     return ctypes.create_string_buffer(text.encode("utf-8", "replace"))
+
+
+def _add_to_even_words(words: array, value: int) -> bytes:
+    """`words` (64-bit) with `value` added to words 0, 2, 4, ...: one big-integer addition
+    for the whole table, as no word overflows and so no carry crosses into the next."""
+    size = 8 * len(words)
+    addend = struct.pack("<QQ", value, 0) * (len(words) // 2)
+    total = int.from_bytes(words.tobytes(), "little") + int.from_bytes(addend, "little")
+    return total.to_bytes(size, "little") if size else bytes(8)
 
 
 _roots: dict[int, "DebugRoot"] = {}  # by the address of the pointer that publishes it
@@ -113,21 +123,26 @@ class StoreRecord:
             return self.modules[id(compiled)]
         base = instance.code_region.address
         module = instance.module
-        entries = []
-        for function in compiled.functions:
-            name = _string(module.func_name(function.index))
-            pairs = function.addr_map
-            addr_map = (ctypes.c_uint64 * max(2 * len(pairs), 1))()
-            addr_map[0:2 * len(pairs):2] = [base + native for native, _ in pairs]
-            addr_map[1:2 * len(pairs):2] = [wasm for _, wasm in pairs]
-            self.keep += [name, addr_map]
-            entries += [function.index, base + function.start, base + function.end,
-                        ctypes.addressof(name), ctypes.addressof(addr_map), len(function.addr_map)]
-        table = _words(entries)
+        functions = compiled.functions
+        # One array of address-map pairs and one buffer of names for the whole module, each
+        # function's entry pointing into them: a few allocations, however many functions.
+        pairs = array("Q", compiled.address_pairs())
+        addr_map = (ctypes.c_uint64 * max(len(pairs), 1)).from_buffer_copy(_add_to_even_words(pairs, base))
+        names = [module.func_name(f.index).encode("utf-8", "replace") + b"\0" for f in functions]
+        name_buffer = ctypes.create_string_buffer(b"".join(names), sum(map(len, names)) or 1)
+        entries = array("Q")
+        pairs_at, name_at = ctypes.addressof(addr_map), ctypes.addressof(name_buffer)
+        for function, name in zip(functions, names):
+            count = len(function.addr_map)
+            entries.extend((function.index, base + function.start, base + function.end, name_at,
+                            pairs_at, count))
+            pairs_at += 16 * count
+            name_at += len(name)
+        table = (ctypes.c_uint64 * max(len(entries), 1)).from_buffer_copy(entries.tobytes() or bytes(8))
         source = _string(module.name or "")
-        record = _words([base, instance.code_region.size, len(compiled.functions),
+        record = _words([base, instance.code_region.size, len(functions),
                          ctypes.addressof(table), ctypes.addressof(source)])
-        self.keep += [table, source, record]
+        self.keep += [addr_map, name_buffer, table, source, record]
         self.modules[id(compiled)] = ctypes.addressof(record)
         return ctypes.addressof(record)
 

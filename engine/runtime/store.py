@@ -543,7 +543,7 @@ class Instance:
         first = module.num_imported_funcs
         for k, cf in enumerate(self.compiled.functions):
             index = first + k
-            ft = module.func_type(index)
+            ft = module.types[module.funcs[k]].composite
             tid = self.type_ids[module.funcs[k]]
             rec = store._record(base + cf.start, self.vmctx_address, tid, index)
             func = Func(store, rec, ft, tid, module.func_name(index))
