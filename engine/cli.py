@@ -11,11 +11,12 @@ and usage errors work (and are fast) whatever state the engine is in.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
 
-from .options import build_parser, parse_subcommand
+from .options import COMMANDS, build_parser, command_parser, parse_subcommand
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_TRAP = 0, 1, 2, 70, 134
 
@@ -29,6 +30,8 @@ class RunError(Exception):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    if argv[:1] and argv[0] in COMMANDS:  # only that command's parser: less to build
+        return parse_subcommand(None, {argv[0]: command_parser(argv[0])}, argv, "command")
     return parse_subcommand(*build_parser(), argv, "command")
 
 
@@ -104,11 +107,14 @@ def load(args: argparse.Namespace, store, cache):
 
 def run_module(args: argparse.Namespace) -> int:
     """`stackstitch run`: load, set up the store and its observers, run, clean up."""
+    # Starting makes many long-lived objects and no cycles: the cyclic collector waits
+    # until the module runs (run_in_store).
+    collecting = gc.isenabled()
+    gc.disable()
     from . import values
-    from stackstitch.backtrace import capture
 
     cache = open_cache(args)
-    store = new_store(args, cache, trap_observers=[capture])  # traps carry stitched backtraces
+    store = new_store(args, cache, trap_observers=[capture_backtrace])
     try:
         module = load(args, store, cache)
         if not args.no_gdb_jit:
@@ -121,9 +127,17 @@ def run_module(args: argparse.Namespace) -> int:
                     store.add_code_observer(observer)
             except ProfilingSetupError as e:
                 raise RunError(str(e)) from None
-        return run_in_store(store, module, args, values)
+        return run_in_store(store, module, args, values, collect=collecting)
     finally:
         store.close()
+        if collecting:
+            gc.enable()
+
+
+def capture_backtrace(store, error) -> None:
+    """Traps carry stitched backtraces (`stackstitch.backtrace`, loaded at the first trap)."""
+    from stackstitch.backtrace.capture import capture
+    capture(store, error)
 
 
 def compile_module(args: argparse.Namespace) -> int:
@@ -158,8 +172,9 @@ def compile_module(args: argparse.Namespace) -> int:
         store.close()
 
 
-def run_in_store(store, module, args: argparse.Namespace, values) -> int:
-    """Link with WASI, call the entry point, print results or report how it ended."""
+def run_in_store(store, module, args: argparse.Namespace, values, collect: bool = True) -> int:
+    """Link with WASI, call the entry point, print results or report how it ended; the
+    cyclic garbage collector runs while the module does if `collect`."""
     from .compiler.common import CompileError
     from .runtime.store import LinkError, Trap, WasmException
     from .host.wasi import MODULE as WASI_MODULE
@@ -171,6 +186,8 @@ def run_in_store(store, module, args: argparse.Namespace, values) -> int:
         if any(imp.module == WASI_MODULE for imp in module.imports):
             wasi.bind(instance)
         func, raw_args = entry_point(instance, args, values)
+        if collect:
+            gc.enable()
         results = func(*raw_args) if func is not None else []
     except (LinkError, CompileError) as e:
         raise RunError(one_line(e)) from None

@@ -7,7 +7,7 @@ entry is named by its key, a SHA-256 over:
 * the cache format and the engine's version: a digest of the engine's own source files
   (so an edited compiler never meets code an older one made) and of the wasm-tools
   release that validated the module;
-* every option that changes the code (`ModuleCompiler.code_options`);
+* every option that changes the code (`compiler.compiled.code_options`);
 * the module's bytes.
 
 Nothing store-specific is in the code (see `compiler/compiled.py`), so one entry serves

@@ -1,4 +1,5 @@
-"""The command line's options: `stackstitch run` and `wast`, and the types of their values.
+"""The command line's options: `stackstitch run`, `compile` and `wast`, and the types of
+their values.
 
 Shared by the dispatcher (cli.py) and `stackstitch gdb`, which passes `run` options through
 and checks them before gdb starts. Imports nothing of the engine at module level, so
@@ -51,41 +52,27 @@ def positive(convert):
     return parse
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
-    parser = argparse.ArgumentParser(
-        prog="stackstitch",
-        description="A native x86-64 WebAssembly engine whose switched stacks "
-                    "(stack-switching proposal) are debuggable and profilable.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    run = commands.add_parser(
-        "run", help="run a module (.wasm or .wat)",
-        description="Instantiate MODULE (with WASI preview1 imports) and call the export "
-                    "NAME with ARGs, or `_start`, or only its start function. Results are "
-                    "printed one per line.",
-        epilog="Arguments are converted by the parameter types: integers in decimal or hex "
+# The subcommands with options of their own: help, description, epilog, and what adds
+# their arguments. `perf` and `gdb` parse their own command lines.
+_RUN_DESCRIPTION = ("Instantiate MODULE (with WASI preview1 imports) and call the export NAME "
+                    "with ARGs, or `_start`, or only its start function. Results are printed "
+                    "one per line.")
+_RUN_EPILOG = ("Arguments are converted by the parameter types: integers in decimal or hex "
                "(0x...), floats incl. nan, inf, -0 and hex floats, `null` for references. "
                "Put negative values other than plain decimals after `--` (-- -inf). "
                "Exit status: 0 success, 1 load/validation/link error, 2 usage error, "
                "134 trap or unhandled suspension, n for WASI proc_exit(n).")
-    add_run_options(run)
-    compile_ = commands.add_parser(
-        "compile", help="compile a module into the code cache, without running it",
-        description="Compile MODULE as `stackstitch run` with the same options would, and keep "
-                    "its code (and what debuggers are given) in the code cache "
-                    "($XDG_CACHE_HOME/stackstitch), so that later runs start at once. Options "
-                    "that do not change the code are accepted and have no effect, so a run's "
-                    "command line with `run` replaced by `compile` fills the entry that run uses.")
-    add_run_options(compile_)
-    commands.add_parser("perf", add_help=False, help="profile with perf: record, report")
-    commands.add_parser("gdb", add_help=False,
-                        help="debug with gdb and the continuation-aware plugin")
+_COMPILE_DESCRIPTION = (
+    "Compile MODULE as `stackstitch run` with the same options would, and keep its code (and "
+    "what debuggers are given) in the code cache ($XDG_CACHE_HOME/stackstitch), so that later "
+    "runs start at once. Options that do not change the code are accepted and have no effect, "
+    "so a run's command line with `run` replaced by `compile` fills the entry that run uses.")
+_WAST_DESCRIPTION = ("Run WebAssembly spec test scripts, each in a fresh store. Prints one line "
+                     "per script, then `N passed, M failed` counting commands. Exit status 0 "
+                     "iff no command failed.")
 
-    wast = commands.add_parser(
-        "wast", help="run spec test scripts (.wast)",
-        description="Run WebAssembly spec test scripts, each in a fresh store. Prints one "
-                    "line per script, then `N passed, M failed` counting commands. Exit "
-                    "status 0 iff no command failed.")
+
+def add_wast_options(wast: argparse.ArgumentParser) -> None:
     wast.add_argument("files", metavar="FILE", nargs="+", help="a .wast script")
     wast.add_argument("-v", "--verbose", action="store_true",
                       help="print each failed command with its line number and reason")
@@ -95,7 +82,42 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                       help="scripts run in parallel (default: number of CPUs)")
     wast.add_argument("--switching", choices=("native", "libcall"), default="native",
                       help="how stack-switching instructions run (default: native)")
-    return parser, {"run": run, "compile": compile_, "wast": wast}
+
+
+COMMANDS = {
+    "run": ("run a module (.wasm or .wat)", _RUN_DESCRIPTION, _RUN_EPILOG, lambda p: add_run_options(p)),
+    "compile": ("compile a module into the code cache, without running it", _COMPILE_DESCRIPTION,
+                None, lambda p: add_run_options(p)),
+    "wast": ("run spec test scripts (.wast)", _WAST_DESCRIPTION, None, add_wast_options),
+}
+
+
+def command_parser(name: str, commands=None) -> argparse.ArgumentParser:
+    """The parser of subcommand `name` (in COMMANDS): added to `commands` (a subparsers
+    action), or on its own, which is all a command line naming it needs."""
+    help_text, description, epilog, add_options = COMMANDS[name]
+    if commands is None:
+        parser = argparse.ArgumentParser(prog=f"stackstitch {name}", description=description,
+                                         epilog=epilog)
+    else:
+        parser = commands.add_parser(name, help=help_text, description=description, epilog=epilog)
+    add_options(parser)
+    return parser
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The whole command line (for help and usage errors), and the subcommands' parsers."""
+    parser = argparse.ArgumentParser(
+        prog="stackstitch",
+        description="A native x86-64 WebAssembly engine whose switched stacks "
+                    "(stack-switching proposal) are debuggable and profilable.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subcommands = {name: command_parser(name, commands) for name in ("run", "compile")}
+    commands.add_parser("perf", add_help=False, help="profile with perf: record, report")
+    commands.add_parser("gdb", add_help=False,
+                        help="debug with gdb and the continuation-aware plugin")
+    subcommands["wast"] = command_parser("wast", commands)
+    return parser, subcommands
 
 
 def add_run_options(run: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ from ..frontend.instructions import BodyReader, UnknownInstruction
 from ..frontend.module import Module
 from ..frontend.types import FuncType
 from .calls import CallsCodegen
-from .common import SCRATCH, CompileError, Entry, TryRegion, simple_type
+from .common import SCRATCH, CompileError, Entry, TryRegion, no_garbage_collection, simple_type
 from .compiled import CompiledFunction, CompiledModule, from_bytes, to_bytes
 from .control import ControlCodegen, Frame
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
@@ -58,20 +58,14 @@ class ModuleCompiler:
         self.global_types += [simple_type(g.type.valtype) for g in module.globals]
         self.jump_tables: list[tuple[int, int, Label]] = []
 
-    @staticmethod
-    def code_options(libcall: bool) -> str:
-        """Every option that changes the code, as text for a cache key. The module's
-        bytes and the engine's version are the rest of the key; the store's type ids are
-        not, as the code lists where they go (CompiledFunction.type_id_fields)."""
-        return "switching=libcall" if libcall else "switching=native"
-
     def compile(self) -> CompiledModule:
         count = len(self.module.code)
         processes = min(os.cpu_count() or 1, count // PARALLEL_MIN_FUNCTIONS)
-        if processes > 1:
-            return self.compile_in_processes(processes)
-        code, functions, calls = self.compile_range(0, count)
-        return CompiledModule(code, functions)
+        with no_garbage_collection():
+            if processes > 1:
+                return self.compile_in_processes(processes)
+            code, functions, calls = self.compile_range(0, count)
+            return CompiledModule(code, functions)
 
     def compile_range(self, lo: int, hi: int) -> tuple[bytes, list, dict]:
         """Compile defined functions lo..hi-1 into one blob. Also returns the direct calls

@@ -3,7 +3,9 @@ ids, and the small type helpers."""
 
 from __future__ import annotations
 
+import gc
 import struct
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -33,6 +35,19 @@ B_MEMORY_GROW, B_MEMORY_INIT, B_DATA_DROP, B_MEMORY_COPY, B_MEMORY_FILL, \
     B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL, B_CONT_NEW, \
     B_THROW, B_THROW_REF, B_THROW_INTO = range(14)
 NUM_BUILTINS = 14
+
+
+@contextmanager
+def no_garbage_collection():
+    """Compiling and decoding make millions of small objects and no reference cycles, so
+    the cyclic collector's passes over them would only cost time (about 5%)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class CompileError(Exception):

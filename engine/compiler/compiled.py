@@ -17,18 +17,19 @@ shapes of CFI rules, never arbitrary types.
 
 from __future__ import annotations
 
-import gc
 import struct
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .common import TryRegion
+from .common import TryRegion, no_garbage_collection
 from .frames import CfaRule, PointerChain
 
 
 @dataclass
 class CompiledFunction:
+    """One function's place in the module's blob and its tables."""
+
     index: int
     start: int  # offset in the module's code blob
     end: int
@@ -56,6 +57,8 @@ class CompiledFunction:
 
 @dataclass
 class CompiledModule:
+    """A module's code blob and its functions."""
+
     code: bytes
     functions: list[CompiledFunction] = field(default_factory=list)
 
@@ -81,6 +84,14 @@ class CompiledModule:
             for pair in m:
                 pairs.extend(pair)
         return pairs
+
+
+def code_options(libcall: bool) -> str:
+    """Every option of the compiler that changes the code it makes, as text for a cache
+    key (`ModuleCompiler`'s `libcall`). The module's bytes and the engine's version are the
+    rest of the key; the store's type ids are not, as the code lists where they go
+    (`CompiledFunction.type_id_fields`)."""
+    return "switching=libcall" if libcall else "switching=native"
 
 
 class FormatError(Exception):
@@ -137,15 +148,11 @@ def _add_function(f: CompiledFunction, records: bytearray, addr: array, rows: ar
 
 def from_bytes(data: bytes | memoryview) -> CompiledModule:
     """Decode `to_bytes`'s output; FormatError if it is not well formed."""
-    collecting = gc.isenabled()
-    gc.disable()  # many small objects and no cycles: collections would only cost time
     try:
-        return _decode(memoryview(data))
+        with no_garbage_collection():
+            return _decode(memoryview(data))
     except (struct.error, ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError) as e:
         raise FormatError(f"malformed compiled module: {e}") from None
-    finally:
-        if collecting:
-            gc.enable()
 
 
 class AddressMap(Sequence):

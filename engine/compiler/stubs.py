@@ -50,6 +50,8 @@ ENTRY_FRAME = CfaRule("rbp", 16, (("rbp", -16), ("rbx", -24), ("r12", -32), ("r1
 
 @dataclass
 class StubSymbol:
+    """One stub: its name, place in the stub region and CFI rows."""
+
     name: str
     start: int  # offsets in the stub region
     end: int
@@ -59,6 +61,8 @@ class StubSymbol:
 
 @dataclass
 class Stubs:
+    """A store's stubs: their region, symbols and entry points."""
+
     region: object  # where `build_stubs` had the code placed: .address, .size
     symbols: list[StubSymbol]
     entry: object  # EntryFunction

@@ -42,6 +42,8 @@ HEAP_TYPES = {
 
 @dataclass(frozen=True)
 class Opcode:
+    """One instruction of the opcode table: its code, name and immediates."""
+
     code: int  # the opcode byte; for prefixed instructions, the sub-opcode after 0xFC
     name: str  # the text format's name
     immediates: tuple[str, ...]
@@ -50,6 +52,8 @@ class Opcode:
 
 @dataclass(frozen=True)
 class MemArg:
+    """A memory instruction's immediate: alignment, memory index and offset."""
+
     align: int  # log2 of the alignment hint
     memory: int
     offset: int

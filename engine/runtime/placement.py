@@ -7,8 +7,8 @@ import bisect
 from typing import TYPE_CHECKING
 
 from .. import layout as L
-from ..compiler.codegen import CompiledModule, ModuleCompiler
 from ..compiler.common import NUM_BUILTINS
+from ..compiler.compiled import CompiledModule, code_options
 from ..frontend.module import Module
 from .codemem import CodeRegion
 
@@ -24,7 +24,7 @@ class PlacedCode:
         self.observers = observers
         self.libcall = libcall
         self.cache = cache
-        self.code_options = ModuleCompiler.code_options(libcall)
+        self.code_options = code_options(libcall)
         self._modules: dict[int, tuple] = {}
         self._starts: list[int] = []  # sorted start addresses of compiled functions
         self._entries: list[tuple] = []  # (end address, CompiledFunction, region base)
@@ -37,6 +37,7 @@ class PlacedCode:
             cached = self.cache.entry(module.data, self.code_options) if self.cache else None
             compiled = cached.compiled() if cached is not None else None
             if compiled is None:
+                from ..compiler.codegen import ModuleCompiler  # not needed when the cache has the code
                 compiled = ModuleCompiler(module, type_ids, vm, libcall=self.libcall).compile()
                 if cached is not None:
                     cached.store(compiled)
