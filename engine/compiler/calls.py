@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from .. import layout as L
 from ..frontend.types import FuncType
-from .common import CONST, REG, SCRATCH, SLOT, CodegenCore, is_float, simple_type, width
+from .common import (CONST, REG, SCRATCH, SLOT, CodegenCore, frame_operand, is_float, simple_type,
+                     width)
 from .frames import AT_CALL, RBP_FRAME
 from .x86 import AE, NE, R14, R15, RBP, RSP, E, Mem
 
@@ -21,7 +22,7 @@ class CallsCodegen(CodegenCore):
         self.max_out = max(self.max_out, n, len(ft.results), L.MIN_CALL_AREA)
         h = len(self.stack)
         for j in range(n):
-            self.store_entry(Mem(RSP, 8 * j), self.stack[h - n + j])
+            self.store_entry(frame_operand(RSP, 8 * j), self.stack[h - n + j])
         for e in self.stack[h - n:]:
             self.release(e)
         del self.stack[h - n:]

@@ -21,7 +21,8 @@ from ..frontend.instructions import BodyReader, UnknownInstruction
 from ..frontend.module import Module
 from ..frontend.types import FuncType
 from .calls import CallsCodegen
-from .common import SCRATCH, CompileError, Entry, TryRegion, no_garbage_collection, simple_type
+from .common import (SCRATCH, CompileError, Entry, TryRegion, local_operands, no_garbage_collection,
+                     simple_type)
 from .compiled import CompiledFunction, CompiledModule, from_bytes, to_bytes
 from .control import ControlCodegen, Frame
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
@@ -36,6 +37,7 @@ from .x86 import R15, RAX, RBP, RCX, RDI, RSI, RSP, Assembler, B, Label, Mem
 # Modules with at least this many functions per process compile in several processes.
 PARALLEL_MIN_FUNCTIONS = 256
 _SENT, _FAILED = 0, 1  # what a compiler child's message starts with
+_TRAP_STUB = Mem(R15, L.VM_TRAP_STUB)
 
 
 class ModuleCompiler:
@@ -183,8 +185,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.nparams = len(ft.params)
         self.nlocals = len(body.locals)
         self.slot_base = -16 - 8 * self.nlocals  # slot k at slot_base - 8*k
-        self.local_mems = [Mem(RBP, 16 + 8 * i) for i in range(self.nparams)]
-        self.local_mems += [Mem(RBP, -16 - 8 * j) for j in range(self.nlocals)]
+        self.local_mems = local_operands(self.nparams, self.nlocals)
         self.slot_mems: list[Mem] = []
         self.stack: list[Entry] = []
         self.max_out = 0
@@ -213,7 +214,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
 
     def emit_trap_call(self, code: int):
         self.asm.mov_imm_noflags(RSI, code)
-        self.asm.call_indirect(Mem(R15, L.VM_TRAP_STUB))
+        self.asm.call_indirect(_TRAP_STUB)
 
     def compile(self) -> CompiledFunction:
         a = self.asm

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from .x86 import R11
+from .x86 import R11, RBP, Mem
 
 if TYPE_CHECKING:
     from ..frontend.instructions import MemArg
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..frontend.types import FuncType
     from .control import Frame
     from .frames import CfaRule
-    from .x86 import Assembler, Label, Mem
+    from .x86 import Assembler, Label
 
 # Where a value on the abstract stack lives: an Entry's kind.
 CONST, REG, LOCAL, SLOT = range(4)
@@ -29,6 +29,35 @@ Entry = tuple[int, int, str]
 
 SCRATCH = R11  # never allocated: address and memory-to-memory temporaries
 XSCRATCH = 15  # the same among xmm registers
+
+# Frame operands [rbp + disp] and [rsp + disp], made once and shared by all functions (a
+# Mem is immutable): the locals of each (parameter count, local count), and single ones.
+_LOCAL_OPERANDS: dict[tuple[int, int], list[Mem]] = {}
+_FRAME_OPERANDS: dict[tuple[int, int], Mem] = {}
+
+
+def frame_operand(base: int, disp: int) -> Mem:
+    """[base + disp] for base rbp or rsp."""
+    mem = _FRAME_OPERANDS.get((base, disp))
+    if mem is None:
+        mem = _FRAME_OPERANDS[base, disp] = Mem(base, disp)
+    return mem
+
+
+def rbp_operand(disp: int) -> Mem:
+    return frame_operand(RBP, disp)
+
+
+def local_operands(nparams: int, nlocals: int) -> list[Mem]:
+    """Parameter i at [rbp + 16 + 8*i], declared local j at [rbp - 16 - 8*j] (not to be
+    changed: shared)."""
+    mems = _LOCAL_OPERANDS.get((nparams, nlocals))
+    if mems is None:
+        mems = [rbp_operand(16 + 8 * i) for i in range(nparams)]
+        mems += [rbp_operand(-16 - 8 * j) for j in range(nlocals)]
+        _LOCAL_OPERANDS[nparams, nlocals] = mems
+    return mems
+
 
 # Builtins: runtime routines called like imports (see runtime.Instance._make_builtins).
 B_MEMORY_GROW, B_MEMORY_INIT, B_DATA_DROP, B_MEMORY_COPY, B_MEMORY_FILL, \
@@ -57,6 +86,9 @@ class CompileError(Exception):
 def simple_type(t) -> str:
     """The compiler's view of a value type: a number type, or "ref" for any reference."""
     return t if isinstance(t, str) else "ref"
+
+
+FLOATS = frozenset(("f32", "f64"))  # `ty in FLOATS`: is_float without a call, in hot paths
 
 
 def is_float(ty: str) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Sequence
+from itertools import chain
 from dataclasses import dataclass, field
 
 from .common import TryRegion, no_garbage_collection
@@ -46,7 +47,10 @@ class CompiledFunction:
         """Move everything by `delta` bytes: the function now starts `delta` later in the blob."""
         self.start += delta
         self.end += delta
-        self.addr_map = [(native + delta, wasm) for native, wasm in self.addr_map]
+        if isinstance(self.addr_map, AddressMap):
+            self.addr_map = self.addr_map.shifted(delta)
+        else:
+            self.addr_map = [(native + delta, wasm) for native, wasm in self.addr_map]
         self.cfi_rows = [(native + delta, rule) for native, rule in self.cfi_rows]
         self.type_id_fields = [(at + delta, t) for at, t in self.type_id_fields]
         for region in self.tries:
@@ -75,14 +79,14 @@ class CompiledModule:
         """Every function's address map in one table of 32-bit numbers: native offset, Wasm
         offset, native offset, ... in function order (a decoded module's maps are views of such a table)."""
         maps = [f.addr_map for f in self.functions]
-        if maps and all(isinstance(m, AddressMap) and m._pairs is maps[0]._pairs for m in maps):
+        if maps and all(isinstance(m, AddressMap) and m._pairs is maps[0]._pairs and not m._delta
+                        for m in maps):
             pairs = maps[0]._pairs
             if maps[0]._first == 0 and 2 * sum(map(len, maps)) == len(pairs):
                 return pairs
         pairs = array("I")
         for m in maps:
-            for pair in m:
-                pairs.extend(pair)
+            pairs.extend(chain.from_iterable(m))
         return pairs
 
 
@@ -133,8 +137,7 @@ def _add_function(f: CompiledFunction, records: bytearray, addr: array, rows: ar
     records += _FUNCTION.pack(f.index, f.start, f.end, f.frame_locals, f.frame_size,
                               len(f.addr_map), len(f.cfi_rows), len(f.tries),
                               len(f.type_id_fields))
-    for pair in f.addr_map:
-        addr.extend(pair)
+    addr.extend(chain.from_iterable(f.addr_map))
     for at, rule in f.cfi_rows:
         rows.append(at)
         rows.append(rules.setdefault(rule, len(rules)))
@@ -142,8 +145,7 @@ def _add_function(f: CompiledFunction, records: bytearray, addr: array, rows: ar
         tries.extend((region.start, region.end, region.landing, len(region.clauses)))
         for kind, tag in region.clauses:
             tries.extend((kind, -1 if tag is None else tag))
-    for pair in f.type_id_fields:
-        type_fields.extend(pair)
+    type_fields.extend(chain.from_iterable(f.type_id_fields))
 
 
 def from_bytes(data: bytes | memoryview) -> CompiledModule:
@@ -160,12 +162,16 @@ class AddressMap(Sequence):
     its (native offset, Wasm offset) tuples only when they are read (a trap report, an
     observer that has no cached payload), so that a cached module loads fast."""
 
-    __slots__ = ("_pairs", "_first", "_count")
+    __slots__ = ("_pairs", "_first", "_count", "_delta")
 
-    def __init__(self, pairs: array, first: int, count: int):
+    def __init__(self, pairs: array, first: int, count: int, delta: int = 0):
         self._pairs = pairs  # native, wasm, native, wasm, ...
         self._first = first
         self._count = count
+        self._delta = delta  # added to every native offset (a part of a module moved)
+
+    def shifted(self, delta: int) -> AddressMap:
+        return AddressMap(self._pairs, self._first, self._count, self._delta + delta)
 
     def __len__(self) -> int:
         return self._count
@@ -178,11 +184,14 @@ class AddressMap(Sequence):
         if not 0 <= k < self._count:
             raise IndexError("address map index out of range")
         at = self._first + 2 * k
-        return self._pairs[at], self._pairs[at + 1]
+        return self._pairs[at] + self._delta, self._pairs[at + 1]
 
     def __iter__(self):
         end = self._first + 2 * self._count
-        return zip(self._pairs[self._first:end:2], self._pairs[self._first + 1:end:2])
+        natives = self._pairs[self._first:end:2]
+        if self._delta:
+            natives = [native + self._delta for native in natives]
+        return zip(natives, self._pairs[self._first + 1:end:2])
 
     def __eq__(self, other) -> bool:
         if isinstance(other, (list, AddressMap)):

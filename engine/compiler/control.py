@@ -4,11 +4,10 @@ are in their canonical slots, so a label needs no register state."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import layout as L
-from .common import LOCAL, REG, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, simple_type, width
-from .x86 import AE, R12, R13, RAX, RBP, RBX, RCX, E, Label, Mem, negate
+from .common import (LOCAL, REG, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, rbp_operand,
+                     simple_type, width)
+from .x86 import AE, R12, R13, RAX, RBX, RCX, E, Label, Mem, negate
 
 # Registers that may hold a copy of a loop's most-read locals for the whole loop (the
 # frame slot stays current too: writes go to both). Never claimed by fixed-register code
@@ -20,19 +19,23 @@ XMM_PINS = (14, 13, 12, 11, 10, 9, 8)
 BLOCK_OPENERS = (0x02, 0x03, 0x04, 0x1F)
 
 
-@dataclass
 class Frame:
-    """A block, loop, if, try_table or the function itself, while it is being compiled."""
+    """A block, loop, if, try_table or the function itself, while it is being compiled.
+    (A plain class: the compiler makes one per block, and a dataclass's is slower.)"""
 
-    kind: str  # "block" | "loop" | "if" | "try" | "func"
-    label: Label  # branch target: loop start, or block/if end
-    base: int  # stack height below the frame's parameters
-    params: tuple
-    results: tuple
-    else_label: Label | None = None
-    has_else: bool = False
-    try_region: "TryRegion | None" = None
-    pins: list = field(default_factory=list)  # locals this loop keeps in registers
+    __slots__ = ("kind", "label", "base", "params", "results", "else_label", "has_else",
+                 "try_region", "pins")
+
+    def __init__(self, kind: str, label: Label, base: int, params: tuple, results: tuple):
+        self.kind = kind  # "block" | "loop" | "if" | "try" | "func"
+        self.label = label  # branch target: loop start, or block/if end
+        self.base = base  # stack height below the frame's parameters
+        self.params = params
+        self.results = results
+        self.else_label: Label | None = None
+        self.has_else = False
+        self.try_region: TryRegion | None = None
+        self.pins: list = []  # locals this loop keeps in registers
 
     @property
     def branch_types(self):
@@ -156,25 +159,33 @@ class ControlCodegen(CodegenCore):
         start = self.pos
         open_loops = [{}]  # counts of every loop enclosing the scan point; None for blocks
         self.loop_reads[start] = open_loops[0]
+        body, pos = self.code, start
         while open_loops:
-            op = self.next_opcode()
-            code = op.code if op.prefix is None else None
-            if code in BLOCK_OPENERS:
-                self.skip_immediates(op)
-                if code == 0x03:
-                    open_loops.append({})
-                    self.loop_reads[self.pos] = open_loops[-1]
-                else:
-                    open_loops.append(None)
-            elif code == 0x0B:
-                open_loops.pop()
-            elif code == 0x20 or code == 0x22:
+            byte = body[pos]
+            if byte == 0x20 or byte == 0x22:  # local.get, local.tee
+                self.pos = pos + 1
                 index = self.u32()
+                pos = self.pos
                 for reads in open_loops:
                     if reads is not None:
                         reads[index] = reads.get(index, 0) + 1
-            else:
-                self.skip_immediates(op)
+                continue
+            if byte == 0x0B:
+                open_loops.pop()
+                pos += 1
+                continue
+            after = self.skip_plain(pos)  # most other instructions, without decoding them
+            if after is not None:
+                pos = after
+                continue
+            self.pos = pos
+            op = self.next_opcode()
+            self.skip_immediates(op)
+            if op.prefix is None and op.code in BLOCK_OPENERS:
+                open_loops.append({} if op.code == 0x03 else None)
+                if op.code == 0x03:
+                    self.loop_reads[self.pos] = open_loops[-1]
+            pos = self.pos
         self.pos = start
 
     def op_if(self):
@@ -238,7 +249,7 @@ class ControlCodegen(CodegenCore):
                 self.load((kind, val, ty), reg)
                 self.stack[h - n + j] = (REG, reg, ty)
         for j in range(n):
-            self.store_entry(Mem(RBP, 16 + 8 * j), self.stack[h - n + j])
+            self.store_entry(rbp_operand(16 + 8 * j), self.stack[h - n + j])
 
     def emit_return(self, frame: Frame):
         n = len(frame.results)

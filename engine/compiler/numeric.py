@@ -5,8 +5,8 @@ NaN propagation, trapping and saturating truncation)."""
 from __future__ import annotations
 
 from .. import layout as L
-from .common import (CONST, LOCAL, REG, SCRATCH, XSCRATCH, CodegenCore, Entry, f32_bits, f64_bits,
-                     is_float, width)
+from .common import (CONST, FLOATS, LOCAL, REG, SCRATCH, XSCRATCH, CodegenCore, Entry, f32_bits,
+                     f64_bits, is_float, width)
 from .x86 import AE, BE, NE, NP, RAX, RCX, RDX, A, B, E, Label, P, S, negate
 
 
@@ -16,7 +16,7 @@ class NumericCodegen(CodegenCore):
     # ---- constants -------------------------------------------------------------------
 
     def op_i32_const(self):
-        self.push(CONST, self.sleb() & 0xFFFFFFFF, "i32")
+        self.stack.append((CONST, self.sleb() & 0xFFFFFFFF, "i32"))
 
     def op_i64_const(self):
         self.push(CONST, self.sleb(), "i64")
@@ -31,12 +31,13 @@ class NumericCodegen(CodegenCore):
 
     def binop_dst(self, ty: str):
         """Pop b and a; return (dst register holding a, operand for b, entry b)."""
-        b = self.pop()
-        a_entry = self.pop()
+        stack = self.stack
+        b = stack.pop()
+        a_entry = stack.pop()
         if a_entry[0] == REG:
             dst = a_entry[1]
         else:
-            dst = self.alloc(is_float(ty))
+            dst = self.alloc(ty in FLOATS)
             self.load(a_entry, dst)
         return dst, b
 
@@ -51,15 +52,16 @@ class NumericCodegen(CodegenCore):
         return value if -(1 << 31) <= value < (1 << 31) else None
 
     def int_binop(self, op: str, ty: str):
-        size = width(ty)
+        size = 32 if ty == "i32" else 64
         dst, b = self.binop_dst(ty)
-        imm = self.imm32(b, size)
+        imm = self.imm32(b, size) if b[0] == CONST else None
         if imm is not None:
             self.asm.alu_imm(op, size, dst, imm)
         else:
             self.asm.alu(op, size, dst, self.operand(b))
-            self.release(b)
-        self.push_reg(dst, ty)
+            if b[0] == REG:
+                self.free_gpr.append(b[1])
+        self.stack.append((REG, dst, ty))
 
     def int_mul(self, ty: str):
         size = width(ty)
@@ -73,9 +75,10 @@ class NumericCodegen(CodegenCore):
         self.push_reg(dst, ty)
 
     def int_compare(self, cc: int, ty: str):
-        size = width(ty)
-        b = self.pop()
-        a_entry = self.pop()
+        size = 32 if ty == "i32" else 64
+        stack = self.stack
+        b = stack.pop()
+        a_entry = stack.pop()
         if a_entry[0] == REG:
             lhs = a_entry[1]
         else:

@@ -5,13 +5,12 @@ which only move values."""
 
 from __future__ import annotations
 
-from .common import (CONST, LOCAL, REG, SCRATCH, SLOT, XSCRATCH, CodegenCore, CompileError,
-                     is_float, width)
-from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, E, Label, Mem
+from .common import (CONST, FLOATS, LOCAL, REG, SCRATCH, SLOT, XSCRATCH, CodegenCore,
+                     CompileError, is_float, rbp_operand, width)
+from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBX, RCX, RDI, RDX, RSI, E, Label, Mem
 
 GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
 XMM_ORDER = tuple(range(15))
-
 
 class ValueStackCodegen(CodegenCore):
     """FunctionCompiler's value stack and registers (a mixin)."""
@@ -24,7 +23,7 @@ class ValueStackCodegen(CodegenCore):
     def slot_mem(self, k: int) -> Mem:
         mems = self.slot_mems
         while k >= len(mems):
-            mems.append(Mem(RBP, self.slot_base - 8 * len(mems)))
+            mems.append(rbp_operand(self.slot_base - 8 * len(mems)))
         return mems[k]
 
     # ---- register allocation ---------------------------------------------------------
@@ -32,6 +31,8 @@ class ValueStackCodegen(CodegenCore):
     def alloc(self, xmm: bool, avoid=()) -> int:
         """A free register of the class (xmm or general-purpose), spilling if need be."""
         free = self.free_xmm if xmm else self.free_gpr
+        if free and not avoid:
+            return free.pop(0)
         for r in free:
             if r not in avoid:
                 free.remove(r)
@@ -101,7 +102,7 @@ class ValueStackCodegen(CodegenCore):
         """Put an entry's value into `reg` (of the entry's class)."""
         kind, val, ty = entry
         a = self.asm
-        if is_float(ty):
+        if ty in FLOATS:
             if kind == REG:
                 if val != reg:
                     a.movaps(reg, val)
@@ -115,20 +116,23 @@ class ValueStackCodegen(CodegenCore):
                 if self.pinned[val] != reg:
                     a.movaps(reg, self.pinned[val])
             else:
-                mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
+                mem = self.local_mems[val] if kind == LOCAL else self.slot_mem(val)
                 a.movs(width(ty), reg, mem)
         else:
-            if kind == REG:
+            size = 32 if ty == "i32" else 64
+            if kind == LOCAL:
+                pinned = self.pinned.get(val)
+                if pinned is None:
+                    a.mov(size, reg, self.local_mems[val])
+                elif pinned != reg:
+                    a.mov(size, reg, pinned)
+            elif kind == REG:
                 if val != reg:
-                    a.mov(width(ty), reg, val)
+                    a.mov(size, reg, val)
             elif kind == CONST:
-                a.mov_imm(width(ty), reg, val)
-            elif kind == LOCAL and val in self.pinned:
-                if self.pinned[val] != reg:
-                    a.mov(width(ty), reg, self.pinned[val])
+                a.mov_imm(size, reg, val)
             else:
-                mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
-                a.mov(width(ty), reg, mem)
+                a.mov(size, reg, self.slot_mem(val))
 
     def store_entry(self, dst: Mem, entry: tuple):
         """Write an entry's value as a full 8-byte word at `dst`."""
@@ -159,7 +163,7 @@ class ValueStackCodegen(CodegenCore):
 
     def release(self, entry: tuple):
         if entry[0] == REG:
-            self.free(entry[1], is_float(entry[2]))
+            (self.free_xmm if entry[2] in FLOATS else self.free_gpr).append(entry[1])
 
     def pop_reg(self, avoid=()) -> int:
         """Pop the top value into a register the caller owns."""
@@ -167,7 +171,7 @@ class ValueStackCodegen(CodegenCore):
         kind, val, ty = entry
         if kind == REG and val not in avoid:
             return val
-        reg = self.alloc(is_float(ty), avoid)
+        reg = self.alloc(ty in FLOATS, avoid)
         self.load(entry, reg)
         self.release(entry)
         return reg
@@ -238,9 +242,14 @@ class ValueStackCodegen(CodegenCore):
         self.valtypes()
         self.op_select()
 
-    def op_local_get(self):
-        i = self.u32()
-        self.push(LOCAL, i, self.local_types[i])
+    def op_local_get(self):  # the most frequent instruction: a one-byte index read inline
+        pos = self.pos
+        i = self.code[pos]
+        if i < 0x80:
+            self.pos = pos + 1
+        else:
+            i = self.u32()
+        self.stack.append((LOCAL, i, self.local_types[i]))
 
     def op_local_set(self):
         i = self.u32()

@@ -8,6 +8,7 @@ here is checked against capstone in tests/test_x86.py.
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI = range(8)
 R8, R9, R10, R11, R12, R13, R14, R15 = range(8, 16)
@@ -28,16 +29,14 @@ _pack_q = struct.Struct("<q").pack
 _pack_Q = struct.Struct("<Q").pack
 
 
-class Mem:
-    """A memory operand [base + index*scale + disp]; base None means rip-less absolute is unsupported."""
+class Mem(NamedTuple):
+    """A memory operand [base + index*scale + disp]. A tuple, so that an instruction's
+    operands hash (in C) into the key of the encodings already computed."""
 
-    __slots__ = ("base", "disp", "index", "scale")
-
-    def __init__(self, base: int, disp: int = 0, index: int | None = None, scale: int = 1):
-        self.base = base
-        self.disp = disp
-        self.index = index
-        self.scale = scale
+    base: int
+    disp: int = 0
+    index: int | None = None
+    scale: int = 1
 
 
 class Label:
@@ -97,6 +96,24 @@ def _encode(prefix: int, w: int, opcode: bytes, reg: int, rm, force_rex: bool) -
 _ENCODINGS: dict[tuple, bytes] = {}
 
 
+def remembered(form):
+    """For a form whose bytes depend on nothing but its arguments: encode each argument
+    tuple once, then copy the bytes (the most frequent forms skip `_emit` that way)."""
+    encodings: dict[tuple, bytes] = {}
+
+    def emit(self, *args):
+        encoded = encodings.get(args)
+        if encoded is None:
+            start = len(self.buf)
+            form(self, *args)
+            encodings[args] = bytes(self.buf[start:])
+        else:
+            self.buf += encoded
+
+    emit.__doc__, emit.__name__ = form.__doc__, form.__name__
+    return emit
+
+
 class Assembler:
     """Appends encoded instructions to `buf`. Sizes: 8/16/32/64 where a form has a width."""
 
@@ -111,10 +128,7 @@ class Assembler:
 
     def _emit(self, prefix: int, w: int, opcode: bytes, reg: int, rm, force_rex: bool = False):
         """Emit [prefix] [REX] opcode modrm [sib] [disp] for register `reg` and operand `rm`."""
-        if rm.__class__ is int:
-            key = (prefix, w, opcode, reg, rm, force_rex)
-        else:
-            key = (prefix, w, opcode, reg, rm.base, rm.disp, rm.index, rm.scale, force_rex)
+        key = (prefix, w, opcode, reg, rm, force_rex)
         encoded = _ENCODINGS.get(key)
         if encoded is None:
             encoded = _ENCODINGS[key] = _encode(prefix, w, opcode, reg, rm, force_rex)
@@ -132,6 +146,7 @@ class Assembler:
 
     # ---- moves -----------------------------------------------------------------------
 
+    @remembered
     def mov(self, size: int, dst, src):
         """mov between registers and memory; `size` 8/16/32/64 (8/16 only for stores)."""
         if isinstance(dst, Mem):
@@ -190,12 +205,14 @@ class Assembler:
             self._emit(0, size == 64, b"\xc7", 0, dst)
             self.buf += _pack_u32(imm & 0xFFFFFFFF)
 
+    @remembered
     def movzx(self, size: int, src_size: int, dst: int, src):
         """Zero-extending load/move from 8 or 16 bits (32 -> 64 is a plain 32-bit mov)."""
         op = b"\x0f\xb6" if src_size == 8 else b"\x0f\xb7"
         force = src_size == 8 and not isinstance(src, Mem) and 4 <= src < 8
         self._emit(0, size == 64, op, dst, src, force_rex=force)
 
+    @remembered
     def movsx(self, size: int, src_size: int, dst: int, src):
         """Sign-extending load/move from 8, 16 or 32 bits."""
         if src_size == 32:
@@ -220,6 +237,7 @@ class Assembler:
     def push_mem(self, src: Mem):
         self._emit(0, 0, b"\xff", 6, src)
 
+    @remembered
     def lea(self, dst: int, src: Mem):
         self._emit(0, 1, b"\x8d", dst, src)
 
@@ -237,6 +255,7 @@ class Assembler:
 
     _ALU = {"add": 0, "or": 1, "adc": 2, "sbb": 3, "and": 4, "sub": 5, "xor": 6, "cmp": 7}
 
+    @remembered
     def alu(self, op: str, size: int, dst, src):
         """add/or/adc/sbb/and/sub/xor/cmp; dst register with src register/memory, or dst memory with src register."""
         n = self._ALU[op]
@@ -245,6 +264,7 @@ class Assembler:
         else:
             self._emit(0, size == 64, bytes((n * 8 + 3,)), dst, src)
 
+    @remembered
     def alu_imm(self, op: str, size: int, dst, imm: int):
         """ALU op with a sign-extended 8- or 32-bit immediate."""
         n = self._ALU[op]
@@ -261,6 +281,7 @@ class Assembler:
         self._emit(0, size == 64, b"\x81", self._ALU[op], dst)
         return self.data32()
 
+    @remembered
     def test(self, size: int, a, b: int):
         self._emit(0, size == 64, b"\x85", b, a)
 
@@ -285,6 +306,7 @@ class Assembler:
     def shift_cl(self, op: str, size: int, dst):
         self._emit(0, size == 64, b"\xd3", self._SHIFT[op], dst)
 
+    @remembered
     def shift_imm(self, op: str, size: int, dst, imm: int):
         self._emit(0, size == 64, b"\xc1", self._SHIFT[op], dst)
         self.buf.append(imm & 0xFF)
@@ -303,6 +325,7 @@ class Assembler:
     def setcc(self, cc: int, dst: int):
         self._emit(0, 0, bytes((0x0F, 0x90 | cc)), 0, dst, force_rex=4 <= dst < 8)
 
+    @remembered
     def cmov(self, cc: int, size: int, dst: int, src):
         self._emit(0, size == 64, bytes((0x0F, 0x40 | cc)), dst, src)
 
@@ -310,10 +333,11 @@ class Assembler:
 
     def bind(self, label: Label):
         label.pos = len(self.buf)
-        buf = self.buf
-        for at in label.fixups:
-            buf[at:at + 4] = _pack_i32(label.pos - (at + 4))
-        label.fixups = []
+        if label.fixups:
+            buf = self.buf
+            for at in label.fixups:
+                buf[at:at + 4] = _pack_i32(label.pos - (at + 4))
+            label.fixups = []
 
     def _rel32(self, label: Label):
         if label.pos is not None:
@@ -368,6 +392,7 @@ class Assembler:
 
     # ---- SSE -------------------------------------------------------------------------
 
+    @remembered
     def movs(self, size: int, dst, src):
         """movss/movsd between xmm registers and memory (size 32 or 64)."""
         prefix = 0xF3 if size == 32 else 0xF2
@@ -390,6 +415,7 @@ class Assembler:
     _ARITH = {"add": 0x58, "mul": 0x59, "sub": 0x5C, "min": 0x5D, "div": 0x5E, "max": 0x5F,
               "sqrt": 0x51}
 
+    @remembered
     def farith(self, op: str, size: int, dst: int, src):
         prefix = 0xF3 if size == 32 else 0xF2
         self._emit(prefix, 0, bytes((0x0F, self._ARITH[op])), dst, src)
