@@ -106,11 +106,19 @@ def load(args: argparse.Namespace, store, cache):
 
 
 def run_module(args: argparse.Namespace) -> int:
-    """`stackstitch run`: load, set up the store and its observers, run, clean up."""
-    # Starting makes many long-lived objects and no cycles: the cyclic collector waits
-    # until the module runs (run_in_store).
+    """`stackstitch run`. Starting makes many long-lived objects and no cycles: the cyclic
+    garbage collector waits until the module runs."""
     collecting = gc.isenabled()
     gc.disable()
+    try:
+        return start_and_run(args, collecting)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def start_and_run(args: argparse.Namespace, collect: bool) -> int:
+    """Load, set up the store and its observers, run, clean up."""
     from . import values
 
     cache = open_cache(args)
@@ -127,11 +135,9 @@ def run_module(args: argparse.Namespace) -> int:
                     store.add_code_observer(observer)
             except ProfilingSetupError as e:
                 raise RunError(str(e)) from None
-        return run_in_store(store, module, args, values, collect=collecting)
+        return run_in_store(store, module, args, values, collect)
     finally:
         store.close()
-        if collecting:
-            gc.enable()
 
 
 def capture_backtrace(store, error) -> None:

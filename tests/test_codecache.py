@@ -96,8 +96,8 @@ def json_without_pcs(report: str) -> dict:
     return document
 
 
-@pytest.mark.parametrize("trap, mode", [(p.name, "native") for p in sorted((DATA / "traps").glob("*.wat"))]
-                         + [("div_by_zero.wat", "libcall")])
+@pytest.mark.parametrize("trap, mode", [("div_by_zero.wat", "native"), ("div_by_zero.wat", "libcall"),
+                                        ("exhaustion.wat", "native"), ("unhandled_tag.wat", "native")])
 def test_cached_runs_give_the_same_trap_reports(tmp_path, trap, mode):
     module = DATA / "traps" / trap
     reports = []
