@@ -180,6 +180,7 @@ class Assembler:
                 self.buf.append(0xB8 | (dst & 7))
                 self.buf += _pack_Q(imm)
 
+    @remembered
     def mov_imm_noflags(self, dst: int, imm: int):
         """Like mov_imm but never uses xor, so flags survive (used between cmp and jcc)."""
         imm &= 0xFFFFFFFFFFFFFFFF
@@ -193,6 +194,7 @@ class Assembler:
             self.buf.append(0xB8 | (dst & 7))
             self.buf += _pack_Q(imm)
 
+    @remembered
     def store_imm(self, size: int, dst: Mem, imm: int):
         """mov [mem], imm (imm32 sign-extended for size 64)."""
         if size == 8:
@@ -234,6 +236,7 @@ class Assembler:
         self.patch_i32(at, 0)
         return at
 
+    @remembered
     def push_mem(self, src: Mem):
         self._emit(0, 0, b"\xff", 6, src)
 
@@ -285,9 +288,11 @@ class Assembler:
     def test(self, size: int, a, b: int):
         self._emit(0, size == 64, b"\x85", b, a)
 
+    @remembered
     def imul(self, size: int, dst: int, src):
         self._emit(0, size == 64, b"\x0f\xaf", dst, src)
 
+    @remembered
     def imul_imm(self, size: int, dst: int, src, imm: int):
         if -128 <= imm < 128:
             self._emit(0, size == 64, b"\x6b", dst, src)
@@ -296,6 +301,7 @@ class Assembler:
             self._emit(0, size == 64, b"\x69", dst, src)
             self.buf += _pack_u32(imm & 0xFFFFFFFF)
 
+    @remembered
     def unary(self, op: str, size: int, operand):
         """not/neg/mul/imul1/div/idiv: the F7 group."""
         n = {"not": 2, "neg": 3, "mul": 4, "imul1": 5, "div": 6, "idiv": 7}[op]
@@ -303,6 +309,7 @@ class Assembler:
 
     _SHIFT = {"rol": 0, "ror": 1, "shl": 4, "shr": 5, "sar": 7}
 
+    @remembered
     def shift_cl(self, op: str, size: int, dst):
         self._emit(0, size == 64, b"\xd3", self._SHIFT[op], dst)
 
@@ -311,6 +318,7 @@ class Assembler:
         self._emit(0, size == 64, b"\xc1", self._SHIFT[op], dst)
         self.buf.append(imm & 0xFF)
 
+    @remembered
     def bitcount(self, op: str, size: int, dst: int, src):
         """lzcnt/tzcnt/popcnt (F3-prefixed)."""
         opcode = {"lzcnt": b"\x0f\xbd", "tzcnt": b"\x0f\xbc", "popcnt": b"\x0f\xb8"}[op]
@@ -322,6 +330,7 @@ class Assembler:
     def cqo(self):
         self.buf += b"\x48\x99"
 
+    @remembered
     def setcc(self, cc: int, dst: int):
         self._emit(0, 0, bytes((0x0F, 0x90 | cc)), 0, dst, force_rex=4 <= dst < 8)
 
@@ -372,9 +381,11 @@ class Assembler:
         self.buf.append(0xE8)
         self._rel32(label)
 
+    @remembered
     def call_indirect(self, target):
         self._emit(0, 0, b"\xff", 2, target)
 
+    @remembered
     def jmp_indirect(self, target):
         self._emit(0, 0, b"\xff", 4, target)
 
@@ -401,13 +412,16 @@ class Assembler:
         else:
             self._emit(prefix, 0, b"\x0f\x10", dst, src)
 
+    @remembered
     def movaps(self, dst: int, src: int):
         self._emit(0, 0, b"\x0f\x28", dst, src)
 
+    @remembered
     def movq_to_xmm(self, size: int, dst: int, src):
         """movd/movq xmm, r/m."""
         self._emit(0x66, size == 64, b"\x0f\x6e", dst, src)
 
+    @remembered
     def movq_from_xmm(self, size: int, dst, src: int):
         """movd/movq r/m, xmm."""
         self._emit(0x66, size == 64, b"\x0f\x7e", src, dst)
@@ -420,25 +434,31 @@ class Assembler:
         prefix = 0xF3 if size == 32 else 0xF2
         self._emit(prefix, 0, bytes((0x0F, self._ARITH[op])), dst, src)
 
+    @remembered
     def ucomis(self, size: int, a: int, b):
         self._emit(0x66 if size == 64 else 0, 0, b"\x0f\x2e", a, b)
 
     _LOGIC = {"and": 0x54, "andn": 0x55, "or": 0x56, "xor": 0x57}
 
+    @remembered
     def flogic(self, op: str, size: int, dst: int, src):
         """andps/andpd etc. (whole-register bitwise logic)."""
         self._emit(0x66 if size == 64 else 0, 0, bytes((0x0F, self._LOGIC[op])), dst, src)
 
+    @remembered
     def cvtsi2f(self, fsize: int, isize: int, dst: int, src):
         self._emit(0xF3 if fsize == 32 else 0xF2, isize == 64, b"\x0f\x2a", dst, src)
 
+    @remembered
     def cvttf2si(self, fsize: int, isize: int, dst: int, src):
         self._emit(0xF3 if fsize == 32 else 0xF2, isize == 64, b"\x0f\x2c", dst, src)
 
+    @remembered
     def cvtf2f(self, src_size: int, dst: int, src):
         """cvtss2sd (src_size 32) or cvtsd2ss (src_size 64)."""
         self._emit(0xF3 if src_size == 32 else 0xF2, 0, b"\x0f\x5a", dst, src)
 
+    @remembered
     def rounds(self, size: int, dst: int, src, mode: int):
         """roundss/roundsd with an immediate rounding mode (0 nearest, 1 floor, 2 ceil, 3 trunc)."""
         self._emit(0x66, 0, b"\x0f\x3a\x0a" if size == 32 else b"\x0f\x3a\x0b", dst, src)
