@@ -119,6 +119,11 @@ class GdbJitRegistrar:
     def _module_object(self, module, compiled, address: int, size: int) -> bytes:
         return jit_object(address, size, module_symbols(module, compiled), self.source_path(module))
 
+    def _object_settings(self, module) -> bytes:
+        """What the object depends on besides the code and its address: a cached object
+        made with other settings is not reused."""
+        return self.source_path(module).encode()
+
     # The code cache keeps each module's object (see Store.add_code_observer), so that a
     # cached run registers it without building it again: the object is the same bytes
     # with its address fields moved to where the code lies now (`relocation`).
@@ -133,18 +138,18 @@ class GdbJitRegistrar:
         offsets = relocations(image, self._module_object(module, compiled, region.address + PROBE, region.size))
         if offsets is None:
             return None
-        source = self.source_path(module).encode()
-        return (_PAYLOAD.pack(_payload_version(), region.address, region.size, len(source), len(offsets))
-                + source + offsets.tobytes() + image)
+        settings = self._object_settings(module)
+        return (_PAYLOAD.pack(_payload_version(), region.address, region.size, len(settings),
+                              len(offsets)) + settings + offsets.tobytes() + image)
 
     def load_payload(self, module, compiled, region, payload: bytes) -> bool:
-        """Register a cached object, if it was made by this code for this source path."""
+        """Register a cached object, if this code made it with these settings."""
         if len(payload) < _PAYLOAD.size:
             return False
-        version, address, size, source_length, count = _PAYLOAD.unpack_from(payload)
-        at = _PAYLOAD.size + source_length
-        source = payload[_PAYLOAD.size:at]
-        if (version, size, source) != (_payload_version(), region.size, self.source_path(module).encode()):
+        version, address, size, settings_length, count = _PAYLOAD.unpack_from(payload)
+        at = _PAYLOAD.size + settings_length
+        settings = payload[_PAYLOAD.size:at]
+        if (version, size, settings) != (_payload_version(), region.size, self._object_settings(module)):
             return False
         offsets = array("Q")
         offsets.frombytes(payload[at:at + 8 * count])
@@ -162,7 +167,7 @@ class GdbJitRegistrar:
 
 
 # A cached object's header: the version of the code that built it, the code's address and
-# size then, the length of the source path and the number of address fields that follow.
+# size then, the length of its settings and the number of address fields that follow.
 _PAYLOAD = struct.Struct("<32sQQII")
 
 
