@@ -61,8 +61,7 @@ def measure_instantiation(wasm: Path, repeat: int, timeout: float) -> list[list[
     table = [["stackstitch, in-process", "cold", "cached", "cold / cached"]]
     for name, times in json.loads(child.stdout).items():
         cold, cached = Timing(times["cold"]), Timing(times["cached"])
-        table.append([f"load and instantiate, {name}", seconds(cold), seconds(cached),
-                      speedup(cold, cached)])
+        table.append([name, seconds(cold), seconds(cached), speedup(cold, cached)])
     return table
 
 
