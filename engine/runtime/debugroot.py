@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import struct
 from array import array
+from itertools import accumulate
 from dataclasses import dataclass
 
 from .. import layout as L
@@ -41,13 +42,20 @@ def _string(text: str) -> ctypes.Array:
     return ctypes.create_string_buffer(text.encode("utf-8", "replace"))
 
 
-def _add_to_even_words(words: array, value: int) -> bytes:
-    """`words` (64-bit) with `value` added to words 0, 2, 4, ...: one big-integer addition
-    for the whole table, as no word overflows and so no carry crosses into the next."""
-    size = 8 * len(words)
-    addend = struct.pack("<QQ", value, 0) * (len(words) // 2)
-    total = int.from_bytes(words.tobytes(), "little") + int.from_bytes(addend, "little")
-    return total.to_bytes(size, "little") if size else bytes(8)
+def _absolute_pairs(pairs: array, base: int) -> bytes:
+    """An address map's 32-bit (code offset, Wasm offset) pairs as 64-bit words with `base`
+    added to the code offsets. Widened by interleaving zero bytes (little-endian), then one
+    big-integer addition for the whole table: no word overflows, so no carry crosses into
+    the next."""
+    narrow = pairs.tobytes()
+    if not narrow:
+        return bytes(8)
+    wide = bytearray(2 * len(narrow))
+    for k in range(4):
+        wide[k::8] = narrow[k::4]
+    addend = struct.pack("<QQ", base, 0) * (len(pairs) // 2)
+    total = int.from_bytes(wide, "little") + int.from_bytes(addend, "little")
+    return total.to_bytes(len(wide), "little")
 
 
 _roots: dict[int, "DebugRoot"] = {}  # by the address of the pointer that publishes it
@@ -126,18 +134,21 @@ class StoreRecord:
         functions = compiled.functions
         # One array of address-map pairs and one buffer of names for the whole module, each
         # function's entry pointing into them: a few allocations, however many functions.
-        pairs = array("Q", compiled.address_pairs())
-        addr_map = (ctypes.c_uint64 * max(len(pairs), 1)).from_buffer_copy(_add_to_even_words(pairs, base))
+        pairs = compiled.address_pairs()
+        addr_map = (ctypes.c_uint64 * max(len(pairs), 1)).from_buffer_copy(_absolute_pairs(pairs, base))
         names = [module.func_name(f.index).encode("utf-8", "replace") + b"\0" for f in functions]
         name_buffer = ctypes.create_string_buffer(b"".join(names), sum(map(len, names)) or 1)
-        entries = array("Q")
-        pairs_at, name_at = ctypes.addressof(addr_map), ctypes.addressof(name_buffer)
-        for function, name in zip(functions, names):
-            count = len(function.addr_map)
-            entries.extend((function.index, base + function.start, base + function.end, name_at,
-                            pairs_at, count))
-            pairs_at += 16 * count
-            name_at += len(name)
+        counts = [len(f.addr_map) for f in functions]
+        # The function entries, filled a column at a time.
+        entries = array("Q", bytes(8 * FUNCTION_ENTRY_WORDS * len(functions)))
+        for word, column in ((FE_INDEX, [f.index for f in functions]),
+                             (FE_START, [base + f.start for f in functions]),
+                             (FE_END, [base + f.end for f in functions]),
+                             (FE_NAME, accumulate(map(len, names[:-1]), initial=ctypes.addressof(name_buffer))),
+                             (FE_ADDR_MAP, accumulate((16 * n for n in counts[:-1]),
+                                                      initial=ctypes.addressof(addr_map))),
+                             (FE_ADDR_MAP_COUNT, counts)):
+            entries[word // 8::FUNCTION_ENTRY_WORDS] = array("Q", column)
         table = (ctypes.c_uint64 * max(len(entries), 1)).from_buffer_copy(entries.tobytes() or bytes(8))
         source = _string(module.name or "")
         record = _words([base, instance.code_region.size, len(functions),
