@@ -292,10 +292,12 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
                 addr_map.append((native, pos))
             else:
                 addr_map[-1] = (native, pos)
-            handler = handlers[op]
-            if handler is None:
-                raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{pos:x}")
-            handler(self)
+            handlers[op](self)
+
+    def op_unsupported(self):
+        """The handler of every opcode byte the compiler does not implement."""
+        op, pos = self.code[self.op_offset], self.op_offset
+        raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{pos:x}")
 
     def next_opcode(self):
         try:

@@ -24,6 +24,7 @@ def negate(cc: int) -> int:
     return cc ^ 1
 
 _pack_i32 = struct.Struct("<i").pack
+_pack_i32_into = struct.Struct("<i").pack_into
 _pack_u32 = struct.Struct("<I").pack
 _pack_q = struct.Struct("<q").pack
 _pack_Q = struct.Struct("<Q").pack
@@ -136,7 +137,7 @@ class Assembler:
 
     def patch_i32(self, at: int, value: int):
         """Fill in a 32-bit field left by one of the patchable forms below."""
-        self.buf[at:at + 4] = _pack_i32(value)
+        _pack_i32_into(self.buf, at, value)
 
     def data32(self, value: int = 0) -> int:
         """A 32-bit data word in the code (a jump table entry); returns its offset."""
@@ -343,9 +344,9 @@ class Assembler:
     def bind(self, label: Label):
         label.pos = len(self.buf)
         if label.fixups:
-            buf = self.buf
+            buf, pos = self.buf, label.pos
             for at in label.fixups:
-                buf[at:at + 4] = _pack_i32(label.pos - (at + 4))
+                _pack_i32_into(buf, at, pos - (at + 4))
             label.fixups = []
 
     def _rel32(self, label: Label):

@@ -230,6 +230,10 @@ class BodyReader:
         """A signed LEB128 of any width (s32, s33, s64)."""
         code = self.code
         pos = self.pos
+        b = code[pos]
+        if b < 0x80:  # one byte: -64..63
+            self.pos = pos + 1
+            return b - 0x80 if b & 0x40 else b
         result = 0
         shift = 0
         while True:
