@@ -62,7 +62,7 @@ class ModuleCompiler:
 
     def compile(self) -> CompiledModule:
         count = len(self.module.code)
-        processes = min(os.cpu_count() or 1, count // PARALLEL_MIN_FUNCTIONS)
+        processes = min(len(os.sched_getaffinity(0)), count // PARALLEL_MIN_FUNCTIONS)
         with no_garbage_collection():
             if processes > 1:
                 return self.compile_in_processes(processes)
