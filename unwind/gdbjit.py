@@ -135,7 +135,8 @@ class GdbJitRegistrar:
         if last is None or last[0] is not compiled:
             return None
         image = last[1]
-        offsets = relocations(image, self._module_object(module, compiled, region.address + PROBE, region.size))
+        probed = self._module_object(module, compiled, region.address + PROBE, region.size)
+        offsets = relocations(image, probed)
         if offsets is None:
             return None
         settings = self._object_settings(module)

@@ -28,7 +28,8 @@ def relocations(image: bytes, probed: bytes) -> array | None:
     if len(image) != len(probed):
         return None
     size = len(image)
-    changed = (int.from_bytes(image, "little") ^ int.from_bytes(probed, "little")).to_bytes(size, "little")
+    difference = int.from_bytes(image, "little") ^ int.from_bytes(probed, "little")
+    changed = difference.to_bytes(size, "little")
     offsets = array("Q")
     for run in _CHANGED.finditer(changed):
         start, end = run.span()

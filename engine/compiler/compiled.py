@@ -20,8 +20,8 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Sequence
-from itertools import chain
 from dataclasses import dataclass, field
+from itertools import chain
 
 from .common import TryRegion, no_garbage_collection
 from .frames import CfaRule, PointerChain
@@ -77,13 +77,12 @@ class CompiledModule:
 
     def address_pairs(self) -> array:
         """Every function's address map in one table of 32-bit numbers: native offset, Wasm
-        offset, native offset, ... in function order (a decoded module's maps are views of such a table)."""
+        offset, native offset, ... in function order. A decoded module's maps are views of
+        such a table: then it is that table."""
         maps = [f.addr_map for f in self.functions]
-        if maps and all(isinstance(m, AddressMap) and m._pairs is maps[0]._pairs and not m._delta
-                        for m in maps):
-            pairs = maps[0]._pairs
-            if maps[0]._first == 0 and 2 * sum(map(len, maps)) == len(pairs):
-                return pairs
+        whole = AddressMap.whole_table(maps)
+        if whole is not None:
+            return whole
         pairs = array("I")
         for m in maps:
             pairs.extend(chain.from_iterable(m))
@@ -172,6 +171,15 @@ class AddressMap(Sequence):
 
     def shifted(self, delta: int) -> AddressMap:
         return AddressMap(self._pairs, self._first, self._count, self._delta + delta)
+
+    @staticmethod
+    def whole_table(maps: list) -> array | None:
+        """The table `maps` are views of, if they are all of it, in order and unmoved."""
+        if not maps or not all(isinstance(m, AddressMap) and m._pairs is maps[0]._pairs
+                               and not m._delta for m in maps):
+            return None
+        pairs = maps[0]._pairs
+        return pairs if maps[0]._first == 0 and 2 * sum(map(len, maps)) == len(pairs) else None
 
     def __len__(self) -> int:
         return self._count

@@ -139,15 +139,14 @@ class StoreRecord:
         names = [module.func_name(f.index).encode("utf-8", "replace") + b"\0" for f in functions]
         name_buffer = ctypes.create_string_buffer(b"".join(names), sum(map(len, names)) or 1)
         counts = [len(f.addr_map) for f in functions]
+        name_at = list(accumulate(map(len, names), initial=ctypes.addressof(name_buffer)))[:-1]
+        pairs_at = list(accumulate((16 * n for n in counts), initial=ctypes.addressof(addr_map)))[:-1]
         # The function entries, filled a column at a time.
         entries = array("Q", bytes(8 * FUNCTION_ENTRY_WORDS * len(functions)))
         for word, column in ((FE_INDEX, [f.index for f in functions]),
                              (FE_START, [base + f.start for f in functions]),
                              (FE_END, [base + f.end for f in functions]),
-                             (FE_NAME, accumulate(map(len, names[:-1]), initial=ctypes.addressof(name_buffer))),
-                             (FE_ADDR_MAP, accumulate((16 * n for n in counts[:-1]),
-                                                      initial=ctypes.addressof(addr_map))),
-                             (FE_ADDR_MAP_COUNT, counts)):
+                             (FE_NAME, name_at), (FE_ADDR_MAP, pairs_at), (FE_ADDR_MAP_COUNT, counts)):
             entries[word // 8::FUNCTION_ENTRY_WORDS] = array("Q", column)
         table = (ctypes.c_uint64 * max(len(entries), 1)).from_buffer_copy(entries.tobytes() or bytes(8))
         source = _string(module.name or "")
