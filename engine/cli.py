@@ -36,7 +36,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `stackstitch` console script; returns the exit status."""
+    """Entry point of the `stackstitch` console script; returns the exit status. Without
+    `argv`, main is the program (the process ends when it returns)."""
+    program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["perf"]:
         from stackstitch.perf_map.cli import main as perf_main
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                              jobs=args.jobs, switching=args.switching)
         if args.command == "compile":
             return compile_module(args)
-        return run_module(args)
+        return run_module(args, program)
     except UsageError as e:
         return fail(f"error: {e}", EXIT_USAGE)
     except RunError as e:
@@ -105,14 +107,17 @@ def load(args: argparse.Namespace, store, cache):
         raise RunError(one_line(e)) from None
 
 
-def run_module(args: argparse.Namespace) -> int:
+def run_module(args: argparse.Namespace, program: bool = False) -> int:
     """`stackstitch run`. Starting makes many long-lived objects and no cycles: the cyclic
-    garbage collector waits until the module runs."""
+    garbage collector waits until the module runs, and then leaves those objects alone
+    (frozen: they live as long as the run, and a program ends with it)."""
     collecting = gc.isenabled()
     gc.disable()
     try:
         return start_and_run(args, collecting)
     finally:
+        if not program:
+            gc.unfreeze()
         if collecting:
             gc.enable()
 
@@ -180,7 +185,8 @@ def compile_module(args: argparse.Namespace) -> int:
 
 def run_in_store(store, module, args: argparse.Namespace, values, collect: bool = True) -> int:
     """Link with WASI, call the entry point, print results or report how it ended; the
-    cyclic garbage collector runs while the module does if `collect`."""
+    cyclic garbage collector runs while the module does if `collect` (not over what
+    starting made: frozen)."""
     from .compiler.common import CompileError
     from .runtime.store import LinkError, Trap, WasmException
     from .host.wasi import MODULE as WASI_MODULE
@@ -193,6 +199,7 @@ def run_in_store(store, module, args: argparse.Namespace, values, collect: bool 
             wasi.bind(instance)
         func, raw_args = entry_point(instance, args, values)
         if collect:
+            gc.freeze()
             gc.enable()
         results = func(*raw_args) if func is not None else []
     except (LinkError, CompileError) as e:
