@@ -12,6 +12,7 @@ from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBX, RCX, RDI, RDX, RSI, E
 GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
 XMM_ORDER = tuple(range(15))
 
+
 class ValueStackCodegen(CodegenCore):
     """FunctionCompiler's value stack and registers (a mixin)."""
 

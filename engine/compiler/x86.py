@@ -7,6 +7,7 @@ here is checked against capstone in tests/test_x86.py.
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import NamedTuple
 
@@ -102,6 +103,7 @@ def remembered(form):
     tuple once, then copy the bytes (the most frequent forms skip `_emit` that way)."""
     encodings: dict[tuple, bytes] = {}
 
+    @functools.wraps(form)
     def emit(self, *args):
         encoded = encodings.get(args)
         if encoded is None:
@@ -111,7 +113,6 @@ def remembered(form):
         else:
             self.buf += encoded
 
-    emit.__doc__, emit.__name__ = form.__doc__, form.__name__
     return emit
 
 
