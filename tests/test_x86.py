@@ -416,7 +416,8 @@ def branch_target_problem(emit_branch, mnemonic: str, padding_before: int, paddi
 
 
 def test_jumps_and_calls_reach_their_labels():
-    branches = [(lambda a, lab: a.jmp(lab), "jmp"), (lambda a, lab: a.call_label(lab), "call")]
+    branches = [(lambda a, lab: a.jmp(lab), "jmp"), (lambda a, lab: a.call_label(lab), "call"),
+                (lambda a, lab: a.jmp_near(lab), "jmp")]
     branches += [(lambda a, lab, cc=cc: a.jcc(cc, lab), "j" + name) for cc, name in enumerate(CONDITIONS)]
     # Backward distances straddle the rel8 limit; forward branches are always rel32.
     distances = [0, 1, 125, 126, 127, 128, 129, 1000, 70000]
@@ -438,6 +439,14 @@ def test_short_backward_branches_use_rel8():
         asm.jcc(cc, label)
         asm.jmp(label)
         assert len(asm.buf) == 4
+
+
+def test_jmp_near_is_rel32_at_any_distance():
+    asm = Assembler()
+    label = Label()
+    asm.bind(label)
+    asm.jmp_near(label)
+    assert bytes(asm.buf) == b"\xe9\xfb\xff\xff\xff"
 
 
 def test_rip_relative_lea_reaches_its_label():
@@ -489,6 +498,10 @@ def test_patchable_forms_take_any_32_bit_value():
         def emit(a, op=op, reg=reg, value=value):
             a.patch_i32(a.alu_imm_patchable(op, 64, reg), value)
         cases.append(Case(emit, op, (gpr(reg), Imm(value, 64)), f"{op} r{reg}, imm32"))
+    for base, value in itertools.product(GPRS, (0, 5, 2**31 - 1)):  # call_indirect's type check
+        def emit(a, base=base, value=value):
+            a.patch_i32(a.alu_imm_patchable("cmp", 64, Mem(base, 16)), value)
+        cases.append(Case(emit, "cmp", (mem_text(Mem(base, 16), 64), Imm(value, 64)), f"cmp [r{base}+16], imm32"))
     check(cases)
 
 

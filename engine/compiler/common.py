@@ -3,11 +3,13 @@ ids, and the small type helpers."""
 
 from __future__ import annotations
 
+import gc
 import struct
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from .x86 import R11
+from .x86 import R11, RBP, Mem
 
 if TYPE_CHECKING:
     from ..frontend.instructions import MemArg
@@ -28,11 +30,53 @@ Entry = tuple[int, int, str]
 SCRATCH = R11  # never allocated: address and memory-to-memory temporaries
 XSCRATCH = 15  # the same among xmm registers
 
+# Frame operands [rbp + disp] and [rsp + disp], made once and shared by all functions (a
+# Mem is immutable): the locals of each (parameter count, local count), and single ones.
+_LOCAL_OPERANDS: dict[tuple[int, int], list[Mem]] = {}
+_FRAME_OPERANDS: dict[tuple[int, int], Mem] = {}
+
+
+def frame_operand(base: int, disp: int) -> Mem:
+    """[base + disp] for base rbp or rsp."""
+    mem = _FRAME_OPERANDS.get((base, disp))
+    if mem is None:
+        mem = _FRAME_OPERANDS[base, disp] = Mem(base, disp)
+    return mem
+
+
+def rbp_operand(disp: int) -> Mem:
+    return frame_operand(RBP, disp)
+
+
+def local_operands(nparams: int, nlocals: int) -> list[Mem]:
+    """Parameter i at [rbp + 16 + 8*i], declared local j at [rbp - 16 - 8*j] (not to be
+    changed: shared)."""
+    mems = _LOCAL_OPERANDS.get((nparams, nlocals))
+    if mems is None:
+        mems = [rbp_operand(16 + 8 * i) for i in range(nparams)]
+        mems += [rbp_operand(-16 - 8 * j) for j in range(nlocals)]
+        _LOCAL_OPERANDS[nparams, nlocals] = mems
+    return mems
+
+
 # Builtins: runtime routines called like imports (see runtime.Instance._make_builtins).
 # Memory and table instructions need none (bulkstubs.py), except table.grow when the
 # table has no room left.
 B_TABLE_RESERVE, B_CONT_NEW, B_THROW, B_THROW_REF, B_THROW_INTO = range(5)
 NUM_BUILTINS = 5
+
+
+@contextmanager
+def no_garbage_collection():
+    """Compiling and decoding make millions of small objects and no reference cycles, so
+    the cyclic collector's passes over them would only cost time (about 5%)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class CompileError(Exception):
@@ -42,6 +86,9 @@ class CompileError(Exception):
 def simple_type(t) -> str:
     """The compiler's view of a value type: a number type, or "ref" for any reference."""
     return t if isinstance(t, str) else "ref"
+
+
+FLOATS = frozenset(("f32", "f64"))  # `ty in FLOATS`: is_float without a call, in hot paths
 
 
 def is_float(ty: str) -> bool:
@@ -83,7 +130,6 @@ class CodegenCore(Protocol):
     pos: int
     op_offset: int  # the offset of the instruction being compiled
     ftype: FuncType
-    nparams: int
     nlocals: int
     local_types: list[str]
     stack: list[Entry]
@@ -97,6 +143,7 @@ class CodegenCore(Protocol):
     cfi_rows: list[tuple[int, CfaRule]]
     tries: list[TryRegion]
     events: list[tuple[int, int]]  # (native offset, layout.EVENT_*): event sites for debuggers
+    type_id_fields: list[tuple[int, int]]  # (imm32 offset, type index): see CompiledFunction
 
     # reading immediates (frontend.instructions.BodyReader)
     def u32(self) -> int: ...

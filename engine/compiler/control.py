@@ -4,11 +4,10 @@ are in their canonical slots, so a label needs no register state."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import layout as L
-from .common import LOCAL, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, simple_type, width
-from .x86 import AE, R12, R13, RAX, RBP, RBX, RCX, E, Label, Mem, negate
+from .common import (LOCAL, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, rbp_operand,
+                     simple_type, width)
+from .x86 import AE, R12, R13, RAX, RBX, RCX, E, Label, Mem, negate
 
 # Registers that may hold a copy of a loop's most-read locals for the whole loop (the
 # frame slot stays current too: writes go to both). Never claimed by fixed-register code
@@ -23,19 +22,23 @@ LOOP_WEIGHT = 8
 BLOCK_OPENERS = (0x02, 0x03, 0x04, 0x1F)
 
 
-@dataclass
 class Frame:
-    """A block, loop, if, try_table or the function itself, while it is being compiled."""
+    """A block, loop, if, try_table or the function itself, while it is being compiled.
+    (A plain class: the compiler makes one per block, and a dataclass's is slower.)"""
 
-    kind: str  # "block" | "loop" | "if" | "try" | "func"
-    label: Label  # branch target: loop start, or block/if end
-    base: int  # stack height below the frame's parameters
-    params: tuple
-    results: tuple
-    else_label: Label | None = None
-    has_else: bool = False
-    try_region: "TryRegion | None" = None
-    pins: list = field(default_factory=list)  # locals this loop keeps in registers
+    __slots__ = ("kind", "label", "base", "params", "results", "else_label", "has_else",
+                 "try_region", "pins")
+
+    def __init__(self, kind: str, label: Label, base: int, params: tuple, results: tuple):
+        self.kind = kind  # "block" | "loop" | "if" | "try" | "func"
+        self.label = label  # branch target: loop start, or block/if end
+        self.base = base  # stack height below the frame's parameters
+        self.params = params
+        self.results = results
+        self.else_label: Label | None = None
+        self.has_else = False
+        self.try_region: TryRegion | None = None
+        self.pins: list = []  # locals this loop keeps in registers
 
     @property
     def branch_types(self):
@@ -166,26 +169,36 @@ class ControlCodegen(CodegenCore):
         loops = [{}]  # uses of every loop enclosing the scan point, outermost first
         self.loop_uses[start] = loops[0]
         blocks = [True]  # for each open block, whether it is a loop
+        body, pos = self.code, start
         while blocks:
-            op = self.next_opcode()
-            code = op.code if op.prefix is None else None
-            if code in BLOCK_OPENERS:
-                self.skip_immediates(op)
-                blocks.append(code == 0x03)
-                if code == 0x03:
-                    loops.append({})
-                    self.loop_uses[self.pos] = loops[-1]
-            elif code == 0x0B:
-                if blocks.pop():
-                    loops.pop()
-            elif code == 0x20 or code == 0x21 or code == 0x22:
+            byte = body[pos]
+            if byte == 0x20 or byte == 0x21 or byte == 0x22:  # local.get, local.set, local.tee
+                self.pos = pos + 1
                 index = self.u32()
+                pos = self.pos
                 weight = 1
                 for uses in reversed(loops):
                     uses[index] = uses.get(index, 0) + weight
                     weight *= LOOP_WEIGHT
-            else:
-                self.skip_immediates(op)
+                continue
+            if byte == 0x0B:
+                if blocks.pop():
+                    loops.pop()
+                pos += 1
+                continue
+            after = self.skip_plain(pos)  # most other instructions, without decoding them
+            if after is not None:
+                pos = after
+                continue
+            self.pos = pos
+            op = self.next_opcode()
+            self.skip_immediates(op)
+            if op.prefix is None and op.code in BLOCK_OPENERS:
+                blocks.append(op.code == 0x03)
+                if op.code == 0x03:
+                    loops.append({})
+                    self.loop_uses[self.pos] = loops[-1]
+            pos = self.pos
         self.pos = start
 
     def op_if(self):
@@ -260,7 +273,7 @@ class ControlCodegen(CodegenCore):
                 entry = (SLOT, h - n + j, ty)
             entries.append(entry)
         for j, entry in enumerate(entries):
-            self.store_entry(Mem(RBP, 16 + 8 * j), entry)
+            self.store_entry(rbp_operand(16 + 8 * j), entry)
 
     def emit_return(self, frame: Frame):
         n = len(frame.results)

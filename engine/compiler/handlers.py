@@ -22,8 +22,8 @@ def dropping_cached_locals(handler):
 
 
 def build_handlers(F) -> list:
-    """The method of FunctionCompiler class `F` for each opcode byte (None: unsupported)."""
-    h = [None] * 256
+    """The method of FunctionCompiler class `F` for each opcode byte."""
+    h = [F.op_unsupported] * 256
     h[0x00] = F.op_unreachable
     h[0x01] = F.op_nop
     h[0x02] = F.op_block

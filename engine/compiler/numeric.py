@@ -5,7 +5,7 @@ NaN propagation, trapping and saturating truncation)."""
 from __future__ import annotations
 
 from .. import layout as L
-from .common import (CONST, LOCAL, REG, SCRATCH, XSCRATCH, CodegenCore, Entry, f32_bits, f64_bits,
+from .common import (CONST, FLOATS, LOCAL, REG, SCRATCH, XSCRATCH, CodegenCore, Entry, f32_bits, f64_bits,
                      is_float, width)
 from .x86 import AE, BE, NE, NP, RAX, RCX, RDX, A, B, E, Label, Mem, P, S, negate
 
@@ -16,7 +16,7 @@ class NumericCodegen(CodegenCore):
     # ---- constants -------------------------------------------------------------------
 
     def op_i32_const(self):
-        self.push(CONST, self.sleb() & 0xFFFFFFFF, "i32")
+        self.stack.append((CONST, self.sleb() & 0xFFFFFFFF, "i32"))
 
     def op_i64_const(self):
         self.push(CONST, self.sleb(), "i64")
@@ -31,12 +31,13 @@ class NumericCodegen(CodegenCore):
 
     def binop_dst(self, ty: str):
         """Pop b and a; return (dst register holding a, operand for b, entry b)."""
-        b = self.pop()
-        a_entry = self.pop()
+        stack = self.stack
+        b = stack.pop()
+        a_entry = stack.pop()
         if a_entry[0] == REG:
             dst = a_entry[1]
         else:
-            dst = self.alloc(is_float(ty))
+            dst = self.alloc(ty in FLOATS)
             self.load(a_entry, dst)
         return dst, b
 
@@ -55,13 +56,14 @@ class NumericCodegen(CodegenCore):
         if op in ("add", "sub") and self.add_by_lea(op, size, ty):
             return
         dst, b = self.binop_dst(ty)
-        imm = self.imm32(b, size)
+        imm = self.imm32(b, size) if b[0] == CONST else None
         if imm is not None:
             self.asm.alu_imm(op, size, dst, imm)
         else:
             self.asm.alu(op, size, dst, self.operand(b))
-            self.release(b)
-        self.push_reg(dst, ty)
+            if b[0] == REG:
+                self.free_gpr.append(b[1])
+        self.stack.append((REG, dst, ty))
 
     def add_by_lea(self, op: str, size: int, ty: str) -> bool:
         """a + b (or a - constant) into a new register in one lea, when a is a local already

@@ -71,6 +71,8 @@ NATIVE_SWITCH_STUBS = ("stackstitch_resume", "stackstitch_suspend", "stackstitch
 
 @dataclass
 class StubSymbol:
+    """One stub: its name, place in the stub region and CFI rows."""
+
     name: str
     start: int  # offsets in the stub region
     end: int
@@ -80,6 +82,8 @@ class StubSymbol:
 
 @dataclass
 class Stubs:
+    """A store's stubs: their region, symbols and entry points."""
+
     region: object  # where `build_stubs` had the code placed: .address, .size
     symbols: list[StubSymbol]
     entry: object  # EntryFunction

@@ -5,9 +5,9 @@ which only move values."""
 
 from __future__ import annotations
 
-from .common import (CONST, LOCAL, REG, SCRATCH, SLOT, CodegenCore, CompileError,
-                     is_float, width)
-from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, E, Label, Mem, Rip, negate
+from .common import (CONST, FLOATS, LOCAL, REG, SCRATCH, SLOT, CodegenCore, CompileError, is_float,
+                     rbp_operand, width)
+from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBX, RCX, RDI, RDX, RSI, E, Label, Mem, Rip, negate
 
 GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
 XMM_ORDER = tuple(range(15))
@@ -24,7 +24,7 @@ class ValueStackCodegen(CodegenCore):
     def slot_mem(self, k: int) -> Mem:
         mems = self.slot_mems
         while k >= len(mems):
-            mems.append(Mem(RBP, -16 - 8 * (self.nlocals + len(mems))))  # below the locals
+            mems.append(rbp_operand(-16 - 8 * (self.nlocals + len(mems))))  # below the locals
         return mems[k]
 
     def float_constant(self, bits: int, ty: str) -> Rip:
@@ -79,6 +79,8 @@ class ValueStackCodegen(CodegenCore):
         """A free register of the class (xmm or general-purpose): a free one, else one that
         caches a local, else one a stack value is spilled from."""
         free = self.free_xmm if xmm else self.free_gpr
+        if free and not avoid:
+            return free.pop(0)
         for r in free:
             if r not in avoid:
                 free.remove(r)
@@ -171,17 +173,23 @@ class ValueStackCodegen(CodegenCore):
                 else:
                     a.movs(width(ty), reg, self.float_constant(val, ty))
             else:
-                mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
+                mem = self.local_mems[val] if kind == LOCAL else self.slot_mem(val)
                 a.movs(width(ty), reg, mem)
         else:
-            if kind == REG:
+            size = 32 if ty == "i32" else 64
+            if kind == LOCAL:
+                pinned = self.pinned.get(val)
+                if pinned is None:
+                    a.mov(size, reg, self.local_mems[val])
+                elif pinned != reg:
+                    a.mov(size, reg, pinned)
+            elif kind == REG:
                 if val != reg:
-                    a.mov(width(ty), reg, val)
+                    a.mov(size, reg, val)
             elif kind == CONST:
                 a.mov_imm(width(ty), reg, val)
             else:
-                mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
-                a.mov(width(ty), reg, mem)
+                a.mov(size, reg, self.slot_mem(val))
 
     def store_entry(self, dst: Mem, entry: tuple):
         """Write an entry's value as a full 8-byte word at `dst`."""
@@ -214,7 +222,7 @@ class ValueStackCodegen(CodegenCore):
 
     def release(self, entry: tuple):
         if entry[0] == REG:
-            self.free(entry[1], is_float(entry[2]))
+            (self.free_xmm if entry[2] in FLOATS else self.free_gpr).append(entry[1])
 
     def pop_reg(self, avoid=()) -> int:
         """Pop the top value into a register the caller owns."""
@@ -222,7 +230,7 @@ class ValueStackCodegen(CodegenCore):
         kind, val, ty = entry
         if kind == REG and val not in avoid:
             return val
-        reg = self.alloc(is_float(ty), avoid)
+        reg = self.alloc(ty in FLOATS, avoid)
         self.load(entry, reg)
         self.release(entry)
         return reg
@@ -341,9 +349,14 @@ class ValueStackCodegen(CodegenCore):
         self.valtypes()
         self.op_select()
 
-    def op_local_get(self):
-        i = self.u32()
-        self.push(LOCAL, i, self.local_types[i])
+    def op_local_get(self):  # the most frequent instruction: a one-byte index read inline
+        pos = self.pos
+        i = self.code[pos]
+        if i < 0x80:
+            self.pos = pos + 1
+        else:
+            i = self.u32()
+        self.stack.append((LOCAL, i, self.local_types[i]))
 
     def op_local_set(self):
         i = self.u32()

@@ -7,27 +7,30 @@ same bytes.
 
 from __future__ import annotations
 
-import bisect
 import ctypes
 import struct
 from dataclasses import fields, is_dataclass
+from typing import TYPE_CHECKING
 
 from .. import layout as L
-from ..compiler.codegen import CompiledModule, ModuleCompiler
 from ..compiler.common import (B_CONT_NEW, B_TABLE_RESERVE, B_THROW, B_THROW_INTO, B_THROW_REF,
-                               NUM_BUILTINS, simple_type)
+                               simple_type)
 from ..compiler.stubs import build_stubs
 from ..frontend.module import Module
 from ..frontend.types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
                               TableType)
 from .codemem import PROT_NONE, READ_WRITE, CodeRegion, protect, reserve
 from .memories import Memory, MemoryLimitError, Table
+from .placement import PlacedCode, vmctx_layout
 from .continuations import DEFAULT_CONT_STACK_SIZE, ContinuationPool
 from .debugroot import publish as publish_debug_root
 from .errors import Exhaustion, HostExit, LinkError, Trap, WasmException, host_failure
 from .exceptions import Unwind, Unwinder
 from .stackwalk import StoreStacks
 from .tracing import TraceRing
+
+if TYPE_CHECKING:
+    from ..codecache import CodeCache
 
 MASK64 = (1 << 64) - 1
 DEFAULT_STACK_SIZE = 8 << 20
@@ -93,7 +96,10 @@ class Store:
 
     def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native",
                  code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE,
-                 trap_observers: list | None = None, trace_events: int = 0):
+                 trap_observers: list | None = None, trace_events: int = 0,
+                 code_cache: CodeCache | None = None):
+        """`trace_events`: the size of the ring tracing switches (0: no tracing code);
+        `code_cache`: where compiled code is kept between runs (engine/codecache.py)."""
         self.switching = switching
         # Called as observer(module, compiled, region) for each module compiled: debugger
         # registration and perf maps hook in here (see add_code_observer).
@@ -134,9 +140,8 @@ class Store:
         self._extern_objects: dict[int, object] = {}
         self._extern_ids: dict = {}
         self._pending_error: BaseException | None = None
-        self._compiled: dict[int, tuple] = {}
-        self._code_starts: list[int] = []  # sorted start addresses of compiled functions
-        self._code_entries: list[tuple] = []  # (end address, CompiledFunction, region base)
+        self.code = PlacedCode(self.code_observers, switching == "libcall", trace_events > 0,
+                               code_cache, announce=self._announce_code)
         self.instances: dict[int, Instance] = {}  # by vmctx address
         self.unwinder = Unwinder(self)
 
@@ -265,26 +270,24 @@ class Store:
     def instantiate(self, module: Module, imports: dict, name: str | None = None) -> "Instance":
         return Instance(self, module, imports, name)
 
+    @property
+    def code_options(self) -> str:
+        """The options this store compiles with that change the code (a cache key part)."""
+        return self.code.code_options
+
+    def compile(self, module: Module) -> tuple:
+        """Compile (or find in the cache) and place a module's code without instantiating
+        it: (CompiledModule, CodeRegion). `stackstitch compile` fills the cache this way."""
+        return self.compiled(module, self.canonical_type_ids(module), vmctx_layout(module))
+
     def compiled(self, module: Module, type_ids: list[int], vm: L.VmctxLayout) -> tuple:
-        entry = self._compiled.get(id(module))
-        if entry is None:
-            compiled: CompiledModule = ModuleCompiler(module, type_ids, vm,
-                                                      libcall=self.switching == "libcall",
-                                                      tracing=self.trace_ring is not None).compile()
-            region = CodeRegion(compiled.code)
-            for function in compiled.functions:
-                start = region.address + function.start
-                k = bisect.bisect(self._code_starts, start)
-                self._code_starts.insert(k, start)
-                self._code_entries.insert(k, (region.address + function.end, function, region.address))
-            if self.debug_record is not None:  # before debuggers hear of the code
-                self.debug_record.add_module(module, compiled, region)
-            for observer in self.code_observers:
-                observer(module, compiled, region)
-            entry = (module, compiled, region)  # the module too: it keeps id(module) unique
-            self._compiled[id(module)] = entry
-        _, compiled, region = entry
-        return compiled, region
+        return self.code.compiled(module, type_ids, vm)
+
+    def _announce_code(self, module: Module, compiled, region: CodeRegion):
+        """New code goes into the debug root before debuggers hear of it, so that a
+        debugger that stops there finds its event sites."""
+        if self.debug_record is not None:
+            self.debug_record.add_module(module, compiled, region)
 
     def publish_debug_root(self, root_pointer: ctypes.c_uint64):
         """Describe this store in the process's debug root, for out-of-process readers (the
@@ -296,7 +299,16 @@ class Store:
 
     def add_code_observer(self, observer):
         """Tell `observer` about all code from now on: the stubs at once (its optional
-        `stubs_placed(stubs)`), then each module as it is compiled."""
+        `stubs_placed(stubs)`), then each module as it is compiled.
+
+        With a code cache, an observer may keep what it derives from a module there, to
+        skip the work next time: it names its payload (`cache_payload_name`, lower-case
+        letters, digits and dashes), and the store asks it for the payload after calling
+        it (`save_payload(module, compiled, region) -> bytes | None`) and, when one is
+        cached, offers it instead of calling it (`load_payload(module, compiled, region,
+        payload) -> bool`; False: call me as usual). The payload is stored under the code's
+        key and checked like the code; placing code at another address, other settings
+        of the observer and its own version are the observer's to handle."""
         self.code_observers.append(observer)
         if hasattr(observer, "stubs_placed"):
             observer.stubs_placed(self.stubs)
@@ -311,12 +323,7 @@ class Store:
 
     def code_at(self, address: int):
         """(CompiledFunction, its module's code base) for a pc in compiled code, else None."""
-        k = bisect.bisect(self._code_starts, address) - 1
-        if k >= 0:
-            end, function, base = self._code_entries[k]
-            if address < end:
-                return function, base
-        return None
+        return self.code.code_at(address)
 
     # -- calling --
 
@@ -411,12 +418,7 @@ class Instance:
         self.tags: list[Tag] = []
         self._link(imports)
 
-        num_funcs = module.num_imported_funcs + len(module.funcs)
-        self.vm_layout = L.VmctxLayout(num_funcs, len(module.imports_of("global")) + len(module.globals),
-                                       len(module.imports_of("table")) + len(module.tables), NUM_BUILTINS,
-                                       len(module.imports_of("memory")) + len(module.memories),
-                                       len(module.imports_of("tag")) + len(module.tags),
-                                       len(module.datas), len(module.elements))
+        self.vm_layout = vmctx_layout(module)
         self.vmctx = (ctypes.c_uint64 * (self.vm_layout.size // 8))()
         self.vmctx_address = ctypes.addressof(self.vmctx)
         store.instances[self.vmctx_address] = self
@@ -438,7 +440,7 @@ class Instance:
         first = module.num_imported_funcs
         for k, cf in enumerate(self.compiled.functions):
             index = first + k
-            ft = module.func_type(index)
+            ft = module.types[module.funcs[k]].composite
             tid = self.type_ids[module.funcs[k]]
             rec = store._record(base + cf.start, self.vmctx_address, tid, index)
             func = Func(store, rec, ft, tid, module.func_name(index))
