@@ -181,6 +181,8 @@ def _cie(signal_frame: bool) -> bytes:
 
 @dataclass
 class EhFrame:
+    """The .eh_frame and .eh_frame_hdr of an object, and where each FDE went."""
+
     eh_frame: bytes
     eh_frame_hdr: bytes
     fde_offsets: list[int]  # offset of each description's FDE in eh_frame, input order

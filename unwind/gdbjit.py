@@ -19,7 +19,6 @@ from typing import Callable
 
 from stackstitch.engine.codecache import source_fingerprint
 
-from .debuginfo import module_debug_sections
 from .elf import jit_object, module_symbols, stub_symbols
 from .jitshim import JitCodeEntry, JitInterface, shim_path
 from .relocation import PROBE, relocate, relocations
@@ -127,6 +126,7 @@ class GdbJitRegistrar:
 
     def _module_object(self, module, compiled, address: int, size: int, translate: bool,
                        warn=None) -> bytes:
+        from .debuginfo import module_debug_sections  # pyelftools: not for a cached object
         source_path = self.source_path(module)
         debug = module_debug_sections(module, compiled, address, source_path, translate, warn or _warn)
         return jit_object(address, size, module_symbols(module, compiled), debug, source_path)

@@ -261,6 +261,8 @@ class InstanceFields:
 
 @dataclass(frozen=True)
 class MemoryEntry:
+    """A memory of an instance (DEBUG_ROOT.md, "Instance record")."""
+
     name: str
     base_word: int  # where the base address is (in the instance's vmctx)
     size_word: int  # where the current size in bytes is (rewritten on memory.grow)
@@ -270,6 +272,8 @@ class MemoryEntry:
 
 @dataclass(frozen=True)
 class TableEntry:
+    """A table of an instance (DEBUG_ROOT.md, "Instance record")."""
+
     name: str
     record: int  # layout.TB_ELEMS, TB_SIZE, TB_MAX
     element_type: str
@@ -277,6 +281,8 @@ class TableEntry:
 
 @dataclass(frozen=True)
 class GlobalEntry:
+    """A global of an instance (DEBUG_ROOT.md, "Instance record")."""
+
     name: str
     cell: int  # the 8-byte value cell
     value_type: str

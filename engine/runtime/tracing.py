@@ -22,6 +22,8 @@ _KIND_MASK = (1 << L.TRACE_KIND_BITS) - 1
 
 @dataclass(frozen=True)
 class TraceEvent:
+    """One event read back from the ring, its timestamp in nanoseconds."""
+
     ns: int  # CLOCK_MONOTONIC nanoseconds
     kind: int  # layout.TRACE_*
     detail: int  # a tag or function record's address, a trap code, or 0
