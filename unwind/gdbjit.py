@@ -119,10 +119,13 @@ class GdbJitRegistrar:
         self.registrations.append(register(image))
 
     def __call__(self, module, compiled, region) -> None:
-        translate = self.translate_dwarf if self.translate_dwarf is not None else debugger_attached()
+        translate = self._translating()
         image = self._module_object(module, compiled, region.address, region.size, translate)
         self._last_object = (compiled, image, translate)
         self.registrations.append(register(image))
+
+    def _translating(self) -> bool:
+        return self.translate_dwarf if self.translate_dwarf is not None else debugger_attached()
 
     def _module_object(self, module, compiled, address: int, size: int, translate: bool,
                        warn=None) -> bytes:
@@ -164,7 +167,7 @@ class GdbJitRegistrar:
         version, address, size, settings_length, count = _PAYLOAD.unpack_from(payload)
         at = _PAYLOAD.size + settings_length
         settings = payload[_PAYLOAD.size:at]
-        translate = self.translate_dwarf if self.translate_dwarf is not None else debugger_attached()
+        translate = self._translating()
         expected = self._object_settings(module, translate)
         if (version, size, settings) != (_payload_version(), region.size, expected):
             return False
