@@ -31,8 +31,8 @@ XSCRATCH = 15  # the same among xmm registers
 # Builtins: runtime routines called like imports (see runtime.Instance._make_builtins).
 B_MEMORY_GROW, B_MEMORY_INIT, B_DATA_DROP, B_MEMORY_COPY, B_MEMORY_FILL, \
     B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL, B_CONT_NEW, \
-    B_THROW, B_THROW_REF, B_THROW_INTO = range(14)
-NUM_BUILTINS = 14
+    B_THROW, B_THROW_REF, B_THROW_INTO, B_CONT_ATTACH = range(15)
+NUM_BUILTINS = 15
 
 
 class CompileError(Exception):

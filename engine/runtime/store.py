@@ -15,8 +15,8 @@ from dataclasses import fields, is_dataclass
 
 from .. import layout as L
 from ..compiler.codegen import CompiledModule, ModuleCompiler
-from ..compiler.common import (B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL,
-                               B_MEMORY_GROW, B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL,
+from ..compiler.common import (B_CONT_ATTACH, B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY,
+                               B_MEMORY_FILL, B_MEMORY_GROW, B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL,
                                B_TABLE_GROW, B_TABLE_INIT, B_THROW, B_THROW_INTO, B_THROW_REF,
                                NUM_BUILTINS, simple_type)
 from ..compiler.stubs import build_stubs
@@ -726,6 +726,9 @@ class Instance:
             ft = module.types[module.types[ct].composite.func_type].composite
             return self.store.continuations.new(func_ref, ft)
 
+        def cont_attach(record):
+            return self.store.continuations.attach(record)
+
         unwinder = self.store.unwinder
         rt = self.store.runtime
         stubs = self.store.stubs
@@ -765,7 +768,7 @@ class Instance:
             B_MEMORY_FILL: (memory_fill, 4, 0), B_TABLE_INIT: (table_init, 5, 0),
             B_ELEM_DROP: (elem_drop, 1, 0), B_TABLE_COPY: (table_copy, 5, 0),
             B_TABLE_GROW: (table_grow, 3, 1), B_TABLE_FILL: (table_fill, 4, 0),
-            B_CONT_NEW: (cont_new, 2, 1),
+            B_CONT_NEW: (cont_new, 2, 1), B_CONT_ATTACH: (cont_attach, 1, 1),
             B_THROW: (throw, 1, 0), B_THROW_REF: (throw_ref, 1, 0), B_THROW_INTO: (throw_into, 2, 0),
         }
         unwinding = (throw, throw_ref, throw_into)
