@@ -1,5 +1,5 @@
-"""The `stackstitch` command line: `run` a module, or run `wast` conformance scripts; `perf`,
-`trace` and `gdb` are handed to their packages.
+"""The `stackstitch` command line: `run` a module, `compile` one into the code cache, or run
+`wast` conformance scripts; `perf`, `trace`, `gdb` and `lldb` are handed to their packages.
 
 Exit statuses (as in the README): 0 success, 1 a module that cannot be loaded, validated or
 linked, 2 a usage error, 134 a trap or an unhandled suspension (Wasmtime's convention), n
@@ -11,11 +11,12 @@ and usage errors work (and are fast) whatever state the engine is in.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from pathlib import Path
 
-from .options import build_parser, parse_subcommand
+from .options import COMMANDS, build_parser, command_parser, parse_subcommand
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_TRAP = 0, 1, 2, 70, 134
 
@@ -29,11 +30,15 @@ class RunError(Exception):
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    if argv[:1] and argv[0] in COMMANDS:  # only that command's parser: less to build
+        return parse_subcommand(None, {argv[0]: command_parser(argv[0])}, argv, "command")
     return parse_subcommand(*build_parser(), argv, "command")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `stackstitch` console script; returns the exit status."""
+    """Entry point of the `stackstitch` console script; returns the exit status. Without
+    `argv`, main is the program (the process ends when it returns)."""
+    program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["perf"]:
         from stackstitch.perf_map.cli import main as perf_main
@@ -55,7 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         from .wast import run_files
         return guarded(lambda: run_files(args.files, verbose=args.verbose, timeout=args.timeout,
                                          jobs=args.jobs, switching=args.switching), "wast")
-    return guarded(lambda: run_module(args), "run")
+    if args.command == "compile":
+        return guarded(lambda: compile_module(args), "compile")
+    return guarded(lambda: run_module(args, program=program), "run")
 
 
 def guarded(command, name: str) -> int:
@@ -82,38 +89,78 @@ def one_line(error: object) -> str:
     return " ".join(str(error).split())
 
 
-def run_module(args: argparse.Namespace, store_options: dict | None = None, finish=None) -> int:
-    """`stackstitch run`: load, set up the store and its observers, run, clean up.
-    `store_options` add to the store's; `finish(store)` runs after the module has (even
-    after a trap), before the store closes: `stackstitch trace record` writes its trace
-    there."""
-    from . import values
-    from .frontend.loader import LoadError, load_module
-    from .runtime.store import Store
-
+def open_cache(args: argparse.Namespace):
+    """The code cache, unless --no-cache; a directory that cannot be used is left alone
+    with a warning, and the run goes on without it."""
+    if args.no_cache:
+        return None
+    from .codecache import CacheUnusable, CodeCache
     try:
-        module = load_module(args.module)
-        preloads = [(name, load_module(path)) for name, path in map(preload_setting, args.preload)]
-    except LoadError as e:
-        raise RunError(one_line(e)) from None
+        return CodeCache.open()
+    except CacheUnusable as e:
+        print(f"stackstitch: warning: code cache not used: {e}", file=sys.stderr)
+        return None
+
+
+def new_store(args: argparse.Namespace, cache, store_options: dict | None = None, **observers):
+    from .runtime.store import Store
     options = {name: value for name, value in
                (("cont_stack_size", args.stack_size), ("switching", args.switching))
                if value is not None}
-    from stackstitch.backtrace import capture
     options.update(store_options or {})
-    store = Store(**options, trap_observers=[capture])  # traps carry stitched backtraces
-    if not args.no_gdb_jit:
-        from stackstitch.unwind.gdbjit import support_debuggers
-        support_debuggers(store, source_path=lambda _module: args.module)
-    if args.perf_map or args.jitdump is not None:  # imported only when asked: no cost otherwise
-        from stackstitch.perf_map.observers import ProfilingSetupError, observers_from_args
-        try:
-            for observer in observers_from_args(args.perf_map, args.jitdump, Path(args.module).name):
-                store.add_code_observer(observer)
-        except ProfilingSetupError as e:
-            raise RunError(str(e)) from None
+    return Store(**options, code_cache=cache, **observers)
+
+
+def load(path: str, store, cache):
+    """The module at `path`, validated unless the cache holds its code for this store's
+    options."""
+    from .frontend.loader import LoadError, load_module
     try:
-        return run_in_store(store, module, preloads, args, values)
+        return load_module(path, cache, store.code_options)
+    except LoadError as e:
+        raise RunError(one_line(e)) from None
+
+
+def run_module(args: argparse.Namespace, store_options: dict | None = None, finish=None,
+               program: bool = False) -> int:
+    """`stackstitch run`: load, set up the store and its observers, run, clean up.
+    `store_options` add to the store's; `finish(store)` runs after the module has (even
+    after a trap), before the store closes: `stackstitch trace record` writes its trace
+    there. Starting makes many long-lived objects and no cycles: the cyclic garbage
+    collector waits until the module runs, and then leaves those objects alone (frozen:
+    they live as long as the run, and a `program` ends with it)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return start_and_run(args, store_options, finish, collecting)
+    finally:
+        if not program:
+            gc.unfreeze()
+        if collecting:
+            gc.enable()
+
+
+def start_and_run(args: argparse.Namespace, store_options: dict | None, finish,
+                  collect: bool) -> int:
+    from . import values
+
+    cache = open_cache(args)
+    store = new_store(args, cache, store_options, trap_observers=[capture_backtrace])
+    try:
+        module = load(args.module, store, cache)
+        preloads = [(name, load(path, store, cache))
+                    for name, path in map(preload_setting, args.preload)]
+        if not args.no_gdb_jit:
+            from stackstitch.unwind.gdbjit import support_debuggers
+            support_debuggers(store, source_path=lambda _module: args.module)
+        if args.perf_map or args.jitdump is not None:  # imported only when asked: no cost otherwise
+            from stackstitch.perf_map.observers import ProfilingSetupError, observers_from_args
+            try:
+                for observer in observers_from_args(args.perf_map, args.jitdump, Path(args.module).name):
+                    store.add_code_observer(observer)
+            except ProfilingSetupError as e:
+                raise RunError(str(e)) from None
+        return run_in_store(store, module, preloads, args, values, collect)
     finally:
         try:
             if finish is not None:
@@ -122,9 +169,49 @@ def run_module(args: argparse.Namespace, store_options: dict | None = None, fini
             store.close()
 
 
-def run_in_store(store, module, preloads: list, args: argparse.Namespace, values) -> int:
+def capture_backtrace(store, error) -> None:
+    """Traps carry stitched backtraces (`stackstitch.backtrace`, loaded at the first trap)."""
+    from stackstitch.backtrace import capture
+    capture(store, error)
+
+
+def compile_module(args: argparse.Namespace) -> int:
+    """`stackstitch compile`: what `run` with these options would compile, into the cache,
+    with the debugger object `run` registers (unless --no-gdb-jit)."""
+    from .codecache import CacheUnusable, CodeCache
+    from .compiler.common import CompileError
+
+    if args.no_cache:
+        raise UsageError("compile fills the code cache; --no-cache leaves it nothing to do")
+    try:
+        cache = CodeCache.open()
+    except CacheUnusable as e:
+        raise RunError(f"cannot use the code cache: {e}") from None
+    store = new_store(args, cache)
+    try:
+        module = load(args.module, store, cache)
+        if not args.no_gdb_jit:
+            from stackstitch.unwind.gdbjit import GdbJitRegistrar
+            store.add_code_observer(GdbJitRegistrar(source_path=lambda _module: args.module))
+        try:
+            compiled, _ = store.compile(module)
+        except CompileError as e:
+            raise RunError(one_line(e)) from None
+        entry = cache.path(cache.entry(module.data, store.code_options).key, "code")
+        if not entry.is_file():
+            raise RunError(f"cannot write the code cache in {cache.directory}")
+        print(f"{args.module}: {len(compiled.functions)} functions, {len(compiled.code)} bytes "
+              f"of code in {entry}")
+        return EXIT_OK
+    finally:
+        store.close()
+
+
+def run_in_store(store, module, preloads: list, args: argparse.Namespace, values,
+                 collect: bool = True) -> int:
     """Link with WASI and the preloaded modules, call the entry point, print results or
-    report how it ended."""
+    report how it ended; the cyclic garbage collector runs while the module does if
+    `collect` (not over what starting made: frozen)."""
     from .compiler.common import CompileError
     from .runtime.store import LinkError, Trap, WasmException
     from .host.wasi import MODULE as WASI_MODULE
@@ -145,6 +232,9 @@ def run_in_store(store, module, preloads: list, args: argparse.Namespace, values
         if any(imp.module == WASI_MODULE for imp in module.imports):
             wasi.bind(instance)
         func, raw_args = entry_point(instance, args, values)
+        if collect:
+            gc.freeze()
+            gc.enable()
         results = func(*raw_args) if func is not None else []
     except (LinkError, CompileError) as e:
         raise RunError(one_line(e)) from None

@@ -182,7 +182,10 @@ VM_MEM_BASE = 8      # memory 0 base (never moves: its full range is reserved up
 VM_MEM_SIZE = 16     # memory 0 size in bytes, rewritten on memory.grow
 VM_TRAP_STUB = 24    # address of the store's trap stub
 VM_HOST_CALLABLE = 32  # host blocks only: the Python callable (PyObject *) the host trampoline calls
-VM_HEADER_SIZE = 40
+VM_GROW_STUB = 40    # the store's memory.grow, memory.copy and memory.fill stubs (bulkstubs.py)
+VM_COPY_STUB = 48
+VM_FILL_STUB = 56
+VM_HEADER_SIZE = 64
 # A host block is a header followed by what the host trampoline copies.
 HB_NPARAMS = VM_HEADER_SIZE  # argument words, copied to RT_HOST_WORDS before the call
 HB_NRESULTS = HB_NPARAMS + 8  # result words, copied back from there after it
@@ -195,11 +198,23 @@ FR_TYPE_ID = 16      # canonical type id, compared by call_indirect
 FR_FUNC_INDEX = 24
 FUNCREF_SIZE = 32
 
-# A table record.
+# A table record, shared by every instance that holds the table.
 TB_ELEMS = 0
 TB_SIZE = 8
-TB_MAX = 16
-TABLE_SIZE = 24
+TB_MAX = 16          # the most table.grow may reach (the type's maximum, or the engine's limit)
+TB_CAPACITY = 24     # elements allocated at TB_ELEMS; table.grow beyond it asks the runtime
+TABLE_SIZE = 32
+
+# A linear memory record, shared by every instance that holds the memory. Its whole
+# reservation is mapped at LM_BASE; [LM_BASE, LM_BASE + LM_SIZE) is readable and writable.
+# Each holder's vmctx keeps its own copy of the base and size (one load per bounds check);
+# memory.grow rewrites every size copy, listed at LM_SIZE_FIELDS.
+LM_BASE = 0
+LM_SIZE = 8          # bytes, a multiple of the page size
+LM_MAX = 16          # bytes the memory may grow to (the reservation)
+LM_SIZE_FIELD_COUNT = 24
+LM_SIZE_FIELDS = 32  # address of an array of addresses of size copies
+MEMORY_RECORD_SIZE = 40
 
 # Trap codes and the spec's messages for them.
 TRAP_MESSAGES = {
@@ -246,7 +261,9 @@ TRAP_TOO_MANY_BOUND = 18
 def trap_word(code: int, memory: int = 0, access_size: int = 0) -> int:
     """What generated code passes the trap stub (RT_TRAP_CODE): the trap code, and for an
     out-of-bounds access the memory and the access size, so that the report can name the
-    faulting address (RT_TRAP_DETAIL holds the access's end, address + offset + size)."""
+    faulting address (RT_TRAP_DETAIL holds the access's end, address + offset + size).
+    Access size 0: a bulk instruction (memory.copy, fill, init), whose trap names no
+    address, as Wasmtime's does not."""
     return code | access_size << 8 | memory << 16
 
 
@@ -277,23 +294,31 @@ EVENT_RESUME = 2    # resume (or resume_throw) holds the resumed continuation's 
 
 class VmctxLayout:
     """Per-module vmctx layout: the header (with memory 0), then (base, size) of every other
-    memory, then one pointer per function, global, table and builtin."""
+    memory, a pointer to each memory's record, one pointer per tag, function, global, table
+    and builtin, and last (address, length) of each data and element segment (length 0 once
+    dropped)."""
 
     def __init__(self, num_funcs: int, num_globals: int, num_tables: int, num_builtins: int,
-                 num_memories: int = 1, num_tags: int = 0):
+                 num_memories: int = 1, num_tags: int = 0, num_datas: int = 0, num_elems: int = 0):
         self.memories = VM_HEADER_SIZE
-        self.tags = self.memories + 16 * max(num_memories - 1, 0)
+        self.memory_records = self.memories + 16 * max(num_memories - 1, 0)
+        self.tags = self.memory_records + 8 * num_memories
         self.funcs = self.tags + 8 * num_tags
         self.globals = self.funcs + 8 * num_funcs
         self.tables = self.globals + 8 * num_globals
         self.builtins = self.tables + 8 * num_tables
-        self.size = self.builtins + 8 * num_builtins
+        self.datas = self.builtins + 8 * num_builtins
+        self.elems = self.datas + 16 * num_datas
+        self.size = self.elems + 16 * num_elems
 
     def memory_base(self, i: int) -> int:
         return VM_MEM_BASE if i == 0 else self.memories + 16 * (i - 1)
 
     def memory_size(self, i: int) -> int:
         return VM_MEM_SIZE if i == 0 else self.memories + 16 * (i - 1) + 8
+
+    def memory_record(self, i: int) -> int:
+        return self.memory_records + 8 * i
 
     def tag(self, i: int) -> int:
         return self.tags + 8 * i
@@ -309,3 +334,11 @@ class VmctxLayout:
 
     def builtin(self, i: int) -> int:
         return self.builtins + 8 * i
+
+    def data_segment(self, i: int) -> int:
+        """(address, length in bytes) of data segment i."""
+        return self.datas + 16 * i
+
+    def elem_segment(self, i: int) -> int:
+        """(address, number of 8-byte elements) of element segment i."""
+        return self.elems + 16 * i

@@ -1,4 +1,5 @@
-"""The command line's options: `stackstitch run` and `wast`, and the types of their values.
+"""The command line's options: `stackstitch run`, `compile` and `wast`, and the types of
+their values.
 
 Shared by the dispatcher (cli.py) and `stackstitch gdb`, `perf record` and `trace record`,
 which take `run`'s options and check them (parse_run_arguments) before they start. Imports
@@ -70,30 +71,87 @@ def parse_run_arguments(run_args: list[str]) -> argparse.Namespace:
     errors = io.StringIO()
     try:
         with contextlib.redirect_stderr(errors), contextlib.redirect_stdout(io.StringIO()):
-            return build_parser()[1]["run"].parse_intermixed_args(run_args)
+            return command_parser("run").parse_intermixed_args(run_args)
     except SystemExit:
         lines = errors.getvalue().strip().splitlines() or ["invalid arguments"]
         message = lines[-1].split("error: ", 1)[-1].rsplit(" (see `", 1)[0]  # not run's help
         raise ValueError(message) from None
 
 
+# The subcommands with options of their own: help, description, epilog, and what adds
+# their arguments. `perf`, `trace`, `gdb` and `lldb` parse their own command lines.
+_RUN_DESCRIPTION = ("Instantiate MODULE (with WASI preview1 imports) and call the export NAME "
+                    "with ARGs, or `_start`, or only its start function. Results are printed "
+                    "one per line.")
+_RUN_EPILOG = ("Arguments are converted by the parameter types: integers in decimal or hex "
+               "(0x...), floats incl. nan, inf, -0 and hex floats, `null` for references. "
+               "Put negative values other than plain decimals after `--` (-- -inf). "
+               "Exit status: 0 success, 1 load/validation/link error, 2 usage error, "
+               "134 trap or unhandled suspension, n for WASI proc_exit(n).")
+_COMPILE_DESCRIPTION = (
+    "Compile MODULE as `stackstitch run` with the same options would, and keep its code (and "
+    "what debuggers are given) in the code cache ($XDG_CACHE_HOME/stackstitch), so that later "
+    "runs start at once. Options that do not change the code are accepted and have no effect, "
+    "so a run's command line with `run` replaced by `compile` fills the entry that run uses.")
+_WAST_DESCRIPTION = ("Run WebAssembly spec test scripts, each in a fresh store. Prints one line "
+                     "per script, then `N passed, M failed` counting commands. Exit status 0 "
+                     "iff no command failed.")
+
+
+def add_wast_options(wast: argparse.ArgumentParser) -> None:
+    wast.add_argument("files", metavar="FILE", nargs="+", help="a .wast script")
+    wast.add_argument("-v", "--verbose", action="store_true",
+                      help="print each failed command with its line number and reason")
+    wast.add_argument("--timeout", type=positive(float), default=10.0, metavar="SECONDS",
+                      help="time limit per command (default: 10)")
+    wast.add_argument("-j", "--jobs", type=positive(int), metavar="N",
+                      help="scripts run in parallel (default: number of CPUs)")
+    wast.add_argument("--switching", choices=("native", "libcall"), default="native",
+                      help="how stack-switching instructions run (default: native)")
+
+
+COMMANDS = {
+    "run": ("run a module (.wasm or .wat)", _RUN_DESCRIPTION, _RUN_EPILOG, lambda p: add_run_options(p)),
+    "compile": ("compile a module into the code cache, without running it", _COMPILE_DESCRIPTION,
+                None, lambda p: add_run_options(p)),
+    "wast": ("run spec test scripts (.wast)", _WAST_DESCRIPTION, None, add_wast_options),
+}
+
+
+def command_parser(name: str, commands=None) -> argparse.ArgumentParser:
+    """The parser of subcommand `name` (in COMMANDS): added to `commands` (a subparsers
+    action), or on its own, which is all a command line naming it needs."""
+    help_text, description, epilog, add_options = COMMANDS[name]
+    if commands is None:
+        parser = CommandLineParser(prog=f"stackstitch {name}", description=description,
+                                   epilog=epilog)
+    else:
+        parser = commands.add_parser(name, help=help_text, description=description, epilog=epilog)
+    add_options(parser)
+    return parser
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    """The whole command line (for help and usage errors), and the subcommands' parsers."""
     parser = CommandLineParser(
         prog="stackstitch",
         description="A native x86-64 WebAssembly engine whose switched stacks "
                     "(stack-switching proposal) are debuggable and profilable.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    subcommands = {name: command_parser(name, commands) for name in ("run", "compile")}
+    commands.add_parser("perf", add_help=False, help="profile with perf: record, report, annotate")
+    commands.add_parser("trace", add_help=False,
+                        help="a timeline of every switch: record, report (Chrome trace JSON)")
+    commands.add_parser("gdb", add_help=False,
+                        help="debug with gdb and the continuation-aware plugin")
+    commands.add_parser("lldb", add_help=False,
+                        help="debug with lldb and the continuation-aware plugin")
+    subcommands["wast"] = command_parser("wast", commands)
+    return parser, subcommands
 
-    run = commands.add_parser(
-        "run", help="run a module (.wasm or .wat)",
-        description="Instantiate MODULE (with WASI preview1 imports) and call the export "
-                    "NAME with ARGs, or `_start`, or only its start function. Results are "
-                    "printed one per line.",
-        epilog="Arguments are converted by the parameter types: integers in decimal or hex "
-               "(0x...), floats incl. nan, inf, -0 and hex floats, `null` for references. "
-               "Put negative values other than plain decimals after `--` (-- -inf). "
-               "Exit status: 0 success, 1 load/validation/link error, 2 usage error, "
-               "134 trap or unhandled suspension, n for WASI proc_exit(n).")
+
+def add_run_options(run: argparse.ArgumentParser) -> None:
+    """MODULE, ARGs and the options of `stackstitch run` (shared with `compile`)."""
     run.add_argument("module", metavar="MODULE", help="a .wasm binary or .wat text file")
     run.add_argument("args", metavar="ARG", nargs="*",
                      help="arguments for NAME, or the WASI program's arguments")
@@ -121,6 +179,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
     run.add_argument("--switching", choices=("native", "libcall"),
                      help="how stack-switching instructions run: native code (default) or "
                           "calls into a runtime routine, for comparison")
+    run.add_argument("--no-cache", action="store_true",
+                     help="neither use nor fill the compiled-code cache "
+                          "($XDG_CACHE_HOME/stackstitch, default ~/.cache/stackstitch)")
     run.add_argument("--no-gdb-jit", action="store_true",
                      help="do not register JIT code with debuggers (GDB JIT interface) nor "
                           "publish the debug root the gdb plugin reads; both are on by default")
@@ -128,26 +189,3 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argument
                      help="write /tmp/perf-<pid>.map naming the JIT code for perf")
     run.add_argument("--jitdump", nargs="?", const=".", metavar="DIR",
                      help="write DIR/jit-<pid>.dump for `perf inject --jit` (default DIR: .)")
-    commands.add_parser("perf", add_help=False, help="profile with perf: record, report, annotate")
-    commands.add_parser("trace", add_help=False,
-                        help="a timeline of every switch: record, report (Chrome trace JSON)")
-    commands.add_parser("gdb", add_help=False,
-                        help="debug with gdb and the continuation-aware plugin")
-    commands.add_parser("lldb", add_help=False,
-                        help="debug with lldb and the continuation-aware plugin")
-
-    wast = commands.add_parser(
-        "wast", help="run spec test scripts (.wast)",
-        description="Run WebAssembly spec test scripts, each in a fresh store. Prints one "
-                    "line per script, then `N passed, M failed` counting commands. Exit "
-                    "status 0 iff no command failed.")
-    wast.add_argument("files", metavar="FILE", nargs="+", help="a .wast script")
-    wast.add_argument("-v", "--verbose", action="store_true",
-                      help="print each failed command with its line number and reason")
-    wast.add_argument("--timeout", type=positive(float), default=10.0, metavar="SECONDS",
-                      help="time limit per command (default: 10)")
-    wast.add_argument("-j", "--jobs", type=positive(int), metavar="N",
-                      help="scripts run in parallel (default: number of CPUs)")
-    wast.add_argument("--switching", choices=("native", "libcall"), default="native",
-                      help="how stack-switching instructions run (default: native)")
-    return parser, {"run": run, "wast": wast}

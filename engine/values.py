@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 import struct
-from decimal import Decimal
 
 from .frontend.types import RefType, ValType
 
@@ -148,6 +147,7 @@ def _format_float(value: float, shortest: str) -> str:
         return "NaN"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
+    from decimal import Decimal  # only for printing floats (a C module worth loading late)
     return format(Decimal(shortest).normalize(), "f")
 
 

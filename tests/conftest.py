@@ -50,6 +50,20 @@ def require_wasm_tools_for_module() -> None:
         missing_tool(str(e))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_code_cache(tmp_path_factory):
+    """Every `stackstitch` the tests start uses a code cache of the test session's own,
+    never the user's (XDG_CACHE_HOME is inherited by child processes)."""
+    directory = tmp_path_factory.mktemp("xdg-cache")
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(directory)
+    yield directory / "stackstitch"
+    if saved is None:
+        del os.environ["XDG_CACHE_HOME"]
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved
+
+
 @pytest.fixture
 def require_tool():
     """`require_tool(name)` -> path; see `missing_tool` for what a missing one does."""

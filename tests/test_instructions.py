@@ -1,7 +1,7 @@
 """The one instruction reader (`engine/instructions.py`) against `wasm-tools dump`, on every
 function body of every valid module in the conformance scripts: each instruction must start
 at the offset wasm-tools gives, have its name, and carry the same index, constant and memarg
-immediates. A reader that mis-sizes an immediate shifts every later offset, so this catches
+immediates; the scan's shortcut over plain instructions must land on the next one. A reader that mis-sizes an immediate shifts every later offset, so this catches
 drift between the table and the binary format wherever it happens."""
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def mismatches(path) -> list[str]:
     dumped = dumped_instructions(path)
     problems = []
     for body in module.code:
+        problems += plain_skip_mismatches(path.name, data, body)
         for offset, op, immediates in instructions(data, body.code_start, body.code_end):
             where = f"{path.name} @0x{offset:x} {op.name}"
             if offset not in dumped:
@@ -79,6 +80,15 @@ def mismatches(path) -> list[str]:
             if problem:
                 problems.append(f"{where}: {problem}")
     return problems
+
+
+def plain_skip_mismatches(name: str, data: bytes, body) -> list[str]:
+    """The loop scan's shortcut (`skip_plain`) must land where the full reader does."""
+    offsets = [offset for offset, _, _ in instructions(data, body.code_start, body.code_end)]
+    reader = BodyReader(data, body.code_start)
+    return [f"{name} @0x{here:x}: skip_plain goes to 0x{skipped:x}, not 0x{after:x}"
+            for here, after in zip(offsets, offsets[1:] + [body.code_end])
+            if (skipped := reader.skip_plain(here)) is not None and skipped != after]
 
 
 def immediate_mismatch(op, immediates, dumped: str) -> str | None:

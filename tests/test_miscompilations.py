@@ -156,6 +156,36 @@ def test_reinterpret_of_a_loop_pinned_local(store, export, args, expected):
     assert instantiate(store, REINTERPRET_PINNED).invoke(export, args) == [expected]
 
 
+# ---- copysign whose sign comes from a loop-pinned local --------------------------------------
+
+COPYSIGN_PINNED = """(module
+  (func (export "f64") (param $n i32) (result f64)
+    (local $sign f64) (local $acc f64)
+    f64.const -2 local.set $sign  f64.const 1 local.set $acc
+    (loop $l
+      local.get $acc local.get $sign f64.copysign local.set $acc
+      local.get $sign local.get $sign f64.mul f64.neg local.set $sign
+      local.get $n i32.const 1 i32.sub local.tee $n br_if $l)
+    local.get $acc)
+  (func (export "f32") (param $n i32) (result f32)
+    (local $sign f32) (local $acc f32)
+    f32.const -2 local.set $sign  f32.const 1 local.set $acc
+    (loop $l
+      local.get $acc local.get $sign f32.copysign local.set $acc
+      local.get $sign local.get $sign f32.mul f32.neg local.set $sign
+      local.get $n i32.const 1 i32.sub local.tee $n br_if $l)
+    local.get $acc)
+)"""
+
+
+@pytest.mark.parametrize("export,args,expected", [
+    ("f64", [1], 0xBFF0000000000000), ("f64", [2], 0xBFF0000000000000),
+    ("f32", [1], 0xBF800000), ("f32", [3], 0xBF800000)])
+def test_copysign_with_a_loop_pinned_sign(store, export, args, expected):
+    """The sign's bits came from the general-purpose register numbered like the pin's xmm."""
+    assert instantiate(store, COPYSIGN_PINNED).invoke(export, args) == [expected]
+
+
 # ---- registers at if joins after tail calls --------------------------------------------------
 
 def tail_call_joins_wat(kind: str, count: int = 12) -> str:

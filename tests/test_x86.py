@@ -15,7 +15,8 @@ from typing import Callable, NamedTuple
 
 import pytest
 
-from stackstitch.engine.compiler.x86 import AE, B, E, GE, L, NE, RBP, RSP, R12, R13, Assembler, Label, Mem, negate
+from stackstitch.engine.compiler.x86 import (AE, B, E, GE, L, NE, RBP, RSP, R12, R13, Assembler, Label, Mem,
+                                             Rip, negate)
 
 capstone = pytest.importorskip("capstone")
 
@@ -232,8 +233,9 @@ def test_movzx_movsx_including_rex_byte_registers():
 
 
 def test_lea_push_pop():
-    cases = [Case(lambda a, r=r, m=m: a.lea(r, m), "lea", (gpr(r), mem_text(m, None)), f"lea r{r}")
-             for r, m in with_regs(MEMS)]
+    cases = [Case(lambda a, r=r, m=m, size=size: a.lea(r, m, size), "lea", (gpr(r, size), mem_text(m, None)),
+                  f"lea{size} r{r}")
+             for r, m in with_regs(MEMS) for size in (32, 64)]
     for r in GPRS:
         cases.append(Case(lambda a, r=r: a.push(r), "push", (gpr(r),), f"push r{r}"))
         cases.append(Case(lambda a, r=r: a.pop(r), "pop", (gpr(r),), f"pop r{r}"))
@@ -367,7 +369,10 @@ def test_fixed_encodings():
              (Assembler.ud2, "ud2", ()), (Assembler.int3, "int3", ()),
              (Assembler.rdtsc, "rdtsc", ()),
              (Assembler.rep_movsq, "rep movsq", ("qword ptr [rdi]", "qword ptr [rsi]")),
-             (Assembler.rep_stosq, "rep stosq", ("qword ptr [rdi]", "rax"))]
+             (Assembler.rep_stosq, "rep stosq", ("qword ptr [rdi]", "rax")),
+             (Assembler.rep_movsb, "rep movsb", ("byte ptr [rdi]", "byte ptr [rsi]")),
+             (Assembler.rep_stosb, "rep stosb", ("byte ptr [rdi]", "al")),
+             (Assembler.syscall, "syscall", ())]
     check([Case(method, mnemonic, ops, mnemonic) for method, mnemonic, ops in table])
 
 
@@ -398,7 +403,7 @@ def branch_target_problem(emit_branch, mnemonic: str, padding_before: int, paddi
     if len(decoded) != 1 or decoded[0].size != len(code):
         return f"{desc} does not decode as one instruction"
     insn = decoded[0]
-    target = insn.op_str.split(", ")[operand]
+    target = re.sub(r"^\w+ ptr ", "", insn.op_str.split(", ")[operand])
     relative = re.fullmatch(r"\[rip(?: ([+-]) (\w+))?\]", target)
     if relative:  # rip is the end of the instruction
         sign, disp = relative.groups()
@@ -411,7 +416,8 @@ def branch_target_problem(emit_branch, mnemonic: str, padding_before: int, paddi
 
 
 def test_jumps_and_calls_reach_their_labels():
-    branches = [(lambda a, lab: a.jmp(lab), "jmp"), (lambda a, lab: a.call_label(lab), "call")]
+    branches = [(lambda a, lab: a.jmp(lab), "jmp"), (lambda a, lab: a.call_label(lab), "call"),
+                (lambda a, lab: a.jmp_near(lab), "jmp")]
     branches += [(lambda a, lab, cc=cc: a.jcc(cc, lab), "j" + name) for cc, name in enumerate(CONDITIONS)]
     # Backward distances straddle the rel8 limit; forward branches are always rel32.
     distances = [0, 1, 125, 126, 127, 128, 129, 1000, 70000]
@@ -435,6 +441,14 @@ def test_short_backward_branches_use_rel8():
         assert len(asm.buf) == 4
 
 
+def test_jmp_near_is_rel32_at_any_distance():
+    asm = Assembler()
+    label = Label()
+    asm.bind(label)
+    asm.jmp_near(label)
+    assert bytes(asm.buf) == b"\xe9\xfb\xff\xff\xff"
+
+
 def test_rip_relative_lea_reaches_its_label():
     problems = []
     for reg, backward, padding in itertools.product(GPRS, (False, True), (0, 200)):
@@ -443,6 +457,35 @@ def test_rip_relative_lea_reaches_its_label():
         if problem:
             problems.append(f"r{reg}: {problem}")
     assert not problems, "\n".join(problems[:10])
+
+
+def test_rip_relative_operands_reach_their_label():
+    """Float constants are read from a pool after the code: every form that takes one."""
+    forms = [(lambda a, x, m: a.movs(64, x, m), "movsd"), (lambda a, x, m: a.movs(32, x, m), "movss"),
+             (lambda a, x, m: a.farith("mul", 64, x, m), "mulsd"),
+             (lambda a, x, m: a.farith("sub", 32, x, m), "subss"),
+             (lambda a, x, m: a.farith("sqrt", 64, x, m), "sqrtsd"),
+             (lambda a, x, m: a.ucomis(64, x, m), "ucomisd"),
+             (lambda a, x, m: a.ucomis(32, x, m), "ucomiss"),
+             (lambda a, x, m: a.movups(x, m), "movups")]
+    problems = []
+    for (emit, mnemonic), xmm_reg, backward in itertools.product(forms, (0, 7, 8, 15), (False, True)):
+        problem = branch_target_problem(
+            lambda a, label, emit=emit, x=xmm_reg: emit(a, x, Rip(label)), mnemonic, 40, 300,
+            backward, operand=1)
+        if problem:
+            problems.append(f"xmm{xmm_reg}: {problem}")
+    assert not problems, "\n".join(problems[:10])
+    with pytest.raises(ValueError):
+        Assembler().rounds(64, 0, Rip(Label()), 1)
+
+
+def test_constant_data_is_aligned():
+    a = Assembler()
+    a.ret()
+    a.align(8)
+    a.data64(-2)
+    assert bytes(a.buf) == bytes.fromhex("c3cccccccccccccc") + b"\xfe" + b"\xff" * 7
 
 
 def test_patchable_forms_take_any_32_bit_value():
@@ -455,6 +498,10 @@ def test_patchable_forms_take_any_32_bit_value():
         def emit(a, op=op, reg=reg, value=value):
             a.patch_i32(a.alu_imm_patchable(op, 64, reg), value)
         cases.append(Case(emit, op, (gpr(reg), Imm(value, 64)), f"{op} r{reg}, imm32"))
+    for base, value in itertools.product(GPRS, (0, 5, 2**31 - 1)):  # call_indirect's type check
+        def emit(a, base=base, value=value):
+            a.patch_i32(a.alu_imm_patchable("cmp", 64, Mem(base, 16)), value)
+        cases.append(Case(emit, "cmp", (mem_text(Mem(base, 16), 64), Imm(value, 64)), f"cmp [r{base}+16], imm32"))
     check(cases)
 
 
@@ -482,7 +529,7 @@ def xmm_pairs():
     return list(itertools.product(XMMS, XMMS))
 
 
-def test_movss_movsd_movaps():
+def test_movss_movsd_movaps_movups_punpcklqdq():
     cases = []
     for size in (32, 64):
         name = "movss" if size == 32 else "movsd"
@@ -496,6 +543,13 @@ def test_movss_movsd_movaps():
                               (mem_text(m, size), xmm(r)), f"{name} mem, xmm{r}"))
     for d, s in xmm_pairs():
         cases.append(Case(lambda a, d=d, s=s: a.movaps(d, s), "movaps", (xmm(d), xmm(s)), f"movaps {d}, {s}"))
+        cases.append(Case(lambda a, d=d, s=s: a.punpcklqdq(d, s), "punpcklqdq", (xmm(d), xmm(s)),
+                          f"punpcklqdq {d}, {s}"))
+    for r, m in with_regs(MEMS, XMMS):
+        cases.append(Case(lambda a, r=r, m=m: a.movups(r, m), "movups", (xmm(r), mem_text(m, 128)),
+                          f"movups xmm{r}, mem"))
+        cases.append(Case(lambda a, r=r, m=m: a.movups(m, r), "movups", (mem_text(m, 128), xmm(r)),
+                          f"movups mem, xmm{r}"))
     check(cases)
 
 

@@ -43,6 +43,8 @@ SYMBOL_SIZE = 24
 
 @dataclass
 class Section:
+    """One section of an image being built."""
+
     name: str
     type: int
     data: bytes = b""
@@ -58,6 +60,8 @@ class Section:
 
 @dataclass
 class Segment:
+    """One program header of an image being built."""
+
     type: int
     flags: int
     sections: list[str]  # names of the consecutive sections it spans; none for PT_GNU_STACK
@@ -82,6 +86,8 @@ class StringTable:
 
 @dataclass
 class Symbol:
+    """One symbol table entry."""
+
     name: str
     value: int
     size: int = 0
@@ -106,6 +112,8 @@ def symbol_table(symbols: list[Symbol], strings: StringTable, section_index: dic
 
 @dataclass
 class ElfImage:
+    """An ELF image being built: its sections and segments, laid out by `build`."""
+
     elf_type: int
     sections: list[Section] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)

@@ -9,13 +9,20 @@ down badly past about a thousand objects.
 from __future__ import annotations
 
 import ctypes
+import functools
+import struct
 import sys
 import threading
+from array import array
+from pathlib import Path
 from typing import Callable
+
+from stackstitch.engine.codecache import source_fingerprint
 
 from .debuginfo import module_debug_sections
 from .elf import jit_object, module_symbols, stub_symbols
 from .jitshim import JitCodeEntry, JitInterface, shim_path
+from .relocation import PROBE, relocate, relocations
 
 JIT_NOACTION, JIT_REGISTER_FN, JIT_UNREGISTER_FN = 0, 1, 2
 
@@ -102,6 +109,7 @@ class GdbJitRegistrar:
         self.translate_dwarf = translate_dwarf
         self.registrations: list[Registration] = []
         self._stubs_registered: set[int] = set()
+        self._last_object: tuple | None = None  # (compiled, image, translated) until save_payload
 
     def stubs_placed(self, stubs) -> None:
         """Once per stub region."""
@@ -112,11 +120,61 @@ class GdbJitRegistrar:
         self.registrations.append(register(image))
 
     def __call__(self, module, compiled, region) -> None:
-        source_path = self.source_path(module)
         translate = self.translate_dwarf if self.translate_dwarf is not None else debugger_attached()
-        debug = module_debug_sections(module, compiled, region.address, source_path, translate, _warn)
-        image = jit_object(region.address, region.size, module_symbols(module, compiled), debug, source_path)
+        image = self._module_object(module, compiled, region.address, region.size, translate)
+        self._last_object = (compiled, image, translate)
         self.registrations.append(register(image))
+
+    def _module_object(self, module, compiled, address: int, size: int, translate: bool,
+                       warn=None) -> bytes:
+        source_path = self.source_path(module)
+        debug = module_debug_sections(module, compiled, address, source_path, translate, warn or _warn)
+        return jit_object(address, size, module_symbols(module, compiled), debug, source_path)
+
+    def _object_settings(self, module, translate: bool) -> bytes:
+        """What the object depends on besides the code and its address: a cached object
+        made with other settings (another source path; DWARF translated or not) is not
+        reused."""
+        return self.source_path(module).encode() + (b"\0dwarf" if translate else b"\0wasm")
+
+    # The code cache keeps each module's object (see Store.add_code_observer), so that a
+    # cached run registers it without building it again: the object is the same bytes
+    # with its address fields moved to where the code lies now (`relocation`).
+    cache_payload_name = "gdb-jit-object"
+
+    def save_payload(self, module, compiled, region) -> bytes | None:
+        """The object just registered for `compiled`, with its address fields."""
+        last, self._last_object = self._last_object, None
+        if last is None or last[0] is not compiled:
+            return None
+        _, image, translate = last
+        probed = self._module_object(module, compiled, region.address + PROBE, region.size,
+                                     translate, warn=lambda _message: None)
+        offsets = relocations(image, probed)
+        if offsets is None:
+            return None
+        settings = self._object_settings(module, translate)
+        return (_PAYLOAD.pack(_payload_version(), region.address, region.size, len(settings),
+                              len(offsets)) + settings + offsets.tobytes() + image)
+
+    def load_payload(self, module, compiled, region, payload: bytes) -> bool:
+        """Register a cached object, if this code made it with these settings."""
+        if len(payload) < _PAYLOAD.size:
+            return False
+        version, address, size, settings_length, count = _PAYLOAD.unpack_from(payload)
+        at = _PAYLOAD.size + settings_length
+        settings = payload[_PAYLOAD.size:at]
+        translate = self.translate_dwarf if self.translate_dwarf is not None else debugger_attached()
+        expected = self._object_settings(module, translate)
+        if (version, size, settings) != (_payload_version(), region.size, expected):
+            return False
+        offsets = array("Q")
+        offsets.frombytes(payload[at:at + 8 * count])
+        image = payload[at + 8 * count:]
+        if len(offsets) != count or (offsets and max(offsets) + 8 > len(image)):
+            return False
+        self.registrations.append(register(relocate(image, offsets, region.address - address)))
+        return True
 
     def close(self) -> None:
         """Unregister every object: the store's code is going away."""
@@ -139,6 +197,15 @@ def debugger_attached() -> bool:
     except (OSError, ValueError, IndexError):
         pass
     return False
+# A cached object's header: the version of the code that built it, the code's address and
+# size then, the length of its settings and the number of address fields that follow.
+_PAYLOAD = struct.Struct("<32sQQII")
+
+
+@functools.cache
+def _payload_version() -> bytes:
+    """Objects built by other code (an edited `unwind`) are not reused."""
+    return source_fingerprint(Path(__file__).parent)
 
 
 def _default_source_path(module) -> str:

@@ -15,7 +15,6 @@ import ctypes
 import hashlib
 import os
 import struct
-import tempfile
 from pathlib import Path
 
 from .elffile import (ET_DYN, PF_R, PF_W, PF_X, PT_DYNAMIC, PT_GNU_STACK, PT_LOAD, SHF_ALLOC,
@@ -99,19 +98,26 @@ def _cache_directory() -> Path:
     return Path(base) / "stackstitch"
 
 
+def _shim_directories():
+    """The cache directory, else a temporary one (tempfile is imported only then)."""
+    yield _cache_directory()
+    import tempfile
+    yield Path(tempfile.gettempdir()) / f"stackstitch-{os.getuid()}"
+
+
 def shim_path() -> Path:
     """Write the shim once per content into the cache (or temp) directory; the name carries
     a hash of the bytes, so a changed shim never overwrites one a process is using."""
     image = build_shim()
     name = f"jit-interface-{hashlib.sha256(image).hexdigest()[:16]}.so"
-    for directory in (_cache_directory(), Path(tempfile.gettempdir()) / f"stackstitch-{os.getuid()}"):
+    for directory in _shim_directories():
         path = directory / name
         try:
             if path.is_file() and path.read_bytes() == image:
                 return path
             directory.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=directory, prefix=".jit-interface-")
-            with os.fdopen(fd, "wb") as f:
+            temporary = directory / f".{name}.{os.getpid()}.{os.urandom(4).hex()}"
+            with open(temporary, "xb") as f:
                 f.write(image)
             os.replace(temporary, path)
             return path

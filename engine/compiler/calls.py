@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from .. import layout as L
 from ..frontend.types import FuncType
-from .common import CONST, REG, SCRATCH, SLOT, CodegenCore, is_float, simple_type, width
+from .common import (CONST, REG, SCRATCH, SLOT, CodegenCore, frame_operand, is_float, simple_type,
+                     width)
 from .frames import AT_CALL, RBP_FRAME
 from .x86 import AE, NE, R14, R15, RBP, RSP, E, Mem
 
@@ -21,17 +22,19 @@ class CallsCodegen(CodegenCore):
         self.max_out = max(self.max_out, n, len(ft.results), L.MIN_CALL_AREA)
         h = len(self.stack)
         for j in range(n):
-            self.store_entry(Mem(RSP, 8 * j), self.stack[h - n + j])
+            self.store_entry(frame_operand(RSP, 8 * j), self.stack[h - n + j])
         for e in self.stack[h - n:]:
             self.release(e)
         del self.stack[h - n:]
         self.spill_regs()
 
-    def finish_call(self, ft: FuncType, switched_instance: bool):
+    def finish_call(self, ft: FuncType):
+        """After any call, our vmctx and memory base go back into r15 and r14: even a
+        callee of this instance may have left another's, if it tail-called an import, a
+        table entry or a function reference (that callee returns straight to us)."""
         a = self.asm
-        if switched_instance:
-            a.mov(64, R15, Mem(RBP, -8))
-            a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        a.mov(64, R15, Mem(RBP, -8))
+        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
         self.reload_pins()
         results = [simple_type(t) for t in ft.results]
         if len(results) == 1:
@@ -73,19 +76,19 @@ class CallsCodegen(CodegenCore):
             return
         if tail and self.tail_call_fits(ft):
             self.leave_for_tail_call(ft)
-            self.asm.jmp(self.mc.func_labels[index])
+            self.asm.jmp_near(self.mc.func_labels[index])  # the same bytes however the module is split
             self.cfi_rows.append((self.asm.pos, RBP_FRAME))
             self.set_unreachable()
             return
         self.prepare_call(ft)
         self.asm.call_label(self.mc.func_labels[index])
-        self.finish_call(ft, False)
+        self.finish_call(ft)
         if tail:
             self.op_return()
 
     def tail_call_fits(self, ft: FuncType) -> bool:
         """Our incoming argument area has at least this many words (see MIN_CALL_AREA)."""
-        return len(ft.params) <= max(L.MIN_CALL_AREA, self.nparams, len(self.ftype.results))
+        return len(ft.params) <= max(L.MIN_CALL_AREA, len(self.ftype.params), len(self.ftype.results))
 
     def leave_for_tail_call(self, ft: FuncType):
         """Put the callee's arguments in our own incoming area and tear down our frame."""
@@ -115,7 +118,7 @@ class CallsCodegen(CodegenCore):
         self.prepare_call(ft)
         load_funcref()
         self.call_funcref_in(SCRATCH)
-        self.finish_call(ft, True)
+        self.finish_call(ft)
         if tail:
             self.op_return()
 
@@ -129,7 +132,11 @@ class CallsCodegen(CodegenCore):
         a.mov(64, SCRATCH, Mem(SCRATCH, 0, index, 8))
         a.test(64, SCRATCH, SCRATCH)
         a.jcc(E, self.trap_label(L.TRAP_UNINITIALIZED_ELEMENT, detail=index))
-        a.alu_imm("cmp", 64, Mem(SCRATCH, L.FR_TYPE_ID), self.mc.type_ids[type_index])
+        # The canonical type id is the store's, not the module's: a 32-bit field the code
+        # cache relocates (CompiledModule.type_id_fields).
+        at = a.alu_imm_patchable("cmp", 64, Mem(SCRATCH, L.FR_TYPE_ID))
+        a.patch_i32(at, self.mc.type_ids[type_index])
+        self.type_id_fields.append((at, type_index))
         a.jcc(NE, self.trap_label(L.TRAP_SIGNATURE))
 
     def op_call_indirect(self, tail: bool = False):

@@ -13,16 +13,17 @@ Wasm offset) and CFI rows (native offset to CFA rule), consumed by `unwind` and 
 from __future__ import annotations
 
 import os
-import pickle
 import struct
-from dataclasses import dataclass, field
+from array import array
 
 from .. import layout as L
 from ..frontend.instructions import BodyReader, UnknownInstruction
 from ..frontend.module import Module
 from ..frontend.types import FuncType
 from .calls import CallsCodegen
-from .common import SCRATCH, CompileError, Entry, TryRegion, simple_type
+from .common import (SCRATCH, XSCRATCH, CompileError, Entry, TryRegion, local_operands,
+                     no_garbage_collection, simple_type)
+from .compiled import CompiledFunction, CompiledModule, from_bytes, to_bytes
 from .control import ControlCodegen, Frame
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
 from .handlers import build_handlers
@@ -33,28 +34,13 @@ from .valuestack import GPR_ORDER, XMM_ORDER, ValueStackCodegen
 from .x86 import R15, RAX, RBP, RCX, RDI, RSI, RSP, Assembler, B, Label, Mem
 
 
-@dataclass
-class CompiledFunction:
-    index: int
-    start: int  # offset in the module's code blob
-    end: int
-    addr_map: list  # [(native offset in blob, wasm module offset)], sorted
-    cfi_rows: list  # [(native offset in blob, frames.CfaRule)]; AT_CALL holds at `start`
-    frame_locals: int  # non-parameter locals (slots at rbp-16-8*j)
-    frame_size: int  # rsp = rbp - 8 - frame_size in the body
-    tries: list  # [TryRegion], innermost first for nested ones
-    events: list  # [(native offset in blob, layout.EVENT_*)]: event sites for debuggers
-
-
-@dataclass
-class CompiledModule:
-    code: bytes
-    functions: list[CompiledFunction] = field(default_factory=list)
-    vm_layout: L.VmctxLayout | None = None  # where the code finds globals etc. (debug info)
-
-
-# Modules with at least this many functions compile in two processes.
-PARALLEL_MIN_FUNCTIONS = 512
+# Modules with at least this many functions per process compile in several processes.
+PARALLEL_MIN_FUNCTIONS = 256
+_SENT, _FAILED = 0, 1  # what a compiler child's message starts with
+# A child compiles about 10% slower than the parent (copying the pages it writes, sending
+# its part back), measured on the compile benchmark's module: the parent takes more.
+FIRST_SHARE = 1.1
+_TRAP_STUB = Mem(R15, L.VM_TRAP_STUB)
 
 
 class ModuleCompiler:
@@ -80,10 +66,12 @@ class ModuleCompiler:
 
     def compile(self) -> CompiledModule:
         count = len(self.module.code)
-        if count >= PARALLEL_MIN_FUNCTIONS and (os.cpu_count() or 1) > 1:
-            return self.compile_in_two_processes()
-        code, functions, calls = self.compile_range(0, count)
-        return CompiledModule(code, functions, self.vm)
+        processes = min(len(os.sched_getaffinity(0)), count // PARALLEL_MIN_FUNCTIONS)
+        with no_garbage_collection():
+            if processes > 1:
+                return self.compile_in_processes(processes)
+            code, functions, calls = self.compile_range(0, count)
+            return CompiledModule(code, functions, self.vm)
 
     def compile_range(self, lo: int, hi: int) -> tuple[bytes, list, dict]:
         """Compile defined functions lo..hi-1 into one blob. Also returns the direct calls
@@ -97,55 +85,94 @@ class ModuleCompiler:
         calls = {i: label.fixups for i, label in enumerate(self.func_labels) if label.fixups}
         return bytes(buf), functions, calls
 
-    def compile_in_two_processes(self) -> CompiledModule:
-        """Compile the second half of the functions in a forked child, as big modules are
-        worth it on two cores; then concatenate and link the direct calls across halves."""
-        count = len(self.module.code)
-        middle = count // 2
+    def split(self, parts: int) -> list[tuple[int, int]]:
+        """Consecutive ranges of defined functions, one per process, sized by body bytes so
+        that all finish together: the first (this process's) takes FIRST_SHARE times as
+        much as each of the others, whose processes copy the pages they touch and send
+        their part back."""
+        bodies = self.module.code
+        shares = [FIRST_SHARE] + [1.0] * (parts - 1)
+        total = sum(body.code_end - body.code_start for body in bodies) / sum(shares)
+        ranges, lo, done, limit = [], 0, 0, total * shares[0]
+        for k, body in enumerate(bodies):
+            done += body.code_end - body.code_start
+            if done >= limit and len(ranges) < parts - 1:
+                ranges.append((lo, k + 1))
+                lo = k + 1
+                limit += total * shares[len(ranges)]
+        ranges.append((lo, len(bodies)))
+        return [r for r in ranges if r[0] < r[1]]
+
+    def compile_in_processes(self, parts: int) -> CompiledModule:
+        """Compile ranges of functions in forked children, the first range here, as big
+        modules are worth it on several cores; then concatenate the blobs and link the
+        direct calls across ranges. Children send their part in the binary form."""
+        ranges = self.split(parts)
+        children = [self._fork_compiler(lo, hi) for lo, hi in ranges[1:]]
+        try:
+            code, functions, calls = self.compile_range(*ranges[0])
+        finally:
+            results = [self._collect(pid, pipe) for pid, pipe in children]
+        blob = bytearray(code)
+        links = [(0, calls)]
+        for part_code, part_functions, part_calls in results:
+            shift = len(blob)
+            for f in part_functions:
+                f.shift(shift)
+            functions += part_functions
+            blob += part_code
+            links.append((shift, part_calls))
+        starts = {f.index: f.start for f in functions}
+        for base, part_calls in links:
+            for index, fields in part_calls.items():
+                for at in fields:
+                    at += base
+                    blob[at:at + 4] = struct.pack("<i", starts[index] - (at + 4))
+        return CompiledModule(bytes(blob), functions, self.vm)
+
+    def _fork_compiler(self, lo: int, hi: int) -> tuple[int, int]:
+        """A child compiling functions lo..hi-1; (its pid, the pipe its result comes on):
+        a status byte, then the part's binary form (length-prefixed) and its calls out of
+        the range (index, count, field offsets...), or an error message."""
         read_end, write_end = os.pipe()
         pid = os.fork()
         if pid == 0:  # the child: compile, send, leave without running any cleanup
-            os.close(read_end)
             try:
+                os.close(read_end)
                 try:
-                    result = self.compile_range(middle, count)
+                    code, functions, calls = self.compile_range(lo, hi)
+                    part = to_bytes(CompiledModule(code, functions))
+                    links = array("Q")
+                    for index, fields in calls.items():
+                        links.extend((index, len(fields), *fields))
+                    message = struct.pack("<BQ", _SENT, len(part)) + part + links.tobytes()
                 except Exception as error:
-                    result = error
+                    message = struct.pack("<B", _FAILED) + f"{type(error).__name__}: {error}".encode()
                 with os.fdopen(write_end, "wb") as pipe:
-                    pickle.dump(result, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+                    pipe.write(message)
             finally:
                 os._exit(0)
         os.close(write_end)
-        try:
-            code1, functions1, calls1 = self.compile_range(0, middle)
-        finally:
-            with os.fdopen(read_end, "rb") as pipe:
-                data = pipe.read()
-            os.waitpid(pid, 0)
-        result = pickle.loads(data) if data else CompileError("the compiler's child process died")
-        if isinstance(result, Exception):
-            raise result
-        code2, functions2, calls2 = result
-        shift = len(code1)
-        for f in functions2:
-            f.start += shift
-            f.end += shift
-            f.addr_map = [(native + shift, wasm) for native, wasm in f.addr_map]
-            f.cfi_rows = [(native + shift, rule) for native, rule in f.cfi_rows]
-            f.events = [(native + shift, kind) for native, kind in f.events]
-            for region in f.tries:
-                region.start += shift
-                region.end += shift
-                region.landing += shift
-        functions = functions1 + functions2
-        starts = {f.index: f.start for f in functions}
-        code = bytearray(code1 + code2)
-        for calls, base in ((calls1, 0), (calls2, shift)):
-            for index, fields in calls.items():
-                for at in fields:
-                    at += base
-                    code[at:at + 4] = struct.pack("<i", starts[index] - (at + 4))
-        return CompiledModule(bytes(code), functions, self.vm)
+        return pid, read_end
+
+    @staticmethod
+    def _collect(pid: int, pipe: int) -> tuple[bytes, list, dict]:
+        """A child's part: (code, functions, calls out of its range); CompileError if it failed."""
+        with os.fdopen(pipe, "rb") as stream:
+            data = stream.read()
+        os.waitpid(pid, 0)
+        if not data or data[0] != _SENT:
+            reason = data[1:].decode(errors="replace") if data else "it died"
+            raise CompileError(f"a compiler process failed: {reason}")
+        (length,) = struct.unpack_from("<Q", data, 1)
+        part = from_bytes(memoryview(data)[9:9 + length])
+        links = array("Q", data[9 + length:])
+        calls, at = {}, 0
+        while at < len(links):
+            index, count = links[at], links[at + 1]
+            calls[index] = list(links[at + 2:at + 2 + count])
+            at += 2 + count
+        return part.code, part.functions, calls
 
 
 class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodegen, MemoryCodegen,
@@ -155,20 +182,19 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
     `common.CodegenCore`; this class holds the state they share and the main loop."""
 
     def __init__(self, mc: ModuleCompiler, func_index: int, body):
+        # At most 30 attributes, BodyReader's two included: CPython 3.11 keeps that many
+        # inline in the instance; one more turns them into a dictionary and slows the whole
+        # compiler down by 8%.
         super().__init__(mc.module.data, body.code_start)
         self.mc = mc
         self.asm = mc.asm
         self.module = mc.module
-        self.end_pos = body.code_end
         self.index = func_index
         ft: FuncType = mc.func_types[func_index]
         self.ftype = ft
         self.local_types = [simple_type(t) for t in ft.params] + [simple_type(t) for t in body.locals]
-        self.nparams = len(ft.params)
         self.nlocals = len(body.locals)
-        self.slot_base = -16 - 8 * self.nlocals  # slot k at slot_base - 8*k
-        self.local_mems = [Mem(RBP, 16 + 8 * i) for i in range(self.nparams)]
-        self.local_mems += [Mem(RBP, -16 - 8 * j) for j in range(self.nlocals)]
+        self.local_mems = local_operands(len(ft.params), self.nlocals)
         self.slot_mems: list[Mem] = []
         self.stack: list[Entry] = []
         self.max_out = 0
@@ -177,27 +203,34 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.frames: list[Frame] = []
         self.reachable = True
         self.dead_depth = 0
-        self.ool: list[tuple] = []  # (label, trap code, wasm offset, register detailing the trap)
+        self.ool: list[tuple] = []  # (label, trap code, wasm offset, what details the trap)
         self.addr_map: list[tuple[int, int]] = []
         self.cfi_rows: list[tuple[int, CfaRule]] = []
         self.events: list[tuple[int, int]] = []  # (native offset, layout.EVENT_*)
         self.op_offset = 0
         self.tries: list[TryRegion] = []
+        self.type_id_fields: list[tuple[int, int]] = []
         self.pinned: dict[int, int] = {}  # local index -> register holding a copy
-        self.loop_reads: dict[int, dict] = {}  # loop body offset -> local reads (pre-scan)
+        self.cached: dict[int, int] = {}  # local index -> register caching its value
+        self.loop_uses: dict[int, dict] = {}  # loop body offset -> local uses (pre-scan)
+        self.constants: dict[tuple[int, str], Label] = {}  # float constants -> pool words
+        # (memory, local) -> the largest access end proven in bounds for the local's value
+        # since the last join (memories never shrink): later accesses below it need no check
+        self.checked_ends: dict[tuple[int, int], int] = {}
 
     # ---- function structure ----------------------------------------------------------
 
-    def trap_label(self, code: int, detail: int | None = None) -> Label:
+    def trap_label(self, code: int, detail: int | tuple | None = None) -> Label:
         """A label for out-of-line trap code; `detail` names a register whose value goes
-        into the trap message (the element index of an uninitialized table element)."""
+        into the trap message (the element index of an uninitialized table element), or a
+        (register, addend) pair whose sum does (the end of a memory access)."""
         label = Label()
         self.ool.append((label, code, self.op_offset, detail))
         return label
 
     def emit_trap_call(self, code: int):
         self.asm.mov_imm_noflags(RSI, code)
-        self.asm.call_indirect(Mem(R15, L.VM_TRAP_STUB))
+        self.asm.call_indirect(_TRAP_STUB)
 
     def compile(self) -> CompiledFunction:
         a = self.asm
@@ -224,10 +257,14 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         for label, code, offset, detail in self.ool:
             self.addr_map.append((a.pos, offset))
             a.bind(label)
+            if isinstance(detail, tuple):
+                a.lea(SCRATCH, Mem(*detail))
+                detail = SCRATCH
             if detail is not None:
                 a.mov(64, RSI, Mem(R15, L.VM_RUNTIME))
                 a.mov(64, Mem(RSI, L.RT_TRAP_DETAIL), detail)
             self.emit_trap_call(code)
+        self.emit_constants()
         frame_size = 8 * (self.nlocals + len(self.slot_mems) + self.max_out)  # slots ever used
         if frame_size % 16 != 8:
             frame_size += 8
@@ -235,7 +272,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         a.patch_i32(frame_fixup_sub, frame_size)
         self.tries.sort(key=lambda t: -t.start)
         return CompiledFunction(self.index, start, a.pos, self.addr_map, self.cfi_rows, self.nlocals,
-                                frame_size, self.tries, self.events)
+                                frame_size, self.tries, self.type_id_fields, self.events)
 
     def zero_locals(self):
         a = self.asm
@@ -243,6 +280,13 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
             a.mov_imm(32, RAX, 0)
             for j in range(self.nlocals):
                 a.mov(64, Mem(RBP, -16 - 8 * j), RAX)
+        elif self.nlocals <= 64:  # 16 bytes a store; rep stosq takes tens of cycles to start
+            low = -8 - 8 * self.nlocals
+            a.flogic("xor", 32, XSCRATCH, XSCRATCH)
+            for k in range(self.nlocals // 2):
+                a.movups(Mem(RBP, low + 16 * k), XSCRATCH)
+            if self.nlocals % 2:
+                a.movq_from_xmm(64, Mem(RBP, -16), XSCRATCH)
         else:
             a.lea(RDI, Mem(RBP, -16 - 8 * (self.nlocals - 1)))
             a.mov_imm(32, RAX, 0)
@@ -275,10 +319,12 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
                 addr_map.append((native, pos))
             else:
                 addr_map[-1] = (native, pos)
-            handler = handlers[op]
-            if handler is None:
-                raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{pos:x}")
-            handler(self)
+            handlers[op](self)
+
+    def op_unsupported(self):
+        """The handler of every opcode byte the compiler does not implement."""
+        op, pos = self.code[self.op_offset], self.op_offset
+        raise CompileError(f"unsupported instruction 0x{op:02x} at offset 0x{pos:x}")
 
     def next_opcode(self):
         try:

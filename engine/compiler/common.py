@@ -3,11 +3,13 @@ ids, and the small type helpers."""
 
 from __future__ import annotations
 
+import gc
 import struct
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from .x86 import R11
+from .x86 import R11, RBP, Mem
 
 if TYPE_CHECKING:
     from ..frontend.instructions import MemArg
@@ -15,7 +17,7 @@ if TYPE_CHECKING:
     from ..frontend.types import FuncType
     from .control import Frame
     from .frames import CfaRule
-    from .x86 import Assembler, Label, Mem
+    from .x86 import Assembler, Label, Mem, Rip
 
 # Where a value on the abstract stack lives: an Entry's kind.
 CONST, REG, LOCAL, SLOT = range(4)
@@ -28,11 +30,53 @@ Entry = tuple[int, int, str]
 SCRATCH = R11  # never allocated: address and memory-to-memory temporaries
 XSCRATCH = 15  # the same among xmm registers
 
+# Frame operands [rbp + disp] and [rsp + disp], made once and shared by all functions (a
+# Mem is immutable): the locals of each (parameter count, local count), and single ones.
+_LOCAL_OPERANDS: dict[tuple[int, int], list[Mem]] = {}
+_FRAME_OPERANDS: dict[tuple[int, int], Mem] = {}
+
+
+def frame_operand(base: int, disp: int) -> Mem:
+    """[base + disp] for base rbp or rsp."""
+    mem = _FRAME_OPERANDS.get((base, disp))
+    if mem is None:
+        mem = _FRAME_OPERANDS[base, disp] = Mem(base, disp)
+    return mem
+
+
+def rbp_operand(disp: int) -> Mem:
+    return frame_operand(RBP, disp)
+
+
+def local_operands(nparams: int, nlocals: int) -> list[Mem]:
+    """Parameter i at [rbp + 16 + 8*i], declared local j at [rbp - 16 - 8*j] (not to be
+    changed: shared)."""
+    mems = _LOCAL_OPERANDS.get((nparams, nlocals))
+    if mems is None:
+        mems = [rbp_operand(16 + 8 * i) for i in range(nparams)]
+        mems += [rbp_operand(-16 - 8 * j) for j in range(nlocals)]
+        _LOCAL_OPERANDS[nparams, nlocals] = mems
+    return mems
+
+
 # Builtins: runtime routines called like imports (see runtime.Instance._make_builtins).
-B_MEMORY_GROW, B_MEMORY_INIT, B_DATA_DROP, B_MEMORY_COPY, B_MEMORY_FILL, \
-    B_TABLE_INIT, B_ELEM_DROP, B_TABLE_COPY, B_TABLE_GROW, B_TABLE_FILL, B_CONT_NEW, \
-    B_THROW, B_THROW_REF, B_THROW_INTO, B_CONT_ATTACH = range(15)
-NUM_BUILTINS = 15
+# Memory and table instructions need none (bulkstubs.py), except table.grow when the
+# table has no room left.
+B_TABLE_RESERVE, B_CONT_NEW, B_THROW, B_THROW_REF, B_THROW_INTO, B_CONT_ATTACH = range(6)
+NUM_BUILTINS = 6
+
+
+@contextmanager
+def no_garbage_collection():
+    """Compiling and decoding make millions of small objects and no reference cycles, so
+    the cyclic collector's passes over them would only cost time (about 5%)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class CompileError(Exception):
@@ -42,6 +86,9 @@ class CompileError(Exception):
 def simple_type(t) -> str:
     """The compiler's view of a value type: a number type, or "ref" for any reference."""
     return t if isinstance(t, str) else "ref"
+
+
+FLOATS = frozenset(("f32", "f64"))  # `ty in FLOATS`: is_float without a call, in hot paths
 
 
 def is_float(ty: str) -> bool:
@@ -83,18 +130,20 @@ class CodegenCore(Protocol):
     pos: int
     op_offset: int  # the offset of the instruction being compiled
     ftype: FuncType
-    nparams: int
     nlocals: int
     local_types: list[str]
     stack: list[Entry]
     frames: list[Frame]
     reachable: bool
     pinned: dict[int, int]  # local index -> register a loop keeps it in
+    cached: dict[int, int]  # local index -> register holding a copy since its local.set
+    checked_ends: dict[tuple[int, int], int]  # bounds already proven for a local's value
     max_out: int  # outgoing argument words any call needs
     addr_map: list[tuple[int, int]]
     cfi_rows: list[tuple[int, CfaRule]]
     tries: list[TryRegion]
     events: list[tuple[int, int]]  # (native offset, layout.EVENT_*): event sites for debuggers
+    type_id_fields: list[tuple[int, int]]  # (imm32 offset, type index): see CompiledFunction
 
     # reading immediates (frontend.instructions.BodyReader)
     def u32(self) -> int: ...
@@ -120,15 +169,21 @@ class CodegenCore(Protocol):
     def load(self, entry: Entry, reg: int) -> None: ...
     def store_entry(self, dst: Mem, entry: Entry) -> None: ...
     def operand(self, entry: Entry): ...
+    def register_of(self, entry: Entry) -> int | None: ...
+    def local_register(self, i: int) -> int | None: ...
+    def clear_cache(self) -> None: ...
+    def test_entry(self, entry: Entry, size: int) -> None: ...
+    def select_on_flags(self, cc: int) -> None: ...
     def push(self, kind: int, val: int, ty: str) -> None: ...
     def push_reg(self, reg: int, ty: str) -> None: ...
     def pop(self) -> Entry: ...
     def pop_reg(self, avoid=()) -> int: ...
     def release(self, entry: Entry) -> None: ...
     def move_to_slots(self, count: int, dst_base: int) -> None: ...
+    def float_constant(self, bits: int, ty: str) -> Rip: ...
 
     # control (control, codegen)
-    def trap_label(self, code: int, detail: int | None = None) -> Label: ...
+    def trap_label(self, code: int, detail: int | tuple | None = None) -> Label: ...
     def emit_trap_call(self, code: int) -> None: ...
     def enter_block(self, kind: str, params: tuple, results: tuple) -> Frame: ...
     def set_unreachable(self) -> None: ...

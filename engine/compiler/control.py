@@ -4,11 +4,10 @@ are in their canonical slots, so a label needs no register state."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import layout as L
-from .common import LOCAL, REG, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, simple_type, width
-from .x86 import AE, R12, R13, RAX, RBP, RBX, RCX, E, Label, Mem, negate
+from .common import (LOCAL, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, rbp_operand,
+                     simple_type, width)
+from .x86 import AE, R12, R13, RAX, RBX, RCX, E, Label, Mem, negate
 
 # Registers that may hold a copy of a loop's most-read locals for the whole loop (the
 # frame slot stays current too: writes go to both). Never claimed by fixed-register code
@@ -16,23 +15,30 @@ from .x86 import AE, R12, R13, RAX, RBP, RBX, RCX, E, Label, Mem, negate
 GPR_PINS = (R12, R13, RBX)
 XMM_PINS = (14, 13, 12, 11, 10, 9, 8)
 
+# How much more a use counts for pinning in a loop one level deeper.
+LOOP_WEIGHT = 8
+
 # block, loop, if and try_table: each opens a label that its `end` closes.
 BLOCK_OPENERS = (0x02, 0x03, 0x04, 0x1F)
 
 
-@dataclass
 class Frame:
-    """A block, loop, if, try_table or the function itself, while it is being compiled."""
+    """A block, loop, if, try_table or the function itself, while it is being compiled.
+    (A plain class: the compiler makes one per block, and a dataclass's is slower.)"""
 
-    kind: str  # "block" | "loop" | "if" | "try" | "func"
-    label: Label  # branch target: loop start, or block/if end
-    base: int  # stack height below the frame's parameters
-    params: tuple
-    results: tuple
-    else_label: Label | None = None
-    has_else: bool = False
-    try_region: "TryRegion | None" = None
-    pins: list = field(default_factory=list)  # locals this loop keeps in registers
+    __slots__ = ("kind", "label", "base", "params", "results", "else_label", "has_else",
+                 "try_region", "pins")
+
+    def __init__(self, kind: str, label: Label, base: int, params: tuple, results: tuple):
+        self.kind = kind  # "block" | "loop" | "if" | "try" | "func"
+        self.label = label  # branch target: loop start, or block/if end
+        self.base = base  # stack height below the frame's parameters
+        self.params = params
+        self.results = results
+        self.else_label: Label | None = None
+        self.has_else = False
+        self.try_region: TryRegion | None = None
+        self.pins: list = []  # locals this loop keeps in registers
 
     @property
     def branch_types(self):
@@ -91,10 +97,13 @@ class ControlCodegen(CodegenCore):
         pass
 
     def enter_block(self, kind: str, params: tuple, results: tuple) -> Frame:
+        """Every value goes to its stack slot, constants too. The parameters are rewritten
+        by branches; the values below them must be where the compiler says on every path
+        that reaches the block's end or its landing pad, and a constant left as an
+        immediate here would be stored later in the block (a throw, a resume spills
+        constants) on some paths only."""
         base = len(self.stack) - len(params)
-        self.spill_all()
-        for k in range(base, len(self.stack)):
-            self.spill(k)  # parameters are rewritten by branches: constants too
+        self.spill_all(keep_consts=False)
         frame = Frame(kind, Label(), base, params, results)
         self.frames.append(frame)
         return frame
@@ -106,15 +115,16 @@ class ControlCodegen(CodegenCore):
     def op_loop(self):
         params, results = self.block_signature()
         frame = self.enter_block("loop", params, results)
+        self.forget_at_join()  # the back edge brings other values
         self.pin_loop_locals(frame)
         self.asm.bind(frame.label)
 
     def pin_loop_locals(self, frame: Frame):
-        """Keep the locals this loop reads most in registers while it runs, so values carried
+        """Keep the locals this loop uses most in registers while it runs, so values carried
         from one iteration to the next do not go through memory."""
-        reads = self.local_reads_in_loop()
-        for index in sorted(reads, key=reads.get, reverse=True):
-            if index in self.pinned or reads[index] < 2:
+        uses = self.local_uses_in_loop()
+        for index in sorted(uses, key=uses.get, reverse=True):
+            if index in self.pinned or uses[index] < 2:
                 continue
             xmm = is_float(self.local_types[index])
             free = self.free_xmm if xmm else self.free_gpr
@@ -143,47 +153,60 @@ class ControlCodegen(CodegenCore):
             reg = self.pinned.pop(index)
             self.free(reg, is_float(self.local_types[index]))
 
-    def local_reads_in_loop(self) -> dict[int, int]:
-        """local.get/tee counts in the loop whose body starts at self.pos. The first loop
-        of a nest is scanned once, with every loop nested in it."""
-        reads = self.loop_reads.pop(self.pos, None)
-        if reads is None:
+    def local_uses_in_loop(self) -> dict[int, int]:
+        """How much the loop whose body starts at self.pos uses each local: every local.get,
+        set or tee counts LOOP_WEIGHT^k, k the number of loops nested in this one around it
+        (so that inner loops get registers first). The first loop of a nest is scanned
+        once, with every loop nested in it."""
+        uses = self.loop_uses.pop(self.pos, None)
+        if uses is None:
             self.scan_loop_nest()
-            reads = self.loop_reads.pop(self.pos)
-        return reads
+            uses = self.loop_uses.pop(self.pos)
+        return uses
 
     def scan_loop_nest(self):
         start = self.pos
-        open_loops = [{}]  # counts of every loop enclosing the scan point; None for blocks
-        self.loop_reads[start] = open_loops[0]
-        while open_loops:
-            op = self.next_opcode()
-            code = op.code if op.prefix is None else None
-            if code in BLOCK_OPENERS:
-                self.skip_immediates(op)
-                if code == 0x03:
-                    open_loops.append({})
-                    self.loop_reads[self.pos] = open_loops[-1]
-                else:
-                    open_loops.append(None)
-            elif code == 0x0B:
-                open_loops.pop()
-            elif code == 0x20 or code == 0x22:
+        loops = [{}]  # uses of every loop enclosing the scan point, outermost first
+        self.loop_uses[start] = loops[0]
+        blocks = [True]  # for each open block, whether it is a loop
+        body, pos = self.code, start
+        while blocks:
+            byte = body[pos]
+            if byte == 0x20 or byte == 0x21 or byte == 0x22:  # local.get, local.set, local.tee
+                self.pos = pos + 1
                 index = self.u32()
-                for reads in open_loops:
-                    if reads is not None:
-                        reads[index] = reads.get(index, 0) + 1
-            else:
-                self.skip_immediates(op)
+                pos = self.pos
+                weight = 1
+                for uses in reversed(loops):
+                    uses[index] = uses.get(index, 0) + weight
+                    weight *= LOOP_WEIGHT
+                continue
+            if byte == 0x0B:
+                if blocks.pop():
+                    loops.pop()
+                pos += 1
+                continue
+            after = self.skip_plain(pos)  # most other instructions, without decoding them
+            if after is not None:
+                pos = after
+                continue
+            self.pos = pos
+            op = self.next_opcode()
+            self.skip_immediates(op)
+            if op.prefix is None and op.code in BLOCK_OPENERS:
+                blocks.append(op.code == 0x03)
+                if op.code == 0x03:
+                    loops.append({})
+                    self.loop_uses[self.pos] = loops[-1]
+            pos = self.pos
         self.pos = start
 
     def op_if(self):
         params, results = self.block_signature()
-        cond = self.pop_reg()
-        self.free(cond, False)
+        cond = self.pop()
         frame = self.enter_block("if", params, results)
         frame.else_label = Label()
-        self.asm.test(32, cond, cond)
+        self.test_entry(cond, 32)
         self.asm.jcc(E, frame.else_label)
 
     def end_of_arm(self, frame: Frame):
@@ -204,12 +227,20 @@ class ControlCodegen(CodegenCore):
             self.end_of_arm(frame)
             self.asm.jmp(frame.label)
         frame.has_else = True
+        self.forget_at_join()
         self.asm.bind(frame.else_label)
         self.reset_to_slots(frame, frame.params)
         self.reachable = True
 
+    def forget_at_join(self):
+        """Where control flow joins (also when reached from dead code), what this pass knew
+        on one path (cached locals, bounds already checked) may not hold on another."""
+        self.clear_cache()
+        self.checked_ends.clear()
+
     def op_end(self):
         frame = self.frames.pop()
+        self.forget_at_join()
         if frame.pins:
             self.unpin(frame)
         if frame.kind == "func":
@@ -229,16 +260,20 @@ class ControlCodegen(CodegenCore):
         self.reachable = True
 
     def store_results(self, n: int):
-        """Write the top n values to the result area, which overlaps the parameters."""
+        """Write the top n values to the result area, which overlaps the parameters: a value
+        still read from a parameter there is first copied to its own stack slot. Only moves,
+        and the value stack is left as it was: on a conditional branch this code runs on the
+        taken path alone, and the fall-through path must find every value where it was."""
         h = len(self.stack)
+        entries = []
         for j in range(n):
-            kind, val, ty = self.stack[h - n + j]
-            if kind == LOCAL and val < n:
-                reg = self.alloc(is_float(ty))
-                self.load((kind, val, ty), reg)
-                self.stack[h - n + j] = (REG, reg, ty)
-        for j in range(n):
-            self.store_entry(Mem(RBP, 16 + 8 * j), self.stack[h - n + j])
+            kind, val, ty = entry = self.stack[h - n + j]
+            if kind == LOCAL and val < n and val not in self.pinned:
+                self.store_entry(self.slot_mem(h - n + j), entry)
+                entry = (SLOT, h - n + j, ty)
+            entries.append(entry)
+        for j, entry in enumerate(entries):
+            self.store_entry(rbp_operand(16 + 8 * j), entry)
 
     def emit_return(self, frame: Frame):
         n = len(frame.results)
@@ -265,9 +300,7 @@ class ControlCodegen(CodegenCore):
 
     def op_br_if(self):
         depth = self.u32()
-        cond = self.pop_reg()
-        self.free(cond, False)
-        self.asm.test(32, cond, cond)
+        self.test_entry(self.pop(), 32)
         self.branch_if(E, depth)
 
     def branch_if(self, not_taken_cc: int, depth: int):

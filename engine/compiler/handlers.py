@@ -6,9 +6,24 @@ from .x86 import AE, BE, GE, LE, NE, A, B, E, G
 from .x86 import L as LT
 
 
+# Opcodes whose compilation keeps locals cached in registers valid (valuestack.py): they
+# take registers only through alloc and claim, or (loop, else, end: the joins) drop the
+# cache themselves where they must. Every other one drops the cache first.
+KEEPS_CACHED_LOCALS = frozenset([0x01, 0x02, 0x03, 0x04, 0x05, 0x0B, 0x0C, 0x0D, 0x1A, 0x1B, 0x1C,
+                                 *range(0x20, 0x25), *range(0x28, 0x40), *range(0x41, 0xC5)])
+
+
+def dropping_cached_locals(handler):
+    def compile_instruction(self):
+        if self.cached:
+            self.clear_cache()
+        handler(self)
+    return compile_instruction
+
+
 def build_handlers(F) -> list:
-    """The method of FunctionCompiler class `F` for each opcode byte (None: unsupported)."""
-    h = [None] * 256
+    """The method of FunctionCompiler class `F` for each opcode byte."""
+    h = [F.op_unsupported] * 256
     h[0x00] = F.op_unreachable
     h[0x01] = F.op_nop
     h[0x02] = F.op_block
@@ -128,5 +143,6 @@ def build_handlers(F) -> list:
     h[0x0A] = F.op_throw_ref
     h[0x1F] = F.op_try_table
     h[0xFC] = F.op_prefix_fc
-    return h
+    return [handler if handler is None or op in KEEPS_CACHED_LOCALS else dropping_cached_locals(handler)
+            for op, handler in enumerate(h)]
 

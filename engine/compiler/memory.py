@@ -1,13 +1,17 @@
 """Memories, tables and references for the single-pass compiler: bounds-checked loads and
-stores, memory.size/grow, table access, the bulk instructions of the 0xFC prefix."""
+stores, memory.size/grow, table access, the bulk instructions of the 0xFC prefix.
+
+Bulk instructions check their bounds here, before anything is written, and leave the work
+to a native stub (bulkstubs.py) or to one string instruction: no Python on their path,
+except table.grow when the table's elements must be reallocated."""
 
 from __future__ import annotations
 
 from .. import layout as L
-from .common import (B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY, B_MEMORY_FILL, B_MEMORY_GROW,
-                     B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL, B_TABLE_GROW, B_TABLE_INIT, CONST,
-                     REG, SCRATCH, CodegenCore, CompileError, is_float, width)
-from .x86 import AE, NE, R14, R15, A, B, E, Mem
+from .bulkstubs import BULK_CLOBBERS
+from .common import (B_TABLE_RESERVE, CONST, LOCAL, REG, SCRATCH, CodegenCore, CompileError, is_float,
+                     width)
+from .x86 import AE, NE, R14, R15, RAX, RBP, RCX, RDI, RDX, RSI, RSP, A, B, E, Label, Mem
 
 MASK64 = (1 << 64) - 1
 
@@ -44,11 +48,12 @@ class MemoryCodegen(CodegenCore):
 
     # ---- memory ----------------------------------------------------------------------
 
-    def address(self, memory: int, offset: int, size: int) -> tuple[Mem, int | None]:
+    def address(self, memory: int, offset: int, size: int, avoid=()) -> tuple[Mem, int | None]:
         """Pop an address, bounds-check [addr+offset, +size) against memory `memory`.
 
         Returns the operand and a temporary register holding the memory's base (memories
-        other than 0), which the caller frees after the access.
+        other than 0), which the caller frees after the access. No register the address
+        needs is taken from `avoid`.
         """
         mt = self.mc.memories[memory]
         entry = self.stack[-1]
@@ -57,8 +62,7 @@ class MemoryCodegen(CodegenCore):
         base = R14
         temp = None
         if memory != 0:
-            avoid = (entry[1],) if entry[0] == REG else ()
-            temp = base = self.alloc(False, avoid)
+            temp = base = self.alloc(False, avoid + ((entry[1],) if entry[0] == REG else ()))
             a.mov(64, base, Mem(R15, self.mc.vm.memory_base(memory)))
         constant = entry[0] == CONST
         if constant:
@@ -67,9 +71,11 @@ class MemoryCodegen(CodegenCore):
             end = addr + offset + size
             if end <= mt.limits.minimum * 65536 and addr + offset < (1 << 31):
                 return Mem(base, addr + offset), temp
-        # SCRATCH holds the access's end (address + offset + size) at every jump to it.
-        out_of_bounds = self.trap_label(L.trap_word(L.TRAP_MEMORY_OOB, memory, size), detail=SCRATCH)
+        # The trap reports the access's end (address + offset + size), from SCRATCH at every
+        # jump to the label, or after the one-instruction check below from the address.
+        trap_word = L.trap_word(L.TRAP_MEMORY_OOB, memory, size)
         if constant:
+            out_of_bounds = self.trap_label(trap_word, detail=SCRATCH)
             a.mov_imm(64, SCRATCH, end & MASK64)
             if end > MASK64:
                 a.jmp(out_of_bounds)
@@ -77,8 +83,22 @@ class MemoryCodegen(CodegenCore):
             a.alu("cmp", 64, SCRATCH, size_field)
             a.jcc(A, out_of_bounds)
             return Mem(base, -size, SCRATCH), temp
-        addr = self.pop_reg(avoid=(base,))
-        self.free(addr, False)
+        addr = self.register_of(entry)  # a local's register serves as the index as it is
+        if addr is None or addr == base:
+            addr = self.pop_reg(avoid=(base,) + avoid)
+            self.free(addr, False)
+        else:
+            self.release(self.pop())
+        key = (memory, entry[1]) if entry[0] == LOCAL else None
+        if key is not None and offset < (1 << 31):
+            if offset + size <= self.checked_ends.get(key, 0):
+                return Mem(base, offset, addr), temp  # proven by an earlier access
+            self.checked_ends[key] = offset + size  # proven by the check below, if it passes
+        if offset + size == 1:  # a byte at the address itself: in bounds iff addr < size
+            a.alu("cmp", 64, addr, size_field)
+            a.jcc(AE, self.trap_label(trap_word, detail=(addr, 1)))
+            return Mem(base, 0, addr), temp
+        out_of_bounds = self.trap_label(trap_word, detail=SCRATCH)
         if not mt.limits.is64 and offset + size < (1 << 31):
             a.lea(SCRATCH, Mem(addr, offset + size))
         else:
@@ -118,14 +138,34 @@ class MemoryCodegen(CodegenCore):
         self.push_reg(reg, ty)
 
     def store_op(self, ty: str, size: int):
+        """The value is stored from where it is when a register holds it (a local's pin or
+        cached copy): the address then takes no register from it."""
         arg = self.memarg()
-        value = self.pop_reg()
-        mem, temp = self.address(arg.memory, arg.offset, size // 8)
+        entry = self.stack[-1]
+        if entry[0] == CONST:
+            bits = entry[1] & ((1 << size) - 1)
+            if size < 64 or bits < 1 << 31 or bits >= (1 << 64) - (1 << 31):
+                self.stack.pop()
+                mem, temp = self.address(arg.memory, arg.offset, size // 8)
+                self.asm.store_imm(size, mem, bits)  # 64 bits: the imm32 sign-extends
+                if temp is not None:
+                    self.free(temp, False)
+                return
+        value = self.register_of(entry)
+        if value is None or entry[0] == REG:
+            value = self.pop_reg()
+            owned = True
+        else:
+            self.stack.pop()
+            owned = False
+        mem, temp = self.address(arg.memory, arg.offset, size // 8,
+                                 avoid=() if is_float(ty) else (value,))
         if is_float(ty):
             self.asm.movs(size, mem, value)
         else:
             self.asm.mov(size, mem, value)
-        self.free(value, is_float(ty))
+        if owned:
+            self.free(value, is_float(ty))
         if temp is not None:
             self.free(temp, False)
 
@@ -144,8 +184,13 @@ class MemoryCodegen(CodegenCore):
 
     def op_memory_grow(self):
         memory = self.u32()
-        self.call_builtin(B_MEMORY_GROW, [(CONST, memory, "i32")] + self.pop_args(1),
-                          self.address_type(memory))
+        entries = self.take_operands((RSI,))
+        a = self.asm
+        a.mov(64, RDI, Mem(R15, self.mc.vm.memory_record(memory)))
+        a.call_indirect(Mem(R15, L.VM_GROW_STUB))
+        if not self.mc.memories[memory].limits.is64:
+            a.mov(32, RAX, RAX)  # -1 as an i32
+        self.push_result_in_rax(entries, self.address_type(memory))
 
     # ---- references ------------------------------------------------------------------
 
@@ -186,6 +231,185 @@ class MemoryCodegen(CodegenCore):
         self.branch_if(E, depth)
         self.release(self.pop())
 
+    # ---- bulk instructions -----------------------------------------------------------
+
+    def take_operands(self, regs: tuple) -> list:
+        """Pop the top len(regs) values into `regs`, in stack order, after moving every other
+        stack value out of BULK_CLOBBERS (what the stubs may change). The popped entries'
+        registers stay the caller's until release_all."""
+        entries = self.pop_args(len(regs))
+        for i, (kind, val, ty) in enumerate(self.stack):
+            if kind == REG and not is_float(ty) and val in BULK_CLOBBERS:
+                self.spill(i)
+        a = self.asm
+        moves = {target: e[1] for target, e in zip(regs, entries) if e[0] == REG and e[1] != target}
+        while moves:  # a parallel move: each source register is read before it is written
+            sources = set(moves.values())
+            target = next((t for t in moves if t not in sources), None)
+            if target is None:  # a cycle: park one source in SCRATCH
+                target = next(iter(moves))
+                a.mov(64, SCRATCH, moves[target])
+                moves[target] = SCRATCH
+                continue
+            a.mov(64, target, moves.pop(target))
+        for target, entry in zip(regs, entries):
+            if entry[0] != REG:
+                self.load(entry, target)
+        return entries
+
+    def release_all(self, entries: list):
+        for entry in entries:
+            self.release(entry)
+
+    def push_result_in_rax(self, entries: list, ty: str):
+        self.release_all(entries)
+        self.claim(RAX)
+        self.push_reg(RAX, ty)
+
+    def check_range(self, start: int, count: int, limit: Mem, trap: Label, wide: bool):
+        """Trap unless start + count <= [limit]; `wide`: the sum may pass 2^64."""
+        a = self.asm
+        if wide:
+            a.mov(64, SCRATCH, start)
+            a.alu("add", 64, SCRATCH, count)
+            a.jcc(B, trap)
+        else:
+            a.lea(SCRATCH, Mem(start, 0, count))
+        a.alu("cmp", 64, SCRATCH, limit)
+        a.jcc(A, trap)
+
+    def check_memory_range(self, memory: int, start: int, count: int, trap: Label):
+        self.check_range(start, count, Mem(R15, self.mc.vm.memory_size(memory)), trap,
+                         self.mc.memories[memory].limits.is64)
+
+    def add_memory_base(self, memory: int, reg: int):
+        if memory == 0:
+            self.asm.alu("add", 64, reg, R14)
+        else:
+            self.asm.alu("add", 64, reg, Mem(R15, self.mc.vm.memory_base(memory)))
+
+    def memory_trap(self) -> Label:
+        return self.trap_label(L.trap_word(L.TRAP_MEMORY_OOB))  # no address: access size 0
+
+    def op_memory_copy(self, dst_memory: int, src_memory: int):
+        entries = self.take_operands((RDI, RSI, RDX))
+        trap = self.memory_trap()
+        self.check_memory_range(dst_memory, RDI, RDX, trap)
+        self.check_memory_range(src_memory, RSI, RDX, trap)
+        self.add_memory_base(dst_memory, RDI)
+        self.add_memory_base(src_memory, RSI)
+        self.asm.call_indirect(Mem(R15, L.VM_COPY_STUB))
+        self.release_all(entries)
+
+    def op_memory_fill(self, memory: int):
+        entries = self.take_operands((RDI, RSI, RDX))
+        self.check_memory_range(memory, RDI, RDX, self.memory_trap())
+        self.add_memory_base(memory, RDI)
+        self.asm.call_indirect(Mem(R15, L.VM_FILL_STUB))
+        self.release_all(entries)
+
+    def op_memory_init(self, segment: int, memory: int):
+        entries = self.take_operands((RDI, RSI, RDX))
+        trap = self.memory_trap()
+        field = self.mc.vm.data_segment(segment)
+        self.check_memory_range(memory, RDI, RDX, trap)
+        self.check_range(RSI, RDX, Mem(R15, field + 8), trap, False)
+        self.add_memory_base(memory, RDI)
+        self.asm.alu("add", 64, RSI, Mem(R15, field))
+        self.asm.call_indirect(Mem(R15, L.VM_COPY_STUB))
+        self.release_all(entries)
+
+    def table_is64(self, table: int) -> bool:
+        return self.mc.tables[table].limits.is64
+
+    def element_address(self, record: int, index: int):
+        """index = the address of element `index` of the table whose record is in `record`
+        (which then holds the elements' address)."""
+        self.asm.mov(64, record, Mem(record, L.TB_ELEMS))
+        self.asm.lea(index, Mem(record, 0, index, 8))
+
+    def op_table_copy(self, dst_table: int, src_table: int):
+        entries = self.take_operands((RDI, RSI, RDX))
+        a = self.asm
+        trap = self.trap_label(L.TRAP_TABLE_OOB)
+        a.mov(64, RAX, Mem(R15, self.mc.vm.table(dst_table)))
+        self.check_range(RDI, RDX, Mem(RAX, L.TB_SIZE), trap, self.table_is64(dst_table))
+        a.mov(64, RCX, Mem(R15, self.mc.vm.table(src_table)))
+        self.check_range(RSI, RDX, Mem(RCX, L.TB_SIZE), trap, self.table_is64(src_table))
+        self.element_address(RAX, RDI)
+        self.element_address(RCX, RSI)
+        a.shift_imm("shl", 64, RDX, 3)
+        a.call_indirect(Mem(R15, L.VM_COPY_STUB))
+        self.release_all(entries)
+
+    def op_table_init(self, segment: int, table: int):
+        entries = self.take_operands((RDI, RSI, RDX))
+        a = self.asm
+        trap = self.trap_label(L.TRAP_TABLE_OOB)
+        field = self.mc.vm.elem_segment(segment)
+        self.check_range(RSI, RDX, Mem(R15, field + 8), trap, False)
+        a.mov(64, RAX, Mem(R15, self.mc.vm.table(table)))
+        self.check_range(RDI, RDX, Mem(RAX, L.TB_SIZE), trap, self.table_is64(table))
+        self.element_address(RAX, RDI)
+        a.mov(64, RCX, Mem(R15, field))
+        a.lea(RSI, Mem(RCX, 0, RSI, 8))
+        a.shift_imm("shl", 64, RDX, 3)
+        a.call_indirect(Mem(R15, L.VM_COPY_STUB))
+        self.release_all(entries)
+
+    def op_table_fill(self, table: int):
+        entries = self.take_operands((RDI, RAX, RCX))
+        a = self.asm
+        a.mov(64, RDX, Mem(R15, self.mc.vm.table(table)))
+        self.check_range(RDI, RCX, Mem(RDX, L.TB_SIZE), self.trap_label(L.TRAP_TABLE_OOB),
+                         self.table_is64(table))
+        self.element_address(RDX, RDI)
+        a.rep_stosq()
+        self.release_all(entries)
+
+    def op_table_grow(self, table: int):
+        """Grows in place while the elements have room (TB_CAPACITY); otherwise the runtime
+        reallocates them (B_TABLE_RESERVE) and the growing starts over."""
+        entries = self.take_operands((RAX, RCX))  # the new elements' value, the delta
+        self.spill_regs()  # the runtime call clobbers every register
+        a = self.asm
+        retry, no_room, fail, done = Label(), Label(), Label(), Label()
+        a.bind(retry)
+        a.mov(64, RDX, Mem(R15, self.mc.vm.table(table)))
+        a.mov(64, RSI, Mem(RDX, L.TB_MAX))
+        a.alu("sub", 64, RSI, Mem(RDX, L.TB_SIZE))
+        a.alu("cmp", 64, RCX, RSI)
+        a.jcc(A, fail)
+        a.mov(64, RSI, Mem(RDX, L.TB_SIZE))
+        a.lea(SCRATCH, Mem(RSI, 0, RCX))
+        a.alu("cmp", 64, SCRATCH, Mem(RDX, L.TB_CAPACITY))
+        a.jcc(A, no_room)
+        a.mov(64, Mem(RDX, L.TB_SIZE), SCRATCH)
+        a.mov(64, RDI, Mem(RDX, L.TB_ELEMS))
+        a.lea(RDI, Mem(RDI, 0, RSI, 8))
+        a.rep_stosq()
+        a.mov(64, RAX, RSI)  # the old size
+        a.jmp(done)
+        a.bind(no_room)  # table_reserve(table, new size), the operands kept above its arguments
+        self.max_out = max(self.max_out, L.MIN_CALL_AREA)
+        a.store_imm(64, Mem(RSP, 0), table)
+        a.mov(64, Mem(RSP, 8), SCRATCH)
+        a.mov(64, Mem(RSP, 16), RAX)
+        a.mov(64, Mem(RSP, 24), RCX)
+        a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_TABLE_RESERVE)))
+        self.call_funcref_in(SCRATCH)
+        a.mov(64, R15, Mem(RBP, -8))
+        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        self.reload_pins()
+        a.mov(64, RAX, Mem(RSP, 16))
+        a.mov(64, RCX, Mem(RSP, 24))
+        a.alu_imm("cmp", 64, Mem(RSP, 0), 0)
+        a.jcc(NE, retry)
+        a.bind(fail)
+        a.mov_imm(64 if self.table_is64(table) else 32, RAX, -1)
+        a.bind(done)
+        self.push_result_in_rax(entries, self.table_index_type(table))
+
     # ---- the 0xFC prefix -------------------------------------------------------------
 
     def op_prefix_fc(self):
@@ -195,40 +419,34 @@ class MemoryCodegen(CodegenCore):
             fty = "f32" if sub % 4 < 2 else "f64"
             self.trunc(ity, fty, sub % 2 == 0, True)
             return
-        imm = lambda v: (CONST, v, "i32")
-        if sub == 8:  # memory.init
-            seg = self.u32()
-            memory = self.u32()
-            self.call_builtin(B_MEMORY_INIT, [imm(memory), imm(seg)] + self.pop_args(3), None)
+        vm = self.mc.vm
+        if sub == 8:
+            segment = self.u32()
+            self.op_memory_init(segment, self.u32())
         elif sub == 9:
-            self.call_builtin(B_DATA_DROP, [imm(self.u32())], None)
+            self.asm.store_imm(64, Mem(R15, vm.data_segment(self.u32()) + 8), 0)  # data.drop
         elif sub == 10:
             dst = self.u32()
-            src = self.u32()
-            self.call_builtin(B_MEMORY_COPY, [imm(dst), imm(src)] + self.pop_args(3), None)
+            self.op_memory_copy(dst, self.u32())
         elif sub == 11:
-            self.call_builtin(B_MEMORY_FILL, [imm(self.u32())] + self.pop_args(3), None)
+            self.op_memory_fill(self.u32())
         elif sub == 12:
-            seg = self.u32()
-            table = self.u32()
-            self.call_builtin(B_TABLE_INIT, [imm(table), imm(seg)] + self.pop_args(3), None)
+            segment = self.u32()
+            self.op_table_init(segment, self.u32())
         elif sub == 13:
-            self.call_builtin(B_ELEM_DROP, [imm(self.u32())], None)
+            self.asm.store_imm(64, Mem(R15, vm.elem_segment(self.u32()) + 8), 0)  # elem.drop
         elif sub == 14:
             dst = self.u32()
-            src = self.u32()
-            self.call_builtin(B_TABLE_COPY, [imm(dst), imm(src)] + self.pop_args(3), None)
+            self.op_table_copy(dst, self.u32())
         elif sub == 15:
-            table = self.u32()
-            self.call_builtin(B_TABLE_GROW, [imm(table)] + self.pop_args(2), self.table_index_type(table))
+            self.op_table_grow(self.u32())
         elif sub == 16:
             table = self.u32()
             reg = self.alloc(False)
-            self.asm.mov(64, reg, Mem(R15, self.mc.vm.table(table)))
+            self.asm.mov(64, reg, Mem(R15, vm.table(table)))
             self.asm.mov(64, reg, Mem(reg, L.TB_SIZE))
             self.push_reg(reg, self.table_index_type(table))
         elif sub == 17:
-            table = self.u32()
-            self.call_builtin(B_TABLE_FILL, [imm(table)] + self.pop_args(3), None)
+            self.op_table_fill(self.u32())
         else:
             raise CompileError(f"unsupported instruction 0xfc {sub} at offset 0x{self.op_offset:x}")

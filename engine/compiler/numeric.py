@@ -5,9 +5,9 @@ NaN propagation, trapping and saturating truncation)."""
 from __future__ import annotations
 
 from .. import layout as L
-from .common import (CONST, LOCAL, REG, SCRATCH, XSCRATCH, CodegenCore, Entry, f32_bits, f64_bits,
+from .common import (CONST, FLOATS, LOCAL, REG, SCRATCH, XSCRATCH, CodegenCore, Entry, f32_bits, f64_bits,
                      is_float, width)
-from .x86 import AE, BE, NE, NP, RAX, RCX, RDX, A, B, E, Label, P, S, negate
+from .x86 import AE, BE, NE, NP, RAX, RCX, RDX, A, B, E, Label, Mem, P, S, negate
 
 
 class NumericCodegen(CodegenCore):
@@ -16,7 +16,7 @@ class NumericCodegen(CodegenCore):
     # ---- constants -------------------------------------------------------------------
 
     def op_i32_const(self):
-        self.push(CONST, self.sleb() & 0xFFFFFFFF, "i32")
+        self.stack.append((CONST, self.sleb() & 0xFFFFFFFF, "i32"))
 
     def op_i64_const(self):
         self.push(CONST, self.sleb(), "i64")
@@ -31,12 +31,13 @@ class NumericCodegen(CodegenCore):
 
     def binop_dst(self, ty: str):
         """Pop b and a; return (dst register holding a, operand for b, entry b)."""
-        b = self.pop()
-        a_entry = self.pop()
+        stack = self.stack
+        b = stack.pop()
+        a_entry = stack.pop()
         if a_entry[0] == REG:
             dst = a_entry[1]
         else:
-            dst = self.alloc(is_float(ty))
+            dst = self.alloc(ty in FLOATS)
             self.load(a_entry, dst)
         return dst, b
 
@@ -52,14 +53,40 @@ class NumericCodegen(CodegenCore):
 
     def int_binop(self, op: str, ty: str):
         size = width(ty)
+        if op in ("add", "sub") and self.add_by_lea(op, size, ty):
+            return
         dst, b = self.binop_dst(ty)
-        imm = self.imm32(b, size)
+        imm = self.imm32(b, size) if b[0] == CONST else None
         if imm is not None:
             self.asm.alu_imm(op, size, dst, imm)
         else:
             self.asm.alu(op, size, dst, self.operand(b))
-            self.release(b)
+            if b[0] == REG:
+                self.free_gpr.append(b[1])
+        self.stack.append((REG, dst, ty))
+
+    def add_by_lea(self, op: str, size: int, ty: str) -> bool:
+        """a + b (or a - constant) into a new register in one lea, when a is a local already
+        in a register (pinned or cached): a mov and an add otherwise."""
+        b = self.stack[-1]
+        a_entry = self.stack[-2]
+        base = self.local_register(a_entry[1]) if a_entry[0] == LOCAL else None
+        if base is None:
+            return False
+        imm = self.imm32(b, size)
+        if op == "sub":
+            if imm is None or imm == -(1 << 31):
+                return False
+            imm = -imm
+        index = None if imm is not None else self.register_of(b)
+        if imm is None and index is None:
+            return False
+        self.stack[-2:] = []
+        dst = self.alloc(False)
+        self.asm.lea(dst, Mem(base, imm or 0, index), size)
+        self.release(b)
         self.push_reg(dst, ty)
+        return True
 
     def int_mul(self, ty: str):
         size = width(ty)
@@ -73,23 +100,30 @@ class NumericCodegen(CodegenCore):
         self.push_reg(dst, ty)
 
     def int_compare(self, cc: int, ty: str):
+        """cmp with the left value where it is (a register, a local's pin or cached copy, or
+        a frame slot when the right one is an immediate or in a register), copied only if it
+        must be."""
         size = width(ty)
         b = self.pop()
         a_entry = self.pop()
-        if a_entry[0] == REG:
-            lhs = a_entry[1]
-        else:
-            lhs = self.alloc(False)
-            self.load(a_entry, lhs)
-        if b[0] == CONST and (size == 32 or -(1 << 31) <= b[1] < (1 << 31)):
-            imm = b[1]
-            if size == 32 and imm >= 1 << 31:
-                imm -= 1 << 32
+        imm = self.imm32(b, size)
+        lhs = self.register_of(a_entry)
+        if lhs is None and a_entry[0] != CONST and (imm is not None or self.register_of(b) is not None):
+            lhs = self.operand(a_entry)  # a frame slot
+        temp = None
+        if lhs is None:
+            lhs = temp = self.alloc(False, avoid=(b[1],) if b[0] == REG else ())
+            self.load(a_entry, temp)
+        if imm is not None:
             self.asm.alu_imm("cmp", size, lhs, imm)
-        else:
+        elif isinstance(lhs, int):
             self.asm.alu("cmp", size, lhs, self.operand(b))
-            self.release(b)
-        self.free(lhs, False)
+        else:
+            self.asm.alu("cmp", size, lhs, self.register_of(b))
+        self.release(b)
+        self.release(a_entry)
+        if temp is not None:
+            self.free(temp, False)
         self.flags_result(cc)
 
     def flags_result(self, cc: int):
@@ -111,15 +145,21 @@ class NumericCodegen(CodegenCore):
             frame.else_label = Label()
             self.asm.jcc(negate(cc), frame.else_label)
             return
+        if (nxt == 0x1B or nxt == 0x1C) and not is_float(self.stack[-1][2]):  # select on the flags
+            self.op_offset = self.pos
+            self.addr_map.append((self.asm.pos, self.op_offset))
+            self.pos += 1
+            if nxt == 0x1C:
+                self.valtypes()
+            self.select_on_flags(cc)
+            return
         reg = self.alloc(False)
         self.asm.setcc(cc, reg)
         self.asm.movzx(32, 8, reg, reg)
         self.push_reg(reg, "i32")
 
     def int_eqz(self, ty: str):
-        reg = self.pop_reg()
-        self.asm.test(width(ty), reg, reg)
-        self.free(reg, False)
+        self.test_entry(self.pop(), width(ty))
         self.flags_result(E)
 
     def int_bitcount(self, op: str, ty: str):
@@ -255,6 +295,9 @@ class NumericCodegen(CodegenCore):
             a.farith("sqrt", size, dst, self.operand(entry))
         elif op in ("ceil", "floor", "trunc", "nearest"):
             mode = {"nearest": 0, "floor": 1, "ceil": 2, "trunc": 3}[op]
+            if entry[0] == CONST:  # no rip-relative operand before an immediate
+                self.load(entry, dst)
+                entry = (REG, dst, ty)
             a.rounds(size, dst, self.operand(entry), mode)
         else:  # abs / neg: bitwise on the sign
             self.load(entry, dst)
@@ -271,12 +314,14 @@ class NumericCodegen(CodegenCore):
         a = self.asm
         tmp = self.alloc(False)
         a.movq_from_xmm(size, tmp, dst)
-        if b[0] == REG:
-            a.movq_from_xmm(size, SCRATCH, b[1])
-        elif b[0] == CONST:
+        if b[0] == CONST:
             a.mov_imm(64, SCRATCH, b[1])
         else:
-            a.mov(size, SCRATCH, self.operand(b))
+            sign = self.operand(b)
+            if isinstance(sign, int):  # a register: the value's, or the local's pin or copy
+                a.movq_from_xmm(size, SCRATCH, sign)
+            else:
+                a.mov(size, SCRATCH, sign)
         self.release(b)
         # tmp = (tmp & ~sign) | (scratch & sign), using shifts to avoid 64-bit masks
         a.shift_imm("shl", size, tmp, 1)
@@ -292,35 +337,34 @@ class NumericCodegen(CodegenCore):
         size = width(ty)
         b = self.pop()
         a_entry = self.pop()
-        lhs = a_entry[1] if a_entry[0] == REG else self.alloc(True)
-        self.load(a_entry, lhs)
-        rhs = b[1] if b[0] == REG else self.alloc(True)
-        self.load(b, rhs)
-        self.free(lhs, True)
-        self.free(rhs, True)
+        # ucomis wants its first operand in a register: the right one for lt/le.
+        first, second = (b, a_entry) if op in ("lt", "le") else (a_entry, b)
+        temp = None
+        reg = self.register_of(first)
+        if reg is None:
+            reg = temp = self.alloc(True)
+            self.load(first, temp)
         a = self.asm
-        if op in ("lt", "le"):
-            a.ucomis(size, rhs, lhs)
-            self.flags_result(A if op == "lt" else AE)
+        a.ucomis(size, reg, self.operand(second))
+        self.release(b)
+        self.release(a_entry)
+        if temp is not None:
+            self.free(temp, True)
+        if op in ("lt", "le", "gt", "ge"):
+            self.flags_result(A if op in ("lt", "gt") else AE)
             return
-        if op in ("gt", "ge"):
-            a.ucomis(size, lhs, rhs)
-            self.flags_result(A if op == "gt" else AE)
-            return
-        a.ucomis(size, lhs, rhs)
-        reg = self.alloc(False)
-        a.setcc(E if op == "eq" else NE, reg)
+        result = self.alloc(False)
+        a.setcc(E if op == "eq" else NE, result)
         a.setcc(NP if op == "eq" else P, SCRATCH)
-        a.alu("and" if op == "eq" else "or", 32, reg, SCRATCH)
-        a.movzx(32, 8, reg, reg)
-        self.push_reg(reg, "i32")
+        a.alu("and" if op == "eq" else "or", 32, result, SCRATCH)
+        a.movzx(32, 8, result, result)
+        self.push_reg(result, "i32")
 
     # ---- conversions -----------------------------------------------------------------
 
-    def float_const_into(self, xmm: int, value: float, fsize: int):
+    def float_operand(self, value: float, fsize: int):
         bits = f32_bits(value) if fsize == 32 else f64_bits(value)
-        self.asm.mov_imm(64, SCRATCH, bits)
-        self.asm.movq_to_xmm(64, xmm, SCRATCH)
+        return self.float_constant(bits, "f32" if fsize == 32 else "f64")
 
     # Valid truncation ranges: (lower bound, lower bound inclusive, upper bound exclusive)
     _TRUNC_RANGES = {
@@ -348,11 +392,9 @@ class NumericCodegen(CodegenCore):
             low_l = high_l = self.trap_label(L.TRAP_INT_OVERFLOW)
         a.ucomis(fsize, src, src)
         a.jcc(P, nan_l)
-        self.float_const_into(XSCRATCH, lo, fsize)
-        a.ucomis(fsize, src, XSCRATCH)
+        a.ucomis(fsize, src, self.float_operand(lo, fsize))
         a.jcc(B if lo_inclusive else BE, low_l)
-        self.float_const_into(XSCRATCH, hi, fsize)
-        a.ucomis(fsize, src, XSCRATCH)
+        a.ucomis(fsize, src, self.float_operand(hi, fsize))
         a.jcc(AE, high_l)
         if signed or isize == 32:
             a.cvttf2si(fsize, 64, dst, src)
@@ -361,10 +403,10 @@ class NumericCodegen(CodegenCore):
         else:
             # Unsigned 64-bit: values >= 2^63 are shifted down before converting.
             small = Label()
-            self.float_const_into(XSCRATCH, 9223372036854775808.0, fsize)
-            a.ucomis(fsize, src, XSCRATCH)
+            two_to_63 = self.float_operand(9223372036854775808.0, fsize)
+            a.ucomis(fsize, src, two_to_63)
             a.jcc(B, small)
-            a.farith("sub", fsize, src, XSCRATCH)
+            a.farith("sub", fsize, src, two_to_63)
             a.cvttf2si(fsize, 64, dst, src)
             a.mov_imm(64, SCRATCH, 1 << 63)
             a.alu("xor", 64, dst, SCRATCH)
@@ -421,7 +463,7 @@ class NumericCodegen(CodegenCore):
             self.push(CONST, val, to_ty)
             return
         # The register holding the bits: the value's own, or the one a loop keeps the local in.
-        source = val if kind == REG else self.pinned.get(val) if kind == LOCAL else None
+        source = self.register_of((kind, val, ty))
         reg = self.alloc(is_float(to_ty))
         if source is None:  # in memory: reload the same bits through the other register class
             self.load((kind, val, to_ty), reg)

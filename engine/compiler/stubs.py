@@ -22,6 +22,11 @@ get right, where pc and rbp change at different instructions: before a called st
 `mov rbp, rsp`, after its `pop rbp`, and the last jump of a switch. There the walk skips
 the caller (one frame), as it does in any function's prologue; it never shows a frame that
 is not on the stack (engine/DESIGN.md, "Frame pointers across switches").
+
+memory.grow, memory.copy, memory.fill
+    See bulkstubs.py; placed here so that they share the stubs' region and symbols. They
+    are leaves without a frame of their own (their CFI is exact, so DWARF unwinding names
+    their caller); a frame-pointer walk from inside them skips the calling function.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import ctypes
 from dataclasses import dataclass
 
 from .. import layout as L
+from .bulkstubs import emit_bulk_stubs
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
 from .tracing import emit_trace_event, emit_trace_word
 from .x86 import (AE, NE, R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI,
@@ -65,6 +71,8 @@ NATIVE_SWITCH_STUBS = ("stackstitch_resume", "stackstitch_suspend", "stackstitch
 
 @dataclass
 class StubSymbol:
+    """One stub: its name, place in the stub region and CFI rows."""
+
     name: str
     start: int  # offsets in the stub region
     end: int
@@ -74,6 +82,8 @@ class StubSymbol:
 
 @dataclass
 class Stubs:
+    """A store's stubs: their region, symbols and entry points."""
+
     region: object  # where `build_stubs` had the code placed: .address, .size
     symbols: list[StubSymbol]
     entry: object  # EntryFunction
@@ -88,6 +98,9 @@ class Stubs:
     merge_stub: int
     libcall_switch: int
     fiber_return: int  # a suspended stack's saved pc in libcall mode: [sp] rbp, [sp+8] pc
+    memory_grow: int  # bulkstubs.py
+    memory_copy: int
+    memory_fill: int
     read_tsc: object = None  # tracing stores: a function returning the timestamp counter
 
 
@@ -535,6 +548,10 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
         symbols.append(StubSymbol("stackstitch_read_tsc", read_tsc_at, a.pos,
                                   [(read_tsc_at, AT_CALL), (read_tsc_at + 1, AFTER_PUSH_RBP),
                                    (read_tsc_at + 4, RBP_FRAME), (a.pos - 1, AT_CALL)]))
+    bulk = {}
+    for name, start, end, rows in emit_bulk_stubs(a):
+        symbols.append(StubSymbol(name, start, end, rows))
+        bulk[name] = start
 
     region = place(bytes(a.buf))
     base = region.address
@@ -551,4 +568,7 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
                  merge_stub=base + merge_at,
                  libcall_switch=base + libcall_at,
                  fiber_return=base + fiber_return.pos,
-                 read_tsc=None if read_tsc_at is None else ctypes.CFUNCTYPE(ctypes.c_uint64)(base + read_tsc_at))
+                 read_tsc=None if read_tsc_at is None else ctypes.CFUNCTYPE(ctypes.c_uint64)(base + read_tsc_at),
+                 memory_grow=base + bulk["stackstitch_memory_grow"],
+                 memory_copy=base + bulk["stackstitch_memory_copy"],
+                 memory_fill=base + bulk["stackstitch_memory_fill"])

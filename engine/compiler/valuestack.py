@@ -5,9 +5,9 @@ which only move values."""
 
 from __future__ import annotations
 
-from .common import (CONST, LOCAL, REG, SCRATCH, SLOT, XSCRATCH, CodegenCore, CompileError,
-                     is_float, width)
-from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, E, Label, Mem
+from .common import (CONST, FLOATS, LOCAL, REG, SCRATCH, SLOT, CodegenCore, CompileError, is_float,
+                     rbp_operand, width)
+from .x86 import NE, R8, R9, R10, R12, R13, R15, RAX, RBX, RCX, RDI, RDX, RSI, E, Label, Mem, Rip, negate
 
 GPR_ORDER = (RAX, RCX, RDX, RBX, RSI, RDI, R8, R9, R10, R12, R13)
 XMM_ORDER = tuple(range(15))
@@ -24,18 +24,70 @@ class ValueStackCodegen(CodegenCore):
     def slot_mem(self, k: int) -> Mem:
         mems = self.slot_mems
         while k >= len(mems):
-            mems.append(Mem(RBP, self.slot_base - 8 * len(mems)))
+            mems.append(rbp_operand(-16 - 8 * (self.nlocals + len(mems))))  # below the locals
         return mems[k]
+
+    def float_constant(self, bits: int, ty: str) -> Rip:
+        """The operand of a float constant: a word of the function's pool, after its code."""
+        label = self.constants.get((bits, ty))
+        if label is None:
+            label = self.constants[(bits, ty)] = Label()
+        return Rip(label)
+
+    def emit_constants(self):
+        """The pool of float constants (8-byte aligned words, f32 in the low half)."""
+        if self.constants:
+            self.asm.align(8)
+            for (bits, _), label in self.constants.items():
+                self.asm.bind(label)
+                self.asm.data64(bits)
+
+    # ---- locals cached in registers --------------------------------------------------
+    #
+    # After local.set, the register that held the value keeps it, as a copy of the local
+    # (which is in its frame slot too), until the register is needed for something else,
+    # the local changes, or control flow joins; reads of the local use the register. A
+    # cached register is neither free nor on the value stack. Instructions that use fixed
+    # registers or call out drop the whole cache first (handlers.KEEPS_CACHED_LOCALS).
+
+    def local_register(self, i: int) -> int | None:
+        """The register holding local i's value: a loop's pin, or a cached copy."""
+        reg = self.pinned.get(i)
+        return reg if reg is not None else self.cached.get(i)
+
+    def uncache(self, i: int):
+        reg = self.cached.pop(i, None)
+        if reg is not None:
+            self.free(reg, is_float(self.local_types[i]))
+
+    def clear_cache(self):
+        for i, reg in self.cached.items():
+            self.free(reg, is_float(self.local_types[i]))
+        self.cached.clear()
+
+    def evict(self, xmm: bool, avoid=()) -> int | None:
+        """Take a cached register of the class for other use (None if there is none)."""
+        for i, reg in self.cached.items():
+            if is_float(self.local_types[i]) == xmm and reg not in avoid:
+                del self.cached[i]
+                return reg
+        return None
 
     # ---- register allocation ---------------------------------------------------------
 
     def alloc(self, xmm: bool, avoid=()) -> int:
-        """A free register of the class (xmm or general-purpose), spilling if need be."""
+        """A free register of the class (xmm or general-purpose): a free one, else one that
+        caches a local, else one a stack value is spilled from."""
         free = self.free_xmm if xmm else self.free_gpr
+        if free and not avoid:
+            return free.pop(0)
         for r in free:
             if r not in avoid:
                 free.remove(r)
                 return r
+        reg = self.evict(xmm, avoid)
+        if reg is not None:
+            return reg
         for i, (kind, val, ty) in enumerate(self.stack):
             if kind == REG and is_float(ty) == xmm and val not in avoid:
                 self.spill(i)
@@ -49,6 +101,10 @@ class ValueStackCodegen(CodegenCore):
     def claim(self, reg: int):
         """Take a specific general-purpose register, spilling the stack value that holds it."""
         if reg not in self.free_gpr:
+            for i, cached in self.cached.items():
+                if cached == reg and not is_float(self.local_types[i]):
+                    del self.cached[i]
+                    return
             for i, (kind, val, ty) in enumerate(self.stack):
                 if kind == REG and val == reg and not is_float(ty):
                     self.spill(i)
@@ -101,6 +157,12 @@ class ValueStackCodegen(CodegenCore):
         """Put an entry's value into `reg` (of the entry's class)."""
         kind, val, ty = entry
         a = self.asm
+        if kind == LOCAL:
+            held = self.pinned.get(val)
+            if held is None:
+                held = self.cached.get(val)
+            if held is not None:
+                kind, val = REG, held
         if is_float(ty):
             if kind == REG:
                 if val != reg:
@@ -109,32 +171,33 @@ class ValueStackCodegen(CodegenCore):
                 if val == 0:
                     a.flogic("xor", 32, reg, reg)
                 else:
-                    a.mov_imm(64, SCRATCH, val)
-                    a.movq_to_xmm(64, reg, SCRATCH)
-            elif kind == LOCAL and val in self.pinned:
-                if self.pinned[val] != reg:
-                    a.movaps(reg, self.pinned[val])
+                    a.movs(width(ty), reg, self.float_constant(val, ty))
             else:
-                mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
+                mem = self.local_mems[val] if kind == LOCAL else self.slot_mem(val)
                 a.movs(width(ty), reg, mem)
         else:
-            if kind == REG:
+            size = 32 if ty == "i32" else 64
+            if kind == LOCAL:
+                pinned = self.pinned.get(val)
+                if pinned is None:
+                    a.mov(size, reg, self.local_mems[val])
+                elif pinned != reg:
+                    a.mov(size, reg, pinned)
+            elif kind == REG:
                 if val != reg:
-                    a.mov(width(ty), reg, val)
+                    a.mov(size, reg, val)
             elif kind == CONST:
                 a.mov_imm(width(ty), reg, val)
-            elif kind == LOCAL and val in self.pinned:
-                if self.pinned[val] != reg:
-                    a.mov(width(ty), reg, self.pinned[val])
             else:
-                mem = self.local_mem(val) if kind == LOCAL else self.slot_mem(val)
-                a.mov(width(ty), reg, mem)
+                a.mov(size, reg, self.slot_mem(val))
 
     def store_entry(self, dst: Mem, entry: tuple):
         """Write an entry's value as a full 8-byte word at `dst`."""
         kind, val, ty = entry
-        if kind == LOCAL and val in self.pinned:
-            kind, val = REG, self.pinned[val]
+        if kind == LOCAL:
+            held = self.local_register(val)
+            if held is not None:
+                kind, val = REG, held
         if kind == REG:
             if is_float(ty):
                 self.asm.movs(64, dst, val)
@@ -159,7 +222,7 @@ class ValueStackCodegen(CodegenCore):
 
     def release(self, entry: tuple):
         if entry[0] == REG:
-            self.free(entry[1], is_float(entry[2]))
+            (self.free_xmm if entry[2] in FLOATS else self.free_gpr).append(entry[1])
 
     def pop_reg(self, avoid=()) -> int:
         """Pop the top value into a register the caller owns."""
@@ -167,10 +230,35 @@ class ValueStackCodegen(CodegenCore):
         kind, val, ty = entry
         if kind == REG and val not in avoid:
             return val
-        reg = self.alloc(is_float(ty), avoid)
+        reg = self.alloc(ty in FLOATS, avoid)
         self.load(entry, reg)
         self.release(entry)
         return reg
+
+    def register_of(self, entry: tuple) -> int | None:
+        """The register that already holds an entry's value (its own, or a local's pin or
+        cached copy), else None. Only for reading: it may not belong to the caller, and an
+        alloc() may take it (a later operand() or load() then reads the slot)."""
+        kind, val, _ = entry
+        if kind == REG:
+            return val
+        if kind == LOCAL:
+            return self.local_register(val)
+        return None
+
+    def test_entry(self, entry: tuple, size: int):
+        """Flags of `entry` compared with zero (ZF set if it is 0), reading it where it is;
+        frees its register, if it has one of its own."""
+        a = self.asm
+        reg = self.register_of(entry)
+        if reg is not None:
+            a.test(size, reg, reg)
+        elif entry[0] == CONST:
+            a.mov_imm_noflags(SCRATCH, entry[1])
+            a.test(size, SCRATCH, SCRATCH)
+        else:
+            a.alu_imm("cmp", size, self.operand(entry), 0)
+        self.release(entry)
 
     def operand(self, entry: tuple):
         """A register or memory operand for an entry (constants are materialized in scratch)."""
@@ -178,12 +266,12 @@ class ValueStackCodegen(CodegenCore):
         if kind == REG:
             return val
         if kind == LOCAL:
-            return self.pinned.get(val) or self.local_mem(val)
+            reg = self.local_register(val)
+            return self.local_mem(val) if reg is None else reg
         if kind == SLOT:
             return self.slot_mem(val)
         if is_float(ty):
-            self.load(entry, XSCRATCH)
-            return XSCRATCH
+            return self.float_constant(val, ty)
         self.asm.mov_imm(width(ty), SCRATCH, val)
         return SCRATCH
 
@@ -234,13 +322,41 @@ class ValueStackCodegen(CodegenCore):
         self.free(cond, False)
         self.push_reg(dst, ty)
 
+    def select_on_flags(self, cc: int):
+        """A select of two integers whose condition is the flags just set (nonzero when `cc`
+        holds): a, replaced by b through cmov. Nothing before the cmov may change the flags."""
+        b, a_entry = self.stack[-1], self.stack[-2]
+        ty = a_entry[2]
+        del self.stack[-2:]
+        size = 64 if width(ty) == 64 else 32
+        mask = (1 << size) - 1
+        asm = self.asm
+        dst = a_entry[1] if a_entry[0] == REG else self.alloc(False, avoid=(b[1],) if b[0] == REG else ())
+        if a_entry[0] == CONST:
+            asm.mov_imm_noflags(dst, a_entry[1] & mask)
+        else:
+            self.load(a_entry, dst)
+        if b[0] == CONST:
+            asm.mov_imm_noflags(SCRATCH, b[1] & mask)
+            src = SCRATCH
+        else:
+            src = self.operand(b)
+        asm.cmov(negate(cc), size, dst, src)
+        self.release(b)
+        self.push_reg(dst, ty)
+
     def op_select_t(self):
         self.valtypes()
         self.op_select()
 
-    def op_local_get(self):
-        i = self.u32()
-        self.push(LOCAL, i, self.local_types[i])
+    def op_local_get(self):  # the most frequent instruction: a one-byte index read inline
+        pos = self.pos
+        i = self.code[pos]
+        if i < 0x80:
+            self.pos = pos + 1
+        else:
+            i = self.u32()
+        self.stack.append((LOCAL, i, self.local_types[i]))
 
     def op_local_set(self):
         i = self.u32()
@@ -249,10 +365,18 @@ class ValueStackCodegen(CodegenCore):
         if entry[0] == LOCAL and entry[1] == i:
             return
         self.write_local(i, entry)
-        self.release(entry)
+        if entry[0] == REG and i not in self.pinned:
+            self.cached[i] = entry[1]  # the register now belongs to the cache
+        else:
+            self.release(entry)
 
     def write_local(self, i: int, entry: tuple):
-        """Store to the local's frame slot, and to its register while a loop pins it."""
+        """Store to the local's frame slot, and to its register while a loop pins it; a
+        cached copy of the old value is dropped."""
+        if self.checked_ends:
+            for key in [key for key in self.checked_ends if key[1] == i]:
+                del self.checked_ends[key]
+        self.uncache(i)
         self.store_entry(self.local_mem(i), entry)
         if i in self.pinned:
             self.load(entry, self.pinned[i])

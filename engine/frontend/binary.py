@@ -479,7 +479,35 @@ _SECTIONS = {1: _type_section, 2: _import_section, 3: _function_section, 4: _tab
 
 
 def _name_map(r: _Reader) -> dict[int, str]:
-    return {r.u32(): r.name() for _ in range(r.count())}
+    """Index -> name. One-byte LEB128 numbers (most name lengths and local indices) are
+    read inline: a module of thousands of functions has tens of thousands of names."""
+    names = {}
+    count = r.count()
+    data, pos, end = r.data, r.pos, r.end
+    for _ in range(count):
+        if pos < end and data[pos] < 0x80:
+            index = data[pos]
+            pos += 1
+        else:
+            r.pos = pos
+            index = r.u32()
+            pos = r.pos
+        if pos < end and data[pos] < 0x80:
+            n = data[pos]
+            pos += 1
+        else:
+            r.pos = pos
+            n = r.u32()
+            pos = r.pos
+        if pos + n > end:
+            r.fail("unexpected end", pos)
+        try:
+            names[index] = data[pos:pos + n].decode("utf-8")
+        except UnicodeDecodeError:
+            r.fail("malformed UTF-8 encoding", pos)
+        pos += n
+    r.pos = pos
+    return names
 
 
 # The extended name section's subsections for tables, memories, globals and tags.

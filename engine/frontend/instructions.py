@@ -42,6 +42,8 @@ HEAP_TYPES = {
 
 @dataclass(frozen=True)
 class Opcode:
+    """One instruction of the opcode table: its code, name and immediates."""
+
     code: int  # the opcode byte; for prefixed instructions, the sub-opcode after 0xFC
     name: str  # the text format's name
     immediates: tuple[str, ...]
@@ -50,6 +52,8 @@ class Opcode:
 
 @dataclass(frozen=True)
 class MemArg:
+    """A memory instruction's immediate: alignment, memory index and offset."""
+
     align: int  # log2 of the alignment hint
     memory: int
     offset: int
@@ -159,6 +163,27 @@ OPCODES, FC_OPCODES = _table()
 BYTE = {op.name: op.code for op in OPCODES if op is not None and op.code != 0x1C}
 
 
+def _plain_skip(op: Opcode | None) -> tuple[bool, int, int] | None:
+    if op is None:
+        return None
+    kinds = op.immediates
+    memarg = kinds[:1] == (MEMARG,)
+    if memarg:
+        kinds = kinds[1:]
+    if all(kind in (INDEX, S32, S64) for kind in kinds):
+        return memarg, len(kinds), 0
+    if not memarg and len(kinds) == 1 and kinds[0] in (F32, F64):
+        return False, 0, 4 if kinds[0] == F32 else 8
+    return None
+
+
+# For each one-byte opcode whose immediates are plain (a memarg, LEB128 numbers, or a
+# float's bytes): (a memarg first?, how many LEB128s, how many fixed bytes); None for the
+# others. What a scan needs to step over most instructions without decoding them (see
+# BodyReader.skip_plain).
+PLAIN_SKIPS = [_plain_skip(op) for op in OPCODES]
+
+
 class UnknownInstruction(Exception):
     """An opcode outside the table (SIMD, GC objects, threads): the engine does not run it."""
 
@@ -205,6 +230,10 @@ class BodyReader:
         """A signed LEB128 of any width (s32, s33, s64)."""
         code = self.code
         pos = self.pos
+        b = code[pos]
+        if b < 0x80:  # one byte: -64..63
+            self.pos = pos + 1
+            return b - 0x80 if b & 0x40 else b
         result = 0
         shift = 0
         while True:
@@ -311,6 +340,23 @@ class BodyReader:
 
     def immediates(self, op: Opcode) -> tuple:
         return tuple(_READERS[kind](self) for kind in op.immediates)
+
+    def skip_plain(self, pos: int) -> int | None:
+        """The position after the instruction at `pos` if its immediates are plain
+        (PLAIN_SKIPS), else None: the caller reads it through `opcode`."""
+        code = self.code
+        plain = PLAIN_SKIPS[code[pos]]
+        if plain is None:
+            return None
+        memarg, lebs, fixed = plain
+        pos += 1
+        if memarg:
+            lebs += 3 if code[pos] & 0x40 else 2  # flags, the memory index if flagged, offset
+        for _ in range(lebs):
+            while code[pos] & 0x80:
+                pos += 1
+            pos += 1
+        return pos + fixed
 
     def skip_immediates(self, op: Opcode) -> None:
         for kind in op.immediates:

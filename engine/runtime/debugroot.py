@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from array import array
+from itertools import accumulate
 from dataclasses import dataclass
 
 from .. import layout as L
@@ -50,6 +52,22 @@ def _words(values) -> ctypes.Array:
 
 def _string(text: str) -> ctypes.Array:
     return ctypes.create_string_buffer(text.encode("utf-8", "replace"))
+
+
+def _absolute_pairs(pairs: array, base: int) -> bytes:
+    """An address map's 32-bit (code offset, Wasm offset) pairs as 64-bit words with `base`
+    added to the code offsets. Widened by interleaving zero bytes (little-endian), then one
+    big-integer addition for the whole table: no word overflows, so no carry crosses into
+    the next."""
+    narrow = pairs.tobytes()
+    if not narrow:
+        return bytes(8)
+    wide = bytearray(2 * len(narrow))
+    for k in range(4):
+        wide[k::8] = narrow[k::4]
+    addend = struct.pack("<QQ", base, 0) * (len(pairs) // 2)
+    total = int.from_bytes(wide, "little") + int.from_bytes(addend, "little")
+    return total.to_bytes(len(wide), "little")
 
 
 _roots: dict[int, "DebugRoot"] = {}  # by the address of the pointer that publishes it
@@ -159,21 +177,29 @@ class StoreRecord:
         if id(compiled) in self.modules:
             return self.modules[id(compiled)]
         base = region.address
-        entries, events = [], []
-        for function in compiled.functions:
-            pairs = function.addr_map
-            addr_map = (ctypes.c_uint64 * max(2 * len(pairs), 1))()
-            addr_map[0:2 * len(pairs):2] = [base + native for native, _ in pairs]
-            addr_map[1:2 * len(pairs):2] = [wasm for _, wasm in pairs]
-            self.keep.append(addr_map)
-            entries += [function.index, base + function.start, base + function.end,
-                        self._name(module.func_name(function.index)), ctypes.addressof(addr_map),
-                        len(pairs)]
-            events += [v for native, kind in function.events for v in (base + native, kind)]
-        record = _words([self.words[SR_FIRST_MODULE // 8], base, region.size, len(compiled.functions),
-                         self._table(entries), self._name(module.name or ""), len(events) // 2,
+        functions = compiled.functions
+        # One array of address-map pairs and one buffer of names for the whole module, each
+        # function's entry pointing into them: a few allocations, however many functions.
+        pairs = compiled.address_pairs()
+        addr_map = (ctypes.c_uint64 * max(len(pairs), 1)).from_buffer_copy(_absolute_pairs(pairs, base))
+        names = [module.func_name(f.index).encode("utf-8", "replace") + b"\0" for f in functions]
+        name_buffer = ctypes.create_string_buffer(b"".join(names), sum(map(len, names)) or 1)
+        counts = [len(f.addr_map) for f in functions]
+        name_at = list(accumulate(map(len, names), initial=ctypes.addressof(name_buffer)))[:-1]
+        pairs_at = list(accumulate((16 * n for n in counts), initial=ctypes.addressof(addr_map)))[:-1]
+        # The function entries, filled a column at a time.
+        entries = array("Q", bytes(8 * FUNCTION_ENTRY_WORDS * len(functions)))
+        for word, column in ((FE_INDEX, [f.index for f in functions]),
+                             (FE_START, [base + f.start for f in functions]),
+                             (FE_END, [base + f.end for f in functions]),
+                             (FE_NAME, name_at), (FE_ADDR_MAP, pairs_at), (FE_ADDR_MAP_COUNT, counts)):
+            entries[word // 8::FUNCTION_ENTRY_WORDS] = array("Q", column)
+        table = (ctypes.c_uint64 * max(len(entries), 1)).from_buffer_copy(entries.tobytes() or bytes(8))
+        events = [v for f in functions for native, kind in f.events for v in (base + native, kind)]
+        record = _words([self.words[SR_FIRST_MODULE // 8], base, region.size, len(functions),
+                         ctypes.addressof(table), self._name(module.name or ""), len(events) // 2,
                          self._table(events)])
-        self.keep.append(record)
+        self.keep += [addr_map, name_buffer, table, record]
         self.modules[id(compiled)] = ctypes.addressof(record)
         self.words[SR_FIRST_MODULE // 8] = ctypes.addressof(record)
         return ctypes.addressof(record)

@@ -47,6 +47,8 @@ class StackSpace(Protocol):
 
 @dataclass(frozen=True)
 class WasmFrame:
+    """One Wasm frame found by the walk."""
+
     pc: int  # the return address into this frame (a trap site's, for the innermost)
     fp: int
     code: object  # what the space's `code_at(pc)` said

@@ -7,23 +7,21 @@ same bytes.
 
 from __future__ import annotations
 
-import bisect
 import ctypes
-import mmap
 import struct
 from dataclasses import fields, is_dataclass
+from typing import TYPE_CHECKING
 
 from .. import layout as L
-from ..compiler.codegen import CompiledModule, ModuleCompiler
-from ..compiler.common import (B_CONT_ATTACH, B_CONT_NEW, B_DATA_DROP, B_ELEM_DROP, B_MEMORY_COPY,
-                               B_MEMORY_FILL, B_MEMORY_GROW, B_MEMORY_INIT, B_TABLE_COPY, B_TABLE_FILL,
-                               B_TABLE_GROW, B_TABLE_INIT, B_THROW, B_THROW_INTO, B_THROW_REF,
-                               NUM_BUILTINS, simple_type)
+from ..compiler.common import (B_CONT_ATTACH, B_CONT_NEW, B_TABLE_RESERVE, B_THROW, B_THROW_INTO,
+                               B_THROW_REF, simple_type)
 from ..compiler.stubs import build_stubs
 from ..frontend.module import Module
 from ..frontend.types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
                               TableType)
 from .codemem import PROT_NONE, READ_WRITE, CodeRegion, protect, reserve
+from .memories import Memory, MemoryLimitError, Table
+from .placement import PlacedCode, vmctx_layout
 from .continuations import DEFAULT_CONT_STACK_SIZE, ContinuationPool
 from .debugroot import publish as publish_debug_root
 from .errors import Exhaustion, HostExit, LinkError, Trap, WasmException, host_failure
@@ -31,7 +29,9 @@ from .exceptions import Unwind, Unwinder
 from .stackwalk import StoreStacks
 from .tracing import TraceRing
 
-PAGE = 65536
+if TYPE_CHECKING:
+    from ..codecache import CodeCache
+
 MASK64 = (1 << 64) - 1
 DEFAULT_STACK_SIZE = 8 << 20
 HOST_HEADROOM = 512 << 10  # stack kept free below Wasm frames for host calls (CPython)
@@ -62,99 +62,6 @@ class Func:
 
     def __call__(self, *raw_args: int) -> list[int]:
         return self.store.call(self, list(raw_args))
-
-
-class Memory:
-    def __init__(self, mtype: MemoryType):
-        self.type = mtype
-        limits = mtype.limits
-        max_pages = limits.maximum if limits.maximum is not None else 65536
-        self.max_pages = min(max_pages, 65536)
-        self.reserved = max(self.max_pages * PAGE, mmap.PAGESIZE)
-        self.base = reserve(self.reserved, PROT_NONE)
-        self.size_bytes = 0
-        self.vmctxs: list = []  # (vmctx buffer, word index of this memory's size field)
-        if limits.minimum > self.max_pages:
-            raise LinkError("memory size too large")
-        self._commit(limits.minimum * PAGE)
-
-    def _commit(self, size: int):
-        if size:
-            protect(self.base, size, READ_WRITE)
-        self.size_bytes = size
-        for vm, index in self.vmctxs:
-            vm[index] = size
-
-    @property
-    def pages(self) -> int:
-        return self.size_bytes // PAGE
-
-    def grow(self, delta: int) -> int:
-        """Grow by `delta` pages; returns the old size in pages, or -1."""
-        old = self.pages
-        if old + delta > self.max_pages:
-            return -1
-        try:
-            self._commit((old + delta) * PAGE)
-        except MemoryError:
-            return -1
-        return old
-
-    def check(self, addr: int, n: int):
-        if addr + n > self.size_bytes:
-            raise Trap("out of bounds memory access")
-
-    def read(self, addr: int, n: int) -> bytes:
-        self.check(addr, n)
-        return ctypes.string_at(self.base + addr, n)
-
-    def write(self, addr: int, data: bytes):
-        self.check(addr, len(data))
-        ctypes.memmove(self.base + addr, data, len(data))
-
-
-class Table:
-    def __init__(self, ttype: TableType, init_raw: int = 0):
-        self.type = ttype
-        self.record = (ctypes.c_uint64 * (L.TABLE_SIZE // 8))()
-        self.max = ttype.limits.maximum if ttype.limits.maximum is not None else 0xFFFFFFFF
-        self.elems = None
-        self._resize(ttype.limits.minimum, init_raw)
-
-    def _resize(self, size: int, init_raw: int):
-        new = (ctypes.c_uint64 * max(size, 1))()
-        if self.elems is not None:
-            ctypes.memmove(new, self.elems, 8 * self.size)
-            start = self.size
-        else:
-            start = 0
-        for i in range(start, size):
-            new[i] = init_raw
-        self.elems = new
-        self.record[L.TB_ELEMS // 8] = ctypes.addressof(new)
-        self.record[L.TB_SIZE // 8] = size
-        self.record[L.TB_MAX // 8] = self.max
-
-    @property
-    def size(self) -> int:
-        return self.record[L.TB_SIZE // 8]
-
-    def get(self, i: int) -> int:
-        if i >= self.size:
-            raise Trap("out of bounds table access")
-        return self.elems[i]
-
-    def set(self, i: int, raw: int):
-        if i >= self.size:
-            raise Trap("out of bounds table access")
-        self.elems[i] = raw
-
-    def grow(self, delta: int, init_raw: int) -> int:
-        old = self.size
-        if old + delta > self.max or old + delta > 10_000_000:
-            return -1
-        self._resize(old + delta, init_raw)
-        return old
 
 
 class Global:
@@ -189,7 +96,10 @@ class Store:
 
     def __init__(self, stack_size: int = DEFAULT_STACK_SIZE, switching: str = "native",
                  code_observers: list | None = None, cont_stack_size: int = DEFAULT_CONT_STACK_SIZE,
-                 trap_observers: list | None = None, trace_events: int = 0):
+                 trap_observers: list | None = None, trace_events: int = 0,
+                 code_cache: CodeCache | None = None):
+        """`trace_events`: the size of the ring tracing switches (0: no tracing code);
+        `code_cache`: where compiled code is kept between runs (engine/codecache.py)."""
         self.switching = switching
         # Called as observer(module, compiled, region) for each module compiled: debugger
         # registration and perf maps hook in here (see add_code_observer).
@@ -230,9 +140,8 @@ class Store:
         self._extern_objects: dict[int, object] = {}
         self._extern_ids: dict = {}
         self._pending_error: BaseException | None = None
-        self._compiled: dict[int, tuple] = {}
-        self._code_starts: list[int] = []  # sorted start addresses of compiled functions
-        self._code_entries: list[tuple] = []  # (end address, CompiledFunction, region base)
+        self.code = PlacedCode(self.code_observers, switching == "libcall", trace_events > 0,
+                               code_cache, announce=self._announce_code)
         self.instances: dict[int, Instance] = {}  # by vmctx address
         self.unwinder = Unwinder(self)
 
@@ -287,7 +196,10 @@ class Store:
     # -- construction --
 
     def new_memory(self, mtype: MemoryType) -> Memory:
-        return Memory(mtype)
+        try:
+            return Memory(mtype)
+        except MemoryLimitError as e:
+            raise LinkError(str(e)) from None
 
     def new_table(self, ttype: TableType, init_raw: int = 0) -> Table:
         return Table(ttype, init_raw)
@@ -358,26 +270,24 @@ class Store:
     def instantiate(self, module: Module, imports: dict, name: str | None = None) -> "Instance":
         return Instance(self, module, imports, name)
 
+    @property
+    def code_options(self) -> str:
+        """The options this store compiles with that change the code (a cache key part)."""
+        return self.code.code_options
+
+    def compile(self, module: Module) -> tuple:
+        """Compile (or find in the cache) and place a module's code without instantiating
+        it: (CompiledModule, CodeRegion). `stackstitch compile` fills the cache this way."""
+        return self.compiled(module, self.canonical_type_ids(module), vmctx_layout(module))
+
     def compiled(self, module: Module, type_ids: list[int], vm: L.VmctxLayout) -> tuple:
-        entry = self._compiled.get(id(module))
-        if entry is None:
-            compiled: CompiledModule = ModuleCompiler(module, type_ids, vm,
-                                                      libcall=self.switching == "libcall",
-                                                      tracing=self.trace_ring is not None).compile()
-            region = CodeRegion(compiled.code)
-            for function in compiled.functions:
-                start = region.address + function.start
-                k = bisect.bisect(self._code_starts, start)
-                self._code_starts.insert(k, start)
-                self._code_entries.insert(k, (region.address + function.end, function, region.address))
-            if self.debug_record is not None:  # before debuggers hear of the code
-                self.debug_record.add_module(module, compiled, region)
-            for observer in self.code_observers:
-                observer(module, compiled, region)
-            entry = (module, compiled, region)  # the module too: it keeps id(module) unique
-            self._compiled[id(module)] = entry
-        _, compiled, region = entry
-        return compiled, region
+        return self.code.compiled(module, type_ids, vm)
+
+    def _announce_code(self, module: Module, compiled, region: CodeRegion):
+        """New code goes into the debug root before debuggers hear of it, so that a
+        debugger that stops there finds its event sites."""
+        if self.debug_record is not None:
+            self.debug_record.add_module(module, compiled, region)
 
     def publish_debug_root(self, root_pointer: ctypes.c_uint64):
         """Describe this store in the process's debug root, for out-of-process readers (the
@@ -389,7 +299,16 @@ class Store:
 
     def add_code_observer(self, observer):
         """Tell `observer` about all code from now on: the stubs at once (its optional
-        `stubs_placed(stubs)`), then each module as it is compiled."""
+        `stubs_placed(stubs)`), then each module as it is compiled.
+
+        With a code cache, an observer may keep what it derives from a module there, to
+        skip the work next time: it names its payload (`cache_payload_name`, lower-case
+        letters, digits and dashes), and the store asks it for the payload after calling
+        it (`save_payload(module, compiled, region) -> bytes | None`) and, when one is
+        cached, offers it instead of calling it (`load_payload(module, compiled, region,
+        payload) -> bool`; False: call me as usual). The payload is stored under the code's
+        key and checked like the code; placing code at another address, other settings
+        of the observer and its own version are the observer's to handle."""
         self.code_observers.append(observer)
         if hasattr(observer, "stubs_placed"):
             observer.stubs_placed(self.stubs)
@@ -404,12 +323,7 @@ class Store:
 
     def code_at(self, address: int):
         """(CompiledFunction, its module's code base) for a pc in compiled code, else None."""
-        k = bisect.bisect(self._code_starts, address) - 1
-        if k >= 0:
-            end, function, base = self._code_entries[k]
-            if address < end:
-                return function, base
-        return None
+        return self.code.code_at(address)
 
     # -- calling --
 
@@ -444,7 +358,7 @@ class Store:
             detail = None
             if code == L.TRAP_UNINITIALIZED_ELEMENT:  # as the reference interpreter says it
                 message += f" {self.runtime[L.RT_TRAP_DETAIL // 8]}"
-            elif code == L.TRAP_MEMORY_OOB:
+            elif code == L.TRAP_MEMORY_OOB and access_size:
                 detail = self._memory_fault(memory, access_size)
             error = Exhaustion(message) if code == L.TRAP_STACK_EXHAUSTED else Trap(message, detail)
         if isinstance(error, (Trap, WasmException)):
@@ -504,31 +418,29 @@ class Instance:
         self.tags: list[Tag] = []
         self._link(imports)
 
-        num_funcs = module.num_imported_funcs + len(module.funcs)
-        self.vm_layout = L.VmctxLayout(num_funcs, len(module.imports_of("global")) + len(module.globals),
-                                       len(module.imports_of("table")) + len(module.tables), NUM_BUILTINS,
-                                       len(module.imports_of("memory")) + len(module.memories),
-                                       len(module.imports_of("tag")) + len(module.tags))
+        self.vm_layout = vmctx_layout(module)
         self.vmctx = (ctypes.c_uint64 * (self.vm_layout.size // 8))()
         self.vmctx_address = ctypes.addressof(self.vmctx)
         store.instances[self.vmctx_address] = self
         vm = self.vmctx
         vm[L.VM_RUNTIME // 8] = store.runtime_address
         vm[L.VM_TRAP_STUB // 8] = store.stubs.trap_stub
+        vm[L.VM_GROW_STUB // 8] = store.stubs.memory_grow
+        vm[L.VM_COPY_STUB // 8] = store.stubs.memory_copy
+        vm[L.VM_FILL_STUB // 8] = store.stubs.memory_fill
 
         for mt in module.memories:
             self.memories.append(store.new_memory(mt))
         for i, mem in enumerate(self.memories):
-            mem.vmctxs.append((vm, self.vm_layout.memory_size(i) // 8))
-            vm[self.vm_layout.memory_base(i) // 8] = mem.base
-            vm[self.vm_layout.memory_size(i) // 8] = mem.size_bytes
+            mem.attach(vm, self.vm_layout.memory_base(i), self.vm_layout.memory_size(i))
+            vm[self.vm_layout.memory_record(i) // 8] = mem.record_address
 
         self.compiled, self.code_region = store.compiled(module, self.type_ids, self.vm_layout)
         base = self.code_region.address
         first = module.num_imported_funcs
         for k, cf in enumerate(self.compiled.functions):
             index = first + k
-            ft = module.func_type(index)
+            ft = module.types[module.funcs[k]].composite
             tid = self.type_ids[module.funcs[k]]
             rec = store._record(base + cf.start, self.vmctx_address, tid, index)
             func = Func(store, rec, ft, tid, module.func_name(index))
@@ -559,9 +471,8 @@ class Instance:
         if store.debug_record is not None:
             store.debug_record.add_instance(self)
         self.exports = {e.name: self._extern(e.kind, e.index) for e in module.exports}
-        self.elem_segments = [[self.eval_const(item) for item in e.items] for e in module.elements]
-        self.data_segments = [d.data for d in module.datas]
-        self._initialize_segments()
+        self._initialize_segments([[self.eval_const(item) for item in e.items] for e in module.elements],
+                                  [d.data for d in module.datas])
         if module.start is not None:
             self.funcs[module.start]()
 
@@ -643,33 +554,38 @@ class Instance:
                 stack.append(value & width)
         return stack[-1]
 
-    def _initialize_segments(self):
+    def _initialize_segments(self, elem_segments: list[list[int]], data_segments: list[bytes]):
+        """Copy the active segments into their tables and memories, then give generated code
+        the passive ones (table.init, memory.init read them natively; the others count as
+        dropped). Natively, a segment is (address, length) in the vmctx; dropping it sets
+        the length to 0."""
         module = self.module
         for i, seg in enumerate(module.elements):
             if seg.mode == "active":
-                offset = self.eval_const(seg.offset)
-                self._table_init(seg.table, i, offset, 0, len(self.elem_segments[i]))
-            if seg.mode != "passive":
-                self.elem_segments[i] = []
+                items = elem_segments[i]
+                table = self.tables[seg.table]
+                dst = self.eval_const(seg.offset)
+                if dst + len(items) > table.size:
+                    raise Trap("out of bounds table access")
+                for k, item in enumerate(items):
+                    table.elems[dst + k] = item
         for i, seg in enumerate(module.datas):
             if seg.mode == "active":
-                offset = self.eval_const(seg.offset)
-                self._memory_init(seg.memory, i, offset, 0, len(seg.data))
-                self.data_segments[i] = b""
-
-    def _memory_init(self, memory: int, seg: int, dst: int, src: int, n: int):
-        data = self.data_segments[seg]
-        if src + n > len(data):
-            raise Trap("out of bounds memory access")
-        self.memories[memory].write(dst, data[src:src + n])
-
-    def _table_init(self, table: int, seg: int, dst: int, src: int, n: int):
-        items = self.elem_segments[seg]
-        t = self.tables[table]
-        if src + n > len(items) or dst + n > t.size:
-            raise Trap("out of bounds table access")
-        for k in range(n):
-            t.elems[dst + k] = items[src + k]
+                self.memories[seg.memory].write(self.eval_const(seg.offset), seg.data)
+        vm, layout = self.vmctx, self.vm_layout
+        self.passive_segments = []  # the native copies, alive as long as the instance
+        for i, seg in enumerate(module.elements):
+            if seg.mode == "passive":
+                items = (ctypes.c_uint64 * len(elem_segments[i]))(*elem_segments[i])
+                self.passive_segments.append(items)
+                vm[layout.elem_segment(i) // 8] = ctypes.addressof(items)
+                vm[layout.elem_segment(i) // 8 + 1] = len(items)
+        for i, seg in enumerate(module.datas):
+            if seg.mode == "passive":
+                data = ctypes.create_string_buffer(data_segments[i], len(data_segments[i]))
+                self.passive_segments.append(data)
+                vm[layout.data_segment(i) // 8] = ctypes.addressof(data)
+                vm[layout.data_segment(i) // 8 + 1] = len(data_segments[i])
 
     # -- builtins: runtime routines generated code calls like imports --
 
@@ -677,48 +593,9 @@ class Instance:
         """Runtime routines; arguments arrive as zero-extended 64-bit words."""
         module = self.module
 
-        def memory_grow(memory, delta):
-            return self.memories[memory].grow(delta)
-
-        def memory_init(memory, seg, dst, src, n):
-            self.memories[memory].check(dst, n)
-            self._memory_init(memory, seg, dst, src, n)
-
-        def data_drop(seg):
-            self.data_segments[seg] = b""
-
-        def memory_copy(dst_memory, src_memory, dst, src, n):
-            d, s = self.memories[dst_memory], self.memories[src_memory]
-            d.check(dst, n)
-            s.check(src, n)
-            ctypes.memmove(d.base + dst, s.base + src, n)
-
-        def memory_fill(memory, dst, value, n):
-            m = self.memories[memory]
-            m.check(dst, n)
-            ctypes.memset(m.base + dst, value & 0xFF, n)
-
-        def table_init(table, seg, dst, src, n):
-            self._table_init(table, seg, dst, src, n)
-
-        def elem_drop(seg):
-            self.elem_segments[seg] = []
-
-        def table_copy(dt, st, dst, src, n):
-            d, s = self.tables[dt], self.tables[st]
-            if dst + n > d.size or src + n > s.size:
-                raise Trap("out of bounds table access")
-            ctypes.memmove(ctypes.addressof(d.elems) + 8 * dst, ctypes.addressof(s.elems) + 8 * src, 8 * n)
-
-        def table_grow(table, init, delta):
-            return self.tables[table].grow(delta, init)
-
-        def table_fill(table, i, value, n):
-            t = self.tables[table]
-            if i + n > t.size:
-                raise Trap("out of bounds table access")
-            for k in range(n):
-                t.elems[i + k] = value
+        def table_reserve(table, size):
+            """table.grow when the table's elements have no room left: 1 once they have."""
+            return int(self.tables[table].reserve(size))
 
         def cont_new(ct, func_ref):
             if not func_ref:
@@ -763,11 +640,7 @@ class Instance:
             unwinder.throw(exn, pc, fp, top)
 
         routines = {
-            B_MEMORY_GROW: (memory_grow, 2, 1), B_MEMORY_INIT: (memory_init, 5, 0),
-            B_DATA_DROP: (data_drop, 1, 0), B_MEMORY_COPY: (memory_copy, 5, 0),
-            B_MEMORY_FILL: (memory_fill, 4, 0), B_TABLE_INIT: (table_init, 5, 0),
-            B_ELEM_DROP: (elem_drop, 1, 0), B_TABLE_COPY: (table_copy, 5, 0),
-            B_TABLE_GROW: (table_grow, 3, 1), B_TABLE_FILL: (table_fill, 4, 0),
+            B_TABLE_RESERVE: (table_reserve, 2, 1),
             B_CONT_NEW: (cont_new, 2, 1), B_CONT_ATTACH: (cont_attach, 1, 1),
             B_THROW: (throw, 1, 0), B_THROW_REF: (throw_ref, 1, 0), B_THROW_INTO: (throw_into, 2, 0),
         }

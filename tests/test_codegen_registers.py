@@ -1,0 +1,190 @@
+"""What the single pass knows between instructions, and when it must forget it.
+
+After local.set the compiler keeps the value's register as a copy of the local, loops keep
+their most-used locals in registers, reads of such a local use the register (compares,
+addresses, lea), and a bounds check proven for a local's value is not repeated. Each case
+here is a program whose result is wrong, or which fails to trap, if the compiler keeps
+such knowledge one instruction too long: across a join (also one reached only from dead
+code), a call, an instruction that takes fixed registers, register pressure, or a new
+value of the local.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from stackstitch.engine.frontend.loader import load_bytes
+from stackstitch.engine.runtime.store import Store, Trap
+from conftest import require_wasm_tools_for_module
+
+require_wasm_tools_for_module()
+
+MASK32 = (1 << 32) - 1
+
+
+@pytest.fixture(scope="module")
+def instance():
+    return Store().instantiate(load_bytes(CACHED.encode(), "test.wat"), {})
+
+
+CACHED = """(module
+  (memory 1)
+  (memory $big 2)
+  (func $clobber (param i32) (result i32) (local i32 i32 i32 i32 i32 i32 i32)
+    (local.set 1 (i32.mul (local.get 0) (i32.const 3))) (local.set 2 (i32.add (local.get 1) (i32.const 5)))
+    (local.set 3 (i32.xor (local.get 2) (local.get 1))) (local.set 4 (i32.sub (local.get 3) (local.get 0)))
+    (local.set 5 (i32.or (local.get 4) (local.get 2))) (local.set 6 (i32.and (local.get 5) (local.get 3)))
+    (local.set 7 (i32.add (local.get 6) (local.get 1)))
+    (i32.add (local.get 7) (local.get 5)))
+  ;; a join reached from a br_if and from a br whose `end` comes after dead code
+  (func (export "join") (param i32) (result i32) (local i32)
+    (local.set 1 (i32.add (local.get 0) (i32.const 1)))
+    (block
+      (br_if 0 (local.get 0))
+      (local.set 1 (i32.add (local.get 0) (i32.const 10)))
+      (br 0)
+      (local.set 1 (i32.const 99)))
+    (i32.add (local.get 1) (i32.const 0)))
+  ;; division takes rax and rdx, a variable shift rcx
+  (func (export "fixed") (param i32 i32) (result i32) (local i32 i32 i32 i32 i32)
+    (local.set 2 (i32.add (local.get 0) (i32.const 1)))
+    (local.set 3 (i32.add (local.get 0) (i32.const 2)))
+    (local.set 4 (i32.add (local.get 0) (i32.const 3)))
+    (local.set 5 (i32.div_u (local.get 0) (local.get 1)))
+    (local.set 6 (i32.shl (local.get 0) (local.get 1)))
+    (i32.add (i32.add (i32.add (local.get 2) (local.get 3)) (i32.add (local.get 4) (local.get 5)))
+             (local.get 6)))
+  ;; more cached locals than registers
+  (func (export "pressure") (param i32) (result i32)
+    (local i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)
+    (local.set 1 (i32.add (local.get 0) (i32.const 1))) (local.set 2 (i32.add (local.get 0) (i32.const 2)))
+    (local.set 3 (i32.add (local.get 0) (i32.const 3))) (local.set 4 (i32.add (local.get 0) (i32.const 4)))
+    (local.set 5 (i32.add (local.get 0) (i32.const 5))) (local.set 6 (i32.add (local.get 0) (i32.const 6)))
+    (local.set 7 (i32.add (local.get 0) (i32.const 7))) (local.set 8 (i32.add (local.get 0) (i32.const 8)))
+    (local.set 9 (i32.add (local.get 0) (i32.const 9))) (local.set 10 (i32.add (local.get 0) (i32.const 10)))
+    (local.set 11 (i32.add (local.get 0) (i32.const 11))) (local.set 12 (i32.add (local.get 0) (i32.const 12)))
+    (local.set 13 (i32.add (local.get 0) (i32.const 13))) (local.set 14 (i32.add (local.get 0) (i32.const 14)))
+    (i32.add (i32.add (i32.add (i32.add (local.get 1) (local.get 2)) (i32.add (local.get 3) (local.get 4)))
+                      (i32.add (i32.add (local.get 5) (local.get 6)) (i32.add (local.get 7) (local.get 8))))
+             (i32.add (i32.add (i32.add (local.get 9) (local.get 10)) (i32.add (local.get 11) (local.get 12)))
+                      (i32.add (local.get 13) (local.get 14)))))
+  ;; a call and the bulk stubs clobber registers; so does a float call
+  (func (export "calls") (param i32) (result i32) (local i32 i32 i32 f64)
+    (local.set 1 (i32.add (local.get 0) (i32.const 1)))
+    (local.set 2 (i32.add (local.get 0) (i32.const 2)))
+    (local.set 4 (f64.convert_i32_u (i32.add (local.get 0) (i32.const 3))))
+    (local.set 3 (call $clobber (local.get 0)))
+    (memory.fill (i32.const 0) (i32.const 7) (i32.const 64))
+    (memory.copy (i32.const 64) (i32.const 0) (i32.const 64))
+    (i32.add (i32.add (local.get 1) (local.get 2))
+             (i32.add (local.get 3) (i32.trunc_f64_u (local.get 4)))))
+  ;; the old value of a local stays on the stack while the local changes
+  (func (export "old_and_new") (param i32) (result i32) (local i32)
+    (local.set 1 (i32.mul (local.get 0) (i32.const 5)))
+    (local.get 1)
+    (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+    (local.get 1)
+    (i32.sub))
+  ;; a constant or another local replaces a cached value
+  (func (export "replaced") (param i32) (result i32) (local i32 i32)
+    (local.set 1 (i32.mul (local.get 0) (i32.const 5)))
+    (local.set 2 (i32.add (local.get 1) (i32.const 0)))
+    (local.set 1 (i32.const 7))
+    (local.set 2 (local.get 0))
+    (i32.add (i32.add (local.get 1) (i32.const 0)) (i32.mul (local.get 2) (i32.const 1000))))
+  ;; a + constant and a - constant in one lea, wrapping as i32
+  (func (export "lea") (param i32) (result i32) (local i32)
+    (local.set 1 (i32.add (local.get 0) (i32.const 0)))
+    (i32.xor (i32.sub (local.get 1) (i32.const 5)) (i32.add (local.get 1) (i32.const 0x7fffffff))))
+  ;; a select on the flags of the compare just before it (constants loaded keep them)
+  (func (export "select_i32") (param i32 i32) (result i32)
+    (select (i32.const 0) (i32.const 1) (i32.lt_u (local.get 0) (local.get 1))))
+  (func (export "select_i64") (param i64 i64) (result i64)
+    (select (local.get 0) (i64.const -1) (i64.gt_s (local.get 0) (local.get 1))))
+  (func (export "select_on_float") (param f64 i32) (result i32)
+    (select (local.get 1) (i32.const 0) (f64.ge (local.get 0) (f64.const 2.5))))
+  (func (export "select_float") (param i32) (result f64)
+    (select (result f64) (f64.const 1.5) (f64.const -2) (i32.eqz (local.get 0))))
+  ;; bounds: a larger offset, a new value, another memory, a loop's back edge
+  (func (export "offsets") (param i32) (result i32)
+    (i32.add (i32.load8_u (local.get 0)) (i32.load offset=4 (local.get 0))))
+  (func (export "new_value") (param i32 i32) (result i32)
+    (drop (i32.load (local.get 0)))
+    (local.set 0 (local.get 1))
+    (i32.load (local.get 0)))
+  (func (export "two_memories") (param i32) (result i32)
+    (drop (i32.load $big (local.get 0)))
+    (i32.load (local.get 0)))
+  (func (export "loop") (param i32 i32) (result i32) (local i32)
+    (loop $l
+      (local.set 2 (i32.add (local.get 2) (i32.load (local.get 0))))
+      (local.set 0 (i32.add (local.get 0) (local.get 1)))
+      (br_if $l (i32.lt_u (local.get 2) (i32.const 1000))))
+    (local.get 2))
+)"""
+
+
+def clobber(x: int) -> int:
+    l1 = x * 3 & MASK32
+    l2 = l1 + 5 & MASK32
+    l3 = l2 ^ l1
+    l4 = l3 - x & MASK32
+    l5 = l4 | l2
+    l6 = l5 & l3
+    l7 = l6 + l1 & MASK32
+    return l7 + l5 & MASK32
+
+
+@pytest.mark.parametrize("arg,expected", [(5, 6), (0, 10)])
+def test_a_join_forgets_what_one_path_cached(instance, arg, expected):
+    assert instance.invoke("join", [arg]) == [expected]
+
+
+def test_division_and_shifts_take_their_registers_from_the_cache(instance):
+    x, y = 1000, 3
+    assert instance.invoke("fixed", [x, y]) == [(3 * x + 6 + x // y + (x << y)) & MASK32]
+
+
+def test_more_cached_locals_than_registers(instance):
+    assert instance.invoke("pressure", [100]) == [14 * 100 + 105]
+
+
+def test_calls_and_bulk_stubs_drop_cached_locals(instance):
+    x = 40
+    assert instance.invoke("calls", [x]) == [(x + 1 + x + 2 + clobber(x) + x + 3) & MASK32]
+
+
+def test_old_value_on_the_stack_survives_a_new_one(instance):
+    assert instance.invoke("old_and_new", [7]) == [MASK32]  # 35 - 36
+
+
+def test_a_constant_or_another_local_replaces_a_cached_value(instance):
+    assert instance.invoke("replaced", [3]) == [7 + 3000]
+
+
+def test_lea_wraps_like_i32_arithmetic(instance):
+    x = 3
+    assert instance.invoke("lea", [x]) == [((x - 5) & MASK32) ^ ((x + 0x7FFFFFFF) & MASK32)]
+
+
+@pytest.mark.parametrize("export,args,expected", [
+    ("select_i32", [1, 2], 0), ("select_i32", [2, 1], 1), ("select_i32", [2, 2], 1),
+    ("select_i64", [5, 3], 5), ("select_i64", [-5 & (2**64 - 1), 3], 2**64 - 1),
+    ("select_on_float", [0x4004000000000000, 7], 7), ("select_on_float", [0, 7], 0),
+    ("select_on_float", [0x7FF8000000000000, 7], 0),  # NaN: not >=
+    ("select_float", [0], 0x3FF8000000000000), ("select_float", [3], 0xC000000000000000)])
+def test_select_on_the_flags_of_a_compare(instance, export, args, expected):
+    assert instance.invoke(export, args) == [expected]
+
+
+@pytest.mark.parametrize("export,args", [
+    ("offsets", [65535 - 4]),  # the byte is in bounds, the word 4 bytes on is not
+    ("new_value", [0, 65533]), ("two_memories", [65535]), ("loop", [65000, 100])])
+def test_bounds_proven_for_one_value_do_not_cover_another(instance, export, args):
+    with pytest.raises(Trap, match="out of bounds memory access"):
+        instance.invoke(export, args)
+
+
+def test_bounds_left_out_where_proven(instance):
+    assert instance.invoke("offsets", [65535 - 8]) == [0]
+    assert instance.invoke("new_value", [0, 65532]) == [0]
