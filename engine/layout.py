@@ -129,7 +129,8 @@ BASE_FRAME_RETURN = -8  # and where the resumer continues
 
 
 def base_frame(record: int) -> int:
-    """The address of the base frame of the stack whose record is `record`."""
+    """The address of the base frame of the stack whose record is `record` (a stack's
+    record: a fresh one, in a slab of fresh records, has no stack and no base frame)."""
     return record - BASE_FRAME_SIZE
 
 
@@ -159,9 +160,11 @@ def chunk_in_slabs(address: int, slabs: list[int], stack_size: int,
     i = (address - slabs[k]) // stack_size
     record = record_in_slab(slabs[k], i, stack_size)
     return StackChunk(slabs[k] + i * stack_size, record, record)
+
+
 def in_fresh_slabs(address: int, slabs: list[int], slab_size: int) -> bool:
-    """Whether `address` is a record of one of the sorted fresh-record slabs (readers of
-    continuations in process and out of process)."""
+    """Whether `address` is a record of one of the sorted slabs of fresh records (which
+    have no stack, so chunk_in_slabs does not know them)."""
     k = bisect.bisect_right(slabs, address) - 1
     return k >= 0 and address < slabs[k] + slab_size and (address - slabs[k]) % FRESH_RECORD_SIZE == 0
 
