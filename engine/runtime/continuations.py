@@ -99,7 +99,7 @@ class ContinuationPool:
     def _carve_fresh_records(self):
         """A new slab of fresh records, all put on the free list at once, so that generated
         code takes the next thousands of them without calling here."""
-        slab = reserve(self.FRESH_SLAB_SIZE, READ_WRITE)
+        slab = reserve(self.FRESH_SLAB_SIZE, READ_WRITE, populate=True)
         bisect.insort(self.fresh_slabs, slab)
         self._slabs_changed()
         words = memoryview((ctypes.c_uint64 * (self.FRESH_SLAB_SIZE // 8)).from_address(slab))
