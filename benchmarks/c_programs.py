@@ -1,10 +1,11 @@
 """Real C programs: stackstitch against the Wasmtime CLI, same module, same run.
 
-Each program in benchmarks/c/ is built once with zig's clang for WASI
-(`python -m ziglang cc -target wasm32-wasi -O2`), then run by both tools as a fresh
-process (`run prog.wasm ARGS`, through `_start`); the best of N wall-clock times counts,
-and both must print the same output. Start-up (the trivial module of run.py) is also
-subtracted to give a second ratio.
+Each program in benchmarks/c/ (and the WASI file workload of benchmarks/programs/) is
+built once with zig's clang for WASI (`python -m ziglang cc -target wasm32-wasi -O2`), then
+run by both tools as a fresh process (`run prog.wasm ARGS`, through `_start`; the file
+workload with an empty directory of its own as /data); the best of N wall-clock times
+counts, and both must print the same output. Start-up (the trivial module of run.py) is
+also subtracted to give a second ratio.
 
     python benchmarks/c_programs.py [--filter NAME] [--repeat N] [--markdown]
 """
@@ -21,7 +22,6 @@ from run import (STARTUP, HarnessError, KernelRow, Timing, best_time, first_line
                  measure_kernel, parse_arguments, report, venv_tool, wasmtime_binary)
 
 HERE = Path(__file__).resolve().parent
-SOURCES = HERE / "c"
 BEGIN, END = "<!-- c-programs:begin -->", "<!-- c-programs:end -->"
 ZIG_CC = [sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi", "-O2", "-s"]
 
@@ -29,27 +29,28 @@ ZIG_CC = [sys.executable, "-m", "ziglang", "cc", "-target", "wasm32-wasi", "-O2"
 @dataclass(frozen=True)
 class Program:
     name: str
-    source: str
+    source: str  # relative to benchmarks/
     args: tuple[str, ...]
+    data_dir: bool = False  # run with an empty directory preopened as /data (--dir)
 
     @property
     def work(self) -> str:
-        return " ".join((self.source.removesuffix(".c"),) + self.args)
+        return " ".join((Path(self.source).stem,) + self.args)
 
 
-# Sized so that Wasmtime takes roughly 0.3-1 s each on the reference machine. A program that
-# reads and writes files through WASI belongs here too, once `run --dir` preopens exist.
+# Sized so that Wasmtime takes roughly 0.3-1 s each on the reference machine.
 PROGRAMS = [
-    Program("nbody", "nbody.c", ("5000000",)),
-    Program("binary-trees", "binary_trees.c", ("16",)),
-    Program("hash map", "hashmap.c", ("10000000",)),
-    Program("sort", "sort.c", ("2000000",)),
+    Program("nbody", "c/nbody.c", ("5000000",)),
+    Program("binary-trees", "c/binary_trees.c", ("16",)),
+    Program("hash map", "c/hashmap.c", ("10000000",)),
+    Program("sort", "c/sort.c", ("2000000",)),
+    Program("file workload", "programs/file_workload.c", ("8",), data_dir=True),
 ]
 
 
 def build(program: Program, workdir: Path) -> Path:
     out = workdir / f"{Path(program.source).stem}.wasm"
-    result = subprocess.run([*ZIG_CC, str(SOURCES / program.source), "-o", str(out)],
+    result = subprocess.run([*ZIG_CC, str(HERE / program.source), "-o", str(out)],
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise HarnessError(f"{program.source}: {first_line(result.stderr)}")
@@ -58,8 +59,18 @@ def build(program: Program, workdir: Path) -> Path:
 
 def measure_program(program: Program, workdir: Path, repeat: int, timeout: float) -> KernelRow:
     wasm = build(program, workdir)
-    reference = best_time([wasmtime_binary(), "run", str(wasm), *program.args], repeat, timeout)
-    ours = best_time([venv_tool("stackstitch"), "run", str(wasm), *program.args], repeat, timeout)
+
+    def options(tool: str) -> list[str]:
+        if not program.data_dir:
+            return []
+        data = workdir / f"{Path(program.source).stem}-data-{tool}"
+        data.mkdir()
+        return ["--dir", f"{data}::/data"]
+
+    reference = best_time([wasmtime_binary(), "run", *options("wasmtime"), str(wasm), *program.args],
+                          repeat, timeout)
+    ours = best_time([venv_tool("stackstitch"), "run", *options("stackstitch"), str(wasm),
+                      *program.args], repeat, timeout)
     if ours.error is None and reference.error is None and ours.output != reference.output:
         ours.error = f"output {ours.output[:40]!r} differs from wasmtime's {reference.output[:40]!r}"
     return KernelRow(program, reference, ours)

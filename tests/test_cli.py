@@ -83,7 +83,7 @@ def test_usage_errors_exit_2(argv):
     (["gdb"], "stackstitch gdb: error: missing MODULE (see `stackstitch gdb --help`)"),
     (["lldb"], "stackstitch lldb: error: missing MODULE (see `stackstitch lldb --help`)"),
     (["frobnicate"], "stackstitch: error: argument COMMAND: invalid choice: 'frobnicate' (choose from "
-                     "'run', 'perf', 'trace', 'gdb', 'lldb', 'wast') (see `stackstitch --help`)"),
+                     "'run', 'compile', 'perf', 'trace', 'gdb', 'lldb', 'wast') (see `stackstitch --help`)"),
     (["run", "x.wasm", "--switching", "magic"], "stackstitch run: error: argument --switching: invalid "
      "choice: 'magic' (choose from 'native', 'libcall') (see `stackstitch run --help`)"),
     (["run", "x.wasm", "--bogus"], "stackstitch run: error: unrecognized arguments: --bogus "

@@ -152,6 +152,16 @@ def test_file_system_program_matches_wasmtime(zig_cc, wasmtime, tmp_path):
     assert sorted(p for p in reference[3] if p.startswith("outside/")) == ["outside/secret.txt"]
 
 
+@pytest.mark.parametrize("source, args", [("nbody.c", "1000"), ("binary_trees.c", "8"),
+                                          ("hashmap.c", "20000"), ("sort.c", "20000")])
+def test_c_benchmark_programs_match_wasmtime(zig_cc, wasmtime, source, args):
+    """benchmarks/c_programs.py's programs (zig cc -O2), small: the same output and status."""
+    program = zig_cc(str(REPO_ROOT / "benchmarks/c" / source))
+    ours, reference = run_both(wasmtime, [str(program), args], text=True)
+    assert reference.returncode == 0 and reference.stdout, reference.stderr
+    assert (ours.returncode, ours.stdout, ours.stderr) == (0, reference.stdout, "")
+
+
 def test_file_workload_benchmark_matches_wasmtime(zig_cc, wasmtime, tmp_path):
     """benchmarks/wasi.py's program, at its smallest: the same checksums, an empty directory
     left behind."""

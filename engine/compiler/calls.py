@@ -71,7 +71,7 @@ class CallsCodegen(CodegenCore):
 
     def direct_call(self, index: int, tail: bool):
         ft = self.mc.func_types[index]
-        if index < self.module.num_imported_funcs:
+        if index < self.mc.module.num_imported_funcs:
             self.ref_call(ft, lambda: self.asm.mov(64, SCRATCH, Mem(R15, self.mc.vm.func(index))), tail)
             return
         if tail and self.tail_call_fits(ft):
@@ -148,7 +148,7 @@ class CallsCodegen(CodegenCore):
             self.checked_table_entry(type_index, table, index)
             self.free(index, False)
 
-        self.ref_call(self.module.types[type_index].composite, load, tail)
+        self.ref_call(self.mc.module.types[type_index].composite, load, tail)
 
     def op_return_call_indirect(self):
         self.op_call_indirect(tail=True)
@@ -163,7 +163,7 @@ class CallsCodegen(CodegenCore):
             self.asm.mov(64, SCRATCH, ref)
             self.free(ref, False)
 
-        self.ref_call(self.module.types[type_index].composite, load, tail)
+        self.ref_call(self.mc.module.types[type_index].composite, load, tail)
 
     def op_return_call_ref(self):
         self.op_call_ref(tail=True)

@@ -13,7 +13,6 @@ from .x86 import R11, RBP, Mem
 
 if TYPE_CHECKING:
     from ..frontend.instructions import MemArg
-    from ..frontend.module import Module
     from ..frontend.types import FuncType
     from .control import Frame
     from .frames import CfaRule
@@ -123,9 +122,8 @@ class CodegenCore(Protocol):
     derives from this class, so a type checker sees every cross-mixin use declared here."""
 
     # state of the function being compiled (see FunctionCompiler.__init__)
-    mc: object  # the ModuleCompiler: module-wide tables, function labels, vmctx layout
+    mc: object  # the ModuleCompiler: the module, its tables, function labels, vmctx layout
     asm: Assembler
-    module: Module
     code: bytes
     pos: int
     op_offset: int  # the offset of the instruction being compiled

@@ -57,7 +57,7 @@ class ControlCodegen(CodegenCore):
             return (), ()
         if not isinstance(bt, int):
             return (), (simple_type(bt),)
-        ft = self.module.types[bt].composite
+        ft = self.mc.module.types[bt].composite
         return tuple(simple_type(t) for t in ft.params), tuple(simple_type(t) for t in ft.results)
 
     # ---- unreachable code ------------------------------------------------------------

@@ -26,7 +26,7 @@ class SwitchingCodegen(CodegenCore):
     # record and jumps to the target record's saved context (stubs.emit_switch_to).
 
     def cont_func_type(self, ct: int) -> FuncType:
-        return self.module.types[self.module.types[ct].composite.func_type].composite
+        return self.mc.module.types[self.mc.module.types[ct].composite.func_type].composite
 
     def values_to_transfer(self, count: int, first_word: int = 0):
         """Move the top `count` values (already in slots) to the transfer area; rax: runtime."""
