@@ -4,8 +4,9 @@ the Python API in both switching modes (native and libcall).
 Covers generators, a `switch`-based scheduler, nested handlers, cont.bind, resume_throw,
 exceptions crossing continuations, every continuation trap and the engine's reuse after
 each, host calls from inside continuations (and suspensions that would cross a host
-frame), bounded memory under churn and many live continuations, and the proof that
-resume, suspend and switch never call out to Python.
+frame), fresh continuations (no stack until their first resume, their records
+recycled), bounded memory under churn, many live continuations and many never resumed,
+and the proof that resume, suspend and switch never call out to Python.
 """
 
 from __future__ import annotations
