@@ -40,18 +40,17 @@ class Walker:
         to its own first function (its stale base frame is not followed)."""
         record = cont_ref & RECORD_MASK
         stacks = self.stacks
-        chunk = stacks.record_chunk(record)
-        if chunk is None:
+        if not stacks.is_fresh_record(record) and stacks.record_chunk(record) is None:
             return Backtrace(note=f"0x{cont_ref:x} is not a continuation of this store")
-        state, cont_id, top = (stacks.read_word(record + field)
-                               for field in (L.CR_STATE, L.CR_ID, L.CR_TOP))
-        if state == L.CONT_FRESH:
+        state, cont_id = (stacks.read_word(record + field) for field in (L.CR_STATE, L.CR_ID))
+        if state == L.CONT_FRESH:  # no frames yet (a fresh record, or a stack just attached)
             trace = Backtrace(note="the continuation has not started yet")
-            trace.open_stack(self._describe(chunk))
+            trace.open_stack(self._describe(record))
             trace.close()
             return trace
         if state != L.CONT_SUSPENDED:
             return Backtrace(note=f"continuation {cont_id} is not suspended")
+        top = stacks.read_word(record + L.CR_TOP)
         if stacks.record_chunk(top) is None:
             return Backtrace(note=f"its innermost stack record 0x{top:x} is on no known stack")
         try:
@@ -70,7 +69,7 @@ class Walker:
         locate = self.symbols.locate
         walk = StackWalk(self.stacks, pc, fp, stop_record)
         chunk = self.stacks.chunk_of(fp)
-        stack = self._describe(chunk) if chunk is not None else None
+        stack = self._describe(chunk.record) if chunk is not None else None
         if stack is not None:
             trace.open_stack(stack)
         crossed = False  # a boundary was passed: the next frame is the resume site
@@ -81,7 +80,7 @@ class Walker:
             if crossed:
                 site = locate(item.pc)
                 stack.resumed_at = ResumeSite(site.func_name, site.wasm_offset)
-                stack = self._describe(item.chunk)
+                stack = self._describe(item.chunk.record)
                 trace.open_stack(stack)
                 crossed = False
             location = locate(item.pc)
@@ -98,12 +97,14 @@ class Walker:
         self._name_main_stack(trace)
         return trace
 
-    def _describe(self, chunk) -> Stack:
-        if chunk.record is None:
+    def _describe(self, record: int | None) -> Stack:
+        """The stack of continuation `record` (None: the main stack)."""
+        if record is None:
             return Stack(MAIN_STACK_ID, "main", None, None)
-        words = self.stacks.read_words(chunk.record, L.CR_SIZE // 8)
+        fresh = self.stacks.is_fresh_record(record)
+        words = self.stacks.read_words(record, (L.FRESH_RECORD_SIZE if fresh else L.CR_SIZE) // 8)
         # A suspended continuation's handler list is left over from its last resume.
-        count = 0 if words[L.CR_STATE // 8] == L.CONT_SUSPENDED else \
+        count = 0 if fresh or words[L.CR_STATE // 8] == L.CONT_SUSPENDED else \
             min(words[L.CR_HANDLER_COUNT // 8], L.MAX_HANDLERS)
         handlers = []
         for k in range(count):

@@ -1,11 +1,11 @@
 """Stack-switching benchmarks: stackstitch (native and libcall switching) against the
 Wasmtime CLI, same module, same run.
 
-Four micro-benchmarks (kernels/switch_*.wat), each run by the three as a fresh process,
+Five micro-benchmarks (kernels/switch_*.wat), each run by the three as a fresh process,
 best of N wall-clock times; each tool's start-up (kernels/startup.wat) is subtracted
-before dividing by the number of operations. Then two full-scale runs, once each, with the
-child's peak RSS: two million create-run-finish cycles, and 100,000 continuations
-suspended at the same time.
+before dividing by the number of operations. Then three full-scale runs, once each, with
+the child's peak RSS: two million create-run-finish cycles, 100,000 continuations
+suspended at the same time, and a million created and never resumed.
 
     python benchmarks/switching.py [--filter NAME] [--repeat N] [--markdown]
 """
@@ -29,7 +29,6 @@ HERE = Path(__file__).resolve().parent
 KERNELS = HERE / "kernels"
 BEGIN, END = "<!-- switching:begin -->", "<!-- switching:end -->"
 WASMTIME_FLAGS = ["-W", "stack-switching=y,function-references=y,exceptions=y"]
-PEAK_RSS_LIMIT_MIB = 200
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,8 @@ class Work:
     operation: str
     expect: Callable[[int], int]
     n_stackstitch: int | None = None  # when `n` is too little work to time stackstitch
+    seconds_limit: float | None = None  # full scale: what a run must stay under
+    rss_limit_mib: int | None = None
 
     def size(self, tool: str) -> int:
         return self.n if tool == "wasmtime" or self.n_stackstitch is None else self.n_stackstitch
@@ -60,8 +61,9 @@ def identity(n: int) -> int:
 
 
 # Sized so that Wasmtime takes roughly 0.3-1 s each. Wasmtime never reuses a continuation
-# stack and fails with ENOMEM at about 32K of them, which caps its churn; stackstitch
-# churns 80 times longer there, enough to time after subtracting its start-up.
+# stack, maps one at every cont.new and fails with ENOMEM at about 32K of them, which caps
+# its churn and its unresumed continuations; stackstitch does 40-80 times more there,
+# enough to time after subtracting its start-up.
 MICRO = [
     Work("generator", "switch_generator.wat", "run", 20_000_000, "suspend/resume round trip",
          triangle),
@@ -70,10 +72,15 @@ MICRO = [
          "round trip, suspend searching 10 handlers", triangle),
     Work("churn", "switch_churn.wat", "churn", 25_000, "cont.new + run to completion", identity,
          n_stackstitch=2_000_000),
+    Work("unresumed", "switch_churn.wat", "unresumed", 25_000, "cont.new, never resumed", identity,
+         n_stackstitch=1_000_000),
 ]
 FULL_SCALE = [
-    Work("churn", "switch_churn.wat", "churn", 2_000_000, "create-run-finish cycle", identity),
+    Work("churn", "switch_churn.wat", "churn", 2_000_000, "create-run-finish cycle", identity,
+         rss_limit_mib=200),
     Work("hold", "switch_churn.wat", "hold", 100_000, "continuation suspended at once", identity),
+    Work("unresumed", "switch_churn.wat", "unresumed", 1_000_000, "continuation never resumed",
+         identity, seconds_limit=5.0, rss_limit_mib=300),
 ]
 STARTUP = Work("startup", "startup.wat", "one", 0, "", lambda _: 1)
 
@@ -213,15 +220,22 @@ def seconds(t: Timing | Run) -> str:
     return f"{t.seconds:.3f} s" if t.error is None else f"error: {t.error}"
 
 
+def within(ok: bool, limit: str) -> str:
+    return f" (under {limit})" if ok else f" (over {limit})"
+
+
 def full_scale_table(results: list[tuple[Work, str, Run]]) -> list[list[str]]:
     table = [["run", "tool", "result", "time", "per operation, start-up included", "peak RSS"]]
     for work, tool, run in results:
         per_op = f"{run.seconds * 1e9 / work.n:,.0f} ns" if run.error is None else "n/a"
         peak = f"{run.peak_kib / 1024:,.0f} MiB" if run.peak_kib else "n/a"
-        if run.error is None and work.export == "churn" and run.peak_kib:
-            peak += " (ok)" if run.peak_kib < PEAK_RSS_LIMIT_MIB * 1024 else " (over the limit)"
+        time = seconds(run)
+        if run.error is None and work.rss_limit_mib and run.peak_kib:
+            peak += within(run.peak_kib < work.rss_limit_mib * 1024, f"{work.rss_limit_mib} MiB")
+        if run.error is None and work.seconds_limit:
+            time += within(run.seconds < work.seconds_limit, f"{work.seconds_limit:g} s")
         table.append([work.call(tool), tool,
-                      run.output if run.error is None else "failed", seconds(run), per_op, peak])
+                      run.output if run.error is None else "failed", time, per_op, peak])
     return table
 
 

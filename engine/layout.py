@@ -45,40 +45,48 @@ SWITCH_RESUME, SWITCH_SUSPEND, SWITCH_SWITCH = range(3)  # one stub each (stubs.
 RT_TRACE_BUFFER = 248  # tracing: the event ring (TRACE_EVENT_SIZE bytes per event),
 RT_TRACE_MASK = 256    # its size in bytes minus one (a power of two),
 RT_TRACE_COUNT = 264   # and the number of events ever written (the ring keeps the last)
-RT_TRANSFER = 272    # values passed by resume/suspend/switch/return/throw, one word each
+RT_FRESH_FREE = 272  # free fresh continuation records (no stack), linked by CR_NEXT_FREE
+RT_TRANSFER = 280    # values passed by resume/suspend/switch/return/throw, one word each
 TRANSFER_WORDS = 64
 RT_HOST_WORDS = RT_TRANSFER + 8 * TRANSFER_WORDS  # a host call's arguments, then its results,
 HOST_WORDS = 64                                   # copied here and back by the trampoline
 RUNTIME_BLOCK_SIZE = RT_HOST_WORDS + 8 * HOST_WORDS
 
-# A continuation record. It sits at the top of its stack chunk; the 16 bytes just below it
-# are the base frame (saved rbp, return address) that every resume rewrites to point at the
-# resumer, linking the frame-pointer chain across the switch. Entry trampolines keep a
-# root record (parent 0) in their frame.
+# A continuation record. One that carries a stack sits at the top of its stack chunk; the
+# 16 bytes just below it are the base frame (saved rbp, return address) that every resume
+# rewrites to point at the resumer, linking the frame-pointer chain across the switch.
+# Entry trampolines keep a root record (parent 0) in their frame. A fresh continuation
+# (made by cont.new, not resumed yet) has no stack: its record is only the first
+# FRESH_RECORD_SIZE bytes, in a slab of such records. Its first resume takes a stack's
+# record from the free list, copies those bytes into it and frees the fresh record: the
+# resume has consumed the only valid reference to it, so none is left that could reach it.
 CR_STATE = 0         # CONT_* below
 CR_REVISION = 8      # bumped whenever a reference to this continuation is consumed
-CR_SP = 16           # saved context of this stack while it is not running (a fresh one:
-CR_FP = 24           # its base frame, twice, and the start stub); CR_FP and CR_PC read
-CR_PC = 32           # as a frame record (saved rbp, return address) of the code that left
-CR_PARENT = 40       # the record of the stack that resumed this one (0 for a root)
-CR_TOP = 48          # suspended: the innermost record of the segment, where execution resumes
-CR_LIMIT = 56        # lowest rsp allowed on this stack
-CR_FUNC = 64         # fresh: the function reference to call
-CR_NARGS = 72
-CR_NRESULTS = 80
-CR_HANDLER_COUNT = 88
-CR_HANDLERS = 96     # tag record addresses of the installing resume; bit 0 set: a switch clause
-MAX_HANDLERS = 12
-CR_TAG = 192         # suspended: the tag record it suspended with
-CR_NEXT_FREE = 200
-CR_NBOUND = 208      # values bound by cont.bind, passed first on the next resume
-CR_BOUND = 216
+CR_FUNC = 16         # the function reference it was created from (called when it starts)
+CR_NARGS = 24
+CR_NRESULTS = 32
+CR_ID = 40           # 0 for an entry's root record
+CR_NEXT_FREE = 48
+CR_NBOUND = 56       # values bound by cont.bind, passed first on the next resume
+CR_BOUND = 64
 MAX_BOUND = 8
-CR_STACK_LO = 280
-CR_ID = 288          # 0 for an entry's root record
-CR_SIZE = 320
+FRESH_RECORD_SIZE = 128  # the fields above: all a fresh continuation has
+CR_SP = 128          # saved context of this stack while it is not running (just attached
+CR_FP = 136          # to a fresh continuation: its base frame, twice, and the start stub);
+CR_PC = 144          # CR_FP and CR_PC read as a frame record (saved rbp, return address)
+CR_PARENT = 152      # the record of the stack that resumed this one (0 for a root)
+CR_TOP = 160         # suspended: the innermost record of the segment, where execution resumes
+CR_LIMIT = 168       # lowest rsp allowed on this stack
+CR_TAG = 176         # suspended: the tag record it suspended with
+CR_STACK_LO = 184
+CR_HANDLER_COUNT = 192
+CR_HANDLERS = 200    # tag record addresses of the installing resume; bit 0 set: a switch clause
+MAX_HANDLERS = 12
+CR_SIZE = 304
+assert CR_BOUND + 8 * MAX_BOUND == FRESH_RECORD_SIZE and CR_FP + 8 == CR_PC
+assert CR_HANDLERS + 8 * MAX_HANDLERS <= CR_SIZE
 
-CONT_FRESH, CONT_SUSPENDED, CONT_RUNNING, CONT_RETURNED = range(4)
+CONT_FRESH, CONT_SUSPENDED, CONT_RUNNING, CONT_RETURNED = range(4)  # returned: or moved to a stack
 
 # Records of neighbouring stacks sit at different offsets below their chunk's top, so that
 # they do not all compete for the same cache sets (chunks are a power of two apart). The
@@ -121,7 +129,8 @@ BASE_FRAME_RETURN = -8  # and where the resumer continues
 
 
 def base_frame(record: int) -> int:
-    """The address of the base frame of the stack whose record is `record`."""
+    """The address of the base frame of the stack whose record is `record` (a stack's
+    record: a fresh one, in a slab of fresh records, has no stack and no base frame)."""
     return record - BASE_FRAME_SIZE
 
 
@@ -151,6 +160,15 @@ def chunk_in_slabs(address: int, slabs: list[int], stack_size: int,
     i = (address - slabs[k]) // stack_size
     record = record_in_slab(slabs[k], i, stack_size)
     return StackChunk(slabs[k] + i * stack_size, record, record)
+
+
+def in_fresh_slabs(address: int, slabs: list[int], slab_size: int) -> bool:
+    """Whether `address` is a record of one of the sorted slabs of fresh records (which
+    have no stack, so chunk_in_slabs does not know them)."""
+    k = bisect.bisect_right(slabs, address) - 1
+    return k >= 0 and address < slabs[k] + slab_size and (address - slabs[k]) % FRESH_RECORD_SIZE == 0
+
+
 REVISION_SHIFT = 48  # a continuation reference is record | (revision & 0xFFFF) << 48
 # A finished record whose revision has reached this is never reused, so the 16 revision
 # bits of a reference never repeat for one record across the continuations it carries.

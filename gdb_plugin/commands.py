@@ -102,7 +102,7 @@ def backtrace_window(c: Continuation, first) -> tuple[int, int]:
 
 def set_context_variables(c: Continuation):
     """$_cont_id, $_cont_pc, $_cont_fp, $_cont_sp: where the continuation's stack continues
-    (for the running one, the live registers)."""
+    (for the running one, the live registers; 0 for a fresh one, which has no stack)."""
     if c.current:
         frame = gdb.newest_frame()
         pc, fp, sp = frame.pc(), int(frame.read_register("rbp")), int(frame.read_register("rsp"))
@@ -146,7 +146,7 @@ Usage: info continuations
 One line each: id (* marks the running one), state (fresh, suspended or running), the
 function it was created from, its parent (the continuation or `main` stack that resumed
 it), where it continues (function @ Wasm offset, and the tag it suspended on), and its
-stack range."""
+stack range (`-` for a fresh one: it gets its stack when it is first resumed)."""
 
     def __init__(self):
         super().__init__("info continuations", gdb.COMMAND_STACK)
@@ -170,7 +170,8 @@ Suspended continuations are shown by reading memory, never by writing registers,
 of this works on core files too; a suspended one stays selected until the program runs.
 `bt` run on a continuation lists that continuation's frames only, up to the boundary line
 at the base of its stack. $_cont_id, $_cont_pc, $_cont_fp and $_cont_sp are set to where
-the continuation's stack continues, e.g. `continuation 3 x/4gx $_cont_sp`.
+the continuation's stack continues, e.g. `continuation 3 x/4gx $_cont_sp` (0 for a fresh
+one, which has no stack yet).
 IDs are listed by `info continuations`."""
 
     def __init__(self):

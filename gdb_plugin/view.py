@@ -129,6 +129,7 @@ class Continuation:
 
     @property
     def stack_range(self) -> tuple[int, int]:
+        """[lo, hi) of its stack; (0, 0) for a fresh one, which has none yet."""
         return self.fields.stack_lo, self.fields.stack_hi
 
 
@@ -299,7 +300,7 @@ def continuation_table(continuations: list[Continuation]) -> list[str]:
     for c in continuations:
         lo, hi = c.stack_range
         rows.append(("*" if c.current else "", c.label, c.state, c.func_name, c.parent, c.where,
-                     f"0x{lo:x}-0x{hi:x}"))
+                     f"0x{lo:x}-0x{hi:x}" if hi else "-"))
     widths = [max(len(row[k]) for row in rows) for k in range(len(rows[0]) - 1)]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1]
             for row in rows]

@@ -29,13 +29,14 @@ WAT = '''
   (tag $yield (export "yield"))
   (func $gen (suspend $yield))
   (func $main (export "main")
-    (local $a (ref null $ct)) (local $b (ref null $ct))
+    (local $a (ref null $ct)) (local $b (ref null $ct)) (local $c (ref null $ct))
     (block $h1 (result (ref $ct))
       (resume $ct (on $yield $h1) (cont.new $ct (ref.func $gen))) (return))
     (local.set $a)
     (block $h2 (result (ref $ct))
       (resume $ct (on $yield $h2) (cont.new $ct (ref.func $gen))) (return))
     (local.set $b)
+    (local.set $c (cont.new $ct (ref.func $gen)))
     (call $pause))
   (elem declare func $gen))
 '''
@@ -71,13 +72,13 @@ def test_debug_root_read_from_another_process():
                 pairs = reader.address_map(function)
                 assert pairs and all(function.start <= a < function.end for a, _ in pairs)
                 assert [a for a, _ in pairs] == sorted(a for a, _ in pairs)
-            # The module, published when compiled, with its event sites: two cont.new, two
-            # resume, all inside main.
+            # The module, published when compiled, with its event sites: three cont.new,
+            # two resume, all inside main.
             (module,) = reader.modules(store)
             assert module == instance.module and module.code_size > 0
             events = reader.events(module)
             main = names["main"]
-            assert sorted(kind for _, kind in events) == [L.EVENT_CONT_NEW] * 2 + [L.EVENT_RESUME] * 2
+            assert sorted(kind for _, kind in events) == [L.EVENT_CONT_NEW] * 3 + [L.EVENT_RESUME] * 2
             assert all(main.start < address < main.end for address, _ in events)
             # Memories, tables and globals, with what a debugger shows of them.
             (memory,) = reader.memories(instance)
@@ -92,10 +93,16 @@ def test_debug_root_read_from_another_process():
             assert (counter.name, counter.value_type, counter.flags) == ("counter", "i64", 1)
             assert reader.words(counter.cell, 1)[0] == (1 << 64) - 7
             assert (answer.name, answer.value_type, answer.flags) == ("answer", "f64", 0)
-            conts = reader.continuations(store)
+            # The fresh one (not resumed) is listed first: a record in a fresh slab, with
+            # its id and function, and no stack. Its record is the one the first two had
+            # before their first resume moved them onto stacks.
+            fresh, *conts = reader.continuations(store)
+            assert (fresh.id, fresh.state, fresh.stack_lo, fresh.stack_hi) == (3, L.CONT_FRESH, 0, 0)
+            assert reader.words(fresh.func + L.FR_CODE, 1)[0] == names["gen"].start
+            assert store.fresh_slab_count == 1 and fresh.record == reader.words(store.fresh_slabs, 1)[0]
             assert len(conts) == 2
             assert all(c.state == L.CONT_SUSPENDED for c in conts)
-            assert len({c.id for c in conts}) == 2
+            assert {c.id for c in conts} == {1, 2}
             gen = names["gen"]
             assert list(instance.tags.values()) == ["yield"]
             for c in conts:  # suspended inside $gen, on its own stack, with the tag

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from stackstitch.engine import layout as L
 from gdbmi import GdbSession
 
 DATA = Path(__file__).resolve().parent / "data" / "gdb_plugin"
@@ -41,7 +42,7 @@ EXPECTED_TABLE = {
     "5": ("running", "outer", "main"),
     "6": ("running", "inner", "5"),
 }
-ROW = re.compile(r"^(\*?)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(.*?)\s+(0x[0-9a-f]+)-(0x[0-9a-f]+)$")
+ROW = re.compile(r"^(\*?)\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s+(.*?)\s+(?:(0x[0-9a-f]+)-(0x[0-9a-f]+)|-)$")
 FRAME = re.compile(r"^#(\d+)\s+(?:0x[0-9a-f]+ in )?(\S+) \(\)(?: at (\S+):(\d+))?")
 BOUNDARY = re.compile(r"── continuation (\S+), created from (\S+)")
 
@@ -100,7 +101,8 @@ def table(lines: list[str]) -> dict[str, tuple]:
         match = ROW.match(line)
         if match and match.group(2).isdigit():
             current, ident, state, function, parent, where, lo, hi = match.groups()
-            rows[ident] = (state, function, parent, where, bool(current), int(lo, 16), int(hi, 16))
+            stack = (int(lo, 16), int(hi, 16)) if lo else (None, None)  # `-`: fresh, no stack yet
+            rows[ident] = (state, function, parent, where, bool(current), *stack)
     return rows
 
 
@@ -130,7 +132,8 @@ def check_session(found: dict[str, list[str]], offsets: dict):
     assert rows["2"][3].startswith(f"sub_body @ 0x{suspend_in('sub_body'):x} on tag"), output
     assert "continuation 3" in rows["2"][3] and rows["4"][3] == "not started", output
     assert rows["5"][3] == f"mid @ 0x{offsets[('mid', 'resume')]:x}", output
-    assert all(lo < hi for *_, lo, hi in rows.values()), output
+    assert all(lo < hi for ident, (*_, lo, hi) in rows.items() if ident != "4"), output
+    assert rows["4"][5:] == (None, None), output  # fresh: its stack comes at its first resume
 
     bt = frames(found["bt"])
     assert [f[0] for f in bt[:8]] == ["leaf", "inner", "boundary", "mid", "outer", "boundary",
@@ -245,16 +248,17 @@ def test_attached_process(require_tool, offsets):
 
 # Runs in gdb's own Python: garbage into some continuation records, found through the
 # stack ranges `info continuations` prints (a record sits at the top of its stack).
-CORRUPTER = """
+CORRUPTER = f"""
 import gdb
 
-records = {}
+records = {{}}
 for row in gdb.execute("info continuations", to_string=True).splitlines()[1:]:
     words = row.replace("*", " ").split()
-    records[words[0]] = int(words[-1].split("-")[1], 16) - 320
-gdb.execute(f"set {{long}}{records['1'] + 24} = 0x1234")      # 1's saved fp
-gdb.execute(f"set {{long}}{records['2'] + 48} = 0xdead0000")  # 2's innermost record
-gdb.execute(f"set {{long}}{records['5'] + 64} = 8")           # 5's function reference
+    if words[-1] != "-":  # a fresh one has no stack yet
+        records[words[0]] = int(words[-1].split("-")[1], 16) - {L.CR_SIZE}
+gdb.execute(f"set {{{{long}}}}{{records['1'] + {L.CR_FP}}} = 0x1234")      # 1's saved fp
+gdb.execute(f"set {{{{long}}}}{{records['2'] + {L.CR_TOP}}} = 0xdead0000")  # 2's innermost record
+gdb.execute(f"set {{{{long}}}}{{records['5'] + {L.CR_FUNC}}} = 8")           # 5's function reference
 """
 
 

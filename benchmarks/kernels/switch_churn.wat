@@ -1,6 +1,7 @@
 ;; Continuation lifetimes. `churn(n)`: n times, cont.new a small generator and run it to
 ;; completion (one suspend, two resumes). `hold(n)`: n generators suspended at the same
 ;; time, then all run to completion. Both return the sum of the yielded values.
+;; `unresumed(n)`: n continuations created and dropped, never resumed; returns n.
 (module
   (type $ft (func))
   (type $ct (cont $ft))
@@ -65,4 +66,14 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (local.get $total))
+
+  (func (export "unresumed") (param $n i32) (result i32)
+    (local $i i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (drop (cont.new $ct (ref.func $once)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $i))
 )

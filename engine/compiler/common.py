@@ -61,8 +61,8 @@ def local_operands(nparams: int, nlocals: int) -> list[Mem]:
 # Builtins: runtime routines called like imports (see runtime.Instance._make_builtins).
 # Memory and table instructions need none (bulkstubs.py), except table.grow when the
 # table has no room left.
-B_TABLE_RESERVE, B_CONT_NEW, B_THROW, B_THROW_REF, B_THROW_INTO = range(5)
-NUM_BUILTINS = 5
+B_TABLE_RESERVE, B_CONT_NEW, B_THROW, B_THROW_REF, B_THROW_INTO, B_CONT_ATTACH = range(6)
+NUM_BUILTINS = 6
 
 
 @contextmanager

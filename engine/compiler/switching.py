@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from .. import layout as L
 from ..frontend.types import FuncType
-from .common import (B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF, CONST, SCRATCH, SLOT,
+from .common import (B_CONT_ATTACH, B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF, CONST, SCRATCH, SLOT,
                      CodegenCore, CompileError, TryRegion, simple_type)
 from .tracing import emit_trace_event, emit_trace_word
-from .x86 import (NE, R8, R9, R10, R11, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
+from .x86 import (AE, NE, R8, R9, R10, R11, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
                   A, E, Label, Mem)
 
 
@@ -121,8 +121,11 @@ class SwitchingCodegen(CodegenCore):
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
 
     def op_cont_new(self):
-        """Take a record from the runtime's free list; only when it is empty, ask the
-        runtime for a new stack (a builtin call, which may map a new slab)."""
+        """Take a fresh record (no stack: that comes at the first resume) from the runtime's
+        free list. Only when that list is empty, or no stack is free, ask the runtime for
+        more (a builtin call, which may map a new slab of either): the first resume then
+        rarely calls out, which would put host code in the middle of a switch that a
+        debugger steps through."""
         ct = self.u32()
         ft = self.cont_func_type(ct)
         a = self.asm
@@ -133,28 +136,23 @@ class SwitchingCodegen(CodegenCore):
         a.test(64, RDX, RDX)
         a.jcc(E, self.trap_label(L.TRAP_NULL_FUNC))
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
-        a.mov(64, RCX, Mem(RAX, L.RT_FREE_LIST))
         slow, done = Label(), Label()
+        a.alu_imm("cmp", 64, Mem(RAX, L.RT_FREE_LIST), 0)
+        a.jcc(E, slow)
+        a.mov(64, RCX, Mem(RAX, L.RT_FRESH_FREE))
         a.test(64, RCX, RCX)
         a.jcc(E, slow)
         a.mov(64, R8, Mem(RCX, L.CR_NEXT_FREE))
-        a.mov(64, Mem(RAX, L.RT_FREE_LIST), R8)
-        a.mov_imm(32, R8, 0)
-        for offset in (L.CR_STATE, L.CR_PARENT, L.CR_HANDLER_COUNT, L.CR_NBOUND):
-            a.mov(64, Mem(RCX, offset), R8)
-        a.lea(R8, Mem(RCX, L.BASE_FRAME_RBP))  # a fresh stack starts at its base frame
-        a.mov(64, Mem(RCX, L.CR_SP), R8)
-        a.mov(64, Mem(RCX, L.CR_FP), R8)
-        a.mov(64, R8, Mem(RAX, L.RT_START_STUB))
-        a.mov(64, Mem(RCX, L.CR_PC), R8)
-        a.mov(64, Mem(RCX, L.CR_TOP), RCX)
+        a.mov(64, Mem(RAX, L.RT_FRESH_FREE), R8)
         a.mov(64, Mem(RCX, L.CR_FUNC), RDX)
         a.store_imm(64, Mem(RCX, L.CR_NARGS), len(ft.params))
         a.store_imm(64, Mem(RCX, L.CR_NRESULTS), len(ft.results))
+        a.store_imm(64, Mem(RCX, L.CR_NBOUND), 0)
         a.mov(64, R8, Mem(RAX, L.RT_NEXT_CONT_ID))
         a.mov(64, Mem(RCX, L.CR_ID), R8)
         a.alu_imm("add", 64, R8, 1)
         a.mov(64, Mem(RAX, L.RT_NEXT_CONT_ID), R8)
+        a.store_imm(64, Mem(RCX, L.CR_STATE), L.CONT_FRESH)  # last: handed out, with its id
         self.reference_to(RCX, R9)
         a.jmp(done)
         a.bind(slow)
@@ -172,6 +170,61 @@ class SwitchingCodegen(CodegenCore):
             self.trace_cont_new(R9)
         self.free_gpr.remove(R9)
         self.push_reg(R9, "ref")
+
+    def attach_stack(self):
+        """rcx: the record of a continuation about to run, its reference consumed (rax:
+        runtime). A fresh one has no stack yet: a stack's record from the free list takes
+        over its fields and becomes the continuation (rcx), with its saved context at the
+        start stub on its base frame, and the fresh record is freed. Only when the free
+        list is empty does the runtime do this (a builtin call, which may map a new slab)."""
+        a = self.asm
+        self.max_out = max(self.max_out, L.MIN_CALL_AREA)
+        attached, slow = Label(), Label()
+        a.alu_imm("cmp", 64, Mem(RCX, L.CR_STATE), L.CONT_FRESH)
+        a.jcc(NE, attached)
+        a.mov(64, RDX, Mem(RAX, L.RT_FREE_LIST))
+        a.test(64, RDX, RDX)
+        a.jcc(E, slow)
+        a.mov(64, R8, Mem(RDX, L.CR_NEXT_FREE))
+        a.mov(64, Mem(RAX, L.RT_FREE_LIST), R8)
+        # The fresh record is freed first, so that a reader never finds two records with
+        # one id; nothing takes it before this resume has copied its fields.
+        a.store_imm(64, Mem(RCX, L.CR_STATE), L.CONT_RETURNED)
+        retired = Label()
+        a.alu_imm("cmp", 64, Mem(RCX, L.CR_REVISION), L.RETIRE_REVISION)
+        a.jcc(AE, retired)
+        a.mov(64, R8, Mem(RAX, L.RT_FRESH_FREE))
+        a.mov(64, Mem(RCX, L.CR_NEXT_FREE), R8)
+        a.mov(64, Mem(RAX, L.RT_FRESH_FREE), RCX)
+        a.bind(retired)
+        for offset in (L.CR_FUNC, L.CR_NARGS, L.CR_NRESULTS, L.CR_ID, L.CR_NBOUND):
+            a.mov(64, R8, Mem(RCX, offset))
+            a.mov(64, Mem(RDX, offset), R8)
+        copy, copied = Label(), Label()  # the values cont.bind bound (r8 of them)
+        a.bind(copy)
+        a.test(64, R8, R8)
+        a.jcc(E, copied)
+        a.alu_imm("sub", 64, R8, 1)
+        a.mov(64, R9, Mem(RCX, L.CR_BOUND, R8, 8))
+        a.mov(64, Mem(RDX, L.CR_BOUND, R8, 8), R9)
+        a.jmp(copy)
+        a.bind(copied)
+        a.lea(R8, Mem(RDX, L.BASE_FRAME_RBP))
+        a.mov(64, Mem(RDX, L.CR_SP), R8)
+        a.mov(64, Mem(RDX, L.CR_FP), R8)
+        a.mov(64, R8, Mem(RAX, L.RT_START_STUB))
+        a.mov(64, Mem(RDX, L.CR_PC), R8)
+        a.mov(64, Mem(RDX, L.CR_TOP), RDX)
+        a.store_imm(64, Mem(RDX, L.CR_STATE), L.CONT_FRESH)
+        a.mov(64, RCX, RDX)
+        a.jmp(attached)
+        a.bind(slow)
+        a.mov(64, Mem(RSP, 0), RCX)
+        a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_CONT_ATTACH)))
+        self.call_funcref_in(SCRATCH)
+        self.land()
+        a.mov(64, RCX, Mem(RSP, 0))
+        a.bind(attached)
 
     def trace_cont_new(self, reference: int):
         """The cont.new event: its creator, and the new continuation with its function."""
@@ -225,6 +278,7 @@ class SwitchingCodegen(CodegenCore):
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.take_continuation(h - 1)
         self.events.append((a.pos, L.EVENT_RESUME))
+        self.attach_stack()
         del self.stack[h - 1]
         if throw_tag is None:
             n = len(ft.params)
@@ -351,6 +405,7 @@ class SwitchingCodegen(CodegenCore):
         h = len(self.stack)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.take_continuation(h - 1)
+        self.attach_stack()
         del self.stack[h - 1]
         self.values_to_transfer(n - 1)
         a.mov(64, RBX, RCX)  # the target

@@ -1,8 +1,10 @@
-"""Continuation stacks: records at the top of stack chunks carved from slabs, and their
-recycling. The record layout is layout.CR_*; DEBUG_ROOT.md describes it for readers."""
+"""Continuations: fresh records (no stack yet) in slabs of small records, and stacks with
+their records at the top of stack chunks carved from slabs; the recycling of both. The
+record layout is layout.CR_*; DEBUG_ROOT.md describes it for readers."""
 
 from __future__ import annotations
 
+import array
 import bisect
 import ctypes
 import mmap
@@ -48,12 +50,16 @@ _CANARY = 0x57AC_CA4A_4279_C0DE
 
 
 class ContinuationPool:
-    """Continuation records with their stacks, carved from slabs of many stacks each, so
-    that 100,000 live continuations need a few thousand mappings, not one or two each.
-    `slabs` holds the address of each slab's first stack (its guard page lies below).
-    Finished continuations are pushed on the runtime's free list by generated code."""
+    """Continuation records. cont.new makes a fresh record, small and without a stack, in a
+    slab of thousands (`fresh_slabs`); the first resume moves it onto a stack: the record
+    at the top of a stack chunk, carved from slabs of many stacks each (`slabs`, each entry
+    the slab's first stack, with its guard page below), so that 100,000 live continuations
+    need a few thousand mappings, not one or two each. Generated code takes both kinds of
+    record from the runtime's free lists (RT_FRESH_FREE, RT_FREE_LIST) and puts them back;
+    these methods are its fallback when a list is empty, and the runtime's own uses."""
 
     STACKS_PER_SLAB = 64
+    FRESH_SLAB_SIZE = 256 << 10
 
     def __init__(self, runtime, stack_size: int, start_stub: int):
         if not MIN_STACK_SIZE <= stack_size <= MAX_STACK_SIZE:
@@ -64,44 +70,118 @@ class ContinuationPool:
         self.margin = CONT_STACK_MARGIN  # a stack's limit is its low end plus this
         self.start_stub = start_stub
         self.slabs: list[int] = []
-        self.unused: list[int] = []  # records never handed out yet
+        self.fresh_slabs: list[int] = []
         runtime[L.RT_NEXT_CONT_ID // 8] = 1
-        self.on_new_slab = None  # called with the slab list when it grows
+        self.on_new_slab = None  # called with (stack slabs, fresh slabs) when either grows
+
+    # -- fresh continuations --
+
+    def new(self, func_ref: int, functype: FuncType) -> int:
+        """A fresh continuation of `func_ref`; returns its reference. It has no stack, but
+        one is left free for its first resume (see switching.op_cont_new)."""
+        rt = self.runtime
+        if not rt[L.RT_FRESH_FREE // 8]:
+            self._carve_fresh_records()
+        if not rt[L.RT_FREE_LIST // 8]:
+            self._carve_stacks()
+        record = rt[L.RT_FRESH_FREE // 8]
+        w = fresh_record_words(record)
+        rt[L.RT_FRESH_FREE // 8] = w[L.CR_NEXT_FREE // 8]
+        w[L.CR_FUNC // 8] = func_ref
+        w[L.CR_NARGS // 8] = len(functype.params)
+        w[L.CR_NRESULTS // 8] = len(functype.results)
+        w[L.CR_NBOUND // 8] = 0
+        w[L.CR_ID // 8] = rt[L.RT_NEXT_CONT_ID // 8]
+        rt[L.RT_NEXT_CONT_ID // 8] += 1
+        w[L.CR_STATE // 8] = L.CONT_FRESH
+        return record | ((w[L.CR_REVISION // 8] & 0xFFFF) << L.REVISION_SHIFT)
+
+    def _carve_fresh_records(self):
+        """A new slab of fresh records, all put on the free list at once, so that generated
+        code takes the next thousands of them without calling here."""
+        slab = reserve(self.FRESH_SLAB_SIZE, READ_WRITE, populate=True)
+        bisect.insort(self.fresh_slabs, slab)
+        self._slabs_changed()
+        words = memoryview((ctypes.c_uint64 * (self.FRESH_SLAB_SIZE // 8)).from_address(slab))
+        words = words.cast("B").cast("Q")
+        stride = L.FRESH_RECORD_SIZE // 8
+        links = array.array("Q", range(slab + L.FRESH_RECORD_SIZE, slab + self.FRESH_SLAB_SIZE,
+                                       L.FRESH_RECORD_SIZE))
+        links.append(0)
+        words[L.CR_NEXT_FREE // 8::stride] = links
+        words[L.CR_STATE // 8::stride] = array.array("Q", [L.CONT_RETURNED]) * len(links)
+        self.runtime[L.RT_FRESH_FREE // 8] = slab
+
+    def attach(self, fresh: int) -> int:
+        """The first resume of the fresh continuation `fresh` (its reference consumed):
+        a stack's record takes over its fields, and the fresh record is free again.
+        Returns the stack's record, which the continuation is from now on."""
+        record = self.allocate()
+        w, f = record_words(record), fresh_record_words(fresh)
+        for field in (L.CR_FUNC, L.CR_NARGS, L.CR_NRESULTS, L.CR_ID, L.CR_NBOUND):
+            w[field // 8] = f[field // 8]
+        bound = slice(L.CR_BOUND // 8, L.CR_BOUND // 8 + L.MAX_BOUND)
+        w[bound] = f[bound]
+        self._free(fresh, f, L.RT_FRESH_FREE)
+        w[L.CR_SP // 8] = w[L.CR_FP // 8] = L.base_frame(record)
+        w[L.CR_PC // 8] = self.start_stub
+        w[L.CR_TOP // 8] = record
+        w[L.CR_STATE // 8] = L.CONT_FRESH
+        return record
+
+    def in_fresh_slab(self, record: int) -> bool:
+        return L.in_fresh_slabs(record, self.fresh_slabs, self.FRESH_SLAB_SIZE)
+
+    # -- stacks --
 
     def allocate(self) -> int:
+        """A stack's record, from the free list; a new slab of stacks when it is empty."""
         rt = self.runtime
+        if not rt[L.RT_FREE_LIST // 8]:
+            self._carve_stacks()
         record = rt[L.RT_FREE_LIST // 8]
-        if record:
-            rt[L.RT_FREE_LIST // 8] = record_words(record)[L.CR_NEXT_FREE // 8]
-            return record
-        if not self.unused:
-            # One guard page below each slab: a second mapping per 64 stacks, not per stack
-            # (the kernel's 65,530 mappings must hold 100,000 stacks). The prologue's limit
-            # check is what keeps every stack in bounds; the guard is defence in depth.
-            guard = reserve(mmap.PAGESIZE + self.stack_size * self.STACKS_PER_SLAB, PROT_NONE)
-            slab = guard + mmap.PAGESIZE
-            protect(slab, self.stack_size * self.STACKS_PER_SLAB, READ_WRITE)
-            for canary in self._canaries(slab):
-                ctypes.c_uint64.from_address(canary).value = _CANARY ^ canary
-            bisect.insort(self.slabs, slab)
-            if self.on_new_slab is not None:
-                self.on_new_slab(self.slabs)
-            self.unused = [L.record_in_slab(slab, i, self.stack_size)
-                           for i in reversed(range(self.STACKS_PER_SLAB))]
-        record = self.unused.pop()
-        # What a record's stack never changes: set once, kept when the record is recycled.
-        w = record_words(record)
-        w[L.CR_STACK_LO // 8] = self.stack_low(record)
-        w[L.CR_LIMIT // 8] = w[L.CR_STACK_LO // 8] + self.margin
+        rt[L.RT_FREE_LIST // 8] = record_words(record)[L.CR_NEXT_FREE // 8]
         return record
+
+    def _carve_stacks(self):
+        """A new slab of stacks, all put on the free list (so that generated code takes the
+        next ones without calling here). What a record's stack never changes is set here,
+        once: its low end, its limit, the canary words at the top of its chunk (on the
+        record's page, so the records cost no page of their own)."""
+        # One guard page below each slab: a second mapping per 64 stacks, not per stack
+        # (the kernel's 65,530 mappings must hold 100,000 stacks). The prologue's limit
+        # check is what keeps every stack in bounds; the guard is defence in depth.
+        guard = reserve(mmap.PAGESIZE + self.stack_size * self.STACKS_PER_SLAB, PROT_NONE)
+        slab = guard + mmap.PAGESIZE
+        protect(slab, self.stack_size * self.STACKS_PER_SLAB, READ_WRITE)
+        for canary in self._canaries(slab):
+            ctypes.c_uint64.from_address(canary).value = _CANARY ^ canary
+        bisect.insort(self.slabs, slab)
+        self._slabs_changed()
+        for i in reversed(range(self.STACKS_PER_SLAB)):
+            record = L.record_in_slab(slab, i, self.stack_size)
+            w = record_words(record)
+            w[L.CR_STACK_LO // 8] = slab + i * self.stack_size
+            w[L.CR_LIMIT // 8] = w[L.CR_STACK_LO // 8] + self.margin
+            w[L.CR_STATE // 8] = L.CONT_RETURNED
+            w[L.CR_NEXT_FREE // 8] = self.runtime[L.RT_FREE_LIST // 8]
+            self.runtime[L.RT_FREE_LIST // 8] = record
 
     def release(self, record: int):
         """A continuation ended: its stack can carry another, unless it is retired."""
-        w = record_words(record)
+        self._free(record, record_words(record), L.RT_FREE_LIST)
+
+    def _free(self, record: int, w, free_list: int):
+        """Mark a record returned (or moved) and put it on `free_list` (L.RT_*), unless
+        its revision has reached the point where it is retired."""
         w[L.CR_STATE // 8] = L.CONT_RETURNED
         if w[L.CR_REVISION // 8] < L.RETIRE_REVISION:
-            w[L.CR_NEXT_FREE // 8] = self.runtime[L.RT_FREE_LIST // 8]
-            self.runtime[L.RT_FREE_LIST // 8] = record
+            w[L.CR_NEXT_FREE // 8] = self.runtime[free_list // 8]
+            self.runtime[free_list // 8] = record
+
+    def _slabs_changed(self):
+        if self.on_new_slab is not None:
+            self.on_new_slab(self.slabs, self.fresh_slabs)
 
     def _canaries(self, slab: int):
         """The addresses of a slab's canary words."""
@@ -119,14 +199,9 @@ class ContinuationPool:
         """The low ends of all stacks carved so far."""
         return [slab + i * self.stack_size for slab in self.slabs for i in range(self.STACKS_PER_SLAB)]
 
-    def stack_low(self, record: int) -> int:
-        """The low end of the stack whose record this is."""
-        slab = self.slabs[bisect.bisect(self.slabs, record) - 1]
-        return slab + (record - slab) // self.stack_size * self.stack_size
-
     def owns(self, record: int) -> bool:
-        """Whether `record` is a continuation record (not an entry's root record, which
-        lives in an entry frame and is gone once that entry has returned)."""
+        """Whether `record` is a stack's continuation record (not an entry's root record,
+        which lives in an entry frame and is gone once that entry has returned)."""
         k = bisect.bisect(self.slabs, record) - 1
         return k >= 0 and record < self.slabs[k] + self.stack_size * self.STACKS_PER_SLAB
 
@@ -140,25 +215,12 @@ class ContinuationPool:
                 self.release(record)
             record = parent
 
-    def new(self, func_ref: int, functype: FuncType) -> int:
-        """A fresh continuation of `func_ref`; returns its reference."""
-        record = self.allocate()
-        w = record_words(record)
-        w[L.CR_STATE // 8] = L.CONT_FRESH
-        w[L.CR_SP // 8] = w[L.CR_FP // 8] = L.base_frame(record)
-        w[L.CR_PC // 8] = self.start_stub
-        w[L.CR_PARENT // 8] = 0
-        w[L.CR_TOP // 8] = record
-        w[L.CR_FUNC // 8] = func_ref
-        w[L.CR_NARGS // 8] = len(functype.params)
-        w[L.CR_NRESULTS // 8] = len(functype.results)
-        w[L.CR_HANDLER_COUNT // 8] = 0
-        w[L.CR_NBOUND // 8] = 0
-        w[L.CR_ID // 8] = self.runtime[L.RT_NEXT_CONT_ID // 8]
-        self.runtime[L.RT_NEXT_CONT_ID // 8] += 1
-        return record | ((w[L.CR_REVISION // 8] & 0xFFFF) << L.REVISION_SHIFT)
-
 
 def record_words(address: int):
-    """A continuation record as an array of words."""
+    """A stack's continuation record as an array of words."""
     return (ctypes.c_uint64 * (L.CR_SIZE // 8)).from_address(address)
+
+
+def fresh_record_words(address: int):
+    """A fresh continuation record (the first words of any record) as an array of words."""
+    return (ctypes.c_uint64 * (L.FRESH_RECORD_SIZE // 8)).from_address(address)

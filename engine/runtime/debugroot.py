@@ -16,15 +16,16 @@ from dataclasses import dataclass
 from .. import layout as L
 
 MAGIC = int.from_bytes(b"SSDBGRT1", "little")
-VERSION = 2
+VERSION = 3
 
 # Root
 RO_MAGIC, RO_VERSION, RO_FIRST_STORE = 0, 8, 16
 # Store record
 SR_NEXT, SR_RUNTIME, SR_FIRST_INSTANCE, SR_SLABS, SR_SLAB_COUNT, SR_STACK_SIZE, \
     SR_STACKS_PER_SLAB, SR_MAIN_LO, SR_MAIN_HI, SR_STUBS, SR_STUBS_SIZE, SR_ENTRY_RETURN, \
-    SR_START_RETURN, SR_START_STUB, SR_FIBER_RETURN, SR_FIRST_MODULE = range(0, 128, 8)
-STORE_RECORD_WORDS = 16
+    SR_START_RETURN, SR_START_STUB, SR_FIBER_RETURN, SR_FIRST_MODULE, SR_FRESH_SLABS, \
+    SR_FRESH_SLAB_COUNT, SR_FRESH_SLAB_SIZE = range(0, 152, 8)
+STORE_RECORD_WORDS = 19
 # Instance record
 IR_NEXT, IR_VMCTX, IR_NAME, IR_MODULE, IR_TAG_COUNT, IR_TAGS, IR_MEMORY_COUNT, IR_MEMORIES, \
     IR_TABLE_COUNT, IR_TABLES, IR_GLOBAL_COUNT, IR_GLOBALS = range(0, 96, 8)
@@ -114,15 +115,17 @@ class StoreRecord:
         w[SR_START_RETURN // 8] = stubs.start_return_address
         w[SR_START_STUB // 8] = stubs.start_stub
         w[SR_FIBER_RETURN // 8] = stubs.fiber_return
+        w[SR_FRESH_SLAB_SIZE // 8] = pool.FRESH_SLAB_SIZE
         self.keep: list = []
         self.modules: dict[int, int] = {}  # id(compiled) -> module record address
-        self.slab_table = None
-        self.slabs_changed(pool.slabs)
+        self.slab_tables = None
+        self.slabs_changed(pool.slabs, pool.fresh_slabs)
 
-    def slabs_changed(self, slabs: list[int]):
-        self.slab_table = _words(slabs)
-        self.words[SR_SLABS // 8] = ctypes.addressof(self.slab_table)
-        self.words[SR_SLAB_COUNT // 8] = len(slabs)
+    def slabs_changed(self, slabs: list[int], fresh_slabs: list[int]):
+        stacks, fresh = self.slab_tables = _words(slabs), _words(fresh_slabs)
+        w = self.words
+        w[SR_SLABS // 8], w[SR_SLAB_COUNT // 8] = ctypes.addressof(stacks), len(slabs)
+        w[SR_FRESH_SLABS // 8], w[SR_FRESH_SLAB_COUNT // 8] = ctypes.addressof(fresh), len(fresh_slabs)
 
     def _table(self, values: list[int]) -> int:
         table = _words(values)
@@ -222,6 +225,9 @@ class StoreFields:
     start_stub: int
     fiber_return: int
     first_module: int
+    fresh_slabs: int
+    fresh_slab_count: int
+    fresh_slab_size: int
 
 
 @dataclass(frozen=True)
@@ -303,7 +309,8 @@ class FunctionEntry:
 
 @dataclass(frozen=True)
 class ContinuationFields:
-    """A handed-out continuation record's fields (layout.CR_*)."""
+    """A handed-out continuation record's fields (layout.CR_*). A fresh continuation has
+    only the first of them (layout.FRESH_RECORD_SIZE) and no stack: the others are 0."""
 
     record: int
     id: int
@@ -319,7 +326,7 @@ class ContinuationFields:
 
     @property
     def stack_hi(self) -> int:
-        return self.record + L.CR_SIZE
+        return self.record + L.CR_SIZE if self.stack_lo else 0
 
 
 class DebugRootReader:
@@ -413,11 +420,19 @@ class DebugRootReader:
         return list(zip(flat[0::2], flat[1::2]))
 
     def continuations(self, store: StoreFields) -> list[ContinuationFields]:
-        """Every continuation handed out and not finished, with its record's fields."""
+        """Every continuation handed out and not finished, with its record's fields: the
+        fresh ones first, then those with a stack."""
         out = []
+        fresh_slabs = self._entries(store.fresh_slabs, store.fresh_slab_count, 1)
+        size = min(store.fresh_slab_size, 64 << 20) // L.FRESH_RECORD_SIZE * L.FRESH_RECORD_SIZE
+        for slab in fresh_slabs:
+            w = self.words(slab, size // 8)
+            for k in range(0, len(w), L.FRESH_RECORD_SIZE // 8):
+                if w[k + L.CR_ID // 8] and w[k + L.CR_STATE // 8] == L.CONT_FRESH:
+                    out.append(ContinuationFields(slab + 8 * k, w[k + L.CR_ID // 8], L.CONT_FRESH,
+                                                  0, 0, 0, 0, 0, w[k + L.CR_FUNC // 8], 0, 0))
         size, per_slab = store.stack_size, store.stacks_per_slab
-        slabs = self.words(store.slabs, store.slab_count) if store.slab_count else ()
-        for slab in slabs:
+        for slab in self._entries(store.slabs, store.slab_count, 1):
             for i in range(per_slab):
                 record = L.record_in_slab(slab, i, size)
                 w = self.words(record, L.CR_SIZE // 8)

@@ -138,6 +138,7 @@ class StoreStacks:
         pool = store.continuations
         self.slabs, self.chunk_size = pool.slabs, pool.stack_size  # the pool keeps slabs sorted
         self.stacks_per_slab = pool.STACKS_PER_SLAB
+        self.is_fresh_record = pool.in_fresh_slab
         self.code_at_address = store.code_at
 
     @staticmethod

@@ -13,8 +13,8 @@ from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING
 
 from .. import layout as L
-from ..compiler.common import (B_CONT_NEW, B_TABLE_RESERVE, B_THROW, B_THROW_INTO, B_THROW_REF,
-                               simple_type)
+from ..compiler.common import (B_CONT_ATTACH, B_CONT_NEW, B_TABLE_RESERVE, B_THROW, B_THROW_INTO,
+                               B_THROW_REF, simple_type)
 from ..compiler.stubs import build_stubs
 from ..frontend.module import Module
 from ..frontend.types import (ContType, FuncType, GlobalType, Limits, MemoryType, RefType, SubType,
@@ -603,6 +603,9 @@ class Instance:
             ft = module.types[module.types[ct].composite.func_type].composite
             return self.store.continuations.new(func_ref, ft)
 
+        def cont_attach(record):
+            return self.store.continuations.attach(record)
+
         unwinder = self.store.unwinder
         rt = self.store.runtime
         stubs = self.store.stubs
@@ -638,7 +641,7 @@ class Instance:
 
         routines = {
             B_TABLE_RESERVE: (table_reserve, 2, 1),
-            B_CONT_NEW: (cont_new, 2, 1),
+            B_CONT_NEW: (cont_new, 2, 1), B_CONT_ATTACH: (cont_attach, 1, 1),
             B_THROW: (throw, 1, 0), B_THROW_REF: (throw_ref, 1, 0), B_THROW_INTO: (throw_into, 2, 0),
         }
         unwinding = (throw, throw_ref, throw_into)

@@ -1,5 +1,6 @@
-;; A countdown generator and three drivers: one run to completion, many short-lived runs
-;; (create-run-finish churn), and many continuations suspended at the same time.
+;; A countdown generator and its drivers: one run to completion, many short-lived runs
+;; (create-run-finish churn), many continuations suspended at the same time, and many
+;; created and never resumed.
 (module
   (type $ft (func))
   (type $ct (cont $ft))
@@ -79,4 +80,15 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $next)))
     (local.get $total))
+
+  ;; n generators created and dropped, none ever resumed: n.
+  (func (export "unresumed") (param $n i32) (result i32)
+    (local $i i32)
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (drop (cont.new $ct (ref.func $countdown)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+    (local.get $i))
 )
