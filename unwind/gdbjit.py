@@ -109,6 +109,11 @@ class GdbJitRegistrar:
         self.registrations: list[Registration] = []
         self._stubs_registered: set[int] = set()
         self._last_object: tuple | None = None  # (compiled, image, translated) until save_payload
+        if debugger_attached():
+            # gdb 13 no longer resolves pending breakpoints on the functions of a JIT object
+            # registered after a shared library has loaded (pyelftools loads zlib's), so under
+            # a debugger the debug-info modules load before anything is registered.
+            from . import debuginfo  # noqa: F401
 
     def stubs_placed(self, stubs) -> None:
         """Once per stub region."""
