@@ -11,6 +11,8 @@ value of the local.
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
 from stackstitch.engine.frontend.loader import load_bytes
@@ -188,3 +190,77 @@ def test_bounds_proven_for_one_value_do_not_cover_another(instance, export, args
 def test_bounds_left_out_where_proven(instance):
     assert instance.invoke("offsets", [65535 - 8]) == [0]
     assert instance.invoke("new_value", [0, 65532]) == [0]
+
+
+# local.tee keeps the value's register as the local's cached copy and pushes a read of the
+# local: the copy must not be changed in place, nor outlive a new value, a call, a join or
+# register pressure.
+TEE = """(module
+  (memory 1)
+  (func $seven (result i32) (i32.const 7))
+  (func (export "in_place") (param i32) (result i32) (local i32)
+    (i32.add (i32.mul (local.tee 1 (i32.add (local.get 0) (i32.const 1))) (i32.const 3))
+             (local.get 1)))
+  (func (export "in_place_f64") (param f64) (result f64) (local f64)
+    (f64.add (f64.neg (local.tee 1 (f64.mul (local.get 0) (f64.const 2)))) (f64.mul (local.get 1) (f64.const 4))))
+  (func (export "new_value") (param i32) (result i32) (local i32)
+    (local.tee 1 (i32.mul (local.get 0) (i32.const 5)))
+    (local.set 1 (i32.const 2))
+    (local.get 1)
+    (i32.sub))
+  (func (export "tee_tee") (param i32) (result i32) (local i32 i32)
+    (i32.sub (local.tee 2 (local.tee 1 (i32.add (local.get 0) (i32.const 9))))
+             (i32.mul (local.get 1) (local.get 2))))
+  (func (export "call") (param i32) (result i32) (local i32)
+    (drop (local.tee 1 (i32.add (local.get 0) (i32.const 3))))
+    (i32.add (call $seven) (local.get 1)))
+  (func (export "join") (param i32) (result i32) (local i32)
+    (block
+      (drop (local.tee 1 (i32.add (local.get 0) (i32.const 1))))
+      (br_if 0 (local.get 0))
+      (drop (local.tee 1 (i32.const 40))))
+    (i32.add (local.get 1) (i32.const 0)))
+  (func (export "pressure") (param i32) (result i32) (local i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)
+    (i32.add (local.tee 1 (i32.add (local.get 0) (i32.const 1)))
+    (i32.add (local.tee 2 (i32.add (local.get 0) (i32.const 2)))
+    (i32.add (local.tee 3 (i32.add (local.get 0) (i32.const 3)))
+    (i32.add (local.tee 4 (i32.add (local.get 0) (i32.const 4)))
+    (i32.add (local.tee 5 (i32.add (local.get 0) (i32.const 5)))
+    (i32.add (local.tee 6 (i32.add (local.get 0) (i32.const 6)))
+    (i32.add (local.tee 7 (i32.add (local.get 0) (i32.const 7)))
+    (i32.add (local.tee 8 (i32.add (local.get 0) (i32.const 8)))
+    (i32.add (local.tee 9 (i32.add (local.get 0) (i32.const 9)))
+    (i32.add (local.tee 10 (i32.add (local.get 0) (i32.const 10)))
+    (i32.add (local.tee 11 (i32.add (local.get 0) (i32.const 11)))
+    (i32.add (local.tee 12 (i32.add (local.get 0) (i32.const 12)))
+             (i32.add (i32.add (i32.add (local.get 1) (local.get 2)) (i32.add (local.get 3) (local.get 4)))
+                      (i32.add (i32.add (local.get 5) (local.get 6)) (local.get 12))))))))))))))))
+  ;; the bounds proven for the tee'd address do not cover the local's next value
+  (func (export "bounds") (param i32 i32) (result i32) (local i32)
+    (drop (i32.load (local.tee 2 (i32.add (local.get 0) (i32.const 0)))))
+    (local.set 2 (local.get 1))
+    (i32.load (local.get 2)))
+)"""
+
+
+@pytest.fixture(scope="module")
+def tee():
+    return Store().instantiate(load_bytes(TEE.encode(), "tee.wat"), {})
+
+
+def f64_bits(x: float) -> int:
+    return struct.unpack("<Q", struct.pack("<d", x))[0]
+
+
+@pytest.mark.parametrize("export,args,expected", [
+    ("in_place", [4], 4 * 5), ("in_place_f64", [f64_bits(1.5)], f64_bits(-3.0 + 12.0)),
+    ("new_value", [3], 13), ("tee_tee", [1], (10 - 100) & MASK32), ("call", [5], 15),
+    ("join", [1], 2), ("join", [0], 40), ("pressure", [100], 12 * 100 + 78 + 7 * 100 + 33)])
+def test_a_teed_register_is_the_locals_copy_only_while_it_holds(tee, export, args, expected):
+    assert tee.invoke(export, args) == [expected]
+
+
+def test_bounds_proven_for_a_teed_address_do_not_cover_a_new_one(tee):
+    assert tee.invoke("bounds", [0, 65532]) == [0]
+    with pytest.raises(Trap, match="out of bounds memory access"):
+        tee.invoke("bounds", [0, 65533])

@@ -382,6 +382,9 @@ class ValueStackCodegen(CodegenCore):
             self.load(entry, self.pinned[i])
 
     def op_local_tee(self):
+        """local.set then local.get: a value's register becomes the local's cached copy, as
+        after local.set, so later reads of the local use it too (not a reload from the
+        slot just written); the stack gets a lazy read of the local."""
         i = self.u32()
         entry = self.stack[-1]
         if entry[0] == LOCAL and entry[1] == i:
@@ -389,10 +392,12 @@ class ValueStackCodegen(CodegenCore):
         self.stack.pop()
         self.materialize_local(i)
         self.write_local(i, entry)
-        if entry[0] == REG:
+        if entry[0] == REG and i in self.pinned:
             self.push(*entry)
-        else:
-            self.push(LOCAL, i, entry[2])
+            return
+        if entry[0] == REG:
+            self.cached[i] = entry[1]
+        self.push(LOCAL, i, entry[2])
 
     def op_global_get(self):
         i = self.u32()
