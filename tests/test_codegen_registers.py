@@ -264,3 +264,54 @@ def test_bounds_proven_for_a_teed_address_do_not_cover_a_new_one(tee):
     assert tee.invoke("bounds", [0, 65532]) == [0]
     with pytest.raises(Trap, match="out of bounds memory access"):
         tee.invoke("bounds", [0, 65533])
+
+
+# In a loop that keeps its locals in registers (pins), local.set from another local or a
+# constant goes through the pin, and local.tee pushes a read of the local (the pin), whose
+# proven bounds cover the next access through the same local and nothing else.
+PINNED_TEE = """(module
+  (memory 1)
+  (func (export "sum") (param i32 i32) (result i32) (local i32 i32 i32 i32)
+    (local.set 5 (i32.const 3))
+    (loop $l
+      (local.set 3 (local.get 1))
+      (local.set 2 (i32.add (local.get 2) (i32.mul (local.tee 4 (i32.add (local.get 4) (local.get 3)))
+                                                   (local.get 5))))
+      (local.set 4 (i32.add (local.get 4) (local.get 4)))
+      (local.set 5 (i32.const 1))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (i32.add (local.get 2) (i32.add (local.get 4) (local.get 5))))
+  ;; a[i] += 1 for i in [start, start + 4n), through a teed address
+  (func (export "bump") (param i32 i32) (local i32)
+    (loop $l
+      (i32.store (local.tee 2 (i32.add (local.get 0) (i32.const 4)))
+                 (i32.add (i32.load (local.get 2)) (i32.const 1)))
+      (local.set 0 (local.get 2))
+      (br_if $l (i32.lt_u (local.get 2) (local.get 1)))))
+  (func (export "at") (param i32) (result i32) (i32.load (local.get 0)))
+)"""
+
+
+@pytest.fixture(scope="module")
+def pinned_tee():
+    return Store().instantiate(load_bytes(PINNED_TEE.encode(), "pinned_tee.wat"), {})
+
+
+def test_sets_and_tees_of_pinned_locals(pinned_tee):
+    # per iteration: l3 = y; l4 += y; l2 += l4 * l5 (l5 = 3, then 1); l4 *= 2
+    count, y = 4, 5
+    l2, l4, l5 = 0, 0, 3
+    for _ in range(count):
+        l4 += y
+        l2 += l4 * l5
+        l4 *= 2
+        l5 = 1
+    assert pinned_tee.invoke("sum", [count, y]) == [(l2 + l4 + l5) & MASK32]
+
+
+def test_a_teed_address_in_a_loop_is_checked_for_each_value(pinned_tee):
+    pinned_tee.invoke("bump", [0, 16])
+    assert [pinned_tee.invoke("at", [4 * k])[0] for k in range(6)] == [0, 1, 1, 1, 1, 0]
+    with pytest.raises(Trap, match="out of bounds memory access"):
+        pinned_tee.invoke("bump", [65520, 65536])
+    assert pinned_tee.invoke("at", [65532]) == [1]  # the stores before the trap happened
