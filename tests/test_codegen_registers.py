@@ -11,6 +11,7 @@ value of the local.
 
 from __future__ import annotations
 
+import math
 import struct
 
 import pytest
@@ -315,3 +316,65 @@ def test_a_teed_address_in_a_loop_is_checked_for_each_value(pinned_tee):
     with pytest.raises(Trap, match="out of bounds memory access"):
         pinned_tee.invoke("bump", [65520, 65536])
     assert pinned_tee.invoke("at", [65532]) == [1]  # the stores before the trap happened
+
+
+# A loop keeps up to nine float locals in xmm6-14, leaving six registers for temporaries:
+# a deep float expression spills, a call and the bulk stubs run in the loop, and every
+# pinned local must still be right after it.
+FLOAT_PINS = """(module
+  (memory 1)
+  ;; its own loop pins nine floats of its own: it clobbers every pin register
+  (func $half (param f64) (result f64) (local f64 f64 f64 f64 f64 f64 f64 f64 f64 i32)
+    (local.set 10 (i32.const 2))
+    (loop $k
+      (local.set 1 (f64.add (local.get 1) (f64.const -1))) (local.set 2 (f64.add (local.get 2) (f64.const -2)))
+      (local.set 3 (f64.add (local.get 3) (f64.const -3))) (local.set 4 (f64.add (local.get 4) (f64.const -4)))
+      (local.set 5 (f64.add (local.get 5) (f64.const -5))) (local.set 6 (f64.add (local.get 6) (f64.const -6)))
+      (local.set 7 (f64.add (local.get 7) (f64.const -7))) (local.set 8 (f64.add (local.get 8) (f64.const -8)))
+      (local.set 9 (f64.add (local.get 9) (f64.const -9)))
+      (br_if $k (local.tee 10 (i32.sub (local.get 10) (i32.const 1)))))
+    (f64.mul (local.get 0) (f64.const 0.5)))
+  (func (export "run") (param i32) (result f64)
+    (local f64 f64 f64 f64 f64 f64 f64 f64 f64 f64)
+    (local.set 1 (f64.const 1)) (local.set 2 (f64.const 2)) (local.set 3 (f64.const 3))
+    (local.set 4 (f64.const 4)) (local.set 5 (f64.const 5)) (local.set 6 (f64.const 6))
+    (local.set 7 (f64.const 7)) (local.set 8 (f64.const 8)) (local.set 9 (f64.const 9))
+    (loop $l
+      (local.set 10 (f64.add (f64.add (f64.add (f64.mul (local.get 1) (local.get 2))
+                                               (f64.mul (local.get 3) (local.get 4)))
+                                      (f64.add (f64.mul (local.get 5) (local.get 6))
+                                               (f64.mul (local.get 7) (f64.sub (local.get 8) (local.get 9)))))
+                             (f64.add (f64.add (f64.sqrt (f64.abs (local.get 1))) (f64.neg (local.get 2)))
+                                      (f64.add (f64.min (local.get 3) (local.get 4))
+                                               (f64.max (local.get 5) (f64.abs (local.get 6)))))))
+      (local.set 1 (f64.add (local.get 1) (call $half (local.get 10))))
+      (memory.fill (i32.const 0) (i32.const 1) (i32.const 100))
+      (memory.copy (i32.const 200) (i32.const 0) (i32.const 100))
+      (local.set 2 (f64.add (local.get 2) (local.get 1))) (local.set 3 (f64.sub (local.get 3) (local.get 2)))
+      (local.set 4 (f64.mul (local.get 4) (f64.const 1.5))) (local.set 5 (f64.add (local.get 5) (local.get 9)))
+      (local.set 6 (f64.neg (local.get 6))) (local.set 7 (f64.add (local.get 7) (local.get 3)))
+      (local.set 8 (f64.mul (local.get 8) (local.get 8))) (local.set 9 (f64.add (local.get 9) (f64.const 0.25)))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (f64.add (f64.add (f64.add (local.get 1) (local.get 2)) (f64.add (local.get 3) (local.get 4)))
+             (f64.add (f64.add (local.get 5) (local.get 6))
+                      (f64.add (f64.add (local.get 7) (local.get 8)) (f64.add (local.get 9) (local.get 10))))))
+)"""
+
+
+def test_nine_float_pins_survive_spills_calls_and_bulk_stubs():
+    instance = Store().instantiate(load_bytes(FLOAT_PINS.encode(), "float_pins.wat"), {})
+    v = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 0.0]
+    for _ in range(3):
+        v[10] = ((v[1] * v[2] + v[3] * v[4]) + (v[5] * v[6] + v[7] * (v[8] - v[9]))) + (
+            (math.sqrt(abs(v[1])) + -v[2]) + (min(v[3], v[4]) + max(v[5], abs(v[6]))))
+        v[1] += v[10] * 0.5
+        v[2] += v[1]
+        v[3] -= v[2]
+        v[4] *= 1.5
+        v[5] += v[9]
+        v[6] = -v[6]
+        v[7] += v[3]
+        v[8] *= v[8]
+        v[9] += 0.25
+    expected = ((v[1] + v[2]) + (v[3] + v[4])) + ((v[5] + v[6]) + ((v[7] + v[8]) + (v[9] + v[10])))
+    assert instance.invoke("run", [3]) == [f64_bits(expected)]
