@@ -11,6 +11,9 @@ value of the local.
 
 from __future__ import annotations
 
+import math
+import struct
+
 import pytest
 
 from stackstitch.engine.frontend.loader import load_bytes
@@ -188,3 +191,190 @@ def test_bounds_proven_for_one_value_do_not_cover_another(instance, export, args
 def test_bounds_left_out_where_proven(instance):
     assert instance.invoke("offsets", [65535 - 8]) == [0]
     assert instance.invoke("new_value", [0, 65532]) == [0]
+
+
+# local.tee keeps the value's register as the local's cached copy and pushes a read of the
+# local: the copy must not be changed in place, nor outlive a new value, a call, a join or
+# register pressure.
+TEE = """(module
+  (memory 1)
+  (func $seven (result i32) (i32.const 7))
+  (func (export "in_place") (param i32) (result i32) (local i32)
+    (i32.add (i32.mul (local.tee 1 (i32.add (local.get 0) (i32.const 1))) (i32.const 3))
+             (local.get 1)))
+  (func (export "in_place_f64") (param f64) (result f64) (local f64)
+    (f64.add (f64.neg (local.tee 1 (f64.mul (local.get 0) (f64.const 2)))) (f64.mul (local.get 1) (f64.const 4))))
+  (func (export "new_value") (param i32) (result i32) (local i32)
+    (local.tee 1 (i32.mul (local.get 0) (i32.const 5)))
+    (local.set 1 (i32.const 2))
+    (local.get 1)
+    (i32.sub))
+  (func (export "tee_tee") (param i32) (result i32) (local i32 i32)
+    (i32.sub (local.tee 2 (local.tee 1 (i32.add (local.get 0) (i32.const 9))))
+             (i32.mul (local.get 1) (local.get 2))))
+  (func (export "call") (param i32) (result i32) (local i32)
+    (drop (local.tee 1 (i32.add (local.get 0) (i32.const 3))))
+    (i32.add (call $seven) (local.get 1)))
+  (func (export "join") (param i32) (result i32) (local i32)
+    (block
+      (drop (local.tee 1 (i32.add (local.get 0) (i32.const 1))))
+      (br_if 0 (local.get 0))
+      (drop (local.tee 1 (i32.const 40))))
+    (i32.add (local.get 1) (i32.const 0)))
+  (func (export "pressure") (param i32) (result i32) (local i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)
+    (i32.add (local.tee 1 (i32.add (local.get 0) (i32.const 1)))
+    (i32.add (local.tee 2 (i32.add (local.get 0) (i32.const 2)))
+    (i32.add (local.tee 3 (i32.add (local.get 0) (i32.const 3)))
+    (i32.add (local.tee 4 (i32.add (local.get 0) (i32.const 4)))
+    (i32.add (local.tee 5 (i32.add (local.get 0) (i32.const 5)))
+    (i32.add (local.tee 6 (i32.add (local.get 0) (i32.const 6)))
+    (i32.add (local.tee 7 (i32.add (local.get 0) (i32.const 7)))
+    (i32.add (local.tee 8 (i32.add (local.get 0) (i32.const 8)))
+    (i32.add (local.tee 9 (i32.add (local.get 0) (i32.const 9)))
+    (i32.add (local.tee 10 (i32.add (local.get 0) (i32.const 10)))
+    (i32.add (local.tee 11 (i32.add (local.get 0) (i32.const 11)))
+    (i32.add (local.tee 12 (i32.add (local.get 0) (i32.const 12)))
+             (i32.add (i32.add (i32.add (local.get 1) (local.get 2)) (i32.add (local.get 3) (local.get 4)))
+                      (i32.add (i32.add (local.get 5) (local.get 6)) (local.get 12))))))))))))))))
+  ;; the bounds proven for the tee'd address do not cover the local's next value
+  (func (export "bounds") (param i32 i32) (result i32) (local i32)
+    (drop (i32.load (local.tee 2 (i32.add (local.get 0) (i32.const 0)))))
+    (local.set 2 (local.get 1))
+    (i32.load (local.get 2)))
+)"""
+
+
+@pytest.fixture(scope="module")
+def tee():
+    return Store().instantiate(load_bytes(TEE.encode(), "tee.wat"), {})
+
+
+def f64_bits(x: float) -> int:
+    return struct.unpack("<Q", struct.pack("<d", x))[0]
+
+
+@pytest.mark.parametrize("export,args,expected", [
+    ("in_place", [4], 4 * 5), ("in_place_f64", [f64_bits(1.5)], f64_bits(-3.0 + 12.0)),
+    ("new_value", [3], 13), ("tee_tee", [1], (10 - 100) & MASK32), ("call", [5], 15),
+    ("join", [1], 2), ("join", [0], 40), ("pressure", [100], 12 * 100 + 78 + 7 * 100 + 33)])
+def test_a_teed_register_is_the_locals_copy_only_while_it_holds(tee, export, args, expected):
+    assert tee.invoke(export, args) == [expected]
+
+
+def test_bounds_proven_for_a_teed_address_do_not_cover_a_new_one(tee):
+    assert tee.invoke("bounds", [0, 65532]) == [0]
+    with pytest.raises(Trap, match="out of bounds memory access"):
+        tee.invoke("bounds", [0, 65533])
+
+
+# In a loop that keeps its locals in registers (pins), local.set from another local or a
+# constant goes through the pin, and local.tee pushes a read of the local (the pin), whose
+# proven bounds cover the next access through the same local and nothing else.
+PINNED_TEE = """(module
+  (memory 1)
+  (func (export "sum") (param i32 i32) (result i32) (local i32 i32 i32 i32)
+    (local.set 5 (i32.const 3))
+    (loop $l
+      (local.set 3 (local.get 1))
+      (local.set 2 (i32.add (local.get 2) (i32.mul (local.tee 4 (i32.add (local.get 4) (local.get 3)))
+                                                   (local.get 5))))
+      (local.set 4 (i32.add (local.get 4) (local.get 4)))
+      (local.set 5 (i32.const 1))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (i32.add (local.get 2) (i32.add (local.get 4) (local.get 5))))
+  ;; a[i] += 1 for i in [start, start + 4n), through a teed address
+  (func (export "bump") (param i32 i32) (local i32)
+    (loop $l
+      (i32.store (local.tee 2 (i32.add (local.get 0) (i32.const 4)))
+                 (i32.add (i32.load (local.get 2)) (i32.const 1)))
+      (local.set 0 (local.get 2))
+      (br_if $l (i32.lt_u (local.get 2) (local.get 1)))))
+  (func (export "at") (param i32) (result i32) (i32.load (local.get 0)))
+)"""
+
+
+@pytest.fixture(scope="module")
+def pinned_tee():
+    return Store().instantiate(load_bytes(PINNED_TEE.encode(), "pinned_tee.wat"), {})
+
+
+def test_sets_and_tees_of_pinned_locals(pinned_tee):
+    # per iteration: l3 = y; l4 += y; l2 += l4 * l5 (l5 = 3, then 1); l4 *= 2
+    count, y = 4, 5
+    l2, l4, l5 = 0, 0, 3
+    for _ in range(count):
+        l4 += y
+        l2 += l4 * l5
+        l4 *= 2
+        l5 = 1
+    assert pinned_tee.invoke("sum", [count, y]) == [(l2 + l4 + l5) & MASK32]
+
+
+def test_a_teed_address_in_a_loop_is_checked_for_each_value(pinned_tee):
+    pinned_tee.invoke("bump", [0, 16])
+    assert [pinned_tee.invoke("at", [4 * k])[0] for k in range(6)] == [0, 1, 1, 1, 1, 0]
+    with pytest.raises(Trap, match="out of bounds memory access"):
+        pinned_tee.invoke("bump", [65520, 65536])
+    assert pinned_tee.invoke("at", [65532]) == [1]  # the stores before the trap happened
+
+
+# A loop keeps up to nine float locals in xmm6-14, leaving six registers for temporaries:
+# a deep float expression spills, a call and the bulk stubs run in the loop, and every
+# pinned local must still be right after it.
+FLOAT_PINS = """(module
+  (memory 1)
+  ;; its own loop pins nine floats of its own: it clobbers every pin register
+  (func $half (param f64) (result f64) (local f64 f64 f64 f64 f64 f64 f64 f64 f64 i32)
+    (local.set 10 (i32.const 2))
+    (loop $k
+      (local.set 1 (f64.add (local.get 1) (f64.const -1))) (local.set 2 (f64.add (local.get 2) (f64.const -2)))
+      (local.set 3 (f64.add (local.get 3) (f64.const -3))) (local.set 4 (f64.add (local.get 4) (f64.const -4)))
+      (local.set 5 (f64.add (local.get 5) (f64.const -5))) (local.set 6 (f64.add (local.get 6) (f64.const -6)))
+      (local.set 7 (f64.add (local.get 7) (f64.const -7))) (local.set 8 (f64.add (local.get 8) (f64.const -8)))
+      (local.set 9 (f64.add (local.get 9) (f64.const -9)))
+      (br_if $k (local.tee 10 (i32.sub (local.get 10) (i32.const 1)))))
+    (f64.mul (local.get 0) (f64.const 0.5)))
+  (func (export "run") (param i32) (result f64)
+    (local f64 f64 f64 f64 f64 f64 f64 f64 f64 f64)
+    (local.set 1 (f64.const 1)) (local.set 2 (f64.const 2)) (local.set 3 (f64.const 3))
+    (local.set 4 (f64.const 4)) (local.set 5 (f64.const 5)) (local.set 6 (f64.const 6))
+    (local.set 7 (f64.const 7)) (local.set 8 (f64.const 8)) (local.set 9 (f64.const 9))
+    (loop $l
+      (local.set 10 (f64.add (f64.add (f64.add (f64.mul (local.get 1) (local.get 2))
+                                               (f64.mul (local.get 3) (local.get 4)))
+                                      (f64.add (f64.mul (local.get 5) (local.get 6))
+                                               (f64.mul (local.get 7) (f64.sub (local.get 8) (local.get 9)))))
+                             (f64.add (f64.add (f64.sqrt (f64.abs (local.get 1))) (f64.neg (local.get 2)))
+                                      (f64.add (f64.min (local.get 3) (local.get 4))
+                                               (f64.max (local.get 5) (f64.abs (local.get 6)))))))
+      (local.set 1 (f64.add (local.get 1) (call $half (local.get 10))))
+      (memory.fill (i32.const 0) (i32.const 1) (i32.const 100))
+      (memory.copy (i32.const 200) (i32.const 0) (i32.const 100))
+      (local.set 2 (f64.add (local.get 2) (local.get 1))) (local.set 3 (f64.sub (local.get 3) (local.get 2)))
+      (local.set 4 (f64.mul (local.get 4) (f64.const 1.5))) (local.set 5 (f64.add (local.get 5) (local.get 9)))
+      (local.set 6 (f64.neg (local.get 6))) (local.set 7 (f64.add (local.get 7) (local.get 3)))
+      (local.set 8 (f64.mul (local.get 8) (local.get 8))) (local.set 9 (f64.add (local.get 9) (f64.const 0.25)))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (f64.add (f64.add (f64.add (local.get 1) (local.get 2)) (f64.add (local.get 3) (local.get 4)))
+             (f64.add (f64.add (local.get 5) (local.get 6))
+                      (f64.add (f64.add (local.get 7) (local.get 8)) (f64.add (local.get 9) (local.get 10))))))
+)"""
+
+
+def test_nine_float_pins_survive_spills_calls_and_bulk_stubs():
+    instance = Store().instantiate(load_bytes(FLOAT_PINS.encode(), "float_pins.wat"), {})
+    v = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 0.0]
+    for _ in range(3):
+        v[10] = ((v[1] * v[2] + v[3] * v[4]) + (v[5] * v[6] + v[7] * (v[8] - v[9]))) + (
+            (math.sqrt(abs(v[1])) + -v[2]) + (min(v[3], v[4]) + max(v[5], abs(v[6]))))
+        v[1] += v[10] * 0.5
+        v[2] += v[1]
+        v[3] -= v[2]
+        v[4] *= 1.5
+        v[5] += v[9]
+        v[6] = -v[6]
+        v[7] += v[3]
+        v[8] *= v[8]
+        v[9] += 0.25
+    expected = ((v[1] + v[2]) + (v[3] + v[4])) + ((v[5] + v[6]) + ((v[7] + v[8]) + (v[9] + v[10])))
+    assert instance.invoke("run", [3]) == [f64_bits(expected)]

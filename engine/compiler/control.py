@@ -13,7 +13,7 @@ from .x86 import AE, R12, R13, RAX, RBX, RCX, E, Label, Mem, negate
 # frame slot stays current too: writes go to both). Never claimed by fixed-register code
 # (division, shifts, switching sequences reload them at their landings).
 GPR_PINS = (R12, R13, RBX)
-XMM_PINS = (14, 13, 12, 11, 10, 9, 8)
+XMM_PINS = (14, 13, 12, 11, 10, 9, 8, 7, 6)
 
 # How much more a use counts for pinning in a loop one level deeper.
 LOOP_WEIGHT = 8

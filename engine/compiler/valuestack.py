@@ -377,11 +377,19 @@ class ValueStackCodegen(CodegenCore):
             for key in [key for key in self.checked_ends if key[1] == i]:
                 del self.checked_ends[key]
         self.uncache(i)
+        pin = self.pinned.get(i)
+        if pin is not None and entry[0] != REG:  # into the pin first: one read of the source
+            self.load(entry, pin)
+            entry = (REG, pin, entry[2])
         self.store_entry(self.local_mem(i), entry)
-        if i in self.pinned:
-            self.load(entry, self.pinned[i])
+        if pin is not None and entry[1] != pin:
+            self.load(entry, pin)
 
     def op_local_tee(self):
+        """local.set then local.get: a value's register becomes the local's cached copy, as
+        after local.set, so later reads of the local use it (or its pin) rather than the
+        slot just written; the stack gets a lazy read of the local, which also lets an
+        address read from it skip a bounds check proven for the local."""
         i = self.u32()
         entry = self.stack[-1]
         if entry[0] == LOCAL and entry[1] == i:
@@ -389,10 +397,11 @@ class ValueStackCodegen(CodegenCore):
         self.stack.pop()
         self.materialize_local(i)
         self.write_local(i, entry)
-        if entry[0] == REG:
-            self.push(*entry)
+        if entry[0] == REG and i not in self.pinned:
+            self.cached[i] = entry[1]
         else:
-            self.push(LOCAL, i, entry[2])
+            self.release(entry)
+        self.push(LOCAL, i, entry[2])
 
     def op_global_get(self):
         i = self.u32()
