@@ -87,24 +87,28 @@ class Boundary:
 
 
 def _variables(decorated: Frame, kind: str):
-    """The frame's arguments or locals through gdb's own FrameVars, remembering per
-    function when there are none. Inlined copies of a function can differ, so only whole
-    functions are remembered (not inlined or tail-called ones)."""
+    """The frame's arguments or locals through gdb's own FrameVars. A whole function's
+    arguments are the same symbols in every frame of it (gdb reads their values per frame),
+    so they are looked up once per function; inlined copies can differ, and locals depend
+    on the lexical block at the pc, so those are looked up every time."""
     if decorated.key is None:
         return None
-    remember = decorated.kind == gdb.NORMAL_FRAME
-    if remember and _EMPTY.get((decorated.key, kind)):
-        return None
     variables = FrameVars(decorated.frame)
-    found = variables.fetch_frame_args() if kind == "args" else variables.fetch_frame_locals()
-    if remember:
-        _EMPTY[(decorated.key, kind)] = not found
-    return found or None
+    if kind == "locals":
+        return variables.fetch_frame_locals() or None
+    remember = decorated.kind == gdb.NORMAL_FRAME
+    found = _ARGUMENTS.get(decorated.key, _UNKNOWN) if remember else _UNKNOWN
+    if found is _UNKNOWN or (found and not found[0].sym.is_valid()):  # its objfile went away
+        found = variables.fetch_frame_args() or None
+        if remember:
+            _ARGUMENTS[decorated.key] = found
+    return found
 
 
-# ((file, function), "args" | "locals") -> it has none: most Wasm functions have none, and
-# asking gdb for each frame is the slowest part of printing it.
-_EMPTY: dict[tuple, bool] = {}
+# (file, function) -> its arguments as gdb's FrameVars gives them, None for none: asking gdb
+# for each frame is the slowest part of printing it.
+_ARGUMENTS: dict[tuple, list | None] = {}
+_UNKNOWN = object()
 
 
 def decorate(decorator):
@@ -123,7 +127,7 @@ def decorate(decorator):
     sal = frame.find_sal()
     has_debug_info = kind not in (gdb.DUMMY_FRAME, gdb.SIGTRAMP_FRAME) and sal.symtab is not None
     key = (sal.symtab.filename, name) if has_debug_info else None
-    known_empty = kind == gdb.NORMAL_FRAME and _EMPTY.get((key, "args"))
+    known_empty = kind == gdb.NORMAL_FRAME and _ARGUMENTS.get(key, _UNKNOWN) is None
     cls = Frame if key is None or known_empty else WithArguments
     return cls(frame, kind, name, sal, key)
 
