@@ -111,9 +111,8 @@ _ARGUMENTS: dict[tuple, list | None] = {}
 _UNKNOWN = object()
 
 
-def decorate(decorator):
-    """Our decorator for the frame under gdb's default one."""
-    frame = decorator.inferior_frame()
+def decorate(frame):
+    """Our decorator for a frame."""
     kind = frame.type()
     name = frame.name()
     # A start stub is a signal frame, except at the end of a grafted chain (selection.py).
@@ -144,8 +143,29 @@ class ContinuationBoundaries:
 
     def filter(self, frames):
         if selection.window is None and selection.graft() is None:
-            return map(decorate, frames)
+            if _only_filter():
+                return walk_from(frames)
+            return (decorate(decorator.inferior_frame()) for decorator in frames)
         return selected_frames(frames)
+
+
+def walk_from(frames):
+    """The frames from the first gdb gives, walked here: gdb's own iterator wraps each one
+    in a default decorator first, which costs a long `bt` a good part of its time. Only
+    when no other frame filter runs before this one (its decorators would be lost)."""
+    first = next(frames, None)
+    frame = first.inferior_frame() if first is not None else None
+    while frame is not None:
+        yield decorate(frame)
+        frame = frame.older()
+
+
+def _only_filter() -> bool:
+    """Whether this is the only enabled frame filter, in gdb, the program space or an
+    objfile."""
+    registries = [gdb.frame_filters, gdb.current_progspace().frame_filters]
+    registries += [objfile.frame_filters for objfile in gdb.objfiles()]
+    return sum(f.enabled for registry in registries for f in registry.values()) == 1
 
 
 def selected_frames(frames):
@@ -163,7 +183,7 @@ def selected_frames(frames):
             yield Boundary(frame, f"── selected: continuation {graft.label} ({graft.state}); "
                                   f"the thread is in {frame.name() or '??'}")
         else:
-            yield decorate(decorator)
+            yield decorate(frame)
 
 
 def boundary_text(frame) -> str | None:

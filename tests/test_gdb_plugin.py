@@ -210,6 +210,12 @@ def test_live_session_and_its_core_file(require_tool, tmp_path, offsets, mode):
                 assert BOUNDARY.search(mine), (mine, theirs)
             else:
                 assert mine == theirs.replace(" () from /", " () at /"), (mine, theirs)
+        # With another frame filter before ours, we decorate what it passes on instead of
+        # walking the frames ourselves: the same lines.
+        gdb.python("gdb.frame_filters['other'] = type('Other', (), {'name': 'other', "
+                   "'priority': 200, 'enabled': True, 'filter': lambda self, frames: frames})()")
+        assert gdb.cli("bt").lines == ours
+        gdb.cli("disable frame-filter global other")
         gdb.cli(f"gcore {core}")
         # A running continuation's frames are the thread's own: `finish` works there.
         gdb.cli("continuation 5")
