@@ -16,6 +16,21 @@ from .x86 import (AE, NE, R8, R9, R10, R11, R14, R15, RAX, RBP, RBX, RCX, RDI, R
                   A, E, Label, Mem)
 
 
+def emit_copy_words(a, src: int, dst: int, field: int, count: int, temp: int):
+    """Copy the `count` (a register, counted down to 0) words at `field` of record `src` to
+    record `dst`, last first. A plain loop: `rep movsq` costs more than a whole switch for
+    the few words involved."""
+    copy, copied = Label(), Label()
+    a.bind(copy)
+    a.test(64, count, count)
+    a.jcc(E, copied)
+    a.alu_imm("sub", 64, count, 1)
+    a.mov(64, temp, Mem(src, field, count, 8))
+    a.mov(64, Mem(dst, field, count, 8), temp)
+    a.jmp(copy)
+    a.bind(copied)
+
+
 class SwitchingCodegen(CodegenCore):
     """FunctionCompiler's stack-switching and exception instructions (a mixin)."""
 
@@ -200,15 +215,7 @@ class SwitchingCodegen(CodegenCore):
         for offset in (L.CR_FUNC, L.CR_NARGS, L.CR_NRESULTS, L.CR_ID, L.CR_NBOUND):
             a.mov(64, R8, Mem(RCX, offset))
             a.mov(64, Mem(RDX, offset), R8)
-        copy, copied = Label(), Label()  # the values cont.bind bound (r8 of them)
-        a.bind(copy)
-        a.test(64, R8, R8)
-        a.jcc(E, copied)
-        a.alu_imm("sub", 64, R8, 1)
-        a.mov(64, R9, Mem(RCX, L.CR_BOUND, R8, 8))
-        a.mov(64, Mem(RDX, L.CR_BOUND, R8, 8), R9)
-        a.jmp(copy)
-        a.bind(copied)
+        emit_copy_words(a, RCX, RDX, L.CR_BOUND, R8, R9)  # the values cont.bind bound
         a.lea(R8, Mem(RDX, L.BASE_FRAME_RBP))
         a.mov(64, Mem(RDX, L.CR_SP), R8)
         a.mov(64, Mem(RDX, L.CR_FP), R8)
@@ -420,19 +427,9 @@ class SwitchingCodegen(CodegenCore):
         for off in (L.BASE_FRAME_RBP, L.BASE_FRAME_RETURN):
             a.mov(64, R9, Mem(RCX, off))
             a.mov(64, Mem(RBX, off), R9)
-        # Copy the handler list with a plain loop: `rep movsq` costs more than a whole
-        # switch for the few words involved.
         a.mov(64, R9, Mem(RCX, L.CR_HANDLER_COUNT))
         a.mov(64, Mem(RBX, L.CR_HANDLER_COUNT), R9)
-        copy, copied = Label(), Label()
-        a.bind(copy)
-        a.test(64, R9, R9)
-        a.jcc(E, copied)
-        a.alu_imm("sub", 64, R9, 1)
-        a.mov(64, R10, Mem(RCX, L.CR_HANDLERS, R9, 8))
-        a.mov(64, Mem(RBX, L.CR_HANDLERS, R9, 8), R10)
-        a.jmp(copy)
-        a.bind(copied)
+        emit_copy_words(a, RCX, RBX, L.CR_HANDLERS, R9, R10)
         self.merge_bound_values(RBX, n)
         a.mov(64, RDI, Mem(RAX, L.RT_CURRENT))
         a.mov(64, R10, Mem(RBX, L.CR_TOP))
