@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import missing_tool
 from debuggee import kernel_core, spinning
 from gdbmi import GdbSession
 from test_gdb_plugin import wasm_offsets
@@ -133,7 +134,7 @@ def test_attached_then_a_kernel_core(require_tool, tmp_path, lines):
 def gcore_core(tmp_path_factory) -> Path:
     """A core of the spinning process, written by gdb's `gcore`."""
     if shutil.which("gdb") is None:
-        pytest.skip("gdb is not installed")  # the tests using it call require_tool first
+        missing_tool("gdb is not installed")
     core = tmp_path_factory.mktemp("cores") / "spin.core"
     process = spinning(MODULE, "spin")
     try:

@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import pytest
+from conftest import missing_tool
 
 from stackstitch.engine.compiler.x86 import (AE, B, E, GE, L, NE, RBP, RSP, R12, R13, Assembler, Label, Mem,
                                              Rip, negate)
 
-capstone = pytest.importorskip("capstone")
+try:
+    import capstone
+except ImportError:
+    missing_tool("capstone is not installed (the test extra)")
 
 DISASM = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
 
