@@ -28,14 +28,19 @@ class CallsCodegen(CodegenCore):
         del self.stack[h - n:]
         self.spill_regs()
 
-    def finish_call(self, ft: FuncType):
-        """After any call, our vmctx and memory base go back into r15 and r14: even a
-        callee of this instance may have left another's, if it tail-called an import, a
-        table entry or a function reference (that callee returns straight to us)."""
+    def restore_after_call(self):
+        """After any call out (or a switch back in), our vmctx and memory base go back into
+        r15 and r14: even a callee of this instance may have left another's, if it
+        tail-called an import, a table entry or a function reference (that callee returns
+        straight to us). Loop-pinned locals are reloaded too."""
         a = self.asm
         a.mov(64, R15, Mem(RBP, -8))
         a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
         self.reload_pins()
+
+    def finish_call(self, ft: FuncType):
+        a = self.asm
+        self.restore_after_call()
         results = [simple_type(t) for t in ft.results]
         if len(results) == 1:
             ty = results[0]
@@ -186,9 +191,7 @@ class CallsCodegen(CodegenCore):
         self.spill_regs()
         a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(builtin)))
         self.call_funcref_in(SCRATCH)
-        a.mov(64, R15, Mem(RBP, -8))
-        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
-        self.reload_pins()
+        self.restore_after_call()
         if result is not None:
             reg = self.alloc(False)
             a.mov(width(result), reg, Mem(RSP, 0))

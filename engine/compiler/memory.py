@@ -11,7 +11,7 @@ from .. import layout as L
 from .bulkstubs import BULK_CLOBBERS
 from .common import (B_TABLE_RESERVE, CONST, LOCAL, REG, SCRATCH, CodegenCore, CompileError, is_float,
                      width)
-from .x86 import AE, NE, R14, R15, RAX, RBP, RCX, RDI, RDX, RSI, RSP, A, B, E, Label, Mem
+from .x86 import AE, NE, R14, R15, RAX, RCX, RDI, RDX, RSI, RSP, A, B, E, Label, Mem
 
 MASK64 = (1 << 64) - 1
 
@@ -398,9 +398,7 @@ class MemoryCodegen(CodegenCore):
         a.mov(64, Mem(RSP, 24), RCX)
         a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_TABLE_RESERVE)))
         self.call_funcref_in(SCRATCH)
-        a.mov(64, R15, Mem(RBP, -8))
-        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
-        self.reload_pins()
+        self.restore_after_call()
         a.mov(64, RAX, Mem(RSP, 16))
         a.mov(64, RCX, Mem(RSP, 24))
         a.alu_imm("cmp", 64, Mem(RSP, 0), 0)

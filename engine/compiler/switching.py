@@ -12,7 +12,7 @@ from ..frontend.types import FuncType
 from .common import (B_CONT_ATTACH, B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF, CONST, SCRATCH, SLOT,
                      CodegenCore, CompileError, TryRegion, simple_type)
 from .tracing import emit_trace_event, emit_trace_word
-from .x86 import (AE, NE, R8, R9, R10, R11, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
+from .x86 import (AE, NE, R8, R9, R10, R11, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
                   A, E, Label, Mem)
 
 
@@ -130,9 +130,7 @@ class SwitchingCodegen(CodegenCore):
         """Code after a switch (or an exception) arrives here: restore the registers this
         function relies on (vmctx, memory base, loop-pinned locals) and rax: runtime."""
         a = self.asm
-        a.mov(64, R15, Mem(RBP, -8))
-        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
-        self.reload_pins()
+        self.restore_after_call()
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
 
     def op_cont_new(self):
@@ -175,9 +173,7 @@ class SwitchingCodegen(CodegenCore):
         a.mov(64, Mem(RSP, 8), RDX)
         a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_CONT_NEW)))
         self.call_funcref_in(SCRATCH)
-        a.mov(64, R15, Mem(RBP, -8))
-        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
-        self.reload_pins()
+        self.restore_after_call()
         a.mov(64, R9, Mem(RSP, 0))
         a.bind(done)
         self.events.append((a.pos, L.EVENT_CONT_NEW))
