@@ -80,6 +80,12 @@ class UsageError(Exception):
 
 def run_command(run_args: list[str], gdb_args: list[str], catch_traps: bool) -> list[str]:
     """gdb's arguments for `stackstitch run RUN_ARGS` under it."""
+    return [*plugin_args(catch_traps), *gdb_args, "--args", *debuggee(run_args)]
+
+
+def debuggee(run_args: list[str]) -> list[str]:
+    """The command line of `stackstitch run RUN_ARGS`, checked before a debugger starts:
+    UsageError for wrong arguments, ValueError for a module file that is not there."""
     if not run_args:
         raise UsageError("missing MODULE")
     try:
@@ -88,8 +94,7 @@ def run_command(run_args: list[str], gdb_args: list[str], catch_traps: bool) -> 
         raise UsageError(str(e)) from None
     if not module.is_file():
         raise ValueError(f"no such module file: {module}")
-    return [*plugin_args(catch_traps), *gdb_args,
-            "--args", sys.executable, "-m", "stackstitch.engine.cli", "run", *run_args]
+    return [sys.executable, "-m", "stackstitch.engine.cli", "run", *run_args]
 
 
 def target_command(own_args: list[str], gdb_args: list[str], catch_traps: bool) -> list[str]:

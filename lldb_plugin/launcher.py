@@ -18,8 +18,7 @@ import sys
 from pathlib import Path
 
 from stackstitch.gdb_plugin.corefile import CoreError, core_executable
-from stackstitch.engine.options import parse_run_arguments
-from stackstitch.gdb_plugin.launcher import run_gdb
+from stackstitch.gdb_plugin.launcher import UsageError, debuggee, run_gdb
 
 EXIT_ERROR, EXIT_USAGE = 1, 2
 
@@ -68,10 +67,6 @@ def main(argv: list[str]) -> int:
     return run_gdb([lldb, *plugin_args(), *lldb_args, *target], environment)
 
 
-class UsageError(Exception):
-    """The command line is wrong (exit status 2)."""
-
-
 def target_args(own_args: list[str]) -> list[str]:
     """lldb's arguments naming what to debug."""
     if own_args[:1] == ["--core"]:
@@ -79,15 +74,7 @@ def target_args(own_args: list[str]) -> list[str]:
             raise UsageError("--core takes one CORE and nothing else before `--`")
         core = Path(own_args[1])
         return ["-c", str(core), str(core_executable(core))]
-    if not own_args:
-        raise UsageError("missing MODULE")
-    try:
-        module = Path(parse_run_arguments(own_args).module)
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-    if not module.is_file():
-        raise ValueError(f"no such module file: {module}")
-    return ["--", sys.executable, "-m", "stackstitch.engine.cli", "run", *own_args]
+    return ["--", *debuggee(own_args)]
 
 
 def plugin_args() -> list[str]:
