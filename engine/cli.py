@@ -19,6 +19,7 @@ from pathlib import Path
 from .options import COMMANDS, build_parser, command_parser, parse_subcommand
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_TRAP = 0, 1, 2, 70, 134
+EXIT_BROKEN_PIPE = 141  # as a shell reports a program that SIGPIPE ended
 
 
 class UsageError(Exception):
@@ -38,6 +39,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `stackstitch` console script; returns the exit status. Without
     `argv`, main is the program (the process ends when it returns)."""
+    try:
+        return dispatch(argv)
+    except BrokenPipeError:  # `stackstitch ... | head` stopped reading: nothing left to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit's flush
+        return EXIT_BROKEN_PIPE
+
+
+def dispatch(argv: list[str] | None) -> int:
     program = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["perf"]:
@@ -76,6 +85,8 @@ def guarded(command, name: str) -> int:
         return fail(f"error: {e}", EXIT_ERROR)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise
     except Exception as e:  # a bug of ours: one line, no traceback
         return fail(f"internal error: {type(e).__name__}: {one_line(e)}", EXIT_INTERNAL)
 
@@ -152,7 +163,8 @@ def start_and_run(args: argparse.Namespace, store_options: dict | None, finish,
                     for name, path in map(preload_setting, args.preload)]
         if not args.no_gdb_jit:
             from stackstitch.unwind.gdbjit import support_debuggers
-            support_debuggers(store, source_path=lambda _module: args.module)
+            support_debuggers(store, source_path=lambda _module: args.module,
+                              translate_dwarf=args.debug_info or None)
         if args.perf_map or args.jitdump is not None:  # imported only when asked: no cost otherwise
             from stackstitch.perf_map.observers import ProfilingSetupError, observers_from_args
             try:
@@ -192,7 +204,8 @@ def compile_module(args: argparse.Namespace) -> int:
         module = load(args.module, store, cache)
         if not args.no_gdb_jit:
             from stackstitch.unwind.gdbjit import GdbJitRegistrar
-            store.add_code_observer(GdbJitRegistrar(source_path=lambda _module: args.module))
+            store.add_code_observer(GdbJitRegistrar(source_path=lambda _module: args.module,
+                                                    translate_dwarf=args.debug_info or None))
         try:
             compiled, _ = store.compile(module)
         except CompileError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,20 @@ def test_subcommand_help(command):
     proc = stackstitch(command, "--help")
     assert proc.returncode == 0
     assert f"stackstitch {command}" in proc.stdout
+
+
+@pytest.mark.parametrize("argv", [["lldb", "--help"], ["gdb", "--help"], ["run", "--help"],
+                                  ["run", "VALUES", "--invoke", "add", "1", "2"]])
+def test_a_closed_pipe_is_no_traceback(values_wat, argv):
+    """`stackstitch ... | head` once head has gone: no traceback, the status a shell gives a
+    program that SIGPIPE ended, or success if the output was never flushed."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    argv = [str(values_wat) if word == "VALUES" else word for word in argv]
+    proc = subprocess.run([sys.executable, "-m", "stackstitch.engine.cli", *argv], stdout=write_end,
+                          stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write_end)
+    assert proc.stderr == "" and proc.returncode in (0, 141), (proc.returncode, proc.stderr)
 
 
 @pytest.mark.parametrize("argv", [
