@@ -189,6 +189,8 @@ VM_GROW_STUB = 40    # the store's memory.grow, memory.copy and memory.fill stub
 VM_COPY_STUB = 48
 VM_FILL_STUB = 56
 VM_HEADER_SIZE = 64
+# Every Wasm frame saves its instance's vmctx (r15) just below the saved rbp.
+FRAME_VMCTX = -8
 # A host block is a header followed by what the host trampoline copies.
 HB_NPARAMS = VM_HEADER_SIZE  # argument words, copied to RT_HOST_WORDS before the call
 HB_NRESULTS = HB_NPARAMS + 8  # result words, copied back from there after it

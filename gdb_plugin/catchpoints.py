@@ -171,7 +171,7 @@ def memory_size_word(store: StoreView, memory: int) -> int | None:
         frame = gdb.newest_frame()
         if frame.name() == TRAP_STUB:  # the stub has a frame of its own: its caller trapped
             frame = frame.older()
-        vmctx = store.reader.word(int(frame.read_register("rbp")) - 8)
+        vmctx = store.reader.word(int(frame.read_register("rbp")) + L.FRAME_VMCTX)
     except (gdb.error, *READ_ERRORS):
         return None
     instance = next((i for i in store.instances if i.vmctx == vmctx), None)

@@ -119,7 +119,7 @@ def graft_of(c: Continuation) -> Graft:
     """The graft showing suspended continuation `c` on the selected thread."""
     store = c.store
     pc, fp, sp = store.saved_registers(c.resume_record)
-    vmctx = store.reader.word(fp - 8)  # every Wasm frame keeps its instance there
+    vmctx = store.reader.word(fp + L.FRAME_VMCTX)
     return Graft(gdb.selected_thread().global_num, c.label, c.state, pc, fp, sp, vmctx,
                  store.reader.word(vmctx + L.VM_MEM_BASE), c.resume_record, c.record,
                  store.start_return)

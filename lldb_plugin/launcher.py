@@ -33,6 +33,8 @@ plugin loaded and lldb's GDB JIT loader on, so Wasm functions have names and lin
                                     the thread's backtrace with a line at every switch
   continuation select ID            select a running continuation's innermost frame
   continuation apply all [COMMAND]  the same for every continuation (default: bt)
+  p EXPR, print EXPR                follow C pointers into linear memory (p *n, p n->next->v);
+                                    what is not a variable path goes to `expression`
 LLDB_ARGS pass through, e.g. -- --batch -o 'breakpoint set -n leaf' -o run -o 'continuation bt'
 By hand: PYTHONPATH=LLDB_PYTHON lldb -O 'settings set plugin.jit-loader.gdb.enable on'
 -O 'command script import PLUGIN' -- PYTHON -m stackstitch.engine.cli run MODULE ...

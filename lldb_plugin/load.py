@@ -1,6 +1,7 @@
 """Entry point lldb imports (`command script import .../lldb_plugin/load.py`): makes the
 project's pure-Python modules importable as `stackstitch.*` in lldb's own Python, as
-gdb_plugin/load.py does for gdb, then adds the `continuation` command."""
+gdb_plugin/load.py does for gdb, then adds the `continuation` command and the `p`/`print`
+that follow Wasm pointers (wasmprint.py)."""
 
 import os
 import sys
@@ -21,7 +22,11 @@ def _install_package():
 _install_package()
 
 from stackstitch.lldb_plugin.commands import ContinuationCommand  # noqa: E402,F401
+from stackstitch.lldb_plugin.wasmprint import print_command  # noqa: E402,F401
 
 
 def __lldb_init_module(debugger, internal_dict):
     debugger.HandleCommand(f"command script add -c {__name__}.ContinuationCommand continuation")
+    for alias in ("p", "print"):  # lldb's aliases of `expression --`, taken over
+        debugger.HandleCommand(f"command unalias {alias}")
+        debugger.HandleCommand(f"command script add -f {__name__}.print_command {alias}")

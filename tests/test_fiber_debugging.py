@@ -13,8 +13,9 @@ import re
 import pytest
 
 from conftest import FIBER_C_SOURCE as C_SOURCE, FIBER_PRIMITIVES
-from sourcedebug import (check_frames, gdb_session, lldb_section, lldb_variables, printed_values, run_lldb,
-                         source_line)
+from sourcedebug import (check_frames, elements, gdb_session, lldb_section, lldb_variables, printed_values,
+                         run_lldb, source_line)
+from stackstitch.lldb_plugin.launcher import plugin_loader
 
 PRELOAD = ("--preload", f"env={FIBER_PRIMITIVES}")
 DEPTH = 16  # checkpoint, walk ... main, __main_void, _start: what the tests read of a backtrace
@@ -158,3 +159,33 @@ def test_lldb_three_fibers_deep(require_tool, fiber_programs):
         "value": printed["scale", "value"]}, output
     main = lldb_variables(output, "frame variable", 2)
     assert main["summer"] == printed["main", "summer"] and main["sum"] == printed["main", "sum"], output
+
+
+def lldb_fields(output: str, command: str) -> dict[str, int]:
+    """The `name = value` lines lldb printed for `command`, values as integers."""
+    return {name: int(value, 0) for name, value in re.findall(r"^\s*(\w+) = (\S+)$", lldb_section(output, command), re.M)}
+
+
+def test_lldb_prints_through_wasm_pointers(require_tool, fiber_programs):
+    """With the plugin, lldb's `p` follows C pointers into linear memory, as gdb does
+    through DW_AT_data_location (which lldb 14 ignores)."""
+    output = run_lldb(require_tool, fiber_programs["O0"],
+                      [f"command script import {plugin_loader()}", "breakpoint set --name checkpoint", "run",
+                       "frame select 1", "p *n", "p n->next->v", "p list->next->next->v", "p (*n).next",
+                       "p count + 1", "frame select 5", "p st->factor", "frame select 9", "p *st",
+                       "frame select 1", "p n[100000000]"],
+                      options=PRELOAD)
+    printed = printed_values(output)
+    walk_n = dict(zip(("v", "next"), (int(part, 0) for part in elements(printed["walk", "*n"]))))
+    assert lldb_fields(output, "p *n") == walk_n, output
+    assert "(int) n->next->v = 22" in lldb_section(output, "p n->next->v"), output
+    assert "(int) list->next->next->v = 33" in lldb_section(output, "p list->next->next->v"), output
+    assert int(lldb_section(output, "p (*n).next").split(" = ")[1], 0) == walk_n["next"], output
+    assert f"(int) $0 = {int(printed['walk', 'count']) + 1}" in lldb_section(output, "p count + 1"), output
+    assert "(int) st->factor = 10" in lldb_section(output, "p st->factor"), output
+    scaler = dict(zip(("name", "source", "factor"), (int(part.split()[0], 0)
+                                                      for part in elements(printed["main", "scaler"]))))
+    assert dict(re.findall(r"(\w+) = (\w+)", lldb_section(output, "p *st"))) == {
+        name: f"0x{value:016x}" if name == "name" else str(value) for name, value in scaler.items()}, output
+    assert re.search(r"error: n\[100000000\]: Wasm address 0x[0-9a-f]+ is outside linear memory",
+                     lldb_section(output, "p n[100000000]")), output

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 
 from elftools.dwarf.dwarf_expr import DWARFExprParser
 
-from stackstitch.engine.layout import VM_MEM_BASE
+from stackstitch.engine.layout import FRAME_VMCTX, VM_MEM_BASE
 
 from .dwarf import const, minus, plus, plus_uconst, sleb128, uleb128, Expression
 
 # The frame layout of generated code (engine/DESIGN.md), from the CFA = rbp + 16.
-CFA_TO_VMCTX = -24  # [rbp-8]
+CFA_TO_VMCTX = FRAME_VMCTX - 16  # the CFA is rbp + 16
 
 
 def cfa_to_slot(local: int, nparams: int) -> int:
