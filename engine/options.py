@@ -185,6 +185,11 @@ def add_run_options(run: argparse.ArgumentParser) -> None:
     run.add_argument("--no-gdb-jit", action="store_true",
                      help="do not register JIT code with debuggers (GDB JIT interface) nor "
                           "publish the debug root the gdb plugin reads; both are on by default")
+    run.add_argument("--debug-info", action="store_true",
+                     help="give debuggers the module's source-level info (its DWARF translated, "
+                          "or a .wat file's lines) even if none traces the process as it "
+                          "starts, for one that attaches later; about 2 s per MB of DWARF, "
+                          "once (the result is cached). Under a debugger this is automatic")
     run.add_argument("--perf-map", action="store_true",
                      help="write /tmp/perf-<pid>.map naming the JIT code for perf")
     run.add_argument("--jitdump", nargs="?", const=".", metavar="DIR",

@@ -18,14 +18,14 @@ import pytest
 CORE_PATTERN = Path("/proc/sys/kernel/core_pattern")
 
 
-def spinning(module: Path, export: str, cwd: Path | None = None) -> subprocess.Popen:
-    """`stackstitch run MODULE --invoke EXPORT`, once it has printed "ready" (the export
-    loops afterwards); it may dump core."""
+def spinning(module: Path, export: str, cwd: Path | None = None, options: tuple[str, ...] = ()) -> subprocess.Popen:
+    """`stackstitch run MODULE --invoke EXPORT [OPTIONS]`, once it has printed "ready" (the
+    export loops afterwards); it may dump core."""
     def allow_cores():
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
     process = subprocess.Popen([sys.executable, "-m", "stackstitch.engine.cli", "run", str(module),
-                                "--invoke", export], cwd=cwd, stdout=subprocess.PIPE,
+                                "--invoke", export, *options], cwd=cwd, stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, preexec_fn=allow_cores)
     line = process.stdout.readline()
     if line != "ready\n":
@@ -34,8 +34,9 @@ def spinning(module: Path, export: str, cwd: Path | None = None) -> subprocess.P
     return process
 
 
-def kernel_core(module: Path, export: str, directory: Path) -> Path:
-    """The core file the kernel writes for `spinning(module, export)` killed by SIGABRT.
+def kernel_core(module: Path, export: str, directory: Path, options: tuple[str, ...] = ()) -> Path:
+    """The core file the kernel writes for `spinning(module, export, options=options)`
+    killed by SIGABRT.
 
     Cores handed to a helper program (a core_pattern starting with `|`) are redirected to
     `directory` for the test, which needs root, and put back afterwards; the test skips,
@@ -50,7 +51,7 @@ def kernel_core(module: Path, export: str, directory: Path) -> Path:
             pytest.skip(f"the kernel hands cores to {original!r} and kernel.core_pattern cannot "
                         f"be changed here ({e.strerror}): no core file to test with")
     try:
-        process = spinning(module, export, cwd=directory)
+        process = spinning(module, export, cwd=directory, options=options)
         os.kill(process.pid, signal.SIGABRT)
         process.wait(timeout=60)
         assert process.returncode == -signal.SIGABRT, process.returncode

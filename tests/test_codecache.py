@@ -304,6 +304,20 @@ def test_compile_fills_the_cache_for_run(tmp_path, features):
     assert entries(tmp_path) == [entry] and entry.stat().st_mtime_ns == written
 
 
+def test_an_object_with_source_level_info_serves_later_plain_runs(tmp_path):
+    """`compile --debug-info` caches the object with the WAT lines; runs without a debugger
+    register it as it is (a debugger attaching later sees the lines), and do not replace
+    it by one with Wasm offsets."""
+    module = DATA / "traps" / "div_by_zero.wat"
+    assert stackstitch(tmp_path, "compile", module, "--debug-info").returncode == 0
+    [payload] = entries(tmp_path, ".gdb-jit-object.payload")
+    made = payload.read_bytes()
+    assert f"{module}\0dwarf".encode() in made and b".debug_line" in made
+    assert stackstitch(tmp_path, "run", module, "--invoke", "main").returncode == 134
+    assert stackstitch(tmp_path, "compile", module).returncode == 0
+    assert payload.read_bytes() == made
+
+
 @pytest.mark.parametrize("args, status, message", [
     (["--no-cache"], 2, "--no-cache"),
     (["--switching=other"], 2, "invalid choice"),

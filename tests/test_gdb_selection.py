@@ -115,17 +115,19 @@ def test_live_and_in_a_gcore_core(require_tool, tmp_path, lines, mode):
 
 
 def test_attached_then_a_kernel_core(require_tool, tmp_path, lines):
-    """`stackstitch gdb --attach PID` on the spinning process; then the core the kernel
-    writes when it is killed with SIGABRT, opened with `stackstitch gdb --core`."""
+    """`stackstitch gdb --attach PID` on the spinning process, started with --debug-info:
+    WAT lines, as if traced from the start. Then the core the kernel writes when a process
+    started without it is killed with SIGABRT, opened with `stackstitch gdb --core`: Wasm
+    offsets. (--no-cache: an object cached by another test would bring its lines.)"""
     require_tool("gdb")
-    process = spinning(MODULE, "spin")
+    process = spinning(MODULE, "spin", options=("--debug-info", "--no-cache"))
     try:
         with launcher("--attach", str(process.pid)) as gdb:
-            check_session(outputs(gdb), True, lines["untraced"])
+            check_session(outputs(gdb), True, lines["traced"])
     finally:
         process.kill()
         process.wait()
-    core = kernel_core(MODULE, "spin", tmp_path)
+    core = kernel_core(MODULE, "spin", tmp_path, options=("--no-cache",))
     with launcher("--core", str(core)) as gdb:
         check_session(outputs(gdb), True, lines["untraced"])
 

@@ -100,7 +100,9 @@ class GdbJitRegistrar:
     Translating a module's own DWARF costs about 2 s per MB of it, so by default it is done
     only when a debugger traces the process as the module is registered (gdb or lldb
     started it, or attached before): `translate_dwarf` True or False decides instead.
-    Without it, the object carries Wasm-level info (`wasmlevel`).
+    Without it, the object carries Wasm-level info (`wasmlevel`), unless the code cache
+    holds one made with translation (by an earlier run under a debugger, or with
+    `--debug-info`).
     """
 
     def __init__(self, source_path: Callable[[object], str] | None = None, translate_dwarf: bool | None = None):
@@ -166,15 +168,17 @@ class GdbJitRegistrar:
                               len(offsets)) + settings + offsets.tobytes() + image)
 
     def load_payload(self, module, compiled, region, payload: bytes) -> bool:
-        """Register a cached object, if this code made it with these settings."""
+        """Register a cached object, if this code made it with these settings; an object
+        with translated DWARF serves a run that would not translate too (it only adds)."""
         if len(payload) < _PAYLOAD.size:
             return False
         version, address, size, settings_length, count = _PAYLOAD.unpack_from(payload)
         at = _PAYLOAD.size + settings_length
         settings = payload[_PAYLOAD.size:at]
-        translate = self._translating()
-        expected = self._object_settings(module, translate)
-        if (version, size, settings) != (_payload_version(), region.size, expected):
+        usable = {self._object_settings(module, True)}
+        if not self._translating():
+            usable.add(self._object_settings(module, False))
+        if (version, size) != (_payload_version(), region.size) or settings not in usable:
             return False
         offsets = array("Q")
         offsets.frombytes(payload[at:at + 8 * count])
@@ -220,10 +224,11 @@ def _default_source_path(module) -> str:
     return f"{module.name or 'wasm-module'}.wasm"
 
 
-def support_debuggers(store, source_path: Callable[[object], str] | None = None) -> GdbJitRegistrar:
+def support_debuggers(store, source_path: Callable[[object], str] | None = None,
+                      translate_dwarf: bool | None = None) -> GdbJitRegistrar:
     """Everything `stackstitch run` does for debuggers: register the store's code with gdb
     and lldb, and publish its debug root (for the gdb plugin) through the shim."""
-    registrar = GdbJitRegistrar(source_path)
+    registrar = GdbJitRegistrar(source_path, translate_dwarf)
     store.add_code_observer(registrar)
     store.publish_debug_root(jit_interface().debug_root)
     return registrar
