@@ -7,15 +7,17 @@ and a `suspend` and off a continuation's end, `until` and `advance` across a res
 breakpoints by file:line set before the module is compiled (and hit on every iteration of a
 loop). With the plugin: `finish` in a
 continuation's outermost function stops in the resumer, and a step off the end of the Wasm
-program does not stay in the engine's entry trampoline.
+program does not stay in the engine's entry trampoline. lldb alone: `next` over a resume
+and a suspend.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from conftest import FIBER_C_SOURCE as C_SOURCE, FIBER_PRIMITIVES as WAT
-from sourcedebug import gdb_session, printed_values, source_line
+from sourcedebug import gdb_session, printed_values, run_lldb, source_line
 
 PRELOAD = ("--preload", f"env={WAT}")
 
@@ -151,3 +153,19 @@ def test_plugin_finishes_into_the_resumer_and_steps_off_the_program_end(require_
         assert stop == ("exited-normally",), stop
     finally:
         session.close()
+
+
+def test_lldb_nexts_across_resume_and_suspend(require_tool, fiber_programs):
+    """Plain lldb: `next` over scale's resume stops on its next line once walk has yielded;
+    `next` over its suspend once total has resumed it again."""
+    resume, suspend = c_line("scale resumes walk"), c_line("fiber_yield(value * st->factor)")
+    loop = max(n for n, text in enumerate(C_SOURCE.read_text().splitlines(), 1) if "for (;;)" in text and n < resume)
+    output = run_lldb(require_tool, fiber_programs["O0"],
+                      [f"breakpoint set --file {C_SOURCE.name} --line {resume}", "run", "breakpoint delete --force",
+                       "next", "next", "next", "process kill"], options=PRELOAD)
+    steps = output.split("(lldb) next")[1:]
+    stops = [re.search(r"frame #0: .*`(\w+)\(.*\) at ([^:\s]+):(\d+)", step).groups() for step in steps]
+    assert stops == [("scale", C_SOURCE.name, str(resume + 1)), ("scale", C_SOURCE.name, str(suspend)),
+                     ("scale", C_SOURCE.name, str(loop))], output
+    assert "walk: arg=" in output.split("(lldb) breakpoint delete")[1].split("(lldb) next")[1], output
+    assert "total: arg=" in steps[2].split("stop reason")[0], output
