@@ -11,6 +11,9 @@ finishes them:
 * `finish` in a continuation's outermost function returns into the start stub, shown as
   the boundary. A `hook-finish` selects the boundary frame first, so that `finish` runs
   until the resumer continues, and stops there, after its `resume`.
+* `until` and `advance` in a continuation's outermost function stop in the start stub when
+  the function returns first (gdb stops in the caller, which is the stub): the command goes
+  on as `finish` from there, to the resumer.
 * a step, `finish`, `until` or `advance` that leaves the outermost Wasm frame returns into
   the entry trampoline, which has no line info, and gdb stops there. The Wasm call is over:
   the program continues.
@@ -49,17 +52,20 @@ def before_finish() -> None:
 
 
 def after_stop(_event) -> None:
-    """A source-level command that ended in the entry trampoline goes on running."""
+    """A source-level command that ended in the entry trampoline goes on running; one that
+    ended in the start stub goes on to the resumer."""
     global _source_command_running
     if not _source_command_running:
         return
     _source_command_running = False
     try:
-        in_entry_stub = gdb.selected_frame().name() == ENTRY_STUB
+        stub = gdb.selected_frame().name()
     except gdb.error:
         return
-    if in_entry_stub:
+    if stub == ENTRY_STUB:
         gdb.post_event(lambda: gdb.execute("continue"))
+    elif stub == START_STUB:
+        gdb.post_event(lambda: gdb.execute("finish"))
 
 
 def forget(_event) -> None:

@@ -7,14 +7,17 @@ and a `suspend` and off a continuation's end, `until` and `advance` across a res
 breakpoints by file:line set before the module is compiled (and hit on every iteration of a
 loop). With the plugin: `finish` in a
 continuation's outermost function stops in the resumer, and a step off the end of the Wasm
-program does not stay in the engine's entry trampoline. lldb alone: `next` over a resume
-and a suspend.
+program does not stay in the engine's entry trampoline, nor does an `advance` out of a
+continuation stay in its start stub. lldb alone: `next` over a resume and a suspend. gdb
+steps the same in both switching modes.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import pytest
 
 from conftest import FIBER_C_SOURCE as C_SOURCE, FIBER_PRIMITIVES as WAT
 from sourcedebug import gdb_session, printed_values, run_lldb, source_line
@@ -57,8 +60,10 @@ class Stepper:
         assert breakpoint.get("pending") == location, breakpoint  # the module is not compiled yet
 
 
-def test_plain_gdb_steps_across_resume_and_suspend(require_tool, fiber_programs):
-    session = gdb_session(require_tool, fiber_programs["O0"], options=PRELOAD, plugin=False)
+@pytest.mark.parametrize("mode", ("native", "libcall"))
+def test_plain_gdb_steps_across_resume_and_suspend(require_tool, fiber_programs, mode):
+    session = gdb_session(require_tool, fiber_programs["O0"], options=(*PRELOAD, f"--switching={mode}"),
+                          plugin=False)
     gdb = Stepper(session)
     scale_printf, scale_resume = c_line('printf("scale:'), c_line("scale resumes walk")
     try:
@@ -151,6 +156,24 @@ def test_plugin_finishes_into_the_resumer_and_steps_off_the_program_end(require_
                 break
             assert stop[1] is not None, stop  # a source line every time
         assert stop == ("exited-normally",), stop
+    finally:
+        session.close()
+
+
+def test_plugin_advance_out_of_a_continuation_goes_on_to_the_resumer(require_tool, fiber_programs):
+    """`advance` in a continuation's outermost function that returns first: gdb stops in
+    the start stub (its caller); the plugin goes on from there as `finish`, to the resumer."""
+    session = gdb_session(require_tool, fiber_programs["O0"], options=PRELOAD)
+    gdb = Stepper(session)
+    try:
+        gdb.pending_breakpoint(f"{WAT.name}:{wat_line('(call_indirect')}")
+        for command in ("run", "continue", "continue"):  # total's, scale's, then walk's fiber
+            assert gdb.stop(command) == ("fiber_start", WAT.name, wat_line("(call_indirect"))
+        session.payload("-break-delete")
+        main_end = c_line('printf("sum=%d')
+        assert gdb.stop(f"advance {C_SOURCE.name}:{main_end}")[0] == "<signal handler called>"
+        assert gdb.stop(None) == ("fiber_resume", WAT.name, wat_line("(resume $fiber"))
+        assert gdb.caller() == "scale" and gdb.printed()["walk", "count"] == "3"
     finally:
         session.close()
 

@@ -370,6 +370,7 @@ def test_cmov_all_conditions():
 
 def test_fixed_encodings():
     table = [(Assembler.cdq, "cdq", ()), (Assembler.cqo, "cqo", ()), (Assembler.ret, "ret", ()),
+             (Assembler.repz_ret, "repz ret", ()),
              (Assembler.ud2, "ud2", ()), (Assembler.int3, "int3", ()),
              (Assembler.rdtsc, "rdtsc", ()),
              (Assembler.rep_movsq, "rep movsq", ("qword ptr [rdi]", "qword ptr [rsi]")),

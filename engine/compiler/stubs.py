@@ -508,6 +508,7 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     # fiber_return, and its frame of this routine at its saved sp, which pops and returns.
     # Until then rbp stays on this routine's frame on the stack being left. A fresh
     # continuation instead starts at its start stub, with rbp at its base frame.
+    # Signal-marked, as the native switches are, so that `step` goes on through it.
     libcall_at = a.pos
     fiber_return, fresh = Label(), Label()
     libcall_rows = [(a.pos, AT_CALL)]
@@ -527,13 +528,17 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     a.bind(fiber_return)
     a.pop(RBP)
     libcall_rows.append((a.pos, AT_CALL))
-    a.ret()
+    # gdb unwinds a frame stopped on a 0xC3 `ret` in code without a compile unit with its
+    # epilogue unwinder, as a normal frame, and would end a `step` here; `repz ret` keeps
+    # this frame the signal frame that `step` goes on through.
+    a.repz_ret()
     a.bind(fresh)
     libcall_rows.append((a.pos, RBP_FRAME))
     a.mov(64, RBP, Mem(RSI, L.CR_FP))
     libcall_rows.append((a.pos, saved_context_rule("rsi")))
     a.jmp_indirect(Mem(RSI, L.CR_PC))
-    symbols.append(StubSymbol("stackstitch_libcall_switch", libcall_at, a.pos, libcall_rows))
+    symbols.append(StubSymbol("stackstitch_libcall_switch", libcall_at, a.pos, libcall_rows,
+                              signal_frame=True))
 
     read_tsc_at = None
     if tracing:  # for Python: the clock of the events, to calibrate it

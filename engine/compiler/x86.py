@@ -435,6 +435,10 @@ class Assembler:
     def ret(self):
         self.buf.append(0xC3)
 
+    def repz_ret(self):
+        """A `ret` whose first byte is not 0xC3 (see the libcall switch in stubs.py)."""
+        self.buf += b"\xf3\xc3"
+
     def ud2(self):
         self.buf += b"\x0f\x0b"
 
