@@ -1,6 +1,7 @@
 """Source-level debugging across continuations: tests/data/debug/fibers.c, whose fibers
 switch through the stack-switching primitives of fiber.wat (preloaded as `env`), stopped
-three continuations deep, in gdb (with the plugin, and plain) and lldb, at -O0 and -O2.
+three continuations deep, in gdb (with the plugin, and plain) and lldb, at -O0 and -O2;
+and tests/data/debug/fibers.zig, the same primitives under a Zig program, in gdb.
 
 Every frame must show its function, file:line and arguments, in resume-chain order; every
 value shown must be the one the program printed (at -O2: or optimized out).
@@ -8,16 +9,21 @@ value shown must be the one the program printed (at -O2: or optimized out).
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import FIBER_C_SOURCE as C_SOURCE, FIBER_PRIMITIVES
+from conftest import DEBUG_DATA, FIBER_C_SOURCE as C_SOURCE, FIBER_PRIMITIVES, missing_tool
 from sourcedebug import (check_frames, elements, gdb_session, lldb_section, lldb_variables, printed_values,
                          run_lldb, source_line)
 from stackstitch.lldb_plugin.launcher import plugin_loader
 
 PRELOAD = ("--preload", f"env={FIBER_PRIMITIVES}")
+ZIG_SOURCE = DEBUG_DATA / "fibers.zig"
 DEPTH = 16  # checkpoint, walk ... main, __main_void, _start: what the tests read of a backtrace
 
 
@@ -189,3 +195,47 @@ def test_lldb_prints_through_wasm_pointers(require_tool, fiber_programs):
         name: f"0x{value:016x}" if name == "name" else str(value) for name, value in scaler.items()}, output
     assert re.search(r"error: n\[100000000\]: Wasm address 0x[0-9a-f]+ is outside linear memory",
                      lldb_section(output, "p n[100000000]")), output
+
+
+@pytest.fixture(scope="module")
+def zig_fibers(tmp_path_factory) -> Path:
+    """tests/data/debug/fibers.zig, built by the ziglang wheel's own Zig compiler."""
+    if importlib.util.find_spec("ziglang") is None:
+        missing_tool("the ziglang wheel is not installed")
+    out = tmp_path_factory.mktemp("zig")
+    module = out / "fibers.wasm"
+    build = subprocess.run([sys.executable, "-m", "ziglang", "build-exe", str(ZIG_SOURCE), "-target", "wasm32-wasi",
+                            "-O", "Debug", "--import-table", f"-femit-bin={module}"],
+                           cwd=out, capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr
+    return module
+
+
+def test_gdb_debugs_a_zig_fiber_program(require_tool, zig_fibers):
+    """A Zig program at source level: its frames across the continuation boundary, its
+    variables as it printed them, pointers followed, and `next` over its suspend."""
+    yield_line = source_line(ZIG_SOURCE, "// walk yields")
+    session = gdb_session(require_tool, zig_fibers, options=PRELOAD)
+    try:
+        session.payload(f"-break-insert -f {ZIG_SOURCE.name}:{yield_line}")
+        stop = session.run().result["payload"]
+        assert stop["frame"]["func"] == "fibers.walk", stop
+        expected = [("fibers.walk", ZIG_SOURCE.name, yield_line, "arg="),
+                    ("fiber_start", FIBER_PRIMITIVES.name, wat_line("(call_indirect $functions"), "body="), None,
+                    ("fiber_resume", FIBER_PRIMITIVES.name, wat_line("(resume $fiber"), "fiber=0"),
+                    ("fibers.main", ZIG_SOURCE.name, source_line(ZIG_SOURCE, "// main resumes walk"), "")]
+        chain = mi_chain(session)
+        assert matches(chain, expected), "\n".join(map(str, chain))
+        printed = printed_values(session.program_output)
+        assert session.evaluate("count") == printed["walk", "count"] == "1"
+        assert session.evaluate("node->v") == printed["walk", "v"] == "11"
+        assert session.evaluate("list->next->next->v") == "33"
+        assert re.fullmatch(r"\{v = 11, next = 0x[0-9a-f]+\}", session.evaluate("*node"))
+
+        # next over the suspend: main goes on, prints, resumes walk, which stops on its loop
+        stop = session.run("next").result["payload"]
+        assert (stop["frame"]["func"], int(stop["frame"]["line"])) == (
+            "fibers.walk", source_line(ZIG_SOURCE, "while (n) |node|")), stop
+        assert printed_values(session.program_output)["main", "sum"] == "11"
+    finally:
+        session.close()
