@@ -107,7 +107,7 @@ def symbol_offset(info_symbol: str) -> int:
 
 def blind_spot(step: dict) -> bool:
     """An instruction where pc and rbp disagree in any frame-pointer code."""
-    return symbol_offset(step["symbol"]) in (0, 1) or step["asm"].split()[0] in ("ret", "jmp")
+    return symbol_offset(step["symbol"]) in (0, 1) or step["asm"].removeprefix("repz ").split()[0] in ("ret", "jmp")
 
 
 def names_of_code(module_path: Path) -> set[str]:
