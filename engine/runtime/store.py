@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
+from array import array
 from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING
 
@@ -50,15 +51,23 @@ def _mask(ty: str) -> int:
 # ---- external values ----------------------------------------------------------------------
 
 class Func:
-    """A function: defined in an instance, or a host function. `ref` is its record's address."""
+    """A function: defined in an instance, or a host function. `ref` is the address of its
+    record (layout.FR_*) in `records`, an array that may hold other functions' records too
+    (an instance's are one array) and lives as long as the function."""
 
-    def __init__(self, store: "Store", record, functype: FuncType, type_id: int, name: str):
+    def __init__(self, store: "Store", records: ctypes.Array, ref: int, functype: FuncType,
+                 type_id: int, name: str):
         self.store = store
-        self.record = record
-        self.ref = ctypes.addressof(record)
+        self.records = records
+        self.ref = ref
         self.type = functype
         self.type_id = type_id
         self.name = name
+
+    @property
+    def record(self) -> ctypes.Array:
+        """The words of its record (a view, valid while the function lives)."""
+        return (ctypes.c_uint64 * (L.FUNCREF_SIZE // 8)).from_address(self.ref)
 
     def __call__(self, *raw_args: int) -> list[int]:
         return self.store.call(self, list(raw_args))
@@ -207,9 +216,18 @@ class Store:
     def new_global(self, gtype: GlobalType, raw: int) -> Global:
         return Global(gtype, raw)
 
-    def _record(self, code: int, vmctx: int, type_id: int, func_index: int):
-        rec = (ctypes.c_uint64 * 4)(code, vmctx, type_id, func_index)
-        return rec
+    @staticmethod
+    def func_records(codes: list[int], vmctx: int, type_ids: list[int],
+                     indices: list[int]) -> ctypes.Array:
+        """Function records (layout.FR_*) one after another, of functions of one vmctx
+        whose code addresses, canonical type ids and indices are listed in order; filled a
+        column at a time, as an instance can have thousands."""
+        width = L.FUNCREF_SIZE // 8
+        words = array("Q", bytes(8 * width * len(codes)))
+        for at, column in ((L.FR_CODE, codes), (L.FR_VMCTX, [vmctx] * len(codes)),
+                           (L.FR_TYPE_ID, type_ids), (L.FR_FUNC_INDEX, indices)):
+            words[at // 8::width] = array("Q", column)
+        return (ctypes.c_uint64 * max(len(words), 1)).from_buffer_copy(words.tobytes() or bytes(8))
 
     def host_function(self, functype: FuncType, pyfunc, name: str = "host", frame: bool = False) -> Func:
         """Expose a Python callable as a Wasm function (raw values in and out).
@@ -258,8 +276,8 @@ class Store:
         block[L.HB_NPARAMS // 8] = nparams
         block[L.HB_NRESULTS // 8] = nresults
         type_id = self.functype_id(functype)
-        rec = self._record(self.stubs.host_trampoline, ctypes.addressof(block), type_id, 0)
-        func = Func(self, rec, functype, type_id, name)
+        records = self.func_records([self.stubs.host_trampoline], ctypes.addressof(block), [type_id], [0])
+        func = Func(self, records, ctypes.addressof(records), functype, type_id, name)
         func.host_block = block
         func.host_callable = call_from_wasm  # the block holds no reference of its own
         self.funcs_by_ref[func.ref] = func
@@ -436,17 +454,7 @@ class Instance:
             vm[self.vm_layout.memory_record(i) // 8] = mem.record_address
 
         self.compiled, self.code_region = store.compiled(module, self.type_ids, self.vm_layout)
-        base = self.code_region.address
-        first = module.num_imported_funcs
-        for k, cf in enumerate(self.compiled.functions):
-            index = first + k
-            ft = module.types[module.funcs[k]].composite
-            tid = self.type_ids[module.funcs[k]]
-            rec = store._record(base + cf.start, self.vmctx_address, tid, index)
-            func = Func(store, rec, ft, tid, module.func_name(index))
-            func.instance = self
-            self.funcs.append(func)
-            store.funcs_by_ref[func.ref] = func
+        self._add_functions()
         for i, f in enumerate(self.funcs):
             vm[self.vm_layout.func(i) // 8] = f.ref
 
@@ -475,6 +483,22 @@ class Instance:
                                   [d.data for d in module.datas])
         if module.start is not None:
             self.funcs[module.start]()
+
+    def _add_functions(self):
+        """The module's own functions, after the imported ones; their records in one array."""
+        store, module = self.store, self.module
+        base, first = self.code_region.address, module.num_imported_funcs
+        type_indices = module.funcs
+        records = store.func_records([base + f.start for f in self.compiled.functions],
+                                     self.vmctx_address, [self.type_ids[t] for t in type_indices],
+                                     list(range(first, first + len(type_indices))))
+        address = ctypes.addressof(records)
+        for k, t in enumerate(type_indices):
+            func = Func(store, records, address + k * L.FUNCREF_SIZE, module.types[t].composite,
+                        self.type_ids[t], module.func_name(first + k))
+            func.instance = self
+            self.funcs.append(func)
+            store.funcs_by_ref[func.ref] = func
 
     # -- linking --
 
