@@ -28,7 +28,6 @@ from .debugroot import publish as publish_debug_root
 from .errors import Exhaustion, HostExit, LinkError, Trap, WasmException, host_failure
 from .exceptions import Unwind, Unwinder
 from .stackwalk import StoreStacks
-from .tracing import TraceRing
 
 if TYPE_CHECKING:
     from ..codecache import CodeCache
@@ -140,7 +139,10 @@ class Store:
         r[L.RT_PY_CALL // 8] = _PY_CALL
         r[L.RT_PY_DECREF // 8] = _PY_DECREF
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
-        self.trace_ring = TraceRing(self.runtime, trace_events, self.stubs.read_tsc) if trace_events else None
+        self.trace_ring = None
+        if trace_events:
+            from .tracing import TraceRing  # only a tracing store loads it
+            self.trace_ring = TraceRing(self.runtime, trace_events, self.stubs.read_tsc)
         for observer in code_observers or ():
             self.add_code_observer(observer)
         self.debug_record = None  # see publish_debug_root
