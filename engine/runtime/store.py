@@ -27,7 +27,6 @@ from .continuations import DEFAULT_CONT_STACK_SIZE, ContinuationPool
 from .debugroot import publish as publish_debug_root
 from .errors import Exhaustion, HostExit, LinkError, Trap, WasmException, host_failure
 from .exceptions import Unwind, Unwinder
-from .stackwalk import StoreStacks
 
 if TYPE_CHECKING:
     from ..codecache import CodeCache
@@ -94,7 +93,14 @@ class Tag:
         self.address = ctypes.addressof(self.record)
 
 
-read_word, read_words = StoreStacks.read_word, StoreStacks.read_words  # this process's memory
+def read_words(address: int, count: int) -> tuple[int, ...]:
+    """Words of this process's memory (as `stackwalk.StoreStacks` reads them: the walker
+    loads only when a trap or a throw needs it)."""
+    return tuple((ctypes.c_uint64 * count).from_address(address))
+
+
+def read_word(address: int) -> int:
+    return ctypes.c_uint64.from_address(address).value
 
 
 # ---- the store ------------------------------------------------------------------------------
@@ -392,8 +398,8 @@ class Store:
         just trapped: its end is in RT_TRAP_DETAIL, its instance in the trapping frame."""
         address = (self.runtime[L.RT_TRAP_DETAIL // 8] - access_size) & MASK64
         fp = self.runtime[L.RT_TRAP_FP // 8]
-        stacks = StoreStacks(self)
-        chunk = stacks.chunk_of(fp)
+        from .stackwalk import StoreStacks
+        chunk = StoreStacks(self).chunk_of(fp)
         instance = self.instances.get(read_word(fp - 8)) if chunk is not None and chunk.holds(fp - 8) else None
         if instance is None or memory >= len(instance.memories):
             return None
