@@ -10,7 +10,6 @@ from __future__ import annotations
 import ctypes
 import struct
 from array import array
-from dataclasses import fields, is_dataclass
 from typing import TYPE_CHECKING
 
 from .. import layout as L
@@ -181,8 +180,8 @@ class Store:
                     sups = tuple(("rec", s - start) if start <= s < start + n else ids[s]
                                  for s in x.supertypes)
                     return ("sub", x.final, sups, canon(x.composite))
-                if is_dataclass(x):
-                    return (type(x).__name__,) + tuple(canon(getattr(x, f.name)) for f in fields(x))
+                if hasattr(x, "_fields"):  # another type (types.py): its kind and fields
+                    return (type(x).__name__,) + tuple(canon(field) for field in x)
                 if isinstance(x, (tuple, list)):
                     return tuple(canon(e) for e in x)
                 return x
