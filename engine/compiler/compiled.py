@@ -20,16 +20,16 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from itertools import chain
+from typing import NamedTuple
 
 from .common import TryRegion, no_garbage_collection
 from .frames import CfaRule, PointerChain
 
 
-@dataclass
-class CompiledFunction:
-    """One function's place in the module's blob and its tables."""
+class CompiledFunction(NamedTuple):
+    """One function's place in the module's blob and its tables (named tuples: they cost
+    less to define at start-up than dataclasses, and nothing changes one once made)."""
 
     index: int
     start: int  # offset in the module's code blob
@@ -41,21 +41,17 @@ class CompiledFunction:
     tries: list  # [TryRegion], innermost first for nested ones
     # [(blob offset of an imm32 field, module type index)]: the field holds that type's
     # canonical id in the store the code runs in (call_indirect's signature check).
-    type_id_fields: list = field(default_factory=list)
-    events: list = field(default_factory=list)  # [(blob offset, layout.EVENT_*)]: for debuggers
+    type_id_fields: list
+    events: list  # [(blob offset, layout.EVENT_*)]: for debuggers
 
-    def shift(self, delta: int):
-        """Move everything by `delta` bytes: the function now starts `delta` later in the blob."""
-        self.start += delta
-        self.end += delta
-        self.addr_map = _shifted(self.addr_map, delta)
-        self.cfi_rows = _shifted(self.cfi_rows, delta)
-        self.type_id_fields = [(at + delta, t) for at, t in self.type_id_fields]
-        self.events = [(at + delta, kind) for at, kind in self.events]
-        for region in self.tries:
-            region.start += delta
-            region.end += delta
-            region.landing += delta
+    def shifted(self, delta: int) -> CompiledFunction:
+        """The function moved `delta` bytes later in the blob, with everything in it."""
+        return self._replace(start=self.start + delta, end=self.end + delta,
+                             addr_map=_shifted(self.addr_map, delta),
+                             cfi_rows=_shifted(self.cfi_rows, delta),
+                             tries=[region.shifted(delta) for region in self.tries],
+                             type_id_fields=[(at + delta, t) for at, t in self.type_id_fields],
+                             events=[(at + delta, kind) for at, kind in self.events])
 
 
 def _shifted(pairs: Sequence, delta: int) -> Sequence:
@@ -65,14 +61,13 @@ def _shifted(pairs: Sequence, delta: int) -> Sequence:
     return [(native + delta, x) for native, x in pairs]
 
 
-@dataclass
-class CompiledModule:
+class CompiledModule(NamedTuple):
     """A module's code blob and its functions."""
 
     code: bytes
-    functions: list[CompiledFunction] = field(default_factory=list)
+    functions: list[CompiledFunction]
     # Where the code finds globals, memories etc. (for debug info). Made from the module,
-    # so not part of the binary form: whoever decodes one sets it.
+    # so not part of the binary form: a decoded module gets it from `placed_for`.
     vm_layout: object = None
 
     def placed_for(self, type_ids: list[int], vm_layout) -> CompiledModule:
