@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+from .host import WASI_MODULE
 from .options import COMMANDS, build_parser, command_parser, parse_subcommand
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERNAL, EXIT_TRAP = 0, 1, 2, 70, 134
@@ -226,23 +227,17 @@ def run_in_store(store, module, preloads: list, args: argparse.Namespace, values
     report how it ended; the cyclic garbage collector runs while the module does if
     `collect` (not over what starting made: frozen)."""
     from .compiler.common import CompileError
-    from .runtime.store import LinkError, Trap, WasmException
-    from .host.wasi import MODULE as WASI_MODULE
-    from .host.wasi import ProcExit, Wasi
+    from .runtime.store import HostExit, LinkError, Trap, WasmException
 
-    preopens = [preopened_dir(value) for value in args.dir]
+    wasi = new_wasi(args) if args.dir or args.env or any(
+        imports_wasi(m) for m in [module, *(preload for _, preload in preloads)]) else None
     try:
-        wasi = Wasi(args=[Path(args.module).name, *args.args], env=wasi_environment(args.env),
-                    preopens=preopens)
-    except OSError as e:
-        raise RunError(f"--dir {e.filename}: {e.strerror}") from None
-    try:
-        imports = wasi.imports(store)
+        imports = wasi.imports(store) if wasi is not None else {}
         for name, preload in preloads:
             exported = store.instantiate(preload, imports, name=name).exports
             imports = {**imports, **{(name, export): value for export, value in exported.items()}}
         instance = store.instantiate(module, imports, name=Path(args.module).stem)
-        if any(imp.module == WASI_MODULE for imp in module.imports):
+        if imports_wasi(module):
             wasi.bind(instance)
         func, raw_args = entry_point(instance, args, values)
         if collect:
@@ -251,16 +246,34 @@ def run_in_store(store, module, preloads: list, args: argparse.Namespace, values
         results = func(*raw_args) if func is not None else []
     except (LinkError, CompileError) as e:
         raise RunError(one_line(e)) from None
-    except ProcExit as e:
+    except HostExit as e:  # WASI's proc_exit (ProcExit): the run's only host functions are WASI's
         sys.stdout.flush()
         return e.code
     except (Trap, WasmException) as e:
         return report_trap(e, args.trap_format, color=False if args.no_color else None)
     finally:
-        wasi.close()
+        if wasi is not None:
+            wasi.close()
     for raw, valtype in zip(results, func.type.results if func is not None else ()):
         print(values.format_result(raw, valtype))
     return EXIT_OK
+
+
+def imports_wasi(module) -> bool:
+    return any(imp.module == WASI_MODULE for imp in module.imports)
+
+
+def new_wasi(args: argparse.Namespace):
+    """The WASI state of the run: its arguments, environment and preopened directories.
+    Made only when a module imports WASI or a WASI option is given, so that other modules
+    load none of WASI's code."""
+    from .host.wasi import Wasi
+    preopens = [preopened_dir(value) for value in args.dir]
+    try:
+        return Wasi(args=[Path(args.module).name, *args.args], env=wasi_environment(args.env),
+                    preopens=preopens)
+    except OSError as e:
+        raise RunError(f"--dir {e.filename}: {e.strerror}") from None
 
 
 def preload_setting(setting: str) -> tuple[str, str]:

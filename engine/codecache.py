@@ -64,13 +64,13 @@ def source_fingerprint(directory: Path) -> bytes:
     digest = hashlib.sha256()
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        folder = os.path.relpath(root, directory)  # once per folder: every run computes this
         for name in sorted(files):
             if name.endswith(".py"):
-                path = os.path.join(root, name)
-                with open(path, "rb") as f:
+                with open(os.path.join(root, name), "rb") as f:
                     content = f.read()
-                digest.update(b"%d:%s\0%d\0" % (len(name), os.path.relpath(path, directory).encode(),
-                                                 len(content)))
+                relative = name if folder == "." else os.path.join(folder, name)
+                digest.update(b"%d:%s\0%d\0" % (len(name), relative.encode(), len(content)))
                 digest.update(content)
     return digest.digest()
 

@@ -7,7 +7,7 @@ Every offset here is part of the contract between `codegen`, `stubs` and `runtim
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # The runtime block: one per Store, shared by every instance in it.
 RT_ENTRY_SP = 0      # rsp of the innermost entry trampoline frame; a trap unwinds to it
@@ -104,8 +104,7 @@ def record_in_slab(slab: int, i: int, stack_size: int) -> int:
             - RECORD_COLOR_STEP * (i % RECORD_COLORS))
 
 
-@dataclass(frozen=True)
-class StackChunk:
+class StackChunk(NamedTuple):
     """The frame area [lo, hi) of one native stack. `record` is its continuation record,
     which sits just above the frame area (None: the main stack)."""
     lo: int

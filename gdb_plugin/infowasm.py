@@ -12,8 +12,8 @@ import struct
 import gdb
 
 from stackstitch.engine import layout as L
-from stackstitch.engine.runtime.debugroot import (GLOBAL_MUTABLE, IMPORTED, MEMORY_64, NO_MAXIMUM,
-                                                  GlobalEntry, InstanceFields, ModuleFields)
+from stackstitch.engine.runtime.debugroot import GLOBAL_MUTABLE, IMPORTED, MEMORY_64, NO_MAXIMUM
+from stackstitch.engine.runtime.debugrootreader import GlobalEntry, InstanceFields, ModuleFields
 
 from . import inferior
 from .commands import one_line_errors

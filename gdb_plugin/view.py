@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from stackstitch.engine import layout as L
 from stackstitch.engine.layout import StackChunk
-from stackstitch.engine.runtime.debugroot import (ContinuationFields, DebugRootReader, FunctionEntry,
-                                                  InstanceFields, ModuleFields, StoreFields)
+from stackstitch.engine.runtime.debugrootreader import (ContinuationFields, DebugRootReader,
+                                                        FunctionEntry, InstanceFields, ModuleFields,
+                                                        StoreFields)
 
 UNKNOWN = "<unknown>"
 MAX_CHAIN = 100_000  # parent links followed before a chain is taken to be a cycle

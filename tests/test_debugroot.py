@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from stackstitch.engine import layout as L
-from stackstitch.engine.runtime.debugroot import DebugRootReader
+from stackstitch.engine.runtime.debugrootreader import DebugRootReader
 from stackstitch.engine.runtime.memories import TABLE_LIMIT
 
 CHILD = r"""
@@ -119,7 +119,7 @@ def test_debug_root_read_from_another_process():
 NESTED_CHILD = r"""
 import ctypes, json, sys
 from stackstitch.backtrace import Walker
-from stackstitch.engine.runtime.debugroot import DebugRootReader
+from stackstitch.engine.runtime.debugrootreader import DebugRootReader
 from stackstitch.engine.frontend.loader import load_bytes
 from stackstitch.engine.runtime.store import Store
 from stackstitch.engine.frontend.types import FuncType

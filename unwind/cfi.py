@@ -14,7 +14,7 @@ and the code it describes can be more than 2 GiB apart.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .dwarf import RETURN_ADDRESS, REGISTER_NUMBERS, Expression, as_expression, sleb128, uleb128
 
@@ -45,12 +45,11 @@ _INITIAL_CFA = ("rsp", 8)
 _INITIAL_SAVED = {RETURN_ADDRESS: -8}
 
 
-@dataclass
-class FrameDescription:
+class FrameDescription(NamedTuple):
     """The unwind rows of one code range [start, end): one FDE."""
     start: int  # absolute addresses
     end: int
-    rows: list = field(default_factory=list)  # [(absolute address, CfaRule)], sorted
+    rows: list  # [(absolute address, CfaRule)], sorted
     signal_frame: bool = False
 
 
@@ -179,8 +178,7 @@ def _cie(signal_frame: bool) -> bytes:
     return _padded(body)
 
 
-@dataclass
-class EhFrame:
+class EhFrame(NamedTuple):
     """The .eh_frame and .eh_frame_hdr of an object, and where each FDE went."""
 
     eh_frame: bytes

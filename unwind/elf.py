@@ -8,7 +8,7 @@ unwinding and, for Wasm modules, the DWARF sections `debuginfo` makes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .cfi import FrameDescription, build_eh_frame
 from .elffile import (ET_REL, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS, SHT_STRTAB,
@@ -16,8 +16,7 @@ from .elffile import (ET_REL, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS
                       ElfImage, Section, StringTable, Symbol, symbol_table)
 
 
-@dataclass
-class CodeSymbol:
+class CodeSymbol(NamedTuple):
     """One function of a code region; offsets are relative to the region's start."""
     name: str
     start: int

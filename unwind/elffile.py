@@ -1,13 +1,15 @@
 """A small ELF64 (x86-64, little-endian) image writer: sections, symbol tables, segments.
 
 Used for the JIT object of each module and for the GDB JIT interface shim; both are
-written by Python so that no C compiler is needed at install or run time.
+written by Python so that no C compiler is needed at install or run time. Every run writes
+some (the shim, the stubs' object): its records are plain classes and named tuples, which
+cost less to define than dataclasses.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 ET_REL = 1
 ET_DYN = 3
@@ -41,25 +43,26 @@ _SHDR_SIZE = 64
 SYMBOL_SIZE = 24
 
 
-@dataclass
 class Section:
-    """One section of an image being built."""
+    """One section of an image being built; its fields are set as the image is laid out."""
 
-    name: str
-    type: int
-    data: bytes = b""
-    flags: int = 0
-    address: int = 0
-    size: int | None = None  # defaults to len(data); the memory size of a NOBITS section
-    link: str | None = None  # the name of the linked section
-    info: int = 0
-    align: int = 1
-    entsize: int = 0
-    offset: int | None = None  # a required file offset (loadable sections of a shared object)
+    def __init__(self, name: str, type: int, data: bytes = b"", flags: int = 0, address: int = 0,
+                 size: int | None = None, link: str | None = None, info: int = 0, align: int = 1,
+                 entsize: int = 0, offset: int | None = None):
+        self.name = name
+        self.type = type
+        self.data = data
+        self.flags = flags
+        self.address = address
+        self.size = size  # defaults to len(data); the memory size of a NOBITS section
+        self.link = link  # the name of the linked section
+        self.info = info
+        self.align = align
+        self.entsize = entsize
+        self.offset = offset  # a required file offset (loadable sections of a shared object)
 
 
-@dataclass
-class Segment:
+class Segment(NamedTuple):
     """One program header of an image being built."""
 
     type: int
@@ -84,16 +87,17 @@ class StringTable:
         return offset
 
 
-@dataclass
 class Symbol:
-    """One symbol table entry."""
+    """One symbol table entry (its value may be set once the image is laid out)."""
 
-    name: str
-    value: int
-    size: int = 0
-    type: int = STT_FUNC
-    bind: int = STB_GLOBAL
-    section: str | int = SHN_ABS  # a section name, or a special index such as SHN_ABS
+    def __init__(self, name: str, value: int, size: int = 0, type: int = STT_FUNC,
+                 bind: int = STB_GLOBAL, section: str | int = SHN_ABS):
+        self.name = name
+        self.value = value
+        self.size = size
+        self.type = type
+        self.bind = bind
+        self.section = section  # a section name, or a special index such as SHN_ABS
 
 
 def symbol_table(symbols: list[Symbol], strings: StringTable, section_index: dict[str, int]) -> tuple[bytes, int]:
@@ -110,13 +114,14 @@ def symbol_table(symbols: list[Symbol], strings: StringTable, section_index: dic
     return bytes(out), first_global
 
 
-@dataclass
 class ElfImage:
     """An ELF image being built: its sections and segments, laid out by `build`."""
 
-    elf_type: int
-    sections: list[Section] = field(default_factory=list)
-    segments: list[Segment] = field(default_factory=list)
+    def __init__(self, elf_type: int, sections: list[Section] | None = None,
+                 segments: list[Segment] | None = None):
+        self.elf_type = elf_type
+        self.sections = sections if sections is not None else []
+        self.segments = segments if segments is not None else []
 
     def index(self) -> dict[str, int]:
         """Section name -> section header index (the null section is 0)."""

@@ -113,8 +113,11 @@ class GdbJitRegistrar:
         self._last_object: tuple | None = None  # (compiled, image, translated) until save_payload
         if debugger_attached():
             # gdb 13 no longer resolves pending breakpoints on the functions of a JIT object
-            # registered after a shared library has loaded (pyelftools loads zlib's), so under
-            # a debugger the debug-info modules load before anything is registered.
+            # registered after a shared library has loaded, so under a debugger the modules
+            # that load one later load before anything is registered: the debug-info modules
+            # (pyelftools loads zlib's) and subprocess (select, fcntl: wasm-tools' runs and
+            # WASI, both loaded only when needed, use them).
+            import subprocess  # noqa: F401
             from . import debuginfo  # noqa: F401
 
     def stubs_placed(self, stubs) -> None:

@@ -117,9 +117,7 @@ class ModuleCompiler:
         links = [(0, calls)]
         for part_code, part_functions, part_calls in results:
             shift = len(blob)
-            for f in part_functions:
-                f.shift(shift)
-            functions += part_functions
+            functions += [f.shifted(shift) for f in part_functions]
             blob += part_code
             links.append((shift, part_calls))
         starts = {f.index: f.start for f in functions}

@@ -6,8 +6,7 @@ from __future__ import annotations
 import gc
 import struct
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from .x86 import R11, RBP, Mem
 
@@ -106,14 +105,17 @@ def f64_bits(x: float) -> int:
     return struct.unpack("<Q", struct.pack("<d", x))[0]
 
 
-@dataclass
-class TryRegion:
+class TryRegion(NamedTuple):
     """A try_table's code range and catch clauses, for the exception unwinder."""
 
     start: int  # blob offsets: [start, end) is the body, landing dispatches on the clause
-    end: int = 0
-    landing: int = 0
-    clauses: list = field(default_factory=list)  # [(kind 0..3, tag index or None)]
+    end: int
+    landing: int
+    clauses: list  # [(kind 0..3, tag index or None)]
+
+    def shifted(self, delta: int) -> TryRegion:
+        return self._replace(start=self.start + delta, end=self.end + delta,
+                             landing=self.landing + delta)
 
 
 class CodegenCore(Protocol):

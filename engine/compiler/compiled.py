@@ -20,16 +20,16 @@ from __future__ import annotations
 import struct
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from itertools import chain
+from typing import NamedTuple
 
 from .common import TryRegion, no_garbage_collection
 from .frames import CfaRule, PointerChain
 
 
-@dataclass
-class CompiledFunction:
-    """One function's place in the module's blob and its tables."""
+class CompiledFunction(NamedTuple):
+    """One function's place in the module's blob and its tables (named tuples: they cost
+    less to define at start-up than dataclasses, and nothing changes one once made)."""
 
     index: int
     start: int  # offset in the module's code blob
@@ -41,34 +41,33 @@ class CompiledFunction:
     tries: list  # [TryRegion], innermost first for nested ones
     # [(blob offset of an imm32 field, module type index)]: the field holds that type's
     # canonical id in the store the code runs in (call_indirect's signature check).
-    type_id_fields: list = field(default_factory=list)
-    events: list = field(default_factory=list)  # [(blob offset, layout.EVENT_*)]: for debuggers
+    type_id_fields: list
+    events: list  # [(blob offset, layout.EVENT_*)]: for debuggers
 
-    def shift(self, delta: int):
-        """Move everything by `delta` bytes: the function now starts `delta` later in the blob."""
-        self.start += delta
-        self.end += delta
-        if isinstance(self.addr_map, AddressMap):
-            self.addr_map = self.addr_map.shifted(delta)
-        else:
-            self.addr_map = [(native + delta, wasm) for native, wasm in self.addr_map]
-        self.cfi_rows = [(native + delta, rule) for native, rule in self.cfi_rows]
-        self.type_id_fields = [(at + delta, t) for at, t in self.type_id_fields]
-        self.events = [(at + delta, kind) for at, kind in self.events]
-        for region in self.tries:
-            region.start += delta
-            region.end += delta
-            region.landing += delta
+    def shifted(self, delta: int) -> CompiledFunction:
+        """The function moved `delta` bytes later in the blob, with everything in it."""
+        return self._replace(start=self.start + delta, end=self.end + delta,
+                             addr_map=_shifted(self.addr_map, delta),
+                             cfi_rows=_shifted(self.cfi_rows, delta),
+                             tries=[region.shifted(delta) for region in self.tries],
+                             type_id_fields=[(at + delta, t) for at, t in self.type_id_fields],
+                             events=[(at + delta, kind) for at, kind in self.events])
 
 
-@dataclass
-class CompiledModule:
+def _shifted(pairs: Sequence, delta: int) -> Sequence:
+    """(native offset, x) pairs with `delta` added to the offsets."""
+    if isinstance(pairs, PairsView):
+        return pairs.shifted(delta)
+    return [(native + delta, x) for native, x in pairs]
+
+
+class CompiledModule(NamedTuple):
     """A module's code blob and its functions."""
 
     code: bytes
-    functions: list[CompiledFunction] = field(default_factory=list)
+    functions: list[CompiledFunction]
     # Where the code finds globals, memories etc. (for debug info). Made from the module,
-    # so not part of the binary form: whoever decodes one sets it.
+    # so not part of the binary form: a decoded module gets it from `placed_for`.
     vm_layout: object = None
 
     def placed_for(self, type_ids: list[int], vm_layout) -> CompiledModule:
@@ -85,7 +84,7 @@ class CompiledModule:
         offset, native offset, ... in function order. A decoded module's maps are views of
         such a table: then it is that table."""
         maps = [f.addr_map for f in self.functions]
-        whole = AddressMap.whole_table(maps)
+        whole = PairsView.whole_table(maps)
         if whole is not None:
             return whole
         pairs = array("I")
@@ -165,27 +164,30 @@ def from_bytes(data: bytes | memoryview) -> CompiledModule:
         raise FormatError(f"malformed compiled module: {e}") from None
 
 
-class AddressMap(Sequence):
-    """A decoded function's address map, a view of the module's table of pairs: it makes
-    its (native offset, Wasm offset) tuples only when they are read (a trap report, an
-    observer that has no cached payload), so that a cached module loads fast."""
+class PairsView(Sequence):
+    """A decoded function's address map or CFI rows: a view of the module's table of
+    (native offset, number) pairs that makes its tuples only when they are read (a trap
+    report, an observer that has no cached payload), so that a cached module loads fast.
+    With `values`, the number indexes that list (CFI rows: the module's rules)."""
 
-    __slots__ = ("_pairs", "_first", "_count", "_delta")
+    __slots__ = ("_pairs", "_first", "_count", "_delta", "_values")
 
-    def __init__(self, pairs: array, first: int, count: int, delta: int = 0):
-        self._pairs = pairs  # native, wasm, native, wasm, ...
+    def __init__(self, pairs: array, first: int, count: int, delta: int = 0,
+                 values: list | None = None):
+        self._pairs = pairs  # native, number, native, number, ...
         self._first = first
         self._count = count
         self._delta = delta  # added to every native offset (a part of a module moved)
+        self._values = values
 
-    def shifted(self, delta: int) -> AddressMap:
-        return AddressMap(self._pairs, self._first, self._count, self._delta + delta)
+    def shifted(self, delta: int) -> PairsView:
+        return PairsView(self._pairs, self._first, self._count, self._delta + delta, self._values)
 
     @staticmethod
     def whole_table(maps: list) -> array | None:
         """The table `maps` are views of, if they are all of it, in order and unmoved."""
-        if not maps or not all(isinstance(m, AddressMap) and m._pairs is maps[0]._pairs
-                               and not m._delta for m in maps):
+        if not maps or not all(isinstance(m, PairsView) and m._pairs is maps[0]._pairs
+                               and not m._delta and m._values is None for m in maps):
             return None
         pairs = maps[0]._pairs
         return pairs if maps[0]._first == 0 and 2 * sum(map(len, maps)) == len(pairs) else None
@@ -199,19 +201,23 @@ class AddressMap(Sequence):
         if k < 0:
             k += self._count
         if not 0 <= k < self._count:
-            raise IndexError("address map index out of range")
+            raise IndexError("pair index out of range")
         at = self._first + 2 * k
-        return self._pairs[at] + self._delta, self._pairs[at + 1]
+        number = self._pairs[at + 1]
+        return self._pairs[at] + self._delta, number if self._values is None else self._values[number]
 
     def __iter__(self):
         end = self._first + 2 * self._count
         natives = self._pairs[self._first:end:2]
         if self._delta:
             natives = [native + self._delta for native in natives]
-        return zip(natives, self._pairs[self._first + 1:end:2])
+        numbers = self._pairs[self._first + 1:end:2]
+        if self._values is not None:
+            numbers = [self._values[number] for number in numbers]
+        return zip(natives, numbers)
 
     def __eq__(self, other) -> bool:
-        if isinstance(other, (list, AddressMap)):
+        if isinstance(other, (list, PairsView)):
             return list(self) == list(other)
         return NotImplemented
 
@@ -238,8 +244,9 @@ def _decode(data: memoryview) -> CompiledModule:
     if (len(records) % _FUNCTION.size or len(addr) % 2 or len(rows) % 2 or len(type_fields) % 2
             or len(events) % 2):
         raise ValueError("a truncated record")
+    if max(rows[1::2], default=-1) >= len(rules):
+        raise ValueError("a CFI row names no rule")
     # Whole tables at once; each function takes its slice.
-    all_rows = list(zip(rows[0::2], [rules[k] for k in rows[1::2]]))
     all_type_fields = list(zip(type_fields[0::2], type_fields[1::2]))
     all_events = list(zip(events[0::2], events[1::2]))
     if any(at + 4 > len(code) for at in type_fields[0::2]):
@@ -259,9 +266,10 @@ def _decode(data: memoryview) -> CompiledModule:
                 raise ValueError("an exception region runs past its part")
             regions.append(TryRegion(start_, end_, landing, clauses))
             t += 4 + 2 * n_clauses
-        functions.append(CompiledFunction(index, start, end, AddressMap(addr, 2 * a, n_addr),
-                                          all_rows[r:r + n_rows], frame_locals, frame_size, regions,
-                                          all_type_fields[y:y + n_types], all_events[e:e + n_events]))
+        functions.append(CompiledFunction(index, start, end, PairsView(addr, 2 * a, n_addr),
+                                          PairsView(rows, 2 * r, n_rows, values=rules), frame_locals,
+                                          frame_size, regions, all_type_fields[y:y + n_types],
+                                          all_events[e:e + n_events]))
         a += n_addr
         r += n_rows
         y += n_types

@@ -32,7 +32,7 @@ memory.grow, memory.copy, memory.fill
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .. import layout as L
 from .bulkstubs import emit_bulk_stubs
@@ -69,8 +69,7 @@ ENTRY_FRAME = CfaRule("rbp", 16, (("rbp", -16), ("rbx", -24), ("r12", -32), ("r1
 NATIVE_SWITCH_STUBS = ("stackstitch_resume", "stackstitch_suspend", "stackstitch_switch")
 
 
-@dataclass
-class StubSymbol:
+class StubSymbol(NamedTuple):
     """One stub: its name, place in the stub region and CFI rows."""
 
     name: str
@@ -80,8 +79,7 @@ class StubSymbol:
     signal_frame: bool = False  # the CIE gets the `S` augmentation (see start_stub_rule)
 
 
-@dataclass
-class Stubs:
+class Stubs(NamedTuple):
     """A store's stubs: their region, symbols and entry points."""
 
     region: object  # where `build_stubs` had the code placed: .address, .size

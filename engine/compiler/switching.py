@@ -447,15 +447,14 @@ class SwitchingCodegen(CodegenCore):
         params, results = self.block_signature()
         clauses = self.catches()
         frame = self.enter_block("try", params, results)
-        frame.try_region = TryRegion(self.asm.pos, clauses=clauses)
+        frame.try_region = TryRegion(self.asm.pos, 0, 0, clauses)  # ends at its landing
 
     def emit_try_landing(self, frame):
         a = self.asm
         region = frame.try_region
         if self.reachable:
             a.jmp(frame.label)
-        region.end = a.pos
-        region.landing = a.pos
+        landing = a.pos
         self.land()
         a.mov(64, RCX, Mem(RAX, L.RT_TRANSFER_KIND))
         for i, (kind, tag, depth) in enumerate(region.clauses):
@@ -466,8 +465,8 @@ class SwitchingCodegen(CodegenCore):
             self.branch_with_transfer(depth, count)
             a.bind(other)
         a.ud2()
-        region.clauses = [(kind, tag) for kind, tag, _ in region.clauses]
-        self.tries.append(region)
+        self.tries.append(region._replace(end=landing, landing=landing,
+                                          clauses=[(kind, tag) for kind, tag, _ in region.clauses]))
 
     def op_throw(self):
         tag = self.u32()

@@ -307,12 +307,11 @@ _CONST_IMMEDIATES = {
 
 def _type_section(r: _Reader, m: Module) -> None:
     for _ in range(r.count()):
-        group = RecGroup(len(m.types))
         if r.pos < r.end and r.data[r.pos] == 0x4E:
             r.pos += 1
-            group.types = [r.sub_type() for _ in range(r.count())]
+            group = RecGroup(len(m.types), [r.sub_type() for _ in range(r.count())])
         else:
-            group.types = [r.sub_type()]
+            group = RecGroup(len(m.types), [r.sub_type()])
         m.types.extend(group.types)
         m.rec_groups.append(group)
 

@@ -12,7 +12,7 @@ lengths (the module decoder does that for the parts it decodes itself).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .types import RefType
 
@@ -40,8 +40,7 @@ HEAP_TYPES = {
 }
 
 
-@dataclass(frozen=True)
-class Opcode:
+class Opcode(NamedTuple):
     """One instruction of the opcode table: its code, name and immediates."""
 
     code: int  # the opcode byte; for prefixed instructions, the sub-opcode after 0xFC
@@ -50,8 +49,7 @@ class Opcode:
     prefix: int | None = None
 
 
-@dataclass(frozen=True)
-class MemArg:
+class MemArg(NamedTuple):
     """A memory instruction's immediate: alignment, memory index and offset."""
 
     align: int  # log2 of the alignment hint

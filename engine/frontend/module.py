@@ -1,9 +1,13 @@
-"""The decoded form of a Wasm module: what `binary.decode_module` returns."""
+"""The decoded form of a Wasm module: what `binary.decode_module` returns.
+
+Its parts are named tuples (never changed once decoded; cheaper to define at start-up
+than dataclasses) and the module a plain class the decoder fills in.
+"""
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .types import (FuncType, GlobalType, MemoryType, RecGroup, RefType, SubType,
                     TableType, TagType, ValType)
@@ -14,8 +18,7 @@ from .types import (FuncType, GlobalType, MemoryType, RecGroup, RefType, SubType
 ConstExpr = list
 
 
-@dataclass
-class Import:
+class Import(NamedTuple):
     """One import: where it comes from, its kind and its type."""
 
     module: str
@@ -24,8 +27,7 @@ class Import:
     desc: int | TableType | MemoryType | GlobalType | TagType  # func: type index
 
 
-@dataclass
-class Export:
+class Export(NamedTuple):
     """One export: its name and what it exports."""
 
     name: str
@@ -33,24 +35,21 @@ class Export:
     index: int
 
 
-@dataclass
-class Global:
+class Global(NamedTuple):
     """A defined global: its type and initializer."""
 
     type: GlobalType
     init: ConstExpr
 
 
-@dataclass
-class Table:
+class Table(NamedTuple):
     """A defined table: its type and, in the initializer form, its initial element."""
 
     type: TableType
     init: ConstExpr | None = None  # the table-with-initializer form
 
 
-@dataclass
-class Element:
+class Element(NamedTuple):
     """An element segment."""
 
     mode: str  # "active" | "passive" | "declarative"
@@ -60,8 +59,7 @@ class Element:
     offset: ConstExpr | None = None
 
 
-@dataclass
-class Data:
+class Data(NamedTuple):
     """A data segment."""
 
     mode: str  # "active" | "passive"
@@ -70,8 +68,7 @@ class Data:
     offset: ConstExpr | None = None
 
 
-@dataclass
-class FunctionBody:
+class FunctionBody(NamedTuple):
     """A defined function's locals and where its instructions lie in the module."""
 
     locals: list[ValType]  # the declared locals, expanded (parameters not included)
@@ -79,35 +76,35 @@ class FunctionBody:
     code_end: int  # module offset just past the function's final `end`
 
 
-@dataclass
 class Module:
     """A decoded module; `data` is its bytes, into which bodies and names point."""
 
-    data: bytes
-    types: list[SubType] = field(default_factory=list)
-    rec_groups: list[RecGroup] = field(default_factory=list)
-    imports: list[Import] = field(default_factory=list)
-    funcs: list[int] = field(default_factory=list)  # type index of each defined function
-    tables: list[Table] = field(default_factory=list)
-    memories: list[MemoryType] = field(default_factory=list)
-    globals: list[Global] = field(default_factory=list)
-    tags: list[TagType] = field(default_factory=list)
-    exports: list[Export] = field(default_factory=list)
-    start: int | None = None
-    elements: list[Element] = field(default_factory=list)
-    datas: list[Data] = field(default_factory=list)
-    data_count: int | None = None
-    code: list[FunctionBody] = field(default_factory=list)
-    name: str | None = None  # module name from the name section
-    func_names: dict[int, str] = field(default_factory=dict)  # index space incl. imports
-    local_names: dict[int, dict[int, str]] = field(default_factory=dict)
-    tag_names: dict[int, str] = field(default_factory=dict)  # index space incl. imports
-    # "table" | "memory" | "global" -> {index (imports included): name-section name}
-    entity_names: dict[str, dict[int, str]] = field(default_factory=dict)
-    # Module offsets: custom sections' contents (after the name), by name (the first of
-    # each); the code section's contents (DWARF code addresses count from there).
-    custom_sections: dict[str, tuple[int, int]] = field(default_factory=dict)
-    code_section_start: int | None = None
+    def __init__(self, data: bytes):
+        self.data = data
+        self.types: list[SubType] = []
+        self.rec_groups: list[RecGroup] = []
+        self.imports: list[Import] = []
+        self.funcs: list[int] = []  # type index of each defined function
+        self.tables: list[Table] = []
+        self.memories: list[MemoryType] = []
+        self.globals: list[Global] = []
+        self.tags: list[TagType] = []
+        self.exports: list[Export] = []
+        self.start: int | None = None
+        self.elements: list[Element] = []
+        self.datas: list[Data] = []
+        self.data_count: int | None = None
+        self.code: list[FunctionBody] = []
+        self.name: str | None = None  # module name from the name section
+        self.func_names: dict[int, str] = {}  # index space incl. imports
+        self.local_names: dict[int, dict[int, str]] = {}
+        self.tag_names: dict[int, str] = {}  # index space incl. imports
+        # "table" | "memory" | "global" -> {index (imports included): name-section name}
+        self.entity_names: dict[str, dict[int, str]] = {}
+        # Module offsets: custom sections' contents (after the name), by name (the first of
+        # each); the code section's contents (DWARF code addresses count from there).
+        self.custom_sections: dict[str, tuple[int, int]] = {}
+        self.code_section_start: int | None = None
 
     def imports_of(self, kind: str) -> list[Import]:
         return [i for i in self.imports if i.kind == kind]

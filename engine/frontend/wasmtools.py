@@ -11,7 +11,6 @@ import functools
 import importlib.util
 import os
 import re
-import subprocess
 from pathlib import Path
 
 # The proposals the engine implements. wasm-tools gates `rec` groups, `sub` types and
@@ -84,6 +83,7 @@ def _one_line(stderr: str) -> str:
 
 
 def _run(args: list[str], stdin: bytes | None = None) -> bytes:
+    import subprocess  # here: a cached run of a binary module starts no process
     try:
         proc = subprocess.run([executable(), *args], input=stdin, capture_output=True,
                               env={**os.environ, "RUST_LOG": "off"})

@@ -15,7 +15,6 @@ import ctypes
 
 from .. import layout as L
 from .errors import WasmException
-from .stackwalk import Boundary, StackWalk, StoreStacks
 
 
 class ExceptionObject:
@@ -52,6 +51,7 @@ class Unwinder:
         that is abandoned before it ran).
 
         Raises Unwind to continue there, or WasmException when nothing catches it."""
+        from .stackwalk import Boundary, StackWalk, StoreStacks  # loaded by the first throw
         store = self.store
         stacks = StoreStacks(store)
         rt = store.runtime

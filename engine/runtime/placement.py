@@ -30,8 +30,9 @@ class PlacedCode:
         self.announce = announce
         self.code_options = code_options(libcall, tracing)
         self._modules: dict[int, tuple] = {}
-        self._starts: list[int] = []  # sorted start addresses of compiled functions
-        self._entries: list[tuple] = []  # (end address, CompiledFunction, region base)
+        self._bases: list[int] = []  # sorted addresses of the placed code regions
+        # per region, in that order: (region, its functions by start, their starts in it)
+        self._placed: list[tuple[CodeRegion, list, list[int]]] = []
 
     def compiled(self, module: Module, type_ids: list[int], vm: L.VmctxLayout) -> tuple:
         """(CompiledModule, CodeRegion) of `module`, whose types have the store's canonical
@@ -48,11 +49,7 @@ class PlacedCode:
                     cached.store(compiled)
             compiled = compiled.placed_for(type_ids, vm)
             region = CodeRegion(compiled.code)
-            for function in compiled.functions:
-                start = region.address + function.start
-                k = bisect.bisect(self._starts, start)
-                self._starts.insert(k, start)
-                self._entries.insert(k, (region.address + function.end, function, region.address))
+            self._add_lookup(compiled, region)
             self.announce(module, compiled, region)
             for observer in self.observers:
                 _notify(observer, module, compiled, region, cached)
@@ -61,13 +58,27 @@ class PlacedCode:
         _, compiled, region = entry
         return compiled, region
 
+    def _add_lookup(self, compiled: CompiledModule, region: CodeRegion) -> None:
+        """Make `code_at` find the functions of code placed in `region`: one entry per
+        region, whose functions are already in code order unless made otherwise."""
+        functions = compiled.functions
+        starts = [f.start for f in functions]
+        if starts != sorted(starts):
+            functions = sorted(functions, key=lambda f: f.start)
+            starts = [f.start for f in functions]
+        k = bisect.bisect(self._bases, region.address)
+        self._bases.insert(k, region.address)
+        self._placed.insert(k, (region, functions, starts))
+
     def code_at(self, address: int):
         """(CompiledFunction, its module's code base) for a pc in compiled code, else None."""
-        k = bisect.bisect(self._starts, address) - 1
+        k = bisect.bisect(self._bases, address) - 1
         if k >= 0:
-            end, function, base = self._entries[k]
-            if address < end:
-                return function, base
+            region, functions, starts = self._placed[k]
+            offset = address - region.address
+            j = bisect.bisect(starts, offset) - 1
+            if j >= 0 and offset < functions[j].end:
+                return functions[j], region.address
         return None
 
 

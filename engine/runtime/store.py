@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import struct
-from dataclasses import fields, is_dataclass
+from array import array
 from typing import TYPE_CHECKING
 
 from .. import layout as L
@@ -26,8 +26,6 @@ from .continuations import DEFAULT_CONT_STACK_SIZE, ContinuationPool
 from .debugroot import publish as publish_debug_root
 from .errors import Exhaustion, HostExit, LinkError, Trap, WasmException, host_failure
 from .exceptions import Unwind, Unwinder
-from .stackwalk import StoreStacks
-from .tracing import TraceRing
 
 if TYPE_CHECKING:
     from ..codecache import CodeCache
@@ -50,15 +48,23 @@ def _mask(ty: str) -> int:
 # ---- external values ----------------------------------------------------------------------
 
 class Func:
-    """A function: defined in an instance, or a host function. `ref` is its record's address."""
+    """A function: defined in an instance, or a host function. `ref` is the address of its
+    record (layout.FR_*) in `records`, an array that may hold other functions' records too
+    (an instance's are one array) and lives as long as the function."""
 
-    def __init__(self, store: "Store", record, functype: FuncType, type_id: int, name: str):
+    def __init__(self, store: "Store", records: ctypes.Array, ref: int, functype: FuncType,
+                 type_id: int, name: str):
         self.store = store
-        self.record = record
-        self.ref = ctypes.addressof(record)
+        self.records = records
+        self.ref = ref
         self.type = functype
         self.type_id = type_id
         self.name = name
+
+    @property
+    def record(self) -> ctypes.Array:
+        """The words of its record (a view, valid while the function lives)."""
+        return (ctypes.c_uint64 * (L.FUNCREF_SIZE // 8)).from_address(self.ref)
 
     def __call__(self, *raw_args: int) -> list[int]:
         return self.store.call(self, list(raw_args))
@@ -86,7 +92,14 @@ class Tag:
         self.address = ctypes.addressof(self.record)
 
 
-read_word, read_words = StoreStacks.read_word, StoreStacks.read_words  # this process's memory
+def read_words(address: int, count: int) -> tuple[int, ...]:
+    """Words of this process's memory (as `stackwalk.StoreStacks` reads them: the walker
+    loads only when a trap or a throw needs it)."""
+    return tuple((ctypes.c_uint64 * count).from_address(address))
+
+
+def read_word(address: int) -> int:
+    return ctypes.c_uint64.from_address(address).value
 
 
 # ---- the store ------------------------------------------------------------------------------
@@ -131,7 +144,10 @@ class Store:
         r[L.RT_PY_CALL // 8] = _PY_CALL
         r[L.RT_PY_DECREF // 8] = _PY_DECREF
         self.continuations = ContinuationPool(self.runtime, cont_stack_size, self.stubs.start_stub)
-        self.trace_ring = TraceRing(self.runtime, trace_events, self.stubs.read_tsc) if trace_events else None
+        self.trace_ring = None
+        if trace_events:
+            from .tracing import TraceRing  # only a tracing store loads it
+            self.trace_ring = TraceRing(self.runtime, trace_events, self.stubs.read_tsc)
         for observer in code_observers or ():
             self.add_code_observer(observer)
         self.debug_record = None  # see publish_debug_root
@@ -164,8 +180,8 @@ class Store:
                     sups = tuple(("rec", s - start) if start <= s < start + n else ids[s]
                                  for s in x.supertypes)
                     return ("sub", x.final, sups, canon(x.composite))
-                if is_dataclass(x):
-                    return (type(x).__name__,) + tuple(canon(getattr(x, f.name)) for f in fields(x))
+                if hasattr(x, "_fields"):  # another type (types.py): its kind and fields
+                    return (type(x).__name__,) + tuple(canon(field) for field in x)
                 if isinstance(x, (tuple, list)):
                     return tuple(canon(e) for e in x)
                 return x
@@ -207,9 +223,18 @@ class Store:
     def new_global(self, gtype: GlobalType, raw: int) -> Global:
         return Global(gtype, raw)
 
-    def _record(self, code: int, vmctx: int, type_id: int, func_index: int):
-        rec = (ctypes.c_uint64 * 4)(code, vmctx, type_id, func_index)
-        return rec
+    @staticmethod
+    def func_records(codes: list[int], vmctx: int, type_ids: list[int],
+                     indices: list[int]) -> ctypes.Array:
+        """Function records (layout.FR_*) one after another, of functions of one vmctx
+        whose code addresses, canonical type ids and indices are listed in order; filled a
+        column at a time, as an instance can have thousands."""
+        width = L.FUNCREF_SIZE // 8
+        words = array("Q", bytes(8 * width * len(codes)))
+        for at, column in ((L.FR_CODE, codes), (L.FR_VMCTX, [vmctx] * len(codes)),
+                           (L.FR_TYPE_ID, type_ids), (L.FR_FUNC_INDEX, indices)):
+            words[at // 8::width] = array("Q", column)
+        return (ctypes.c_uint64 * max(len(words), 1)).from_buffer_copy(words.tobytes() or bytes(8))
 
     def host_function(self, functype: FuncType, pyfunc, name: str = "host", frame: bool = False) -> Func:
         """Expose a Python callable as a Wasm function (raw values in and out).
@@ -258,8 +283,8 @@ class Store:
         block[L.HB_NPARAMS // 8] = nparams
         block[L.HB_NRESULTS // 8] = nresults
         type_id = self.functype_id(functype)
-        rec = self._record(self.stubs.host_trampoline, ctypes.addressof(block), type_id, 0)
-        func = Func(self, rec, functype, type_id, name)
+        records = self.func_records([self.stubs.host_trampoline], ctypes.addressof(block), [type_id], [0])
+        func = Func(self, records, ctypes.addressof(records), functype, type_id, name)
         func.host_block = block
         func.host_callable = call_from_wasm  # the block holds no reference of its own
         self.funcs_by_ref[func.ref] = func
@@ -372,8 +397,8 @@ class Store:
         just trapped: its end is in RT_TRAP_DETAIL, its instance in the trapping frame."""
         address = (self.runtime[L.RT_TRAP_DETAIL // 8] - access_size) & MASK64
         fp = self.runtime[L.RT_TRAP_FP // 8]
-        stacks = StoreStacks(self)
-        chunk = stacks.chunk_of(fp)
+        from .stackwalk import StoreStacks
+        chunk = StoreStacks(self).chunk_of(fp)
         instance = self.instances.get(read_word(fp - 8)) if chunk is not None and chunk.holds(fp - 8) else None
         if instance is None or memory >= len(instance.memories):
             return None
@@ -436,17 +461,7 @@ class Instance:
             vm[self.vm_layout.memory_record(i) // 8] = mem.record_address
 
         self.compiled, self.code_region = store.compiled(module, self.type_ids, self.vm_layout)
-        base = self.code_region.address
-        first = module.num_imported_funcs
-        for k, cf in enumerate(self.compiled.functions):
-            index = first + k
-            ft = module.types[module.funcs[k]].composite
-            tid = self.type_ids[module.funcs[k]]
-            rec = store._record(base + cf.start, self.vmctx_address, tid, index)
-            func = Func(store, rec, ft, tid, module.func_name(index))
-            func.instance = self
-            self.funcs.append(func)
-            store.funcs_by_ref[func.ref] = func
+        self._add_functions()
         for i, f in enumerate(self.funcs):
             vm[self.vm_layout.func(i) // 8] = f.ref
 
@@ -475,6 +490,22 @@ class Instance:
                                   [d.data for d in module.datas])
         if module.start is not None:
             self.funcs[module.start]()
+
+    def _add_functions(self):
+        """The module's own functions, after the imported ones; their records in one array."""
+        store, module = self.store, self.module
+        base, first = self.code_region.address, module.num_imported_funcs
+        type_indices = module.funcs
+        records = store.func_records([base + f.start for f in self.compiled.functions],
+                                     self.vmctx_address, [self.type_ids[t] for t in type_indices],
+                                     list(range(first, first + len(type_indices))))
+        address = ctypes.addressof(records)
+        for k, t in enumerate(type_indices):
+            func = Func(store, records, address + k * L.FUNCREF_SIZE, module.types[t].composite,
+                        self.type_ids[t], module.func_name(first + k))
+            func.instance = self
+            self.funcs.append(func)
+            store.funcs_by_ref[func.ref] = func
 
     # -- linking --
 

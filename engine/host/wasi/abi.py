@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno as host_errno
 import struct
 
-MODULE = "wasi_snapshot_preview1"
+from .. import WASI_MODULE
+
+MODULE = WASI_MODULE
 
 # Lowered signatures of all preview1 functions: "params:results", i = i32, I = i64.
 SIGNATURES = {
