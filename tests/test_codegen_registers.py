@@ -378,3 +378,70 @@ def test_nine_float_pins_survive_spills_calls_and_bulk_stubs():
         v[9] += 0.25
     expected = ((v[1] + v[2]) + (v[3] + v[4])) + ((v[5] + v[6]) + ((v[7] + v[8]) + (v[9] + v[10])))
     assert instance.invoke("run", [3]) == [f64_bits(expected)]
+
+
+# A loop keeps up to six integer locals in r12, r13, rbx, r10, r9 and r8. The switching
+# instructions use r8-r10 and rbx as temporaries (cont.new and cont.bind then reload the
+# pins they held), division and shifts take rax, rdx and rcx, a call clobbers every pin,
+# and a result computed straight into a pin must not be one that an operand, or an older
+# read of the local still on the stack, reads from the pin.
+INT_PINS = """(module
+  (memory 1)
+  (type $fn (func (param i32) (result i32))) (type $cn (cont $fn))
+  (type $f0 (func (result i32))) (type $c0 (cont $f0))
+  (func $inc (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (elem declare func $inc)
+  ;; its own loop pins six integers of its own: it clobbers every pin register
+  (func $clobber (param i32) (result i32) (local i32 i32 i32 i32 i32 i32)
+    (loop $k
+      (local.set 1 (i32.add (local.get 1) (i32.const 1))) (local.set 2 (i32.add (local.get 2) (i32.const 2)))
+      (local.set 3 (i32.add (local.get 3) (i32.const 3))) (local.set 4 (i32.add (local.get 4) (i32.const 4)))
+      (local.set 5 (i32.add (local.get 5) (i32.const 5))) (local.set 6 (i32.add (local.get 6) (i32.const 6)))
+      (br_if $k (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (i32.add (local.get 1) (local.get 6)))
+  (func (export "run") (param i32) (result i32)
+    (local i32 i32 i32 i32 i32 i32 (ref null $c0) (ref null $cn))
+    (local.set 1 (i32.const 1)) (local.set 2 (i32.const 2)) (local.set 3 (i32.const 3))
+    (local.set 4 (i32.const 4)) (local.set 5 (i32.const 5)) (local.set 6 (i32.const 6))
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (i32.div_u (local.get 6) (i32.const 3))))
+      (local.set 2 (i32.xor (local.get 2) (i32.shl (local.get 1) (local.get 3))))
+      (local.set 3 (i32.sub (local.get 4) (local.get 3)))
+      local.get 5 local.get 5 i32.const 7 i32.add local.set 5 local.get 5 i32.mul local.set 6
+      (local.set 4 (i32.mul (local.tee 1 (i32.add (local.get 1) (local.get 3))) (local.get 4)))
+      (local.set 8 (cont.new $cn (ref.func $inc)))
+      (local.set 5 (i32.add (i32.add (i32.add (local.get 1) (local.get 2)) (i32.add (local.get 3) (local.get 4)))
+                            (i32.add (local.get 5) (local.get 6))))
+      (local.set 7 (cont.bind $cn $c0 (local.get 2) (local.get 8)))
+      (local.set 6 (i32.add (i32.add (i32.add (local.get 1) (local.get 2)) (i32.add (local.get 3) (local.get 4)))
+                            (i32.add (local.get 5) (local.get 6))))
+      (local.set 2 (i32.add (local.get 2) (resume $c0 (local.get 7))))
+      (local.set 6 (i32.add (local.get 6) (call $clobber (i32.const 3))))
+      (memory.fill (i32.const 0) (local.get 1) (i32.const 100))
+      (memory.copy (i32.const 200) (i32.const 0) (i32.const 100))
+      (local.set 3 (i32.add (local.get 3) (i32.load8_u (i32.const 250))))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (i32.add (i32.add (i32.add (local.get 1) (local.get 2)) (i32.add (local.get 3) (local.get 4)))
+             (i32.add (local.get 5) (local.get 6))))
+)"""
+
+
+@pytest.mark.parametrize("switching", ["native", "libcall"])
+def test_six_integer_pins_survive_switching_temporaries_calls_and_fixed_registers(switching):
+    instance = Store(switching=switching).instantiate(load_bytes(INT_PINS.encode(), "int_pins.wat"), {})
+    count = 5
+    l1, l2, l3, l4, l5, l6 = 1, 2, 3, 4, 5, 6
+    for _ in range(count):
+        l1 = (l1 + l6 // 3) & MASK32
+        l2 ^= (l1 << (l3 & 31)) & MASK32
+        l3 = (l4 - l3) & MASK32
+        old5, l5 = l5, (l5 + 7) & MASK32
+        l6 = (old5 * l5) & MASK32
+        l1 = (l1 + l3) & MASK32
+        l4 = (l1 * l4) & MASK32
+        l5 = (l1 + l2 + l3 + l4 + l5 + l6) & MASK32  # after cont.new
+        l6 = (l1 + l2 + l3 + l4 + l5 + l6) & MASK32  # after cont.bind
+        l2 = (l2 + l2 + 1) & MASK32  # resume of $inc bound to l2
+        l6 = (l6 + 3 * 1 + 3 * 6) & MASK32  # $clobber(3)
+        l3 = (l3 + (l1 & 0xFF)) & MASK32  # the filled, then copied byte
+    assert instance.invoke("run", [count]) == [(l1 + l2 + l3 + l4 + l5 + l6) & MASK32]

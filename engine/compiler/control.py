@@ -7,12 +7,14 @@ from __future__ import annotations
 from .. import layout as L
 from .common import (LOCAL, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, rbp_operand,
                      simple_type, width)
-from .x86 import AE, R12, R13, RAX, RBX, RCX, E, Label, Mem, negate
+from .x86 import AE, R8, R9, R10, R12, R13, RAX, RBX, RCX, E, Label, Mem, negate
 
 # Registers that may hold a copy of a loop's most-read locals for the whole loop (the
 # frame slot stays current too: writes go to both). Never claimed by fixed-register code
-# (division, shifts, switching sequences reload them at their landings).
-GPR_PINS = (R12, R13, RBX)
+# (division, shifts, bulk instructions); the switching sequences that use rbx, r8, r9 or
+# r10 as temporaries reload the pins they held afterwards (SWITCHING_TEMPS).
+GPR_PINS = (R12, R13, RBX, R10, R9, R8)
+SWITCHING_TEMPS = (RBX, R8, R9, R10)
 XMM_PINS = (14, 13, 12, 11, 10, 9, 8, 7, 6)
 
 # How much more a use counts for pinning in a loop one level deeper.
@@ -147,6 +149,12 @@ class ControlCodegen(CodegenCore):
         """After anything that clobbers registers (calls, switches, landings)."""
         for index in self.pinned:
             self.reload_pin(index)
+
+    def reload_pins_in(self, regs: tuple):
+        """After code that used `regs` as temporaries: the pins among them."""
+        for index, reg in self.pinned.items():
+            if reg in regs and not is_float(self.local_types[index]):
+                self.reload_pin(index)
 
     def unpin(self, frame: Frame):
         for index in frame.pins:
