@@ -352,7 +352,7 @@ FLOAT_PINS = """(module
       (memory.copy (i32.const 200) (i32.const 0) (i32.const 100))
       (local.set 2 (f64.add (local.get 2) (local.get 1))) (local.set 3 (f64.sub (local.get 3) (local.get 2)))
       (local.set 4 (f64.mul (local.get 4) (f64.const 1.5))) (local.set 5 (f64.add (local.get 5) (local.get 9)))
-      (local.set 6 (f64.neg (local.get 6))) (local.set 7 (f64.add (local.get 7) (local.get 3)))
+      (local.set 6 (f64.neg (local.get 6))) (local.set 7 (f64.sub (local.get 3) (local.get 7)))
       (local.set 8 (f64.mul (local.get 8) (local.get 8))) (local.set 9 (f64.add (local.get 9) (f64.const 0.25)))
       (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
     (f64.add (f64.add (f64.add (local.get 1) (local.get 2)) (f64.add (local.get 3) (local.get 4)))
@@ -373,7 +373,7 @@ def test_nine_float_pins_survive_spills_calls_and_bulk_stubs():
         v[4] *= 1.5
         v[5] += v[9]
         v[6] = -v[6]
-        v[7] += v[3]
+        v[7] = v[3] - v[7]
         v[8] *= v[8]
         v[9] += 0.25
     expected = ((v[1] + v[2]) + (v[3] + v[4])) + ((v[5] + v[6]) + ((v[7] + v[8]) + (v[9] + v[10])))
@@ -423,6 +423,15 @@ INT_PINS = """(module
       (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
     (i32.add (i32.add (i32.add (local.get 1) (local.get 2)) (i32.add (local.get 3) (local.get 4)))
              (i32.add (local.get 5) (local.get 6))))
+  ;; pointer chasing: a load from the pin into the pin, and one with an older read of it left
+  (data (i32.const 1000) "\\f0\\03\\00\\00\\e8\\03\\00\\00\\ec\\03\\00\\00")
+  (func (export "chase") (param i32 i32) (result i32) (local i32)
+    (loop $l
+      (local.set 0 (i32.load (local.get 0)))
+      local.get 2 local.get 0 (local.set 0 (i32.load (local.get 0)))
+      i32.const 10 i32.mul i32.add local.get 0 i32.add local.set 2
+      (br_if $l (local.tee 1 (i32.sub (local.get 1) (i32.const 1)))))
+    (local.get 2))
 )"""
 
 
@@ -445,3 +454,13 @@ def test_six_integer_pins_survive_switching_temporaries_calls_and_fixed_register
         l6 = (l6 + 3 * 1 + 3 * 6) & MASK32  # $clobber(3)
         l3 = (l3 + (l1 & 0xFF)) & MASK32  # the filled, then copied byte
     assert instance.invoke("run", [count]) == [(l1 + l2 + l3 + l4 + l5 + l6) & MASK32]
+
+
+def test_loads_into_a_pinned_local_read_the_old_value_first():
+    instance = Store().instantiate(load_bytes(INT_PINS.encode(), "int_pins.wat"), {})
+    memory, p, total = {1000: 1008, 1004: 1000, 1008: 1004}, 1000, 0
+    for _ in range(7):
+        p = memory[p]
+        old, p = p, memory[p]
+        total += 10 * old + p
+    assert instance.invoke("chase", [1000, 7]) == [total]

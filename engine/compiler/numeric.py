@@ -42,7 +42,7 @@ class NumericCodegen(CodegenCore):
         return dst, b
 
     def binop_into_pin(self):
-        """binop_dst's pair (of an integer operation) with dst the pin of the local the result is set to, when b does
+        """binop_dst's pair with dst the pin of the local the result is set to, when b does
         not read that pin (a may: it is loaded first); None otherwise."""
         b, a_entry = self.stack.pop(), self.stack.pop()
         pin = self.result_pin()
@@ -268,7 +268,7 @@ class NumericCodegen(CodegenCore):
     # ---- float operations ------------------------------------------------------------
 
     def float_binop(self, op: str, ty: str):
-        dst, b = self.binop_dst(ty)
+        dst, b = self.binop_into_pin() or self.binop_dst(ty)
         src = self.operand(b)
         self.asm.farith(op, width(ty), dst, src)
         self.release(b)
@@ -301,7 +301,7 @@ class NumericCodegen(CodegenCore):
     def float_unop(self, op: str, ty: str):
         size = width(ty)
         entry = self.pop()
-        dst = entry[1] if entry[0] == REG else self.alloc(True)
+        dst = entry[1] if entry[0] == REG else self.result_pin() or self.alloc(True)
         a = self.asm
         if op == "sqrt":
             a.farith("sqrt", size, dst, self.operand(entry))

@@ -287,15 +287,15 @@ class ValueStackCodegen(CodegenCore):
 
     def result_pin(self) -> int | None:
         """The pin of the local that the next instruction sets (local.set or local.tee of a
-        pinned integer local), when the value about to be computed may go straight into it:
-        no value left on the stack still reads that local lazily. The caller has popped its
-        operands and reads them before it writes the pin."""
+        pinned local), when the value about to be computed may go straight into it: no value
+        left on the stack still reads that local lazily. The caller has popped its operands
+        and reads them before it writes the pin."""
         code, pos = self.code, self.pos
         if code[pos] != 0x21 and code[pos] != 0x22:
             return None
         index = code[pos + 1]
         pin = self.pinned.get(index) if index < 0x80 else None
-        if pin is None or self.local_types[index] in FLOATS:
+        if pin is None:
             return None
         for kind, val, _ in self.stack:
             if kind == LOCAL and val == index:
