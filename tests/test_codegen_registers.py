@@ -464,3 +464,147 @@ def test_loads_into_a_pinned_local_read_the_old_value_first():
         old, p = p, memory[p]
         total += 10 * old + p
     assert instance.invoke("chase", [1000, 7]) == [total]
+
+
+# When an enclosing loop holds every pin register, an inner loop borrows the pins of
+# locals it uses less, for locals of its own. Each way out of such a loop must put the
+# enclosing loop's pins back: br_if (out of line), br_table, the loop's end, and a branch
+# from a catch clause or a resume handler (after the landing reloaded the loop's pins). The
+# outer loop pins m, p (its deepest loop $c uses them) and a-d; $a0 borrows for e and f,
+# the loops after it for g, h, k, and the outer loop reads what they lent after each.
+LENT_PINS = """(module
+  (type $f0 (func (result i32))) (type $c0 (cont $f0))
+  (tag $y (param i32))
+  (tag $e (param i32))
+  (func $gen (result i32) (suspend $y (i32.const 7)) (i32.const 1))
+  (func $boom (param i32) (throw $e (local.get 0)))
+  (elem declare func $gen)
+  (func (export "nest") (param i32) (result i32)
+    (local $a i32) (local $b i32) (local $c i32) (local $d i32) (local $e i32) (local $f i32)
+    (local $g i32) (local $h i32) (local $k i32) (local $r i32) (local $m i32) (local $p i32)
+    (local.set $a (i32.const 1)) (local.set $b (i32.const 2)) (local.set $c (i32.const 3))
+    (local.set $d (i32.const 4)) (local.set $e (i32.const 5)) (local.set $f (i32.const 6))
+    (block $out
+      (loop $outer
+        (loop $a0
+          (loop $a
+            (local.set $a (i32.add (local.get $a) (local.get $b)))
+            (local.set $b (i32.xor (local.get $b) (local.get $c)))
+            (local.set $c (i32.add (local.get $c) (i32.const 7)))
+            (local.set $d (i32.add (local.get $d) (local.get $a)))
+            (local.set $e (i32.sub (local.get $e) (local.get $d)))
+            (br_if $a (i32.and (local.tee $f (i32.add (local.get $f) (i32.const 1))) (i32.const 3)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (local.set $k (i32.const 0))
+        (block $done
+          (loop $b
+            (local.set $g (i32.add (local.get $g) (local.get $k)))
+            (local.set $h (i32.add (i32.mul (local.get $h) (i32.const 3)) (local.get $g)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br_if $done (i32.gt_u (local.get $k) (local.get 0)))
+            (br_table $b $b $done $b (i32.and (local.get $h) (i32.const 3)))))
+        (local.set $a (i32.add (local.get $a) (local.get $h)))
+        (local.set $b (i32.xor (local.get $b) (local.get $g)))
+        (local.set $k (i32.const 0))
+        (local.set $r (i32.add (local.get $r)
+          (block $caught (result i32)
+            (loop $b2
+              (local.set $g (i32.add (local.get $g) (local.get $h)))
+              (local.set $h (i32.add (local.get $h) (i32.const 1)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (try_table (catch $e $caught)
+                (if (i32.eq (local.get $k) (i32.const 4)) (then (call $boom (local.get $g)))))
+              (br $b2))
+            (i32.const -1))))
+        (local.set $c (i32.add (local.get $c) (local.get $g)))
+        (local.set $d (i32.add (local.get $d) (local.get $r)))
+        (local.set $k (i32.const 0))
+        (block $resumed
+          (block $suspended (result i32 (ref $c0))
+            (loop $b3
+              (local.set $g (i32.add (local.get $g) (i32.const 2)))
+              (local.set $h (i32.xor (local.get $h) (local.get $g)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (local.set $m (i32.const 0))
+              (loop $c
+                (local.set $m (i32.add (local.get $m) (local.get $k)))
+                (local.set $p (i32.add (local.get $p) (local.get $m)))
+                (br_if $out (i32.gt_u (local.get $p) (i32.const 200)))
+                (br_if $c (i32.lt_u (local.get $m) (i32.const 10))))
+              (if (i32.eq (local.get $k) (i32.const 3))
+                (then (drop (resume $c0 (on $y $suspended) (cont.new $c0 (ref.func $gen))))))
+              (br $b3))
+            (unreachable))
+          (drop)
+          (local.set $r (i32.add (local.get $r)))
+          (br $resumed))
+        (local.set $e (i32.add (local.get $e) (local.get $h)))
+        (local.set $f (i32.xor (local.get $f) (local.get $g)))
+        (br_if $outer (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))))
+    (i32.add (i32.add (i32.add (i32.add (local.get $a) (local.get $b)) (i32.add (local.get $c) (local.get $d)))
+                      (i32.add (i32.add (local.get $e) (local.get $f)) (i32.add (local.get $g) (local.get $h))))
+             (i32.add (i32.add (local.get $k) (local.get $r)) (i32.add (local.get $m) (local.get $p)))))
+)"""
+
+
+def lent_pins_expected(n: int) -> int:
+    a, b, c, d, e, f = 1, 2, 3, 4, 5, 6
+    g = h = k = r = m = p = 0
+    while True:
+        while True:
+            a = (a + b) & MASK32
+            b ^= c
+            c = (c + 7) & MASK32
+            d = (d + a) & MASK32
+            e = (e - d) & MASK32
+            f = (f + 1) & MASK32
+            if not f & 3:
+                break
+        p = (p + 1) & MASK32
+        k = 0
+        while True:
+            g = (g + k) & MASK32
+            h = (h * 3 + g) & MASK32
+            k += 1
+            if k > n or h & 3 == 2:
+                break
+        a = (a + h) & MASK32
+        b ^= g
+        k = 0
+        while True:
+            g = (g + h) & MASK32
+            h = (h + 1) & MASK32
+            k += 1
+            if k == 4:
+                r = (r + g) & MASK32  # the payload of the exception $boom throws
+                break
+        c = (c + g) & MASK32
+        d = (d + r) & MASK32
+        k = 0
+        while True:
+            g = (g + 2) & MASK32
+            h ^= g
+            k += 1
+            m = 0
+            while True:
+                m += k
+                p += m
+                if p > 200:
+                    return sum((a, b, c, d, e, f, g, h, k, r, m, p)) & MASK32
+                if m >= 10:
+                    break
+            if k == 3:
+                r = (r + 7) & MASK32  # the value $gen suspends with
+                break
+        e = (e + h) & MASK32
+        f ^= g
+        n = (n - 1) & MASK32
+        if not n:
+            return sum((a, b, c, d, e, f, g, h, k, r, m, p)) & MASK32
+
+
+@pytest.mark.parametrize("switching", ["native", "libcall"])
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_loops_that_borrow_pins_give_them_back_on_every_way_out(switching, n):
+    instance = Store(switching=switching).instantiate(load_bytes(LENT_PINS.encode(), "lent_pins.wat"), {})
+    assert instance.invoke("nest", [n]) == [lent_pins_expected(n)]

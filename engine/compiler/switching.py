@@ -367,6 +367,7 @@ class SwitchingCodegen(CodegenCore):
         if frame.kind == "func":
             self.epilogue()
         else:
+            self.restore_pins(self.pins_to_restore(frame))
             a.jmp(frame.label)
 
     def op_suspend(self):
