@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import layout as L
 from ..frontend.types import FuncType
-from .common import (B_CONT_ATTACH, B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF, CONST, REG, SCRATCH, SLOT,
+from .common import (B_CONT_ATTACH, B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF, CONST, SCRATCH, SLOT,
                      CodegenCore, CompileError, TryRegion, simple_type)
 from .control import SWITCHING_TEMPS
 from .tracing import emit_trace_event, emit_trace_word
@@ -180,10 +180,10 @@ class SwitchingCodegen(CodegenCore):
         self.events.append((a.pos, L.EVENT_CONT_NEW))
         if self.mc.tracing:
             self.trace_cont_new(R9)
-        reg = self.alloc(False)  # never a pin: r9 may be one
-        self.load((REG, R9, "ref"), reg)
+        k = len(self.stack)  # to its slot: r9 may be a pin, reloaded now
+        a.mov(64, self.slot_mem(k), R9)
+        self.push(SLOT, k, "ref")
         self.reload_pins_in(SWITCHING_TEMPS)
-        self.push_reg(reg, "ref")
 
     def attach_stack(self):
         """rcx: the record of a continuation about to run, its reference consumed (rax:
