@@ -127,7 +127,7 @@ class ControlCodegen(CodegenCore):
         """Keep the locals this loop uses most in registers while it runs, so values carried
         from one iteration to the next do not go through memory. When every pin register
         is taken, an enclosing loop's pin of a local this loop uses much less (or not at
-        all) is lent to this loop's local until the loop is left (restore_pins_for)."""
+        all) is lent to this loop's local until the loop is left (pins_to_restore)."""
         uses = self.local_uses_in_loop()
         outer = pinned = self.pinned  # copied before the first change: frames share dicts
         for index in sorted(uses, key=uses.get, reverse=True):
@@ -196,7 +196,8 @@ class ControlCodegen(CodegenCore):
         registers only this loop pinned free."""
         outer = frame.outer_pinned
         if self.reachable:
-            self.restore_pins([(index, reg) for index, reg in outer.items() if self.pinned.get(index) != reg])
+            pinned = self.pinned
+            self.restore_pins([(index, reg) for index, reg in outer.items() if pinned.get(index) != reg])
         held = {(is_float(self.local_types[index]), reg) for index, reg in outer.items()}
         for index, reg in self.pinned.items():
             xmm = is_float(self.local_types[index])
