@@ -197,7 +197,8 @@ class ControlCodegen(CodegenCore):
         outer = frame.outer_pinned
         if self.reachable:
             pinned = self.pinned
-            self.restore_pins([(index, reg) for index, reg in outer.items() if pinned.get(index) != reg])
+            self.restore_pins([(index, reg) for index, reg in outer.items()
+                               if pinned.get(index) != reg])
         held = {(is_float(self.local_types[index]), reg) for index, reg in outer.items()}
         for index, reg in self.pinned.items():
             xmm = is_float(self.local_types[index])
