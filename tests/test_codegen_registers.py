@@ -352,7 +352,7 @@ FLOAT_PINS = """(module
       (memory.copy (i32.const 200) (i32.const 0) (i32.const 100))
       (local.set 2 (f64.add (local.get 2) (local.get 1))) (local.set 3 (f64.sub (local.get 3) (local.get 2)))
       (local.set 4 (f64.mul (local.get 4) (f64.const 1.5))) (local.set 5 (f64.add (local.get 5) (local.get 9)))
-      (local.set 6 (f64.neg (local.get 6))) (local.set 7 (f64.add (local.get 7) (local.get 3)))
+      (local.set 6 (f64.neg (local.get 6))) (local.set 7 (f64.sub (local.get 3) (local.get 7)))
       (local.set 8 (f64.mul (local.get 8) (local.get 8))) (local.set 9 (f64.add (local.get 9) (f64.const 0.25)))
       (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
     (f64.add (f64.add (f64.add (local.get 1) (local.get 2)) (f64.add (local.get 3) (local.get 4)))
@@ -373,8 +373,238 @@ def test_nine_float_pins_survive_spills_calls_and_bulk_stubs():
         v[4] *= 1.5
         v[5] += v[9]
         v[6] = -v[6]
-        v[7] += v[3]
+        v[7] = v[3] - v[7]
         v[8] *= v[8]
         v[9] += 0.25
     expected = ((v[1] + v[2]) + (v[3] + v[4])) + ((v[5] + v[6]) + ((v[7] + v[8]) + (v[9] + v[10])))
     assert instance.invoke("run", [3]) == [f64_bits(expected)]
+
+
+# A loop keeps up to six integer locals in r12, r13, rbx, r10, r9 and r8. The switching
+# instructions use r8-r10 and rbx as temporaries (cont.new and cont.bind then reload the
+# pins they held), division and shifts take rax, rdx and rcx, a call clobbers every pin,
+# and a result computed straight into a pin must not be one that an operand, or an older
+# read of the local still on the stack, reads from the pin.
+INT_PINS = """(module
+  (memory 1)
+  (type $fn (func (param i32) (result i32))) (type $cn (cont $fn))
+  (type $f0 (func (result i32))) (type $c0 (cont $f0))
+  (func $inc (param i32) (result i32) (i32.add (local.get 0) (i32.const 1)))
+  (elem declare func $inc)
+  ;; its own loop pins six integers of its own: it clobbers every pin register
+  (func $clobber (param i32) (result i32) (local i32 i32 i32 i32 i32 i32)
+    (loop $k
+      (local.set 1 (i32.add (local.get 1) (i32.const 1))) (local.set 2 (i32.add (local.get 2) (i32.const 2)))
+      (local.set 3 (i32.add (local.get 3) (i32.const 3))) (local.set 4 (i32.add (local.get 4) (i32.const 4)))
+      (local.set 5 (i32.add (local.get 5) (i32.const 5))) (local.set 6 (i32.add (local.get 6) (i32.const 6)))
+      (br_if $k (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (i32.add (local.get 1) (local.get 6)))
+  (func (export "run") (param i32) (result i32)
+    (local i32 i32 i32 i32 i32 i32 (ref null $c0) (ref null $cn))
+    (local.set 1 (i32.const 1)) (local.set 2 (i32.const 2)) (local.set 3 (i32.const 3))
+    (local.set 4 (i32.const 4)) (local.set 5 (i32.const 5)) (local.set 6 (i32.const 6))
+    (loop $l
+      (local.set 1 (i32.add (local.get 1) (i32.div_u (local.get 6) (i32.const 3))))
+      (local.set 2 (i32.xor (local.get 2) (i32.shl (local.get 1) (local.get 3))))
+      (local.set 3 (i32.sub (local.get 4) (local.get 3)))
+      local.get 5 local.get 5 i32.const 7 i32.add local.set 5 local.get 5 i32.mul local.set 6
+      (local.set 4 (i32.mul (local.tee 1 (i32.add (local.get 1) (local.get 3))) (local.get 4)))
+      (local.set 8 (cont.new $cn (ref.func $inc)))
+      (local.set 5 (i32.add (i32.add (i32.add (local.get 1) (local.get 2)) (i32.add (local.get 3) (local.get 4)))
+                            (i32.add (local.get 5) (local.get 6))))
+      (local.set 7 (cont.bind $cn $c0 (local.get 2) (local.get 8)))
+      (local.set 6 (i32.add (i32.add (i32.add (local.get 1) (local.get 2)) (i32.add (local.get 3) (local.get 4)))
+                            (i32.add (local.get 5) (local.get 6))))
+      (local.set 2 (i32.add (local.get 2) (resume $c0 (local.get 7))))
+      (local.set 6 (i32.add (local.get 6) (call $clobber (i32.const 3))))
+      (memory.fill (i32.const 0) (local.get 1) (i32.const 100))
+      (memory.copy (i32.const 200) (i32.const 0) (i32.const 100))
+      (local.set 3 (i32.add (local.get 3) (i32.load8_u (i32.const 250))))
+      (br_if $l (local.tee 0 (i32.sub (local.get 0) (i32.const 1)))))
+    (i32.add (i32.add (i32.add (local.get 1) (local.get 2)) (i32.add (local.get 3) (local.get 4)))
+             (i32.add (local.get 5) (local.get 6))))
+  ;; pointer chasing: a load from the pin into the pin, and one with an older read of it left
+  (data (i32.const 1000) "\\f0\\03\\00\\00\\e8\\03\\00\\00\\ec\\03\\00\\00")
+  (func (export "chase") (param i32 i32) (result i32) (local i32)
+    (loop $l
+      (local.set 0 (i32.load (local.get 0)))
+      local.get 2 local.get 0 (local.set 0 (i32.load (local.get 0)))
+      i32.const 10 i32.mul i32.add local.get 0 i32.add local.set 2
+      (br_if $l (local.tee 1 (i32.sub (local.get 1) (i32.const 1)))))
+    (local.get 2))
+)"""
+
+
+@pytest.mark.parametrize("switching", ["native", "libcall"])
+def test_six_integer_pins_survive_switching_temporaries_calls_and_fixed_registers(switching):
+    instance = Store(switching=switching).instantiate(load_bytes(INT_PINS.encode(), "int_pins.wat"), {})
+    count = 5
+    l1, l2, l3, l4, l5, l6 = 1, 2, 3, 4, 5, 6
+    for _ in range(count):
+        l1 = (l1 + l6 // 3) & MASK32
+        l2 ^= (l1 << (l3 & 31)) & MASK32
+        l3 = (l4 - l3) & MASK32
+        old5, l5 = l5, (l5 + 7) & MASK32
+        l6 = (old5 * l5) & MASK32
+        l1 = (l1 + l3) & MASK32
+        l4 = (l1 * l4) & MASK32
+        l5 = (l1 + l2 + l3 + l4 + l5 + l6) & MASK32  # after cont.new
+        l6 = (l1 + l2 + l3 + l4 + l5 + l6) & MASK32  # after cont.bind
+        l2 = (l2 + l2 + 1) & MASK32  # resume of $inc bound to l2
+        l6 = (l6 + 3 * 1 + 3 * 6) & MASK32  # $clobber(3)
+        l3 = (l3 + (l1 & 0xFF)) & MASK32  # the filled, then copied byte
+    assert instance.invoke("run", [count]) == [(l1 + l2 + l3 + l4 + l5 + l6) & MASK32]
+
+
+def test_loads_into_a_pinned_local_read_the_old_value_first():
+    instance = Store().instantiate(load_bytes(INT_PINS.encode(), "int_pins.wat"), {})
+    memory, p, total = {1000: 1008, 1004: 1000, 1008: 1004}, 1000, 0
+    for _ in range(7):
+        p = memory[p]
+        old, p = p, memory[p]
+        total += 10 * old + p
+    assert instance.invoke("chase", [1000, 7]) == [total]
+
+
+# When an enclosing loop holds every pin register, an inner loop borrows the pins of
+# locals it uses less, for locals of its own. Each way out of such a loop must put the
+# enclosing loop's pins back: br_if (out of line), br_table, the loop's end, and a branch
+# from a catch clause or a resume handler (after the landing reloaded the loop's pins). The
+# outer loop pins m, p (its deepest loop $c uses them) and a-d; $a0 borrows for e and f,
+# the loops after it for g, h, k, and the outer loop reads what they lent after each.
+LENT_PINS = """(module
+  (type $f0 (func (result i32))) (type $c0 (cont $f0))
+  (tag $y (param i32))
+  (tag $e (param i32))
+  (func $gen (result i32) (suspend $y (i32.const 7)) (i32.const 1))
+  (func $boom (param i32) (throw $e (local.get 0)))
+  (elem declare func $gen)
+  (func (export "nest") (param i32) (result i32)
+    (local $a i32) (local $b i32) (local $c i32) (local $d i32) (local $e i32) (local $f i32)
+    (local $g i32) (local $h i32) (local $k i32) (local $r i32) (local $m i32) (local $p i32)
+    (local.set $a (i32.const 1)) (local.set $b (i32.const 2)) (local.set $c (i32.const 3))
+    (local.set $d (i32.const 4)) (local.set $e (i32.const 5)) (local.set $f (i32.const 6))
+    (block $out
+      (loop $outer
+        (loop $a0
+          (loop $a
+            (local.set $a (i32.add (local.get $a) (local.get $b)))
+            (local.set $b (i32.xor (local.get $b) (local.get $c)))
+            (local.set $c (i32.add (local.get $c) (i32.const 7)))
+            (local.set $d (i32.add (local.get $d) (local.get $a)))
+            (local.set $e (i32.sub (local.get $e) (local.get $d)))
+            (br_if $a (i32.and (local.tee $f (i32.add (local.get $f) (i32.const 1))) (i32.const 3)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 1)))
+        (local.set $k (i32.const 0))
+        (block $done
+          (loop $b
+            (local.set $g (i32.add (local.get $g) (local.get $k)))
+            (local.set $h (i32.add (i32.mul (local.get $h) (i32.const 3)) (local.get $g)))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br_if $done (i32.gt_u (local.get $k) (local.get 0)))
+            (br_table $b $b $done $b (i32.and (local.get $h) (i32.const 3)))))
+        (local.set $a (i32.add (local.get $a) (local.get $h)))
+        (local.set $b (i32.xor (local.get $b) (local.get $g)))
+        (local.set $k (i32.const 0))
+        (local.set $r (i32.add (local.get $r)
+          (block $caught (result i32)
+            (loop $b2
+              (local.set $g (i32.add (local.get $g) (local.get $h)))
+              (local.set $h (i32.add (local.get $h) (i32.const 1)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (try_table (catch $e $caught)
+                (if (i32.eq (local.get $k) (i32.const 4)) (then (call $boom (local.get $g)))))
+              (br $b2))
+            (i32.const -1))))
+        (local.set $c (i32.add (local.get $c) (local.get $g)))
+        (local.set $d (i32.add (local.get $d) (local.get $r)))
+        (local.set $k (i32.const 0))
+        (block $resumed
+          (block $suspended (result i32 (ref $c0))
+            (loop $b3
+              (local.set $g (i32.add (local.get $g) (i32.const 2)))
+              (local.set $h (i32.xor (local.get $h) (local.get $g)))
+              (local.set $k (i32.add (local.get $k) (i32.const 1)))
+              (local.set $m (i32.const 0))
+              (loop $c
+                (local.set $m (i32.add (local.get $m) (local.get $k)))
+                (local.set $p (i32.add (local.get $p) (local.get $m)))
+                (br_if $out (i32.gt_u (local.get $p) (i32.const 200)))
+                (br_if $c (i32.lt_u (local.get $m) (i32.const 10))))
+              (if (i32.eq (local.get $k) (i32.const 3))
+                (then (drop (resume $c0 (on $y $suspended) (cont.new $c0 (ref.func $gen))))))
+              (br $b3))
+            (unreachable))
+          (drop)
+          (local.set $r (i32.add (local.get $r)))
+          (br $resumed))
+        (local.set $e (i32.add (local.get $e) (local.get $h)))
+        (local.set $f (i32.xor (local.get $f) (local.get $g)))
+        (br_if $outer (local.tee 0 (i32.sub (local.get 0) (i32.const 1))))))
+    (i32.add (i32.add (i32.add (i32.add (local.get $a) (local.get $b)) (i32.add (local.get $c) (local.get $d)))
+                      (i32.add (i32.add (local.get $e) (local.get $f)) (i32.add (local.get $g) (local.get $h))))
+             (i32.add (i32.add (local.get $k) (local.get $r)) (i32.add (local.get $m) (local.get $p)))))
+)"""
+
+
+def lent_pins_expected(n: int) -> int:
+    a, b, c, d, e, f = 1, 2, 3, 4, 5, 6
+    g = h = k = r = m = p = 0
+    while True:
+        while True:
+            a = (a + b) & MASK32
+            b ^= c
+            c = (c + 7) & MASK32
+            d = (d + a) & MASK32
+            e = (e - d) & MASK32
+            f = (f + 1) & MASK32
+            if not f & 3:
+                break
+        p = (p + 1) & MASK32
+        k = 0
+        while True:
+            g = (g + k) & MASK32
+            h = (h * 3 + g) & MASK32
+            k += 1
+            if k > n or h & 3 == 2:
+                break
+        a = (a + h) & MASK32
+        b ^= g
+        k = 0
+        while True:
+            g = (g + h) & MASK32
+            h = (h + 1) & MASK32
+            k += 1
+            if k == 4:
+                r = (r + g) & MASK32  # the payload of the exception $boom throws
+                break
+        c = (c + g) & MASK32
+        d = (d + r) & MASK32
+        k = 0
+        while True:
+            g = (g + 2) & MASK32
+            h ^= g
+            k += 1
+            m = 0
+            while True:
+                m += k
+                p += m
+                if p > 200:
+                    return sum((a, b, c, d, e, f, g, h, k, r, m, p)) & MASK32
+                if m >= 10:
+                    break
+            if k == 3:
+                r = (r + 7) & MASK32  # the value $gen suspends with
+                break
+        e = (e + h) & MASK32
+        f ^= g
+        n = (n - 1) & MASK32
+        if not n:
+            return sum((a, b, c, d, e, f, g, h, k, r, m, p)) & MASK32
+
+
+@pytest.mark.parametrize("switching", ["native", "libcall"])
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_loops_that_borrow_pins_give_them_back_on_every_way_out(switching, n):
+    instance = Store(switching=switching).instantiate(load_bytes(LENT_PINS.encode(), "lent_pins.wat"), {})
+    assert instance.invoke("nest", [n]) == [lent_pins_expected(n)]

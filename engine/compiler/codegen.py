@@ -200,7 +200,9 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.frames: list[Frame] = []
         self.reachable = True
         self.dead_depth = 0
-        self.ool: list[tuple] = []  # (label, trap code, wasm offset, what details the trap)
+        # (label, trap code, wasm offset, what details the trap), or for a branch that
+        # leaves loops which lent pins (label, None, wasm offset, (pins to reload, target))
+        self.ool: list[tuple] = []
         self.addr_map: list[tuple[int, int]] = []
         self.cfi_rows: list[tuple[int, CfaRule]] = []
         self.events: list[tuple[int, int]] = []  # (native offset, layout.EVENT_*)
@@ -254,6 +256,11 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         for label, code, offset, detail in self.ool:
             self.addr_map.append((a.pos, offset))
             a.bind(label)
+            if code is None:  # a conditional branch out of loops that lent pins
+                restores, target = detail
+                self.restore_pins(restores)
+                a.jmp(target)
+                continue
             if isinstance(detail, tuple):
                 a.lea(SCRATCH, Mem(*detail))
                 detail = SCRATCH

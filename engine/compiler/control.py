@@ -7,12 +7,14 @@ from __future__ import annotations
 from .. import layout as L
 from .common import (LOCAL, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, rbp_operand,
                      simple_type, width)
-from .x86 import AE, R12, R13, RAX, RBX, RCX, E, Label, Mem, negate
+from .x86 import AE, R8, R9, R10, R12, R13, RAX, RBX, RCX, E, Label, Mem, negate
 
 # Registers that may hold a copy of a loop's most-read locals for the whole loop (the
 # frame slot stays current too: writes go to both). Never claimed by fixed-register code
-# (division, shifts, switching sequences reload them at their landings).
-GPR_PINS = (R12, R13, RBX)
+# (division, shifts, bulk instructions); the switching sequences that use rbx, r8, r9 or
+# r10 as temporaries reload the pins they held afterwards (SWITCHING_TEMPS).
+GPR_PINS = (R12, R13, RBX, R10, R9, R8)
+SWITCHING_TEMPS = (RBX, R8, R9, R10)
 XMM_PINS = (14, 13, 12, 11, 10, 9, 8, 7, 6)
 
 # How much more a use counts for pinning in a loop one level deeper.
@@ -27,7 +29,7 @@ class Frame:
     (A plain class: the compiler makes one per block, and a dataclass's is slower.)"""
 
     __slots__ = ("kind", "label", "base", "params", "results", "else_label", "has_else",
-                 "try_region", "pins")
+                 "try_region", "pinned", "outer_pinned")
 
     def __init__(self, kind: str, label: Label, base: int, params: tuple, results: tuple):
         self.kind = kind  # "block" | "loop" | "if" | "try" | "func"
@@ -38,7 +40,8 @@ class Frame:
         self.else_label: Label | None = None
         self.has_else = False
         self.try_region: TryRegion | None = None
-        self.pins: list = []  # locals this loop keeps in registers
+        self.pinned: dict = {}  # the pins where the label is (never changed: shared)
+        self.outer_pinned: dict | None = None  # a loop that changed the pins: the ones outside
 
     @property
     def branch_types(self):
@@ -105,6 +108,7 @@ class ControlCodegen(CodegenCore):
         base = len(self.stack) - len(params)
         self.spill_all(keep_consts=False)
         frame = Frame(kind, Label(), base, params, results)
+        frame.pinned = self.pinned
         self.frames.append(frame)
         return frame
 
@@ -121,37 +125,86 @@ class ControlCodegen(CodegenCore):
 
     def pin_loop_locals(self, frame: Frame):
         """Keep the locals this loop uses most in registers while it runs, so values carried
-        from one iteration to the next do not go through memory."""
+        from one iteration to the next do not go through memory. When every pin register
+        is taken, an enclosing loop's pin of a local this loop uses much less (or not at
+        all) is lent to this loop's local until the loop is left (pins_to_restore)."""
         uses = self.local_uses_in_loop()
+        outer = pinned = self.pinned  # copied before the first change: frames share dicts
         for index in sorted(uses, key=uses.get, reverse=True):
-            if index in self.pinned or uses[index] < 2:
+            if uses[index] < 2 or index in pinned:
                 continue
             xmm = is_float(self.local_types[index])
             free = self.free_xmm if xmm else self.free_gpr
             reg = next((r for r in (XMM_PINS if xmm else GPR_PINS) if r in free), None)
+            lender = None
             if reg is None:
-                continue
-            free.remove(reg)
-            self.pinned[index] = reg
-            frame.pins.append(index)
-            self.reload_pin(index)
+                lender = min((i for i in pinned if is_float(self.local_types[i]) == xmm),
+                             key=lambda i: uses.get(i, 0), default=None)
+                if lender is None or 2 * uses.get(lender, 0) >= uses[index]:
+                    continue
+            if pinned is outer:
+                pinned = dict(outer)
+            if lender is None:
+                free.remove(reg)
+            else:
+                reg = pinned.pop(lender)
+            pinned[index] = reg
+        if pinned is outer:
+            return
+        self.pinned = frame.pinned = pinned
+        frame.outer_pinned = outer
+        for index, reg in pinned.items():
+            if outer.get(index) != reg:
+                self.reload_pin(index)
 
     def reload_pin(self, index: int):
-        reg, ty = self.pinned[index], self.local_types[index]
+        self.load_pin(index, self.pinned[index])
+
+    def load_pin(self, index: int, reg: int):
+        ty = self.local_types[index]
         if is_float(ty):
             self.asm.movs(width(ty), reg, self.local_mem(index))
         else:
             self.asm.mov(width(ty), reg, self.local_mem(index))
+
+    def pins_to_restore(self, frame: Frame) -> list:
+        """The (local, register) pins that a branch to `frame`'s label must reload: the
+        ones a loop inside it lent to another local."""
+        target = frame.pinned
+        if target is self.pinned:
+            return []
+        pinned = self.pinned
+        return [(index, reg) for index, reg in target.items() if pinned.get(index) != reg]
+
+    def restore_pins(self, pins: list):
+        for index, reg in pins:
+            self.load_pin(index, reg)
 
     def reload_pins(self):
         """After anything that clobbers registers (calls, switches, landings)."""
         for index in self.pinned:
             self.reload_pin(index)
 
+    def reload_pins_in(self, regs: tuple):
+        """After code that used `regs` as temporaries: the pins among them."""
+        for index, reg in self.pinned.items():
+            if reg in regs and not is_float(self.local_types[index]):
+                self.reload_pin(index)
+
     def unpin(self, frame: Frame):
-        for index in frame.pins:
-            reg = self.pinned.pop(index)
-            self.free(reg, is_float(self.local_types[index]))
+        """At a loop's end: the pins outside it again (reloaded if reachable), and the
+        registers only this loop pinned free."""
+        outer = frame.outer_pinned
+        if self.reachable:
+            pinned = self.pinned
+            self.restore_pins([(index, reg) for index, reg in outer.items()
+                               if pinned.get(index) != reg])
+        held = {(is_float(self.local_types[index]), reg) for index, reg in outer.items()}
+        for index, reg in self.pinned.items():
+            xmm = is_float(self.local_types[index])
+            if (xmm, reg) not in held:
+                self.free(reg, xmm)
+        self.pinned = outer
 
     def local_uses_in_loop(self) -> dict[int, int]:
         """How much the loop whose body starts at self.pos uses each local: every local.get,
@@ -241,8 +294,6 @@ class ControlCodegen(CodegenCore):
     def op_end(self):
         frame = self.frames.pop()
         self.forget_at_join()
-        if frame.pins:
-            self.unpin(frame)
         if frame.kind == "func":
             if self.reachable:
                 self.emit_return(frame)
@@ -250,6 +301,8 @@ class ControlCodegen(CodegenCore):
             return
         if self.reachable:
             self.end_of_arm(frame)
+        if frame.outer_pinned is not None:
+            self.unpin(frame)
         if frame.kind == "if" and not frame.has_else:
             self.asm.bind(frame.else_label)
         if frame.kind == "try":
@@ -292,6 +345,7 @@ class ControlCodegen(CodegenCore):
             self.epilogue()
             return
         self.move_to_slots(len(frame.branch_types), frame.base)
+        self.restore_pins(self.pins_to_restore(frame))
         self.asm.jmp(frame.label)
 
     def op_br(self):
@@ -311,7 +365,13 @@ class ControlCodegen(CodegenCore):
                  and self.stack[len(self.stack) - len(frame.branch_types) + j][1] == frame.base + j)
             for j in range(len(frame.branch_types)))
         if not needs_moves:
-            self.asm.jcc(negate(not_taken_cc), frame.label)
+            restores = self.pins_to_restore(frame)
+            if not restores:
+                self.asm.jcc(negate(not_taken_cc), frame.label)
+                return
+            leave = Label()  # out of line: the loop's own path keeps going straight on
+            self.asm.jcc(negate(not_taken_cc), leave)
+            self.ool.append((leave, None, self.op_offset, (restores, frame.label)))
             return
         skip = Label()
         self.asm.jcc(not_taken_cc, skip)

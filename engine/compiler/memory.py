@@ -124,7 +124,7 @@ class MemoryCodegen(CodegenCore):
         mem, temp = self.address(arg.memory, arg.offset, size // 8)
         a = self.asm
         avoid = tuple(r for r in (mem.index, temp) if r is not None)
-        reg = self.alloc(is_float(ty), avoid=avoid)
+        reg = self.result_pin() or self.alloc(is_float(ty), avoid=avoid)  # read, then written
         if is_float(ty):
             a.movs(size, reg, mem)
         elif size == width(ty) or (size == 32 and not signed):

@@ -41,6 +41,18 @@ class NumericCodegen(CodegenCore):
             self.load(a_entry, dst)
         return dst, b
 
+    def binop_into_pin(self):
+        """binop_dst's pair with dst the pin of the local the result is set to, when b does
+        not read that pin (a may: it is loaded first); None otherwise."""
+        b, a_entry = self.stack.pop(), self.stack.pop()
+        pin = self.result_pin()
+        if pin is None or (self.register_of(b) == pin and a_entry != b):
+            self.stack += (a_entry, b)
+            return None
+        self.load(a_entry, pin)
+        self.release(a_entry)
+        return pin, b
+
     @staticmethod
     def imm32(entry: Entry, size: int) -> int | None:
         """A constant entry's value as a sign-extended 32-bit immediate, if it fits."""
@@ -55,7 +67,7 @@ class NumericCodegen(CodegenCore):
         size = width(ty)
         if op in ("add", "sub") and self.add_by_lea(op, size, ty):
             return
-        dst, b = self.binop_dst(ty)
+        dst, b = self.binop_into_pin() or self.binop_dst(ty)
         imm = self.imm32(b, size) if b[0] == CONST else None
         if imm is not None:
             self.asm.alu_imm(op, size, dst, imm)
@@ -82,7 +94,7 @@ class NumericCodegen(CodegenCore):
         if imm is None and index is None:
             return False
         self.stack[-2:] = []
-        dst = self.alloc(False)
+        dst = self.result_pin() or self.alloc(False)
         self.asm.lea(dst, Mem(base, imm or 0, index), size)
         self.release(b)
         self.push_reg(dst, ty)
@@ -90,7 +102,7 @@ class NumericCodegen(CodegenCore):
 
     def int_mul(self, ty: str):
         size = width(ty)
-        dst, b = self.binop_dst(ty)
+        dst, b = self.binop_into_pin() or self.binop_dst(ty)
         imm = self.imm32(b, size)
         if imm is not None:
             self.asm.imul_imm(size, dst, dst, imm)
@@ -256,7 +268,7 @@ class NumericCodegen(CodegenCore):
     # ---- float operations ------------------------------------------------------------
 
     def float_binop(self, op: str, ty: str):
-        dst, b = self.binop_dst(ty)
+        dst, b = self.binop_into_pin() or self.binop_dst(ty)
         src = self.operand(b)
         self.asm.farith(op, width(ty), dst, src)
         self.release(b)
@@ -289,7 +301,7 @@ class NumericCodegen(CodegenCore):
     def float_unop(self, op: str, ty: str):
         size = width(ty)
         entry = self.pop()
-        dst = entry[1] if entry[0] == REG else self.alloc(True)
+        dst = entry[1] if entry[0] == REG else self.result_pin() or self.alloc(True)
         a = self.asm
         if op == "sqrt":
             a.farith("sqrt", size, dst, self.operand(entry))

@@ -11,6 +11,7 @@ from .. import layout as L
 from ..frontend.types import FuncType
 from .common import (B_CONT_ATTACH, B_CONT_NEW, B_THROW, B_THROW_INTO, B_THROW_REF, CONST, SCRATCH, SLOT,
                      CodegenCore, CompileError, TryRegion, simple_type)
+from .control import SWITCHING_TEMPS
 from .tracing import emit_trace_event, emit_trace_word
 from .x86 import (AE, NE, R8, R9, R10, R11, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI, RSP,
                   A, E, Label, Mem)
@@ -179,8 +180,10 @@ class SwitchingCodegen(CodegenCore):
         self.events.append((a.pos, L.EVENT_CONT_NEW))
         if self.mc.tracing:
             self.trace_cont_new(R9)
-        self.free_gpr.remove(R9)
-        self.push_reg(R9, "ref")
+        k = len(self.stack)  # to its slot: r9 may be a pin, reloaded now
+        a.mov(64, self.slot_mem(k), R9)
+        self.push(SLOT, k, "ref")
+        self.reload_pins_in(SWITCHING_TEMPS)
 
     def attach_stack(self):
         """rcx: the record of a continuation about to run, its reference consumed (rax:
@@ -263,6 +266,7 @@ class SwitchingCodegen(CodegenCore):
         del self.stack[h - 1 - count:]
         reg = self.alloc(False, avoid=(RCX,))
         self.reference_to(RCX, reg)
+        self.reload_pins_in(SWITCHING_TEMPS)
         self.push_reg(reg, "ref")
 
     def op_resume(self):
@@ -363,6 +367,7 @@ class SwitchingCodegen(CodegenCore):
         if frame.kind == "func":
             self.epilogue()
         else:
+            self.restore_pins(self.pins_to_restore(frame))
             a.jmp(frame.label)
 
     def op_suspend(self):

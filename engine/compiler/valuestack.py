@@ -285,6 +285,23 @@ class ValueStackCodegen(CodegenCore):
                 continue
             self.store_entry(self.slot_mem(dst_base + j), entry)
 
+    def result_pin(self) -> int | None:
+        """The pin of the local that the next instruction sets (local.set or local.tee of a
+        pinned local), when the value about to be computed may go straight into it: no value
+        left on the stack still reads that local lazily. The caller has popped its operands
+        and reads them before it writes the pin."""
+        code, pos = self.code, self.pos
+        if code[pos] != 0x21 and code[pos] != 0x22:
+            return None
+        index = code[pos + 1]
+        pin = self.pinned.get(index) if index < 0x80 else None
+        if pin is None:
+            return None
+        for kind, val, _ in self.stack:
+            if kind == LOCAL and val == index:
+                return None
+        return pin
+
     def materialize_local(self, index: int):
         """Before local `index` changes, load stack entries that still read it lazily."""
         for i, (kind, val, ty) in enumerate(self.stack):
@@ -365,9 +382,17 @@ class ValueStackCodegen(CodegenCore):
         if entry[0] == LOCAL and entry[1] == i:
             return
         self.write_local(i, entry)
-        if entry[0] == REG and i not in self.pinned:
+        self.keep_written(i, entry)
+
+    def keep_written(self, i: int, entry: tuple):
+        """After local i was written from `entry`: a register of its own becomes the local's
+        cached copy (unless a loop pins it); a value computed straight into the pin stays."""
+        if entry[0] != REG:
+            return
+        pin = self.pinned.get(i)
+        if pin is None:
             self.cached[i] = entry[1]  # the register now belongs to the cache
-        else:
+        elif entry[1] != pin:
             self.release(entry)
 
     def write_local(self, i: int, entry: tuple):
@@ -397,10 +422,7 @@ class ValueStackCodegen(CodegenCore):
         self.stack.pop()
         self.materialize_local(i)
         self.write_local(i, entry)
-        if entry[0] == REG and i not in self.pinned:
-            self.cached[i] = entry[1]
-        else:
-            self.release(entry)
+        self.keep_written(i, entry)
         self.push(LOCAL, i, entry[2])
 
     def op_global_get(self):
