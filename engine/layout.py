@@ -194,6 +194,13 @@ FRAME_VMCTX = -8
 HB_NPARAMS = VM_HEADER_SIZE  # argument words, copied to RT_HOST_WORDS before the call
 HB_NRESULTS = HB_NPARAMS + 8  # result words, copied back from there after it
 HOST_BLOCK_SIZE = HB_NRESULTS + 8
+# A host function with a native fast path (compiler/wasistubs.py) has a longer block: the
+# fast path's descriptor table (an int64 host fd per WASI fd, -1 where it does not apply)
+# and the memory its pointers are in (a memory record, 0 until one is bound).
+HB_FAST_FDS = HOST_BLOCK_SIZE
+HB_FAST_NFDS = HB_FAST_FDS + 8
+HB_FAST_MEMORY = HB_FAST_NFDS + 8
+FAST_HOST_BLOCK_SIZE = HB_FAST_MEMORY + 8
 
 # A function reference record: what funcref values and table elements point at.
 FR_CODE = 0

@@ -409,3 +409,74 @@ def test_close_closes_every_host_fd(tree):
     with pytest.raises(FileNotFoundError):
         wasi.Wasi(["prog"], {}, preopens=[(str(tree / "sandbox"), "a"), (str(tree / "no"), "b")])
     assert set(os.listdir("/proc/self/fd")) == before
+
+
+# -- the native fast paths of fd_read, fd_write and fd_seek -------------------------------
+
+class CountingProcess(Process):
+    """A Process whose Python fd_read, fd_write and fd_seek count their calls: a call the
+    native fast path completes never reaches them."""
+
+    def __init__(self, preopens):
+        self.python_calls = []
+        original = wasi.Wasi.imports
+
+        def imports(context, store):
+            for name in ("fd_read", "fd_write", "fd_seek"):
+                method = getattr(context, name)
+                setattr(context, name, lambda *args, name=name, method=method: (
+                    self.python_calls.append(name), method(*args))[1])
+            return original(context, store)
+
+        wasi.Wasi.imports = imports
+        try:
+            super().__init__(preopens=preopens)
+        finally:
+            wasi.Wasi.imports = original
+
+
+def test_file_calls_stay_native_and_fall_back_to_python_exactly(tree):
+    p = CountingProcess(preopens=[(str(tree / "sandbox"), "sandbox")])
+    rights = wasi.RIGHT_FD_READ | wasi.RIGHT_FD_WRITE
+    fd = p.open(3, b"fast.txt", oflags=wasi.OFLAG_CREAT, rights=rights)
+    p.memory.write(100, b"abcdefghij")
+    p.iovecs(0, [(100, 3), (103, 3), (106, 4)])
+    assert p.call("fd_write", fd, 0, 3, 8) == wasi.ESUCCESS and p.u32(8) == 10
+    assert p.call("fd_seek", fd, 2, wasi.WHENCE_SET, 16) == wasi.ESUCCESS and p.u64(16) == 2
+    p.iovecs(0, [(200, 1)] * 4)
+    assert p.call("fd_read", fd, 0, 4, 8) == wasi.ESUCCESS and p.u32(8) == 4
+    assert p.memory.read(200, 1) == b"f" and p.python_calls == []  # all native, last byte wins
+
+    # What the native path leaves to Python: more than 4 pieces, no pieces, a failing
+    # system call, a closed descriptor, stdio, bad pointers (traps), a bad whence (trap).
+    p.iovecs(0, [(300 + i, 1) for i in range(5)])
+    assert p.call("fd_read", fd, 0, 5, 8) == wasi.ESUCCESS and p.u32(8) == 4
+    assert p.memory.read(300, 4) == b"ghij"
+    assert p.call("fd_read", fd, 0, 0, 8) == wasi.ESUCCESS and p.u32(8) == 0
+    assert p.call("fd_seek", fd, (-20) & (2**64 - 1), wasi.WHENCE_CUR, 16) == wasi.EINVAL
+    with pytest.raises(Trap, match="misaligned"):
+        p.call("fd_seek", fd, 0, wasi.WHENCE_SET, 20)
+    with pytest.raises(Trap, match="invalid whence"):
+        p.call("fd_seek", fd, 0, 3, 16)
+    p.iovecs(0, [(65530, 10)])
+    with pytest.raises(Trap, match="outside linear memory"):
+        p.call("fd_write", fd, 0, 1, 8)
+    p.memory.write(500, b"XY")
+    p.iovecs(0, [(500, 2)])
+    with pytest.raises(Trap, match="misaligned"):  # after writing, at 0 (the trapping seek's)
+        p.call("fd_write", fd, 0, 1, 10)
+    assert p.call("fd_write", 1, 0, 1, 8) == wasi.ESUCCESS and p.stdout.getvalue() == b"XY"
+    assert p.python_calls == ["fd_read", "fd_read", "fd_seek", "fd_seek", "fd_seek", "fd_write", "fd_write",
+                              "fd_write"]
+
+    # The table the native path reads follows closes and renumbering.
+    other = p.open(3, b"seed.txt", rights=rights)
+    assert p.call("fd_renumber", other, fd) == wasi.ESUCCESS  # fd now names seed.txt
+    p.python_calls.clear()
+    p.iovecs(0, [(400, 4)])
+    assert p.call("fd_read", fd, 0, 1, 8) == wasi.ESUCCESS and p.memory.read(400, p.u32(8)) == b"seed"[:p.u32(8)]
+    assert p.python_calls == []
+    assert p.call("fd_read", other, 0, 1, 8) == wasi.EBADF and p.python_calls == ["fd_read"]
+    assert p.call("fd_close", fd) == wasi.ESUCCESS
+    assert p.call("fd_seek", fd, 0, wasi.WHENCE_SET, 16) == wasi.EBADF
+    assert (tree / "sandbox" / "fast.txt").read_bytes() == b"XYcdefghij"

@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 from .. import layout as L
 from .bulkstubs import emit_bulk_stubs
+from .wasistubs import emit_wasi_stubs
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
 from .tracing import emit_trace_event, emit_trace_word
 from .x86 import (AE, NE, R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI,
@@ -99,6 +100,7 @@ class Stubs(NamedTuple):
     memory_grow: int  # bulkstubs.py
     memory_copy: int
     memory_fill: int
+    wasi_fast: dict[str, int]  # wasistubs.py: WASI function name -> its native fast path
     read_tsc: object = None  # tracing stores: a function returning the timestamp counter
 
 
@@ -287,6 +289,8 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     # instead. Its frames may then lie above this stub's own, which gdb accepts only next to
     # a signal frame: the CIE is marked as one, as the start stub's is.
     host_at = a.pos
+    host_call = Label()
+    a.bind(host_call)
     host_failed, host_raised, unwind = Label(), Label(), Label()
     host_rows = [(a.pos, AT_CALL)]
     a.push(RBP)
@@ -555,6 +559,10 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     for name, start, end, rows in emit_bulk_stubs(a):
         symbols.append(StubSymbol(name, start, end, rows))
         bulk[name] = start
+    wasi_fast = {}
+    for name, start, end, rows in emit_wasi_stubs(a, host_call):
+        symbols.append(StubSymbol(name, start, end, rows))
+        wasi_fast[name.removeprefix("stackstitch_wasi_")] = start
 
     region = place(bytes(a.buf))
     base = region.address
@@ -574,4 +582,5 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
                  read_tsc=None if read_tsc_at is None else ctypes.CFUNCTYPE(ctypes.c_uint64)(base + read_tsc_at),
                  memory_grow=base + bulk["stackstitch_memory_grow"],
                  memory_copy=base + bulk["stackstitch_memory_copy"],
-                 memory_fill=base + bulk["stackstitch_memory_fill"])
+                 memory_fill=base + bulk["stackstitch_memory_fill"],
+                 wasi_fast={name: base + start for name, start in wasi_fast.items()})

@@ -236,11 +236,14 @@ class Store:
             words[at // 8::width] = array("Q", column)
         return (ctypes.c_uint64 * max(len(words), 1)).from_buffer_copy(words.tobytes() or bytes(8))
 
-    def host_function(self, functype: FuncType, pyfunc, name: str = "host", frame: bool = False) -> Func:
+    def host_function(self, functype: FuncType, pyfunc, name: str = "host", frame: bool = False,
+                      fast_path: int | None = None) -> Func:
         """Expose a Python callable as a Wasm function (raw values in and out).
 
         With `frame`, pyfunc gets the host trampoline's frame address first: [frame] is the
-        calling Wasm frame's rbp and [frame+8] the return address into it."""
+        calling Wasm frame's rbp and [frame+8] the return address into it. `fast_path`:
+        native code Wasm calls instead, which goes on to the host trampoline for what it
+        does not do itself; its block (`func.host_block`) has the HB_FAST_* fields."""
         nparams, nresults = len(functype.params), len(functype.results)
         if max(nparams, nresults) > L.HOST_WORDS:
             raise ValueError(f"host function {name}: more than {L.HOST_WORDS} parameters or results")
@@ -276,14 +279,15 @@ class Store:
                 store._pending_error = host_failure(exc, name)
             words[L.RT_HOST_STATUS // 8] = L.HOST_TRAP
 
-        block = (ctypes.c_uint64 * (L.HOST_BLOCK_SIZE // 8))()
+        block = (ctypes.c_uint64 * ((L.HOST_BLOCK_SIZE if fast_path is None else L.FAST_HOST_BLOCK_SIZE) // 8))()
         block[L.VM_RUNTIME // 8] = self.runtime_address
         block[L.VM_TRAP_STUB // 8] = self.stubs.trap_stub
         block[L.VM_HOST_CALLABLE // 8] = id(call_from_wasm)
         block[L.HB_NPARAMS // 8] = nparams
         block[L.HB_NRESULTS // 8] = nresults
         type_id = self.functype_id(functype)
-        records = self.func_records([self.stubs.host_trampoline], ctypes.addressof(block), [type_id], [0])
+        code = self.stubs.host_trampoline if fast_path is None else fast_path
+        records = self.func_records([code], ctypes.addressof(block), [type_id], [0])
         func = Func(self, records, ctypes.addressof(records), functype, type_id, name)
         func.host_block = block
         func.host_callable = call_from_wasm  # the block holds no reference of its own

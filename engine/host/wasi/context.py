@@ -3,10 +3,12 @@ arguments, environment, clocks, randomness, exit, and the socket calls (no socke
 
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from typing import BinaryIO, Callable
 
+from ... import layout as L
 from ...frontend.types import FuncType
 from ...runtime.store import HostExit, LinkError, Trap
 from .abi import (CLOCK_MONOTONIC, CLOCK_REALTIME, CLOCK_THREAD_CPUTIME, EBADF, ENOTSOCK,
@@ -79,14 +81,23 @@ class Wasi(FdCalls, PathCalls, PollCalls):
             self.close()
             raise
         self.mem: GuestMemory | None = None
+        self._fast_blocks: list = []  # host blocks of the native fast paths (imports)
 
     def imports(self, store) -> dict:
-        """Host functions for every preview1 import, keyed (module, name)."""
+        """Host functions for every preview1 import, keyed (module, name). fd_read, fd_write
+        and fd_seek start in native code (`store.stubs.wasi_fast`), which reads this
+        context's descriptor table and, once `bind` has set it, its memory."""
         imports = {}
         for name, signature in SIGNATURES.items():
             functype = _functype(signature)
             call = _errno_on_failure(name, getattr(self, name), len(functype.params))
-            imports[(MODULE, name)] = store.host_function(functype, call, name)
+            fast_path = store.stubs.wasi_fast.get(name)
+            func = store.host_function(functype, call, name, fast_path=fast_path)
+            if fast_path is not None:
+                func.host_block[L.HB_FAST_FDS // 8] = ctypes.addressof(self.fds.native)
+                func.host_block[L.HB_FAST_NFDS // 8] = self.fds.NATIVE_FDS
+                self._fast_blocks.append(func.host_block)
+            imports[(MODULE, name)] = func
         return imports
 
     def bind(self, instance) -> None:
@@ -95,6 +106,8 @@ class Wasi(FdCalls, PathCalls, PollCalls):
         if memory is None or not hasattr(memory, "base"):
             raise LinkError("WASI module does not export a memory named \"memory\"")
         self.mem = GuestMemory(memory)
+        for block in self._fast_blocks:
+            block[L.HB_FAST_MEMORY // 8] = memory.record_address
 
     def close(self) -> None:
         for fd in list(self.fds):

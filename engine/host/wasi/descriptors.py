@@ -7,6 +7,7 @@ past the highest in use. Programs that print descriptor numbers see the same one
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 from typing import BinaryIO
@@ -94,11 +95,18 @@ Descriptor = Stream | File | Directory
 
 
 class DescriptorTable(dict):
-    """fd -> Descriptor, with Wasmtime's numbering (see the module docstring)."""
+    """fd -> Descriptor, with Wasmtime's numbering (see the module docstring).
+
+    `native` mirrors it for the native fast paths of fd_read, fd_write and fd_seek
+    (compiler/wasistubs.py): the host fd of each File numbered below NATIVE_FDS, -1 for
+    every other number."""
+
+    NATIVE_FDS = 1024
 
     def __init__(self):
         super().__init__()
         self.freed: set[int] = set()
+        self.native = (ctypes.c_int64 * self.NATIVE_FDS)(*[-1] * self.NATIVE_FDS)
 
     def add(self, descriptor: Descriptor) -> int:
         if self.freed:
@@ -106,13 +114,14 @@ class DescriptorTable(dict):
             self.freed.discard(fd)
         else:
             fd = max(self, default=-1) + 1
-        self[fd] = descriptor
+        self._set(fd, descriptor)
         return fd
 
     def remove(self, fd: int) -> Descriptor:
         descriptor = self.pop(fd, None)
         if descriptor is None:
             raise WasiError(EBADF)
+        self._mirror(fd, None)
         self.freed.add(fd)
         return descriptor
 
@@ -122,6 +131,15 @@ class DescriptorTable(dict):
             raise WasiError(EBADF)
         if source != target:
             replaced = self[target]
-            self[target] = self.pop(source)
+            self._set(target, self.pop(source))
+            self._mirror(source, None)
             self.freed.add(source)
             replaced.close()
+
+    def _set(self, fd: int, descriptor: Descriptor) -> None:
+        self[fd] = descriptor
+        self._mirror(fd, descriptor)
+
+    def _mirror(self, fd: int, descriptor: Descriptor | None) -> None:
+        if fd < self.NATIVE_FDS:
+            self.native[fd] = descriptor.host_fd if type(descriptor) is File else -1
