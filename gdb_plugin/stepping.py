@@ -4,9 +4,9 @@ gdb steps across continuation switches by itself: `next` over a line that resume
 continuation stops at the resumer's next line once the continuation suspends or returns;
 `step` on a `resume` stops at the first line the continuation runs; a step off the end of a
 continuation's outermost function lands on the resumer's next line. It single-steps
-through the start stub because the stub's frame is a signal frame, and steps over the
-other stubs, which have no line info. Two cases stop inside a stub, and this module
-finishes them:
+through the start stub and the switch stubs (native and libcall) because their frames are
+signal frames, and steps over the other stubs, which have no line info. Three cases stop
+inside a stub, and this module finishes them:
 
 * `finish` in a continuation's outermost function returns into the start stub, shown as
   the boundary. A `hook-finish` selects the boundary frame first, so that `finish` runs
