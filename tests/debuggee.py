@@ -18,7 +18,8 @@ import pytest
 CORE_PATTERN = Path("/proc/sys/kernel/core_pattern")
 
 
-def spinning(module: Path, export: str, cwd: Path | None = None, options: tuple[str, ...] = ()) -> subprocess.Popen:
+def spinning(module: Path, export: str, cwd: Path | None = None,
+             options: tuple[str, ...] = ()) -> subprocess.Popen:
     """`stackstitch run MODULE --invoke EXPORT [OPTIONS]`, once it has printed "ready" (the
     export loops afterwards); it may dump core."""
     def allow_cores():

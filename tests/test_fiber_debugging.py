@@ -169,7 +169,8 @@ def test_lldb_three_fibers_deep(require_tool, fiber_programs):
 
 def lldb_fields(output: str, command: str) -> dict[str, int]:
     """The `name = value` lines lldb printed for `command`, values as integers."""
-    return {name: int(value, 0) for name, value in re.findall(r"^\s*(\w+) = (\S+)$", lldb_section(output, command), re.M)}
+    lines = re.findall(r"^\s*(\w+) = (\S+)$", lldb_section(output, command), re.M)
+    return {name: int(value, 0) for name, value in lines}
 
 
 def test_lldb_prints_through_wasm_pointers(require_tool, fiber_programs):

@@ -182,7 +182,8 @@ def test_lldb_nexts_across_resume_and_suspend(require_tool, fiber_programs):
     """Plain lldb: `next` over scale's resume stops on its next line once walk has yielded;
     `next` over its suspend once total has resumed it again."""
     resume, suspend = c_line("scale resumes walk"), c_line("fiber_yield(value * st->factor)")
-    loop = max(n for n, text in enumerate(C_SOURCE.read_text().splitlines(), 1) if "for (;;)" in text and n < resume)
+    loop = max(n for n, text in enumerate(C_SOURCE.read_text().splitlines(), 1)
+               if "for (;;)" in text and n < resume)  # scale's loop
     output = run_lldb(require_tool, fiber_programs["O0"],
                       [f"breakpoint set --file {C_SOURCE.name} --line {resume}", "run", "breakpoint delete --force",
                        "next", "next", "next", "process kill"], options=PRELOAD)

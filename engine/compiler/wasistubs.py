@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from .. import layout as L
 from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME
-from .x86 import A, AE, B, BE, E, L as LESS, NE, R8, R9, R10, R11, R15, RAX, RBP, RCX, RDI, RDX, RSI, RSP, Assembler, Label, Mem
+from .x86 import (A, AE, B, BE, E, L as LESS, NE, R8, R9, R10, R11, R15, RAX, RBP, RCX, RDI, RDX, RSI,
+                  RSP, Assembler, Label, Mem)
 
 SYS_READV, SYS_WRITEV, SYS_LSEEK = 19, 20, 8
 FAST_IOVS = 4  # iovec entries converted here; more go to Python

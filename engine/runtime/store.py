@@ -279,7 +279,8 @@ class Store:
                 store._pending_error = host_failure(exc, name)
             words[L.RT_HOST_STATUS // 8] = L.HOST_TRAP
 
-        block = (ctypes.c_uint64 * ((L.HOST_BLOCK_SIZE if fast_path is None else L.FAST_HOST_BLOCK_SIZE) // 8))()
+        size = L.HOST_BLOCK_SIZE if fast_path is None else L.FAST_HOST_BLOCK_SIZE
+        block = (ctypes.c_uint64 * (size // 8))()
         block[L.VM_RUNTIME // 8] = self.runtime_address
         block[L.VM_TRAP_STUB // 8] = self.stubs.trap_stub
         block[L.VM_HOST_CALLABLE // 8] = id(call_from_wasm)
