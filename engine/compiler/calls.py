@@ -7,7 +7,7 @@ from .. import layout as L
 from ..frontend.types import FuncType
 from .common import (CONST, REG, SCRATCH, SLOT, CodegenCore, frame_operand, is_float, simple_type,
                      width)
-from .frames import AT_CALL, RBP_FRAME
+from .frames import RBP_FRAME, emit_pop_frame
 from .x86 import AE, NE, R14, R15, RBP, RSP, E, Mem
 
 
@@ -103,9 +103,7 @@ class CallsCodegen(CodegenCore):
             self.release(e)
         del self.stack[len(self.stack) - n:]
         a = self.asm
-        a.mov(64, RSP, RBP)
-        a.pop(RBP)
-        self.cfi_rows.append((a.pos, AT_CALL))
+        emit_pop_frame(a, self.cfi_rows)
 
     def ref_call(self, ft: FuncType, load_funcref, tail: bool):
         """Call the function reference record that `load_funcref` leaves in SCRATCH."""

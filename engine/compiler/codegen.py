@@ -25,7 +25,7 @@ from .common import (SCRATCH, XSCRATCH, CompileError, Entry, TryRegion, local_op
                      no_garbage_collection, simple_type)
 from .compiled import CompiledFunction, CompiledModule, from_bytes, to_bytes
 from .control import ControlCodegen, Frame
-from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
+from .frames import RBP_FRAME, CfaRule, emit_pop_frame, emit_push_frame
 from .handlers import build_handlers
 from .memory import MemoryCodegen
 from .numeric import NumericCodegen
@@ -239,10 +239,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.op_offset = self.pos
         self.addr_map.append((start, self.pos))
         # Prologue: standard rbp frame, vmctx saved at rbp-8, stack-limit check.
-        a.push(RBP)
-        self.cfi_rows.append((a.pos, AFTER_PUSH_RBP))
-        a.mov(64, RBP, RSP)
-        self.cfi_rows.append((a.pos, RBP_FRAME))
+        emit_push_frame(a, self.cfi_rows)
         a.push(R15)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         frame_fixup_lea = a.lea_patchable(SCRATCH, RSP)  # the frame's lowest address
@@ -299,9 +296,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
 
     def epilogue(self):
         a = self.asm
-        a.mov(64, RSP, RBP)
-        a.pop(RBP)
-        self.cfi_rows.append((a.pos, AT_CALL))
+        emit_pop_frame(a, self.cfi_rows)
         a.ret()
         self.cfi_rows.append((a.pos, RBP_FRAME))
 

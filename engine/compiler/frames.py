@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .x86 import RBP, RSP
+
 
 class PointerChain(NamedTuple):
     """A value reached through memory: register + steps[0], then for each further step
@@ -34,3 +36,19 @@ class CfaRule(NamedTuple):
 AT_CALL = CfaRule("rsp", 8)  # first instruction of a function: only the return address
 AFTER_PUSH_RBP = CfaRule("rsp", 16, (("rbp", -16),))
 RBP_FRAME = CfaRule("rbp", 16, (("rbp", -16),))  # the body of every Wasm function
+
+
+def emit_push_frame(a, rows: list) -> None:
+    """`push rbp; mov rbp, rsp`, with the rule after each (the first row, AT_CALL at the
+    function's start, is the caller's to add)."""
+    a.push(RBP)
+    rows.append((a.pos, AFTER_PUSH_RBP))
+    a.mov(64, RBP, RSP)
+    rows.append((a.pos, RBP_FRAME))
+
+
+def emit_pop_frame(a, rows: list) -> None:
+    """`mov rsp, rbp; pop rbp`: from there on, the caller's rule at a call (AT_CALL)."""
+    a.mov(64, RSP, RBP)
+    a.pop(RBP)
+    rows.append((a.pos, AT_CALL))

@@ -36,9 +36,10 @@ from typing import NamedTuple
 
 from .. import layout as L
 from .bulkstubs import emit_bulk_stubs
-from .wasistubs import emit_wasi_stubs
-from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain
+from .frames import (AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain, emit_pop_frame,
+                     emit_push_frame)
 from .tracing import emit_trace_event, emit_trace_word
+from .wasistubs import emit_wasi_stubs
 from .x86 import (AE, NE, R8, R9, R10, R11, R12, R13, R14, R15, RAX, RBP, RBX, RCX, RDI, RDX, RSI,
                   RSP, A, Assembler, B, E, Label, Mem)
 
@@ -156,10 +157,7 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     # ---- entry ----
     entry_at = a.pos
     entry_rows = [(a.pos, AT_CALL)]
-    a.push(RBP)
-    entry_rows.append((a.pos, AFTER_PUSH_RBP))
-    a.mov(64, RBP, RSP)
-    entry_rows.append((a.pos, RBP_FRAME))
+    emit_push_frame(a, entry_rows)
     for k, r in enumerate((RBX, R12, R13, R14, R15)):
         a.push(r)
         entry_rows.append((a.pos, CfaRule("rbp", 16, ENTRY_FRAME.saved[:k + 2])))
@@ -252,10 +250,7 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     # the innermost entry; the frames it leaves behind stay intact for the trap report.
     a.bind(trap_stub)
     trap_rows = [(a.pos, AT_CALL)]
-    a.push(RBP)
-    trap_rows.append((a.pos, AFTER_PUSH_RBP))
-    a.mov(64, RBP, RSP)
-    trap_rows.append((a.pos, RBP_FRAME))
+    emit_push_frame(a, trap_rows)
     if tracing:
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         emit_trace_word(a, R8, L.TRACE_TRAP, RSI)
@@ -293,10 +288,7 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     a.bind(host_call)
     host_failed, host_raised, unwind = Label(), Label(), Label()
     host_rows = [(a.pos, AT_CALL)]
-    a.push(RBP)
-    host_rows.append((a.pos, AFTER_PUSH_RBP))
-    a.mov(64, RBP, RSP)
-    host_rows.append((a.pos, RBP_FRAME))
+    emit_push_frame(a, host_rows)
     a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
     a.lea(RSI, Mem(RBP, 16))
     a.mov(64, Mem(RAX, L.RT_HOST_ARGS), RSI)
@@ -332,9 +324,7 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     a.lea(RDI, Mem(RBP, 16))
     a.mov(64, RCX, Mem(R15, L.HB_NRESULTS))
     a.rep_movsq()
-    a.mov(64, RSP, RBP)
-    a.pop(RBP)
-    host_rows.append((a.pos, AT_CALL))
+    emit_pop_frame(a, host_rows)
     a.ret()
     host_rows.append((a.pos, RBP_FRAME))
     a.bind(host_raised)
@@ -435,10 +425,7 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     search_at = a.pos
     search_rows = [(a.pos, AT_CALL)]
     outer, inner, next_record, found, unhandled = Label(), Label(), Label(), Label(), Label()
-    a.push(RBP)
-    search_rows.append((a.pos, AFTER_PUSH_RBP))
-    a.mov(64, RBP, RSP)
-    search_rows.append((a.pos, RBP_FRAME))
+    emit_push_frame(a, search_rows)
     a.mov(64, RCX, Mem(RAX, L.RT_CURRENT))
     a.bind(outer)
     a.test(64, RCX, RCX)
@@ -473,10 +460,7 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     merge_at = a.pos
     merge_rows = [(a.pos, AT_CALL)]
     shift, copy, done = Label(), Label(), Label()
-    a.push(RBP)
-    merge_rows.append((a.pos, AFTER_PUSH_RBP))
-    a.mov(64, RBP, RSP)
-    merge_rows.append((a.pos, RBP_FRAME))
+    emit_push_frame(a, merge_rows)
     a.mov(64, R8, Mem(RCX, L.CR_NBOUND))
     a.mov(64, R9, RDX)
     a.bind(shift)
@@ -514,10 +498,7 @@ def build_stubs(place, tracing: bool = False) -> Stubs:
     libcall_at = a.pos
     fiber_return, fresh = Label(), Label()
     libcall_rows = [(a.pos, AT_CALL)]
-    a.push(RBP)
-    libcall_rows.append((a.pos, AFTER_PUSH_RBP))
-    a.mov(64, RBP, RSP)
-    libcall_rows.append((a.pos, RBP_FRAME))
+    emit_push_frame(a, libcall_rows)
     if tracing:  # r8: the event (switching.py)
         emit_trace_event(a, R8, RDI, RSI)
     a.mov(64, Mem(RDI, L.CR_SP), RSP)

@@ -17,7 +17,7 @@ is read or handed to the kernel, so a call reaches only linear memory.
 from __future__ import annotations
 
 from .. import layout as L
-from .frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME
+from .frames import AT_CALL, RBP_FRAME, emit_pop_frame, emit_push_frame
 from .x86 import (A, AE, B, BE, E, L as LESS, NE, R8, R9, R10, R11, R15, RAX, RBP, RCX, RDI, RDX, RSI,
                   RSP, Assembler, Label, Mem)
 
@@ -43,10 +43,7 @@ def _enter(a: Assembler, slow: Label) -> list:
     """The frame, and the call's host fd in rdi, its memory's base in r8 and size in r9
     (to `slow` if the descriptor is not a plain file or no memory is bound yet)."""
     rows = [(a.pos, AT_CALL)]
-    a.push(RBP)
-    rows.append((a.pos, AFTER_PUSH_RBP))
-    a.mov(64, RBP, RSP)
-    rows.append((a.pos, RBP_FRAME))
+    emit_push_frame(a, rows)
     a.mov(32, RAX, Mem(RBP, ARGUMENT[0]))  # the WASI fd, zero-extended
     a.alu("cmp", 64, RAX, Mem(R15, L.HB_FAST_NFDS))
     a.jcc(AE, slow)
@@ -76,15 +73,11 @@ def _check_result_pointer(a: Assembler, argument: int, size: int, slow: Label) -
 def _leave(a: Assembler, rows: list, slow: Label, host_trampoline: Label) -> None:
     """Return errno 0; `slow` leaves the frame and goes on to the host trampoline."""
     a.store_imm(64, Mem(RBP, ARGUMENT[0]), 0)
-    a.mov(64, RSP, RBP)
-    a.pop(RBP)
-    rows.append((a.pos, AT_CALL))
+    emit_pop_frame(a, rows)
     a.ret()
     rows.append((a.pos, RBP_FRAME))
     a.bind(slow)
-    a.mov(64, RSP, RBP)
-    a.pop(RBP)
-    rows.append((a.pos, AT_CALL))
+    emit_pop_frame(a, rows)
     a.jmp(host_trampoline)
 
 
