@@ -49,11 +49,11 @@ FORWARDING = forwarding_module()
 class Process:
     """One instantiated forwarding module with its WASI state and captured stdio."""
 
-    def __init__(self, args=("prog",), env=None, stdin=b"", preopens=()):
+    def __init__(self, args=("prog",), env=None, stdin=b"", preopens=(), context=wasi.Wasi):
         self.stdout, self.stderr = io.BytesIO(), io.BytesIO()
         stdin = io.BytesIO(stdin) if isinstance(stdin, bytes) else stdin
-        self.wasi = wasi.Wasi(list(args), env or {}, stdin=stdin, stdout=self.stdout,
-                              stderr=self.stderr, preopens=list(preopens))
+        self.wasi = context(list(args), env or {}, stdin=stdin, stdout=self.stdout,
+                            stderr=self.stderr, preopens=list(preopens))
         store = Store()
         self.instance = store.instantiate(load_bytes(FORWARDING.encode(), text=True),
                                           self.wasi.imports(store))
@@ -413,26 +413,31 @@ def test_close_closes_every_host_fd(tree):
 
 # -- the native fast paths of fd_read, fd_write and fd_seek -------------------------------
 
-class CountingProcess(Process):
-    """A Process whose Python fd_read, fd_write and fd_seek count their calls: a call the
-    native fast path completes never reaches them."""
+class CountingWasi(wasi.Wasi):
+    """A WASI context whose Python fd_read, fd_write and fd_seek note their calls: a call
+    the native fast path completes never reaches them."""
 
-    def __init__(self, preopens):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.python_calls = []
-        original = wasi.Wasi.imports
 
-        def imports(context, store):
-            for name in ("fd_read", "fd_write", "fd_seek"):
-                method = getattr(context, name)
-                setattr(context, name, lambda *args, name=name, method=method: (
-                    self.python_calls.append(name), method(*args))[1])
-            return original(context, store)
+    def fd_read(self, *args):
+        self.python_calls.append("fd_read")
+        return super().fd_read(*args)
 
-        wasi.Wasi.imports = imports
-        try:
-            super().__init__(preopens=preopens)
-        finally:
-            wasi.Wasi.imports = original
+    def fd_write(self, *args):
+        self.python_calls.append("fd_write")
+        return super().fd_write(*args)
+
+    def fd_seek(self, *args):
+        self.python_calls.append("fd_seek")
+        return super().fd_seek(*args)
+
+
+class CountingProcess(Process):
+    def __init__(self, preopens):
+        super().__init__(preopens=preopens, context=CountingWasi)
+        self.python_calls = self.wasi.python_calls
 
 
 def test_file_calls_stay_native_and_fall_back_to_python_exactly(tree):
