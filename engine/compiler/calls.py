@@ -27,16 +27,19 @@ class CallsCodegen(CodegenCore):
             self.release(e)
         del self.stack[h - n:]
         self.spill_regs()
+        self.sync_pins()
 
-    def restore_after_call(self):
+    def restore_after_call(self, pins: bool = True):
         """After any call out (or a switch back in), our vmctx and memory base go back into
         r15 and r14: even a callee of this instance may have left another's, if it
         tail-called an import, a table entry or a function reference (that callee returns
-        straight to us). Loop-pinned locals are reloaded too."""
+        straight to us). Loop-pinned locals are reloaded too, unless `pins` is False (a
+        slow path in the middle of a switch, which reloads them at its end)."""
         a = self.asm
         a.mov(64, R15, Mem(RBP, -8))
         a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
-        self.reload_pins()
+        if pins:
+            self.reload_pins()
 
     def finish_call(self, ft: FuncType):
         a = self.asm
@@ -187,6 +190,7 @@ class CallsCodegen(CodegenCore):
                 self.store_entry(Mem(RSP, 8 * j), entry)
                 self.release(entry)
         self.spill_regs()
+        self.sync_pins()
         a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(builtin)))
         self.call_funcref_in(SCRATCH)
         self.restore_after_call()

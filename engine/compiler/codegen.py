@@ -21,7 +21,7 @@ from ..frontend.instructions import BodyReader, UnknownInstruction
 from ..frontend.module import Module
 from ..frontend.types import FuncType
 from .calls import CallsCodegen
-from .common import (SCRATCH, XSCRATCH, CompileError, Entry, TryRegion, local_operands,
+from .common import (SCRATCH, XSCRATCH, CompileError, Entry, TryRegion, is_float, local_operands,
                      no_garbage_collection, simple_type)
 from .compiled import CompiledFunction, CompiledModule, from_bytes, to_bytes
 from .control import ControlCodegen, Frame
@@ -31,7 +31,7 @@ from .memory import MemoryCodegen
 from .numeric import NumericCodegen
 from .switching import SwitchingCodegen
 from .valuestack import GPR_ORDER, XMM_ORDER, ValueStackCodegen
-from .x86 import R15, RAX, RBP, RCX, RDI, RSI, RSP, Assembler, B, Label, Mem
+from .x86 import GPR_NAMES, R15, RAX, RBP, RCX, RDI, RSI, RSP, Assembler, B, Label, Mem
 
 
 # Modules with at least this many functions per process compile in several processes.
@@ -188,7 +188,6 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.asm = mc.asm
         self.index = func_index
         ft: FuncType = mc.func_types[func_index]
-        self.ftype = ft
         self.local_types = [simple_type(t) for t in ft.params] + [simple_type(t) for t in body.locals]
         self.nlocals = len(body.locals)
         self.local_mems = local_operands(len(ft.params), self.nlocals)
@@ -200,8 +199,9 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.frames: list[Frame] = []
         self.reachable = True
         self.dead_depth = 0
-        # (label, trap code, wasm offset, what details the trap), or for a branch that
-        # leaves loops which lent pins (label, None, wasm offset, (pins to reload, target))
+        # (label, trap code, wasm offset, what details the trap, pins in registers there),
+        # or for a branch that leaves loops which pinned locals
+        # (label, None, wasm offset, (move_pins' arguments, target), pins in registers there)
         self.ool: list[tuple] = []
         self.addr_map: list[tuple[int, int]] = []
         self.cfi_rows: list[tuple[int, CfaRule]] = []
@@ -209,13 +209,18 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.op_offset = 0
         self.tries: list[TryRegion] = []
         self.type_id_fields: list[tuple[int, int]] = []
-        self.pinned: dict[int, int] = {}  # local index -> register holding a copy
+        self.pinned: dict[int, int] = {}  # local index -> register the loop keeps it in
+        self.pin_states: list[tuple[int, dict]] = [(0, {})]  # see CodegenCore
         self.cached: dict[int, int] = {}  # local index -> register caching its value
         self.loop_uses: dict[int, dict] = {}  # loop body offset -> local uses (pre-scan)
         self.constants: dict[tuple[int, str], Label] = {}  # float constants -> pool words
         # (memory, local) -> the largest access end proven in bounds for the local's value
         # since the last join (memories never shrink): later accesses below it need no check
         self.checked_ends: dict[tuple[int, int], int] = {}
+
+    @property
+    def ftype(self) -> FuncType:
+        return self.mc.func_types[self.index]
 
     # ---- function structure ----------------------------------------------------------
 
@@ -224,7 +229,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         into the trap message (the element index of an uninitialized table element), or a
         (register, addend) pair whose sum does (the end of a memory access)."""
         label = Label()
-        self.ool.append((label, code, self.op_offset, detail))
+        self.ool.append((label, code, self.op_offset, detail, self.pins_in_registers()))
         return label
 
     def emit_trap_call(self, code: int):
@@ -250,14 +255,16 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
             self.zero_locals()
         self.frames.append(Frame("func", Label(), 0, (), tuple(simple_type(t) for t in self.ftype.results)))
         self.body()
-        for label, code, offset, detail in self.ool:
+        for label, code, offset, detail, pins in self.ool:
             self.addr_map.append((a.pos, offset))
             a.bind(label)
-            if code is None:  # a conditional branch out of loops that lent pins
-                restores, target = detail
-                self.restore_pins(restores)
+            self.note_pins(pins)
+            if code is None:  # a conditional branch out of loops that pinned locals
+                moves, target = detail
+                self.move_pins(*moves)
                 a.jmp(target)
                 continue
+            self.sync_pins()  # a debugger reads the locals of a trapping frame from slots
             if isinstance(detail, tuple):
                 a.lea(SCRATCH, Mem(*detail))
                 detail = SCRATCH
@@ -265,6 +272,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
                 a.mov(64, RSI, Mem(R15, L.VM_RUNTIME))
                 a.mov(64, Mem(RSI, L.RT_TRAP_DETAIL), detail)
             self.emit_trap_call(code)
+        self.note_pins({})
         self.emit_constants()
         frame_size = 8 * (self.nlocals + len(self.slot_mems) + self.max_out)  # slots ever used
         if frame_size % 16 != 8:
@@ -273,7 +281,28 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         a.patch_i32(frame_fixup_sub, frame_size)
         self.tries.sort(key=lambda t: -t.start)
         return CompiledFunction(self.index, start, a.pos, self.addr_map, self.cfi_rows, self.nlocals,
-                                frame_size, self.tries, self.type_id_fields, self.events)
+                                frame_size, self.tries, self.type_id_fields, self.events,
+                                self.pin_ranges(a.pos))
+
+    def pin_ranges(self, end: int) -> list:
+        """pin_states as (start, end, local, register name) ranges, by local and start,
+        `end` closing the last state; ranges that meet are joined."""
+        states = self.pin_states
+        ranges = []
+        for k in range(1, len(states)):
+            start, pins = states[k]
+            stop = states[k + 1][0] if k + 1 < len(states) else end
+            for index, reg in pins.items():
+                name = f"xmm{reg}" if is_float(self.local_types[index]) else GPR_NAMES[reg]
+                ranges.append((start, stop, index, name))
+        ranges.sort(key=lambda r: (r[2], r[0]))
+        joined = []
+        for r in ranges:
+            if joined and joined[-1][1] == r[0] and joined[-1][2:] == r[2:]:
+                joined[-1] = (joined[-1][0], r[1], r[2], r[3])
+            else:
+                joined.append(r)
+        return joined
 
     def zero_locals(self):
         a = self.asm

@@ -25,6 +25,7 @@ from typing import NamedTuple
 
 from .common import TryRegion, no_garbage_collection
 from .frames import CfaRule, PointerChain
+from .x86 import GPR_NAMES
 
 
 class CompiledFunction(NamedTuple):
@@ -43,6 +44,9 @@ class CompiledFunction(NamedTuple):
     # canonical id in the store the code runs in (call_indirect's signature check).
     type_id_fields: list
     events: list  # [(blob offset, layout.EVENT_*)]: for debuggers
+    # [(start, end, local index, register name)], blob offsets: where a local a loop pins
+    # and writes lives only in that register (its frame slot may be stale), for debug info
+    pin_ranges: list
 
     def shifted(self, delta: int) -> CompiledFunction:
         """The function moved `delta` bytes later in the blob, with everything in it."""
@@ -51,7 +55,9 @@ class CompiledFunction(NamedTuple):
                              cfi_rows=_shifted(self.cfi_rows, delta),
                              tries=[region.shifted(delta) for region in self.tries],
                              type_id_fields=[(at + delta, t) for at, t in self.type_id_fields],
-                             events=[(at + delta, kind) for at, kind in self.events])
+                             events=[(at + delta, kind) for at, kind in self.events],
+                             pin_ranges=[(start + delta, end + delta, local, reg)
+                                         for start, end, local, reg in self.pin_ranges])
 
 
 def _shifted(pairs: Sequence, delta: int) -> Sequence:
@@ -109,21 +115,26 @@ class FormatError(Exception):
 _I32 = struct.Struct("<i")
 _LENGTH = struct.Struct("<Q")
 # Per function: index, start, end, frame_locals, frame_size, and how many address-map
-# pairs, CFI rows, exception regions, type-id fields and event sites follow in their parts.
-_FUNCTION = struct.Struct("<10q")
-_PARTS = 8
+# pairs, CFI rows, exception regions, type-id fields, event sites and pin ranges follow in
+# their parts.
+_FUNCTION = struct.Struct("<11q")
+_PARTS = 9
+# A pin range's register, by its number in the binary form.
+_PIN_REGISTERS = GPR_NAMES + [f"xmm{n}" for n in range(16)]
+_PIN_REGISTER_NUMBERS = {name: n for n, name in enumerate(_PIN_REGISTERS)}
 
 
 def to_bytes(compiled: CompiledModule) -> bytes:
     """The binary form: length-prefixed parts (code, function records, address maps, CFI
-    rows, the CFI rules they index, exception regions, type-id fields, event sites)."""
+    rows, the CFI rules they index, exception regions, type-id fields, event sites, pin
+    ranges)."""
     records = bytearray()
     addr, rows, tries, type_fields = array("I"), array("I"), array("q"), array("I")
-    events = array("I")
+    events, pins = array("I"), array("I")
     rules: dict[CfaRule, int] = {}
     try:
         for f in compiled.functions:
-            _add_function(f, records, addr, rows, rules, tries, type_fields, events)
+            _add_function(f, records, addr, rows, rules, tries, type_fields, events, pins)
     except (TypeError, OverflowError) as e:  # an unhashable rule, a blob over 4 GiB
         raise FormatError(f"no binary form: {e}") from None
     rule_table = bytearray(_LENGTH.pack(len(rules)))
@@ -131,18 +142,18 @@ def to_bytes(compiled: CompiledModule) -> bytes:
         _encode_value(rule, rule_table)
     out = bytearray()
     for part in (compiled.code, records, addr.tobytes(), rows.tobytes(), rule_table,
-                 tries.tobytes(), type_fields.tobytes(), events.tobytes()):
+                 tries.tobytes(), type_fields.tobytes(), events.tobytes(), pins.tobytes()):
         out += _LENGTH.pack(len(part))
         out += part
     return bytes(out)
 
 
 def _add_function(f: CompiledFunction, records: bytearray, addr: array, rows: array,
-                  rules: dict, tries: array, type_fields: array, events: array):
+                  rules: dict, tries: array, type_fields: array, events: array, pins: array):
     """One function's record and its rows, appended to the parts being built."""
     records += _FUNCTION.pack(f.index, f.start, f.end, f.frame_locals, f.frame_size,
                               len(f.addr_map), len(f.cfi_rows), len(f.tries),
-                              len(f.type_id_fields), len(f.events))
+                              len(f.type_id_fields), len(f.events), len(f.pin_ranges))
     addr.extend(chain.from_iterable(f.addr_map))
     for at, rule in f.cfi_rows:
         rows.append(at)
@@ -153,6 +164,8 @@ def _add_function(f: CompiledFunction, records: bytearray, addr: array, rows: ar
             tries.extend((kind, -1 if tag is None else tag))
     type_fields.extend(chain.from_iterable(f.type_id_fields))
     events.extend(chain.from_iterable(f.events))
+    for start, end, local, reg in f.pin_ranges:
+        pins.extend((start, end, local, _PIN_REGISTER_NUMBERS[reg]))
 
 
 def from_bytes(data: bytes | memoryview) -> CompiledModule:
@@ -236,14 +249,19 @@ def _decode(data: memoryview) -> CompiledModule:
         at += length
     if at != len(data):
         raise ValueError("trailing bytes")
-    code, records, addr_part, rows_part, rule_table, tries_part, types_part, events_part = parts
-    addr, rows, tries, type_fields, events = (_array(kind, part) for kind, part in (
+    (code, records, addr_part, rows_part, rule_table, tries_part, types_part, events_part,
+     pins_part) = parts
+    addr, rows, tries, type_fields, events, pins = (_array(kind, part) for kind, part in (
         ("I", addr_part), ("I", rows_part), ("q", tries_part), ("I", types_part),
-        ("I", events_part)))
+        ("I", events_part), ("I", pins_part)))
     rules = _decode_rules(rule_table)
     if (len(records) % _FUNCTION.size or len(addr) % 2 or len(rows) % 2 or len(type_fields) % 2
-            or len(events) % 2):
+            or len(events) % 2 or len(pins) % 4):
         raise ValueError("a truncated record")
+    if any(n >= len(_PIN_REGISTERS) for n in pins[3::4]):
+        raise ValueError("a pin range names no register")
+    all_pins = [(start, end, local, _PIN_REGISTERS[n])
+                for start, end, local, n in zip(pins[0::4], pins[1::4], pins[2::4], pins[3::4])]
     if max(rows[1::2], default=-1) >= len(rules):
         raise ValueError("a CFI row names no rule")
     # Whole tables at once; each function takes its slice.
@@ -252,9 +270,9 @@ def _decode(data: memoryview) -> CompiledModule:
     if any(at + 4 > len(code) for at in type_fields[0::2]):
         raise ValueError("a type-id field lies outside the code")
     functions = []
-    a = r = t = y = e = 0
+    a = r = t = y = e = p = 0
     for (index, start, end, frame_locals, frame_size, n_addr, n_rows, n_tries, n_types,
-         n_events) in _FUNCTION.iter_unpack(records):
+         n_events, n_pins) in _FUNCTION.iter_unpack(records):
         if not 0 <= start <= end <= len(code):
             raise ValueError("a function lies outside the code")
         regions = []
@@ -269,13 +287,14 @@ def _decode(data: memoryview) -> CompiledModule:
         functions.append(CompiledFunction(index, start, end, PairsView(addr, 2 * a, n_addr),
                                           PairsView(rows, 2 * r, n_rows, values=rules), frame_locals,
                                           frame_size, regions, all_type_fields[y:y + n_types],
-                                          all_events[e:e + n_events]))
+                                          all_events[e:e + n_events], all_pins[p:p + n_pins]))
         a += n_addr
         r += n_rows
         y += n_types
         e += n_events
-    if (2 * a, 2 * r, t, 2 * y, 2 * e) != (len(addr), len(rows), len(tries), len(type_fields),
-                                           len(events)):
+        p += n_pins
+    if (2 * a, 2 * r, t, 2 * y, 2 * e, 4 * p) != (len(addr), len(rows), len(tries),
+                                                  len(type_fields), len(events), len(pins)):
         raise ValueError("tables and functions do not match")
     return CompiledModule(bytes(code), functions)
 

@@ -9,10 +9,13 @@ from .common import (LOCAL, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, rbp
                      simple_type, width)
 from .x86 import AE, R8, R9, R10, R12, R13, RAX, RBX, RCX, E, Label, Mem, negate
 
-# Registers that may hold a copy of a loop's most-read locals for the whole loop (the
-# frame slot stays current too: writes go to both). Never claimed by fixed-register code
-# (division, shifts, bulk instructions); the switching sequences that use rbx, r8, r9 or
-# r10 as temporaries reload the pins they held afterwards (SWITCHING_TEMPS).
+# Registers that may hold a loop's most-read locals for the whole loop. A pinned local
+# that the loop writes lives only in its register there: its frame slot is written back
+# where something reads slots (calls, switches, throws, traps, leaving the loop), and the
+# debug info says where it lives (CompiledFunction.pin_ranges). Never claimed by
+# fixed-register code (division, shifts, bulk instructions); the switching sequences that
+# use rbx, r8, r9 or r10 as temporaries reload the pins they held afterwards
+# (SWITCHING_TEMPS).
 GPR_PINS = (R12, R13, RBX, R10, R9, R8)
 SWITCHING_TEMPS = (RBX, R8, R9, R10)
 XMM_PINS = (14, 13, 12, 11, 10, 9, 8, 7, 6)
@@ -29,7 +32,7 @@ class Frame:
     (A plain class: the compiler makes one per block, and a dataclass's is slower.)"""
 
     __slots__ = ("kind", "label", "base", "params", "results", "else_label", "has_else",
-                 "try_region", "pinned", "outer_pinned")
+                 "try_region", "pinned", "written", "outer_pinned")
 
     def __init__(self, kind: str, label: Label, base: int, params: tuple, results: tuple):
         self.kind = kind  # "block" | "loop" | "if" | "try" | "func"
@@ -41,6 +44,7 @@ class Frame:
         self.has_else = False
         self.try_region: TryRegion | None = None
         self.pinned: dict = {}  # the pins where the label is (never changed: shared)
+        self.written: dict = {}  # those of them the pinning loops write: slots may be stale
         self.outer_pinned: dict | None = None  # a loop that changed the pins: the ones outside
 
     @property
@@ -93,6 +97,7 @@ class ControlCodegen(CodegenCore):
     # ---- control ---------------------------------------------------------------------
 
     def op_unreachable(self):
+        self.sync_pins()
         self.emit_trap_call(L.TRAP_UNREACHABLE)
         self.set_unreachable()
 
@@ -109,6 +114,7 @@ class ControlCodegen(CodegenCore):
         self.spill_all(keep_consts=False)
         frame = Frame(kind, Label(), base, params, results)
         frame.pinned = self.pinned
+        frame.written = self.frames[-1].written
         self.frames.append(frame)
         return frame
 
@@ -127,8 +133,8 @@ class ControlCodegen(CodegenCore):
         """Keep the locals this loop uses most in registers while it runs, so values carried
         from one iteration to the next do not go through memory. When every pin register
         is taken, an enclosing loop's pin of a local this loop uses much less (or not at
-        all) is lent to this loop's local until the loop is left (pins_to_restore)."""
-        uses = self.local_uses_in_loop()
+        all) is lent to this loop's local until the loop is left (pin_moves)."""
+        uses, writes = self.local_uses_in_loop()
         outer = pinned = self.pinned  # copied before the first change: frames share dicts
         for index in sorted(uses, key=uses.get, reverse=True):
             if uses[index] < 2 or index in pinned:
@@ -151,14 +157,12 @@ class ControlCodegen(CodegenCore):
             pinned[index] = reg
         if pinned is outer:
             return
+        written = {index: reg for index, reg in pinned.items()
+                   if (index in writes if outer.get(index) != reg else index in frame.written)}
+        self.move_pins(outer, self.pins_in_registers(), pinned, written)
         self.pinned = frame.pinned = pinned
+        frame.written = written
         frame.outer_pinned = outer
-        for index, reg in pinned.items():
-            if outer.get(index) != reg:
-                self.reload_pin(index)
-
-    def reload_pin(self, index: int):
-        self.load_pin(index, self.pinned[index])
 
     def load_pin(self, index: int, reg: int):
         ty = self.local_types[index]
@@ -167,38 +171,82 @@ class ControlCodegen(CodegenCore):
         else:
             self.asm.mov(width(ty), reg, self.local_mem(index))
 
-    def pins_to_restore(self, frame: Frame) -> list:
-        """The (local, register) pins that a branch to `frame`'s label must reload: the
-        ones a loop inside it lent to another local."""
+    def store_pin(self, index: int, reg: int):
+        ty = self.local_types[index]
+        if is_float(ty):
+            self.asm.movs(64, self.local_mem(index), reg)
+        else:
+            self.asm.mov(64, self.local_mem(index), reg)
+
+    def move_pins(self, pinned: dict, written: dict, target: dict, target_written: dict):
+        """From the pins `pinned` (the `written` ones possibly newer than their slots) to
+        the pins `target`: write back the written pins the target does not keep where they
+        are, then load the target's pins that are not already in place."""
+        stores = [(i, reg) for i, reg in written.items() if target.get(i) != reg]
+        for index, reg in stores:
+            self.store_pin(index, reg)
+        if stores:
+            self.note_pins({i: reg for i, reg in written.items() if target.get(i) == reg})
+        for index, reg in target.items():
+            if pinned.get(index) != reg:
+                self.load_pin(index, reg)
+        self.note_pins(target_written)
+
+    def branch_pins(self, frame: Frame) -> tuple | None:
+        """What a branch to `frame`'s label must do with the pins (move_pins' arguments),
+        or None if they are already as the label expects."""
         target = frame.pinned
         if target is self.pinned:
-            return []
-        pinned = self.pinned
-        return [(index, reg) for index, reg in target.items() if pinned.get(index) != reg]
+            return None
+        return self.pinned, self.pins_in_registers(), target, frame.written
 
-    def restore_pins(self, pins: list):
-        for index, reg in pins:
-            self.load_pin(index, reg)
+    def pins_in_registers(self) -> dict:
+        """The pinned locals whose registers hold their values here and whose slots may be
+        stale: empty between sync_pins and the reload after a call or switch."""
+        return self.pin_states[-1][1]
+
+    def note_pins(self, pins: dict):
+        """From here on, the locals in `pins` live in those registers (for the debug info)."""
+        states = self.pin_states
+        if states[-1][1] == pins:
+            return
+        pos = self.asm.pos
+        if states[-1][0] == pos:
+            states.pop()
+            if states[-1][1] == pins:
+                return
+        states.append((pos, pins))
+
+    def sync_pins(self):
+        """Before code that clobbers registers or reads frame slots (calls, switches,
+        throws, traps): every written pin goes back to its slot."""
+        for index, reg in self.pins_in_registers().items():
+            self.store_pin(index, reg)
+        self.note_pins({})
 
     def reload_pins(self):
-        """After anything that clobbers registers (calls, switches, landings)."""
-        for index in self.pinned:
-            self.reload_pin(index)
+        """After anything that clobbers registers (calls, switches, landings), which
+        sync_pins preceded."""
+        assert not self.pins_in_registers(), "pins reloaded before being written back"
+        for index, reg in self.pinned.items():
+            self.load_pin(index, reg)
+        self.note_pins(self.frames[-1].written)
 
     def reload_pins_in(self, regs: tuple):
-        """After code that used `regs` as temporaries: the pins among them."""
+        """After code that used `regs` as temporaries, which sync_pins preceded: the pins
+        among them."""
+        assert not self.pins_in_registers(), "pins reloaded before being written back"
         for index, reg in self.pinned.items():
             if reg in regs and not is_float(self.local_types[index]):
-                self.reload_pin(index)
+                self.load_pin(index, reg)
+        self.note_pins(self.frames[-1].written)
 
     def unpin(self, frame: Frame):
-        """At a loop's end: the pins outside it again (reloaded if reachable), and the
-        registers only this loop pinned free."""
+        """At a loop's end: the pins outside it again (written back and reloaded if
+        reachable), and the registers only this loop pinned free."""
         outer = frame.outer_pinned
         if self.reachable:
-            pinned = self.pinned
-            self.restore_pins([(index, reg) for index, reg in outer.items()
-                               if pinned.get(index) != reg])
+            self.move_pins(self.pinned, self.pins_in_registers(), outer, self.frames[-1].written)
         held = {(is_float(self.local_types[index]), reg) for index, reg in outer.items()}
         for index, reg in self.pinned.items():
             xmm = is_float(self.local_types[index])
@@ -206,20 +254,20 @@ class ControlCodegen(CodegenCore):
                 self.free(reg, xmm)
         self.pinned = outer
 
-    def local_uses_in_loop(self) -> dict[int, int]:
-        """How much the loop whose body starts at self.pos uses each local: every local.get,
-        set or tee counts LOOP_WEIGHT^k, k the number of loops nested in this one around it
-        (so that inner loops get registers first). The first loop of a nest is scanned
-        once, with every loop nested in it."""
-        uses = self.loop_uses.pop(self.pos, None)
-        if uses is None:
+    def local_uses_in_loop(self) -> tuple[dict[int, int], set[int]]:
+        """How much the loop whose body starts at self.pos uses each local, and which locals
+        it writes: every local.get, set or tee counts LOOP_WEIGHT^k, k the number of loops
+        nested in this one around it (so that inner loops get registers first). The first
+        loop of a nest is scanned once, with every loop nested in it."""
+        found = self.loop_uses.pop(self.pos, None)
+        if found is None:
             self.scan_loop_nest()
-            uses = self.loop_uses.pop(self.pos)
-        return uses
+            found = self.loop_uses.pop(self.pos)
+        return found
 
     def scan_loop_nest(self):
         start = self.pos
-        loops = [{}]  # uses of every loop enclosing the scan point, outermost first
+        loops = [({}, set())]  # (uses, writes) of every loop enclosing the scan point
         self.loop_uses[start] = loops[0]
         blocks = [True]  # for each open block, whether it is a loop
         body, pos = self.code, start
@@ -230,9 +278,11 @@ class ControlCodegen(CodegenCore):
                 index = self.u32()
                 pos = self.pos
                 weight = 1
-                for uses in reversed(loops):
+                for uses, writes in reversed(loops):
                     uses[index] = uses.get(index, 0) + weight
                     weight *= LOOP_WEIGHT
+                    if byte != 0x20:
+                        writes.add(index)
                 continue
             if byte == 0x0B:
                 if blocks.pop():
@@ -249,7 +299,7 @@ class ControlCodegen(CodegenCore):
             if op.prefix is None and op.code in BLOCK_OPENERS:
                 blocks.append(op.code == 0x03)
                 if op.code == 0x03:
-                    loops.append({})
+                    loops.append(({}, set()))
                     self.loop_uses[self.pos] = loops[-1]
             pos = self.pos
         self.pos = start
@@ -282,6 +332,7 @@ class ControlCodegen(CodegenCore):
         frame.has_else = True
         self.forget_at_join()
         self.asm.bind(frame.else_label)
+        self.note_pins(frame.written)
         self.reset_to_slots(frame, frame.params)
         self.reachable = True
 
@@ -309,6 +360,7 @@ class ControlCodegen(CodegenCore):
             self.emit_try_landing(frame)
         if frame.kind != "loop":
             self.asm.bind(frame.label)
+        self.note_pins(self.frames[-1].written)
         self.reset_to_slots(frame, frame.results)
         self.reachable = True
 
@@ -345,8 +397,18 @@ class ControlCodegen(CodegenCore):
             self.epilogue()
             return
         self.move_to_slots(len(frame.branch_types), frame.base)
-        self.restore_pins(self.pins_to_restore(frame))
+        self.jump_with_pins(frame)
+
+    def jump_with_pins(self, frame: Frame):
+        """Jump to `frame`'s label with the pins as it expects them; the code after the jump
+        (if any is reached from elsewhere) has them as they were."""
+        moves = self.branch_pins(frame)
+        if moves is None:
+            self.asm.jmp(frame.label)
+            return
+        self.move_pins(*moves)
         self.asm.jmp(frame.label)
+        self.note_pins(moves[1])
 
     def op_br(self):
         self.branch_to(self.u32())
@@ -365,13 +427,13 @@ class ControlCodegen(CodegenCore):
                  and self.stack[len(self.stack) - len(frame.branch_types) + j][1] == frame.base + j)
             for j in range(len(frame.branch_types)))
         if not needs_moves:
-            restores = self.pins_to_restore(frame)
-            if not restores:
+            moves = self.branch_pins(frame)
+            if moves is None:
                 self.asm.jcc(negate(not_taken_cc), frame.label)
                 return
             leave = Label()  # out of line: the loop's own path keeps going straight on
             self.asm.jcc(negate(not_taken_cc), leave)
-            self.ool.append((leave, None, self.op_offset, (restores, frame.label)))
+            self.ool.append((leave, None, self.op_offset, (moves, frame.label), moves[1]))
             return
         skip = Label()
         self.asm.jcc(not_taken_cc, skip)

@@ -396,6 +396,7 @@ class MemoryCodegen(CodegenCore):
         a.mov(64, Mem(RSP, 8), SCRATCH)
         a.mov(64, Mem(RSP, 16), RAX)
         a.mov(64, Mem(RSP, 24), RCX)
+        self.sync_pins()
         a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_TABLE_RESERVE)))
         self.call_funcref_in(SCRATCH)
         self.restore_after_call()

@@ -127,11 +127,12 @@ class SwitchingCodegen(CodegenCore):
             self.save_context(RDI, landing)
             a.jmp_indirect(Mem(RAX, L.RT_SWITCH_STUBS + 8 * kind))
 
-    def land(self):
+    def land(self, pins: bool = True):
         """Code after a switch (or an exception) arrives here: restore the registers this
-        function relies on (vmctx, memory base, loop-pinned locals) and rax: runtime."""
+        function relies on (vmctx, memory base, loop-pinned locals unless `pins` is False)
+        and rax: runtime."""
         a = self.asm
-        self.restore_after_call()
+        self.restore_after_call(pins)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
 
     def op_cont_new(self):
@@ -145,6 +146,7 @@ class SwitchingCodegen(CodegenCore):
         a = self.asm
         self.max_out = max(self.max_out, L.MIN_CALL_AREA)
         self.spill_all(keep_consts=False)
+        self.sync_pins()
         a.mov(64, RDX, self.slot_mem(len(self.stack) - 1))
         self.stack.pop()
         a.test(64, RDX, RDX)
@@ -174,16 +176,16 @@ class SwitchingCodegen(CodegenCore):
         a.mov(64, Mem(RSP, 8), RDX)
         a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_CONT_NEW)))
         self.call_funcref_in(SCRATCH)
-        self.restore_after_call()
+        self.restore_after_call(pins=False)
         a.mov(64, R9, Mem(RSP, 0))
         a.bind(done)
         self.events.append((a.pos, L.EVENT_CONT_NEW))
         if self.mc.tracing:
             self.trace_cont_new(R9)
-        k = len(self.stack)  # to its slot: r9 may be a pin, reloaded now
+        k = len(self.stack)  # to its slot: r9 may be a pin, the pins are reloaded next
         a.mov(64, self.slot_mem(k), R9)
         self.push(SLOT, k, "ref")
-        self.reload_pins_in(SWITCHING_TEMPS)
+        self.reload_pins()
 
     def attach_stack(self):
         """rcx: the record of a continuation about to run, its reference consumed (rax:
@@ -228,7 +230,7 @@ class SwitchingCodegen(CodegenCore):
         a.mov(64, Mem(RSP, 0), RCX)
         a.mov(64, SCRATCH, Mem(R15, self.mc.vm.builtin(B_CONT_ATTACH)))
         self.call_funcref_in(SCRATCH)
-        self.land()
+        self.land(pins=False)
         a.mov(64, RCX, Mem(RSP, 0))
         a.bind(attached)
 
@@ -249,6 +251,7 @@ class SwitchingCodegen(CodegenCore):
         ct2 = self.u32()
         count = len(self.cont_func_type(ct1).params) - len(self.cont_func_type(ct2).params)
         self.spill_all(keep_consts=False)
+        self.sync_pins()
         a = self.asm
         h = len(self.stack)
         self.take_continuation(h - 1)
@@ -281,6 +284,7 @@ class SwitchingCodegen(CodegenCore):
             raise CompileError(f"more than {L.MAX_HANDLERS} handlers on one resume")
         a = self.asm
         self.spill_all(keep_consts=False)
+        self.sync_pins()
         h = len(self.stack)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.take_continuation(h - 1)
@@ -367,8 +371,7 @@ class SwitchingCodegen(CodegenCore):
         if frame.kind == "func":
             self.epilogue()
         else:
-            self.restore_pins(self.pins_to_restore(frame))
-            a.jmp(frame.label)
+            self.jump_with_pins(frame)
 
     def op_suspend(self):
         tag = self.u32()
@@ -376,6 +379,7 @@ class SwitchingCodegen(CodegenCore):
         a = self.asm
         n = len(ft.params)
         self.spill_all(keep_consts=False)
+        self.sync_pins()
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.values_to_transfer(n)
         a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
@@ -410,6 +414,7 @@ class SwitchingCodegen(CodegenCore):
         a = self.asm
         n = len(ft.params)  # including the reference to the switching continuation
         self.spill_all(keep_consts=False)
+        self.sync_pins()
         h = len(self.stack)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.take_continuation(h - 1)
@@ -460,6 +465,7 @@ class SwitchingCodegen(CodegenCore):
         if self.reachable:
             a.jmp(frame.label)
         landing = a.pos
+        self.note_pins({})  # entered from the runtime, which left only the slots right
         self.land()
         a.mov(64, RCX, Mem(RAX, L.RT_TRANSFER_KIND))
         for i, (kind, tag, depth) in enumerate(region.clauses):
@@ -476,6 +482,7 @@ class SwitchingCodegen(CodegenCore):
     def op_throw(self):
         tag = self.u32()
         self.spill_all(keep_consts=False)
+        self.sync_pins()
         self.asm.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.values_to_transfer(len(self.tag_types_of(tag).params))
         self.call_builtin(B_THROW, [(CONST, tag, "i32")], None)

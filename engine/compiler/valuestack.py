@@ -396,18 +396,17 @@ class ValueStackCodegen(CodegenCore):
             self.release(entry)
 
     def write_local(self, i: int, entry: tuple):
-        """Store to the local's frame slot, and to its register while a loop pins it; a
-        cached copy of the old value is dropped."""
+        """Store to the local's frame slot, or to its register alone while a loop pins it
+        (the slot is written back where it is read: control.sync_pins); a cached copy of
+        the old value is dropped."""
         if self.checked_ends:
             for key in [key for key in self.checked_ends if key[1] == i]:
                 del self.checked_ends[key]
         self.uncache(i)
         pin = self.pinned.get(i)
-        if pin is not None and entry[0] != REG:  # into the pin first: one read of the source
-            self.load(entry, pin)
-            entry = (REG, pin, entry[2])
-        self.store_entry(self.local_mem(i), entry)
-        if pin is not None and entry[1] != pin:
+        if pin is None:
+            self.store_entry(self.local_mem(i), entry)
+        elif entry[0] != REG or entry[1] != pin:
             self.load(entry, pin)
 
     def op_local_tee(self):
