@@ -608,3 +608,61 @@ def lent_pins_expected(n: int) -> int:
 def test_loops_that_borrow_pins_give_them_back_on_every_way_out(switching, n):
     instance = Store(switching=switching).instantiate(load_bytes(LENT_PINS.encode(), "lent_pins.wat"), {})
     assert instance.invoke("nest", [n]) == [lent_pins_expected(n)]
+
+
+# A loop's written pins live only in their registers: inside the loop nothing stores them
+# to their frame slots, except right before what reads the slots (a call, a trap's code).
+# The compiler says where each such local lives (pin_ranges), which the debug info uses.
+SLOTS_WRITTEN_BACK = """(module
+  (memory 1)
+  (func $peek (param i32) (result i32) (i32.load8_u (local.get 0)))
+  (func (export "marks") (param $n i32) (result i32) (local $j i32) (local $sum i32)
+    (loop $mark
+      (i32.store8 (local.get $j) (i32.const 1))
+      (local.set $sum (i32.add (local.get $sum) (local.get $j)))
+      (local.set $j (i32.add (local.get $j) (i32.const 3)))
+      (br_if $mark (i32.lt_u (local.get $j) (local.get $n))))
+    (loop $again
+      (local.set $sum (i32.add (local.get $sum) (call $peek (local.get $j))))
+      (local.set $j (i32.sub (local.get $j) (i32.const 1)))
+      (br_if $again (i32.gt_s (local.get $j) (i32.const 0))))
+    (local.get $sum))
+)"""
+
+
+def test_written_pins_reach_their_slots_only_where_slots_are_read():
+    from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+    module = load_bytes(SLOTS_WRITTEN_BACK.encode(), "slots.wat")
+    store = Store()
+    instance = store.instantiate(module, {})
+    n = 100
+    marked = list(range(0, n, 3))
+    expected = sum(marked) + sum(1 for j in range(marked[-1] + 3, 0, -1) if j in marked)
+    assert instance.invoke("marks", [n]) == [expected]
+    compiled = store.compiled(module, store.canonical_type_ids(module), instance.vm_layout)[0]
+    function = next(f for f in compiled.functions if f.index == 1)
+    code = compiled.code
+    body = list(Cs(CS_ARCH_X86, CS_MODE_64).disasm(code[function.start:function.end], function.start))
+    slots = {"qword ptr [rbp - 0x10]": 1, "qword ptr [rbp - 0x18]": 2}  # $j, $sum
+
+    def stores_to_slots(lo: int, hi: int) -> list:
+        return [i for i in body if lo <= i.address < hi and i.mnemonic == "mov"
+                and i.op_str.split(",")[0] in slots]
+
+    loops = [(int(i.op_str, 16), i.address) for i in body
+             if i.mnemonic.startswith("j") and i.op_str.startswith("0x") and int(i.op_str, 16) < i.address]
+    assert len(loops) == 2
+    (first, first_end), (second, second_end) = loops
+    assert stores_to_slots(first, first_end) == []  # the marking loop: registers only
+    call = next(i for i in body if i.mnemonic == "call" and second <= i.address < second_end)
+    written_back = stores_to_slots(second, second_end)
+    assert {slots[i.op_str.split(",")[0]] for i in written_back} == {1, 2}
+    assert written_back[-1].address + written_back[-1].size == call.address  # right before it
+    ret = next(i for i in body if i.mnemonic == "ret")
+    trap_stores = stores_to_slots(ret.address, function.end)  # out-of-line trap code
+    assert {slots[i.op_str.split(",")[0]] for i in trap_stores} == {1, 2}
+    for local in (1, 2):
+        ranges = [(lo, hi) for lo, hi, index, _ in function.pin_ranges if index == local]
+        assert any(lo <= first and first_end < hi for lo, hi in ranges)
+        return_address = call.address + call.size
+        assert not any(lo <= return_address - 1 < hi for lo, hi in ranges)
