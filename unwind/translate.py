@@ -359,4 +359,4 @@ class UnitTranslation:
         if self.wasm_types is None:
             self.wasm_types = WasmTypes(self.owner.die_for(self.top.offset))
         add_wasm_variables(die, function, self.owner.facts.local_names.get(function.index, {}),
-                           self.wasm_types)
+                           self.wasm_types, self.owner.writer)
