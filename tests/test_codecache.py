@@ -31,7 +31,8 @@ require_wasm_tools_for_module()
 DATA = REPO_ROOT / "tests" / "data"
 
 # call_indirect (type-id relocations, a signature trap), a try_table (exception regions),
-# a return_call, and a trap two frames deep.
+# a return_call, a trap two frames deep, and a loop that keeps an i32 and an f64 local in
+# registers (pin ranges).
 FEATURES_WAT = """
 (module
   (type $unary (func (param i32) (result i32)))
@@ -49,7 +50,13 @@ FEATURES_WAT = """
       (i32.const -1)))
   (func (export "tail") (param i32) (result i32) (return_call $double (local.get 0)))
   (func $divide (param i32) (result i32) (i32.div_u (i32.const 100) (local.get 0)))
-  (func (export "divide") (param i32) (result i32) (call $divide (local.get 0))))
+  (func (export "divide") (param i32) (result i32) (call $divide (local.get 0)))
+  (func (export "count") (param i32) (result f64) (local i32 f64)
+    (loop $again
+      (local.set 2 (f64.add (local.get 2) (f64.convert_i32_u (local.get 1))))
+      (local.set 1 (i32.add (local.get 1) (i32.const 1)))
+      (br_if $again (i32.lt_u (local.get 1) (local.get 0))))
+    (local.get 2)))
 """
 
 
@@ -367,6 +374,8 @@ def compile_module(text: str, store: Store, parallel_min: int | None = None, mon
 def test_binary_form_round_trips(features):
     module, compiled = compile_module(FEATURES_WAT, Store())
     assert any(f.tries for f in compiled.functions) and any(f.type_id_fields for f in compiled.functions)
+    registers = {register for f in compiled.functions for _, _, _, register in f.pin_ranges}
+    assert any(r.startswith("xmm") for r in registers) and any(not r.startswith("xmm") for r in registers)
     decoded = from_bytes(to_bytes(compiled))
     assert decoded.code == compiled.code
     assert decoded.functions == compiled.functions

@@ -19,6 +19,7 @@ from stackstitch.engine.frontend.loader import load_bytes, load_module
 from stackstitch.engine.runtime.store import Store
 from stackstitch.engine.host.wasi import Wasi
 from stackstitch.unwind import locations
+from stackstitch.unwind.dwarf import REGISTER_NUMBERS, register_location
 from stackstitch.unwind.debuginfo import module_debug_sections
 from stackstitch.unwind.elf import jit_object, module_symbols
 from stackstitch.unwind.wasmcode import scan_function
@@ -209,6 +210,61 @@ def test_frame_base_relative_location_reads_the_shadow_stack():
     pointer = locations.translate(_ops(0xED, 0, 0, 0x9F), frame, wasm_pointer=True)
     assert re.fullmatch(rb"\x9c\x94\x04\x30\x22\x9f", pointer.code), pointer.code  # zero-extended value
 
+
+
+def test_a_local_a_loop_keeps_in_a_register_is_read_there():
+    """Where local 2 lives in r12 and local 3 in xmm14 (their pin ranges): a variable that
+    is the local is the register; a computation or a widened pointer reads the register; a
+    float register is not computed with (left out)."""
+    frame = locations.Frame(["i32", "i32", "i32", "f64"], 2, None, [], frame_base=_ops(0xED, 0, 2, 0x9F))
+    pinned = {2: "r12", 3: "xmm14"}
+    reg12, breg12, reg31 = 0x5C, 0x7C, 0x6F
+    assert locations.translate(_ops(0xED, 0, 2, 0x9F), frame, registers=pinned).code == bytes([reg12])
+    assert locations.translate(_ops(0xED, 0, 3), frame, registers=pinned).code == bytes([reg31])
+    pointer = locations.translate(_ops(0xED, 0, 2, 0x9F), frame, wasm_pointer=True, registers=pinned)
+    assert pointer.code == bytes([breg12, 0, 0x30, 0x22, 0x9F])  # zero-extended value, as from the slot
+    minus_one = locations.translate(_ops(0xED, 0, 2, 0x31, 0x1C, 0x9F), frame, registers=pinned)
+    assert minus_one.code == bytes([breg12, 0, 0x31, 0x1C, 0x9F]) and minus_one.locals == {2}
+    from_base = locations.translate(_ops(0x91, 12), frame, registers=pinned)  # DW_OP_fbreg 12
+    assert from_base.code.startswith(bytes([breg12, 0, 0x23, 12]))  # then + the memory base
+    with pytest.raises(locations.Unsupported):
+        locations.translate(_ops(0xED, 0, 3, 0x31, 0x22, 0x9F), frame, registers=pinned)
+    assert locations.translate(_ops(0xED, 0, 2, 0x9F), frame, registers={3: "xmm14"}).code == \
+        locations.translate(_ops(0xED, 0, 2, 0x9F), frame).code  # local 2 in its slot there
+    assert register_location("xmm15").code == bytes([0x90, 32])  # DW_OP_regx: past DW_OP_reg31
+
+
+def test_wasm_level_locals_name_their_registers_over_their_pin_ranges():
+    module = load_bytes(b"""(module (func $count (export "count") (param $n i32) (result i32)
+      (local $i i32) (local $x f64)
+      (loop $again
+        (local.set $x (f64.add (local.get $x) (f64.const 0.5)))
+        (local.set $i (i32.add (local.get $i) (call $count (i32.const 0))))
+        (br_if $again (i32.lt_u (local.get $i) (local.get $n))))
+      (local.get $i)))""")
+    module, code, region = compiled(module)
+    debug = module_debug_sections(module, code, region.address, "module.wasm")
+    dwarf = ELFFile(io.BytesIO(jit_object(region.address, region.size, module_symbols(module, code), debug,
+                                          "module.wasm"))).get_dwarf_info()
+    function = code.functions[0]
+    assert function.pin_ranges, "the loop keeps $i and $x in registers"
+    block = next(d for d in subprograms(dwarf)["count"].iter_children() if d.tag == "DW_TAG_lexical_block")
+    lists = dwarf.location_lists()
+    for variable in block.iter_children():
+        index = {b"i": 1, b"x": 2}[variable.attributes["DW_AT_name"].value]
+        entries = lists.get_location_list_at_offset(variable.attributes["DW_AT_location"].value)
+        parser = DWARFExprParser(variable.cu.structs)
+        in_registers = [(e.begin_offset - region.address, e.end_offset - region.address,
+                         parser.parse_expr(e.loc_expr)[0].op_name) for e in entries
+                        if parser.parse_expr(e.loc_expr)[0].op_name.startswith("DW_OP_reg")]
+        expected = [(start, end, f"DW_OP_reg{REGISTER_NUMBERS[register]}")
+                    for start, end, local, register in function.pin_ranges if local == index]
+        assert expected and in_registers == expected, (variable.attributes["DW_AT_name"].value, entries)
+        assert [e.begin_offset for e in entries[1:]] == [e.end_offset for e in entries[:-1]]  # no gaps
+        assert entries[0].begin_offset == block.attributes["DW_AT_low_pc"].value
+        assert entries[-1].end_offset == region.address + function.end
+        slots = {bytes(e.loc_expr) for e in entries if not parser.parse_expr(e.loc_expr)[0].op_name.startswith("DW_OP_reg")}
+        assert slots == {locations.slot_address(index, 1)}
 
 
 def test_malformed_dwarf_is_ignored_with_one_warning(c_programs):

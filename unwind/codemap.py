@@ -6,6 +6,9 @@ in a Wasm module speaks of code-section offsets; a Wasm range [lo, hi) becomes t
 native pieces emitted for instructions in it, often several native ranges. The first piece
 of every function is its native prologue, before which no frame slot is meaningful.
 
+Inside some loops a local lives only in a register (the compiler's pin ranges): its frame
+slot is stale there, and debug info must name the register instead (`pin_pieces`).
+
 The code of a `loop`, `else` or block `end` runs only on the way into the label it binds
 at its end (a loop's register loads, an arm's merge moves): branches land after it.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .wasmcode import scan_function
 
@@ -38,6 +41,9 @@ class FunctionCode:
     param_types: list  # Wasm value types ("i32", ...)
     local_types: list  # non-parameter locals
     label_pieces: frozenset = frozenset()  # indices of pieces that end at a branch target
+    # [(start, end, local index, register name)] absolute, by local and start: where a local
+    # lives only in that register (its frame slot may be stale)
+    pin_ranges: list = field(default_factory=list)
 
     @functools.cached_property
     def frame_ranges(self) -> list[tuple[int, int]]:
@@ -68,6 +74,47 @@ class FunctionCode:
     def all_local_types(self) -> list:
         return self.param_types + self.local_types
 
+    @functools.cached_property
+    def pins_by_local(self) -> dict[int, tuple[list[int], list[tuple[int, int, str]]]]:
+        """Local index -> (the ends of its pin ranges, [(start, end, register name)]),
+        sorted (a local's ranges do not overlap)."""
+        pins: dict[int, tuple[list[int], list[tuple[int, int, str]]]] = {}
+        for start, end, local, register in sorted(self.pin_ranges, key=lambda r: r[0]):
+            ends, ranges = pins.setdefault(local, ([], []))
+            ends.append(end)
+            ranges.append((start, end, register))
+        return pins
+
+    def pin_pieces(self, lo: int, hi: int, locals_read) -> list[tuple[int, int, dict[int, str]]]:
+        """The native range [lo, hi) cut where any of `locals_read` moves between its slot
+        and a register: [(start, end, {local: register})] in order, naming the locals that
+        are in registers over that piece (an empty dict: all of them in their slots)."""
+        changes = []  # (address, local, its register from there on, or None: its slot)
+        for local in locals_read:
+            ends, ranges = self.pins_by_local.get(local, ((), ()))
+            for start, end, register in ranges[bisect.bisect_right(ends, lo):]:
+                if start >= hi:
+                    break
+                changes += [(max(start, lo), local, register), (min(end, hi), local, None)]
+        if not changes:
+            return [(lo, hi, {})]
+        changes.sort(key=lambda change: (change[0], change[2] is not None))  # a range's end first
+        pieces: list[tuple[int, int, dict[int, str]]] = []
+        registers: dict[int, str] = {}
+        at = lo
+        for address, local, register in changes + [(hi, None, None)]:
+            if address > at:
+                if pieces and pieces[-1][2] == registers:
+                    pieces[-1] = (pieces[-1][0], address, pieces[-1][2])
+                else:
+                    pieces.append((at, address, dict(registers)))
+                at = address
+            if register is not None:
+                registers[local] = register
+            elif local is not None:
+                registers.pop(local, None)
+        return pieces
+
 
 class CodeMap:
     """The native code of one compiled module, at its final address."""
@@ -95,7 +142,8 @@ class CodeMap:
                 0, body.code_end - code_start, body.code_start - code_start, pieces, body_start,
                 [(base + at, rule) for at, rule in f.cfi_rows],
                 [value_type_name(t) for t in ftype.params], [value_type_name(t) for t in body.locals],
-                label_pieces))
+                label_pieces, [(base + start, base + stop, local, register)
+                               for start, stop, local, register in f.pin_ranges]))
         self.functions.sort(key=lambda fc: fc.wasm_end)
         for k in range(1, len(self.functions)):  # entries are contiguous in the code section
             self.functions[k].wasm_start = self.functions[k - 1].wasm_end

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple
 
-# DWARF register numbers of the System V x86-64 ABI; 16 is the return-address column.
+# DWARF register numbers of the System V x86-64 ABI; 16 is the return-address column,
+# 17-32 are xmm0-xmm15.
 REGISTER_NUMBERS = {
     "rax": 0, "rdx": 1, "rcx": 2, "rbx": 3, "rsi": 4, "rdi": 5, "rbp": 6, "rsp": 7,
     "r8": 8, "r9": 9, "r10": 10, "r11": 11, "r12": 12, "r13": 13, "r14": 14, "r15": 15,
-    "rip": 16,
+    "rip": 16, **{f"xmm{n}": 17 + n for n in range(16)},
 }
 REGISTER_NAMES = {n: name for name, n in REGISTER_NUMBERS.items()}
 RETURN_ADDRESS = REGISTER_NUMBERS["rip"]
@@ -70,7 +71,9 @@ DW_OP_minus = 0x1C
 DW_OP_plus = 0x22
 DW_OP_plus_uconst = 0x23
 DW_OP_lit0 = 0x30
+DW_OP_reg0 = 0x50
 DW_OP_breg0 = 0x70
+DW_OP_regx = 0x90
 DW_OP_bregx = 0x92
 
 
@@ -85,7 +88,19 @@ class Expression(NamedTuple):
 
 def breg(register: str, offset: int = 0) -> Expression:
     """Push register + offset (DW_OP_breg<n>; never DW_OP_reg<n>, which names a register)."""
-    return Expression(bytes([DW_OP_breg0 + REGISTER_NUMBERS[register]]) + sleb128(offset))
+    number = REGISTER_NUMBERS[register]
+    if number < 32:
+        return Expression(bytes([DW_OP_breg0 + number]) + sleb128(offset))
+    return Expression(bytes([DW_OP_bregx]) + uleb128(number) + sleb128(offset))
+
+
+def register_location(register: str) -> Expression:
+    """A location that is the register itself (DW_OP_reg<n>): the variable's bytes are its
+    low-order ones."""
+    number = REGISTER_NUMBERS[register]
+    if number < 32:
+        return Expression(bytes([DW_OP_reg0 + number]))
+    return Expression(bytes([DW_OP_regx]) + uleb128(number))
 
 
 def chain_expression(chain) -> Expression:

@@ -7,7 +7,10 @@ Natively:
 
 * local i lives in its frame slot, at CFA + 8i for a parameter and CFA - 32 - 8j for
   non-parameter local j (rbp + 16 + 8i and rbp - 16 - 8j, with CFA = rbp + 16). The CFA
-  keeps parameters readable even in the prologue, before rbp is set;
+  keeps parameters readable even in the prologue, before rbp is set. Where a loop keeps
+  the local in a register only (`translate`'s `registers`), that register: the location
+  DW_OP_reg<n> when the variable is the local, its value (DW_OP_breg<n> 0; an i32 is kept
+  zero-extended there) inside a computation;
 * the vmctx is at CFA - 24 ([rbp-8]); a global's cell address is at vmctx + its offset;
   memory 0's base at vmctx + VM_MEM_BASE;
 * a linear-memory address becomes a native one by adding that base;
@@ -26,7 +29,7 @@ from elftools.dwarf.dwarf_expr import DWARFExprParser
 
 from stackstitch.engine.layout import FRAME_VMCTX, VM_MEM_BASE
 
-from .dwarf import const, minus, plus, plus_uconst, sleb128, uleb128, Expression
+from .dwarf import breg, const, minus, plus, plus_uconst, register_location, sleb128, uleb128, Expression
 
 # The frame layout of generated code (engine/DESIGN.md), from the CFA = rbp + 16.
 CFA_TO_VMCTX = FRAME_VMCTX - 16  # the CFA is rbp + 16
@@ -106,6 +109,7 @@ class Native:
 @dataclass
 class _Builder:
     frame: Frame
+    registers: dict = field(default_factory=dict)  # local index -> the register it lives in
     code: bytearray = field(default_factory=bytearray)
     needs_body: bool = False
     uses_frame_base: bool = False
@@ -150,9 +154,19 @@ class _Builder:
             return self.frame.global_types[index]
         raise Unsupported("the value lives on the Wasm operand stack")
 
+    def in_register(self, kind: int, index: int) -> str | None:
+        """The register a Wasm local lives in here, or None (a global, or a local in its slot)."""
+        return self.registers.get(index) if kind == WASM_LOCAL else None
+
     def place_value(self, kind: int, index: int) -> None:
-        value_type = self.place_address(kind, index)
-        self.load(value_type)
+        register = self.in_register(kind, index)
+        if register is None:
+            self.load(self.place_address(kind, index))
+            return
+        if register.startswith("xmm"):
+            raise Unsupported("a float local's register inside a computation")
+        self.locals.add(index)
+        self.emit(breg(register))
 
     def zero_extend(self) -> None:
         """Make a 4-byte value 8 bytes wide: lldb keeps the width of DW_OP_deref_size's
@@ -212,15 +226,18 @@ def parse(expression: list[int] | bytes, expression_parser: DWARFExprParser) -> 
     return expression_parser.parse_expr(list(expression))
 
 
-def translate(ops: list, frame: Frame, wasm_pointer: bool = False, size: int | None = None) -> Native:
+def translate(ops: list, frame: Frame, wasm_pointer: bool = False, size: int | None = None,
+              registers: dict | None = None) -> Native:
     """A parsed Wasm location -> native; `wasm_pointer`: the variable is a Wasm pointer,
     natively typed as an 8-byte pointer, so its 4 bytes become a zero-extended value;
-    `size`: the variable's size in bytes, if known. Raises Unsupported.
+    `size`: the variable's size in bytes, if known; `registers`: the locals that live in
+    registers where this translation applies (local index -> register name). Raises
+    Unsupported.
 
     A value in pieces must be complete: lldb shows a missing piece as zero bytes, so a
     partly optimized-out variable is wholly optimized out."""
     pieces = _split_pieces(ops)
-    builder = _Builder(frame)
+    builder = _Builder(frame, registers or {})
     if len(pieces) == 1 and pieces[0][1] is None:
         _location(builder, pieces[0][0], whole_pointer=wasm_pointer)
     else:
@@ -259,13 +276,20 @@ def _location(builder: _Builder, ops: list, whole_pointer: bool) -> None:
     if not ops:
         raise Unsupported("an empty location")
     if names[0] == "DW_OP_WASM_location" and (len(ops) == 1 or names[1:] == ["DW_OP_stack_value"]):
-        kind, index = ops[0].args
-        value_type = builder.place_address(kind, index)
-        if whole_pointer or len(ops) == 2:
-            builder.load(value_type)
-            if whole_pointer:
-                builder.zero_extend()
+        kind, index = ops[0].args  # the variable is that place
+        register = builder.in_register(kind, index)
+        if whole_pointer:
+            builder.place_value(kind, index)
+            builder.zero_extend()
             builder.code.append(DW_OP_stack_value)
+        elif register is not None:
+            builder.locals.add(index)
+            builder.emit(register_location(register))
+        else:
+            value_type = builder.place_address(kind, index)
+            if len(ops) == 2:
+                builder.load(value_type)
+                builder.code.append(DW_OP_stack_value)
         return
     is_value = names[-1] == "DW_OP_stack_value"
     _compute(builder, ops[:-1] if is_value else ops)

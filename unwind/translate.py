@@ -10,7 +10,8 @@ Every compile unit is copied DIE by DIE. What changes:
   vmctx loads and memory-base arithmetic (`locations`). What cannot be translated exactly
   is left out, so debuggers show it as optimized out. A location that reads slots only the
   native prologue sets (or, relative to the frame base, only the producer's prologue)
-  gets a location list that starts after that prologue;
+  gets a location list that starts after that prologue; one that reads a local is cut
+  where a loop keeps that local in a register, and reads the register there;
 * pointers: `wasmpointers`;
 * subprograms say DW_CC_nocall: our functions do not follow the System V convention, so a
   debugger must neither call them nor read a returned value from rax.
@@ -105,6 +106,38 @@ class Translation:
         if die is None:
             die = self.dies[offset] = Die(0)
         return die
+
+
+class LocationTranslator:
+    """Translates one variable's Wasm expressions (`locations.translate`) for its frame."""
+
+    def __init__(self, expression_parser, frame: locations.Frame, pointer: bool, size: int | None):
+        self.expression_parser = expression_parser
+        self.frame = frame
+        self.pointer = pointer
+        self.size = size
+        self.variants: dict[tuple, bytes | None] = {}  # (ops id, registers) -> native code
+
+    def expression(self, expression) -> tuple[list, locations.Native] | None:
+        """(parsed operations, their native translation with every local in its slot), or
+        None if it cannot be parsed or translated."""
+        try:
+            ops = locations.parse(expression, self.expression_parser)
+            return ops, locations.translate(ops, self.frame, wasm_pointer=self.pointer, size=self.size)
+        except (locations.Unsupported, *PARSE_ERRORS):
+            return None
+
+    def in_registers(self, ops: list, registers: dict[int, str]) -> bytes | None:
+        """The native code of `ops` where the locals in `registers` live in those registers,
+        or None if it has none."""
+        key = (id(ops), tuple(sorted(registers.items())))
+        if key not in self.variants:
+            try:
+                self.variants[key] = locations.translate(ops, self.frame, wasm_pointer=self.pointer,
+                                                         size=self.size, registers=registers).code
+            except locations.Unsupported:
+                self.variants[key] = None
+        return self.variants[key]
 
 
 class UnitTranslation:
@@ -287,10 +320,12 @@ class UnitTranslation:
             parsed = owner.location_parser.parse_from_attribute(attribute, self.version, wasm)
         except PARSE_ERRORS:
             return
+        translator = LocationTranslator(self.expression_parser, frame, pointer, size)
         if isinstance(parsed, LocationExpr):
-            native = self.translate_expression(parsed.loc_expr, frame, pointer, size)
-            if native is None:
+            found = translator.expression(parsed.loc_expr)
+            if found is None:
                 return
+            ops, native = found
             if scope.function is None:  # a static variable, read through whichever frame is selected
                 code = locations.in_code_guard(owner.code.start, owner.code.end, native.code)
                 die.add(AT["DW_AT_location"], DW_FORM_exprloc, code)
@@ -298,7 +333,7 @@ class UnitTranslation:
             if not (native.needs_body or native.uses_frame_base or native.locals):
                 die.add(AT["DW_AT_location"], DW_FORM_exprloc, native.code)
                 return
-            wasm_entries = [(lo, hi, native) for lo, hi in scope.ranges]
+            wasm_entries = [(lo, hi, ops, native) for lo, hi in scope.ranges]
         else:
             if scope.function is None:
                 return
@@ -311,11 +346,16 @@ class UnitTranslation:
                 lo, hi = entry.begin_offset, entry.end_offset
                 if not entry.is_absolute:
                     lo, hi = lo + base, hi + base
-                native = self.translate_expression(entry.loc_expr, frame, pointer, size)
-                if native is not None and lo < hi:
-                    wasm_entries.append((lo + self.bias, hi + self.bias, native))
-        entries = [(s, e, native.code) for lo, hi, native in wasm_entries
-                   for s, e in self.trusted_ranges(scope.function, lo, hi, native)]
+                found = translator.expression(entry.loc_expr)
+                if found is not None and lo < hi:
+                    wasm_entries.append((lo + self.bias, hi + self.bias, *found))
+        entries = []
+        for lo, hi, ops, native in wasm_entries:
+            for start, end in self.trusted_ranges(scope.function, lo, hi, native):
+                for piece_start, piece_end, registers in scope.function.pin_pieces(start, end, native.locals):
+                    code = translator.in_registers(ops, registers) if registers else native.code
+                    if code is not None:
+                        entries.append((piece_start, piece_end, code))
         if entries:
             die.add(AT["DW_AT_location"], DW_FORM_sec_offset, owner.writer.location_list(sorted(entries)))
 
@@ -332,13 +372,6 @@ class UnitTranslation:
                 return []
             lo, hi = trusted
         return self.owner.code.native_ranges(lo, hi, body_only=native.needs_body)
-
-    def translate_expression(self, expression, frame, pointer: bool, size: int | None) -> locations.Native | None:
-        try:
-            ops = locations.parse(expression, self.expression_parser)
-            return locations.translate(ops, frame, wasm_pointer=pointer, size=size)
-        except (locations.Unsupported, *PARSE_ERRORS):
-            return None
 
     def variable_type(self, wasm) -> int | None:
         """A variable's type, also through DW_AT_abstract_origin (inlined copies)."""
@@ -359,4 +392,4 @@ class UnitTranslation:
         if self.wasm_types is None:
             self.wasm_types = WasmTypes(self.owner.die_for(self.top.offset))
         add_wasm_variables(die, function, self.owner.facts.local_names.get(function.index, {}),
-                           self.wasm_types)
+                           self.wasm_types, self.owner.writer)

@@ -4,8 +4,10 @@ Each function becomes a subprogram whose parameters and locals are variables nam
 name section (else `local0`, `local1`, ...), typed from their Wasm types (i32 -> int32_t,
 ...), and read from their frame slots. Parameters are addressed from the CFA, so they are
 right at every pc; the other locals sit in a lexical block that starts after the native
-prologue, which is what zeroes them. The line table's "lines" are Wasm module offsets, so
-`info line` and `bt` give the offset the trap reports and Wasmtime use.
+prologue, which is what zeroes them. Where a loop keeps a local in a register only (its
+pin ranges), a location list names that register there and the slot elsewhere. The line
+table's "lines" are Wasm module offsets, so `info line` and `bt` give the offset the trap
+reports and Wasmtime use.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 from elftools.dwarf.enums import ENUM_DW_AT, ENUM_DW_TAG
 
 from .codemap import FunctionCode
+from .dwarf import register_location
 from .dwarfout import (DW_FORM_addr, DW_FORM_data1, DW_FORM_data2, DW_FORM_data8, DW_FORM_exprloc,
                        DW_FORM_flag_present, DW_FORM_sec_offset, DW_FORM_strp, FORM_REFERENCE,
                        DebugInfoWriter, Die, LineRow, LineSequence)
@@ -60,29 +63,41 @@ class WasmTypes:
         return die
 
 
-def add_wasm_variables(subprogram: Die, function: FunctionCode, names: dict, types: WasmTypes) -> None:
+def add_wasm_variables(subprogram: Die, function: FunctionCode, names: dict, types: WasmTypes,
+                       writer: DebugInfoWriter) -> None:
     """Parameters as formal parameters; other locals in a block after the prologue."""
     nparams = len(function.param_types)
     for index, value_type in enumerate(function.param_types):
-        _variable(subprogram, TAG["DW_TAG_formal_parameter"], function, index, value_type, names, types)
+        _variable(subprogram, TAG["DW_TAG_formal_parameter"], function, index, value_type, names, types,
+                  writer, function.start)
     if not function.local_types:
         return
     block = subprogram.child(Die(TAG["DW_TAG_lexical_block"]))
     block.add(AT["DW_AT_low_pc"], DW_FORM_addr, function.body_start)
     block.add(AT["DW_AT_high_pc"], DW_FORM_data8, function.end - function.body_start)
     for j, value_type in enumerate(function.local_types):
-        _variable(block, TAG["DW_TAG_variable"], function, nparams + j, value_type, names, types)
+        _variable(block, TAG["DW_TAG_variable"], function, nparams + j, value_type, names, types,
+                  writer, function.body_start)
 
 
 def _variable(parent: Die, tag: int, function: FunctionCode, index: int, value_type: str,
-              names: dict, types: WasmTypes) -> None:
+              names: dict, types: WasmTypes, writer: DebugInfoWriter, start: int) -> None:
+    """The local's DIE, located in its slot from `start` on, except where it lives in a
+    register (a location list)."""
     base = types.get(value_type)
     if base is None:
         return
     die = parent.child(Die(tag))
     die.add(AT["DW_AT_name"], DW_FORM_strp, names.get(index) or f"local{index}")
     die.add(AT["DW_AT_type"], FORM_REFERENCE, base)
-    die.add(AT["DW_AT_location"], DW_FORM_exprloc, slot_address(index, len(function.param_types)))
+    slot = slot_address(index, len(function.param_types))
+    pieces = function.pin_pieces(start, function.end, (index,))
+    if len(pieces) == 1 and not pieces[0][2]:
+        die.add(AT["DW_AT_location"], DW_FORM_exprloc, slot)
+        return
+    entries = [(lo, hi, register_location(registers[index]).code if registers else slot)
+               for lo, hi, registers in pieces]
+    die.add(AT["DW_AT_location"], DW_FORM_sec_offset, writer.location_list(entries))
 
 
 def wasm_unit(writer: DebugInfoWriter, functions: list[FunctionCode], source_path: str,
@@ -108,7 +123,7 @@ def wasm_unit(writer: DebugInfoWriter, functions: list[FunctionCode], source_pat
         subprogram.add(AT["DW_AT_high_pc"], DW_FORM_data8, f.end - f.start)
         subprogram.add(AT["DW_AT_external"], DW_FORM_flag_present)
         subprogram.add(AT["DW_AT_calling_convention"], DW_FORM_data1, DW_CC_nocall)
-        add_wasm_variables(subprogram, f, local_names.get(f.index, {}), types)
+        add_wasm_variables(subprogram, f, local_names.get(f.index, {}), types, writer)
     return unit
 
 
