@@ -229,7 +229,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         into the trap message (the element index of an uninitialized table element), or a
         (register, addend) pair whose sum does (the end of a memory access)."""
         label = Label()
-        self.ool.append((label, code, self.op_offset, detail, self.pins_in_registers()))
+        self.ool.append((label, code, self.op_offset, detail, self.pin_states[-1][1]))
         return label
 
     def emit_trap_call(self, code: int):
@@ -288,6 +288,8 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         """pin_states as (start, end, local, register name) ranges, by local and start,
         `end` closing the last state; ranges that meet are joined."""
         states = self.pin_states
+        if len(states) == 1:
+            return []
         ranges = []
         for k in range(1, len(states)):
             start, pins = states[k]

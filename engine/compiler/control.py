@@ -220,9 +220,11 @@ class ControlCodegen(CodegenCore):
     def sync_pins(self):
         """Before code that clobbers registers or reads frame slots (calls, switches,
         throws, traps): every written pin goes back to its slot."""
-        for index, reg in self.pins_in_registers().items():
-            self.store_pin(index, reg)
-        self.note_pins({})
+        pins = self.pin_states[-1][1]
+        if pins:
+            for index, reg in pins.items():
+                self.store_pin(index, reg)
+            self.note_pins({})
 
     def reload_pins(self):
         """After anything that clobbers registers (calls, switches, landings), which
