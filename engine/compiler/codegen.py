@@ -212,7 +212,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.pinned: dict[int, int] = {}  # local index -> register the loop keeps it in
         self.pin_states: list[tuple[int, dict]] = [(0, {})]  # see CodegenCore
         self.cached: dict[int, int] = {}  # local index -> register caching its value
-        self.loop_uses: dict[int, dict] = {}  # loop body offset -> local uses (pre-scan)
+        self.loop_uses: dict[int, tuple] = {}  # loop body offset -> (local uses, writes)
         self.constants: dict[tuple[int, str], Label] = {}  # float constants -> pool words
         # (memory, local) -> the largest access end proven in bounds for the local's value
         # since the last join (memories never shrink): later accesses below it need no check

@@ -133,7 +133,7 @@ class ControlCodegen(CodegenCore):
         """Keep the locals this loop uses most in registers while it runs, so values carried
         from one iteration to the next do not go through memory. When every pin register
         is taken, an enclosing loop's pin of a local this loop uses much less (or not at
-        all) is lent to this loop's local until the loop is left (pin_moves)."""
+        all) is lent to this loop's local until the loop is left (branch_pins, unpin)."""
         uses, writes = self.local_uses_in_loop()
         outer = pinned = self.pinned  # copied before the first change: frames share dicts
         for index in sorted(uses, key=uses.get, reverse=True):
