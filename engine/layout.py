@@ -7,7 +7,8 @@ Every offset here is part of the contract between `codegen`, `stubs` and `runtim
 from __future__ import annotations
 
 import bisect
-from typing import NamedTuple
+
+from .records import record
 
 # The runtime block: one per Store, shared by every instance in it.
 RT_ENTRY_SP = 0      # rsp of the innermost entry trampoline frame; a trap unwinds to it
@@ -104,7 +105,8 @@ def record_in_slab(slab: int, i: int, stack_size: int) -> int:
             - RECORD_COLOR_STEP * (i % RECORD_COLORS))
 
 
-class StackChunk(NamedTuple):
+@record
+class StackChunk:
     """The frame area [lo, hi) of one native stack. `record` is its continuation record,
     which sits just above the frame area (None: the main stack)."""
     lo: int

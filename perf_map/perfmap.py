@@ -8,12 +8,14 @@ it is the cheapest way to get names into `perf report`.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+
+from stackstitch.engine.records import record
 
 from .symbols import CodeSymbol, function_symbols, stub_symbols
 
 
-class PerfMapEntry(NamedTuple):
+@record
+class PerfMapEntry:
     start: int
     size: int
     name: str

@@ -14,7 +14,8 @@ and the code it describes can be more than 2 GiB apart.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+
+from stackstitch.engine.records import record
 
 from .dwarf import RETURN_ADDRESS, REGISTER_NUMBERS, Expression, as_expression, sleb128, uleb128
 
@@ -45,7 +46,8 @@ _INITIAL_CFA = ("rsp", 8)
 _INITIAL_SAVED = {RETURN_ADDRESS: -8}
 
 
-class FrameDescription(NamedTuple):
+@record
+class FrameDescription:
     """The unwind rows of one code range [start, end): one FDE."""
     start: int  # absolute addresses
     end: int
@@ -178,7 +180,8 @@ def _cie(signal_frame: bool) -> bytes:
     return _padded(body)
 
 
-class EhFrame(NamedTuple):
+@record
+class EhFrame:
     """The .eh_frame and .eh_frame_hdr of an object, and where each FDE went."""
 
     eh_frame: bytes

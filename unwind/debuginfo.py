@@ -8,13 +8,15 @@ lines that are Wasm module offsets, in a compile unit named after the module.
 
 from __future__ import annotations
 
-from typing import Callable
-
 from .codemap import CodeMap, value_type_name
 from .dwarfout import FORM_REFERENCE, DebugInfoWriter, Die
 from .translate import ModuleFacts, Translation
 from .wasmdwarf import read_wasm_dwarf
 from .wasmlevel import wasm_unit
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Callable
 
 
 def module_facts(module, compiled) -> ModuleFacts:

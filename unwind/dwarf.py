@@ -6,7 +6,11 @@ Standard library only: the gdb plugin imports this inside gdb's own Python.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from stackstitch.engine.records import record
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Callable
 
 # DWARF register numbers of the System V x86-64 ABI; 16 is the return-address column,
 # 17-32 are xmm0-xmm15.
@@ -77,7 +81,8 @@ DW_OP_regx = 0x90
 DW_OP_bregx = 0x92
 
 
-class Expression(NamedTuple):
+@record
+class Expression:
     """A DWARF expression, as a CFA rule (its value is the CFA) or as a register rule
     (the CFA is pushed first; the result is the address the register was saved at)."""
     code: bytes

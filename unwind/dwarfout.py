@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import NamedTuple
+
+from stackstitch.engine.records import record
 
 from .dwarf import sleb128, uleb128
 from .elffile import StringTable
@@ -76,7 +77,8 @@ class Die:
         return die
 
 
-class LineRow(NamedTuple):
+@record
+class LineRow:
     address: int
     file: int
     line: int

@@ -8,7 +8,8 @@ unwinding and, for Wasm modules, the DWARF sections `debuginfo` makes.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+
+from stackstitch.engine.records import record
 
 from .cfi import FrameDescription, build_eh_frame
 from .elffile import (ET_REL, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS, SHT_STRTAB,
@@ -16,7 +17,8 @@ from .elffile import (ET_REL, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, SHT_PROGBITS
                       ElfImage, Section, StringTable, Symbol, symbol_table)
 
 
-class CodeSymbol(NamedTuple):
+@record
+class CodeSymbol:
     """One function of a code region; offsets are relative to the region's start."""
     name: str
     start: int

@@ -9,7 +9,8 @@ cost less to define than dataclasses.
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+
+from stackstitch.engine.records import record
 
 ET_REL = 1
 ET_DYN = 3
@@ -62,7 +63,8 @@ class Section:
         self.offset = offset  # a required file offset (loadable sections of a shared object)
 
 
-class Segment(NamedTuple):
+@record
+class Segment:
     """One program header of an image being built."""
 
     type: int

@@ -15,13 +15,15 @@ import sys
 import threading
 from array import array
 from pathlib import Path
-from typing import Callable
-
 from stackstitch.engine.codecache import source_fingerprint
 
 from .elf import jit_object, module_symbols, stub_symbols
 from .jitshim import JitCodeEntry, JitInterface, shim_path
 from .relocation import PROBE, relocate, relocations
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import Callable
 
 JIT_NOACTION, JIT_REGISTER_FN, JIT_UNREGISTER_FN = 0, 1, 2
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import gc
 import struct
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NamedTuple, Protocol
-
+from ..records import record
 from .x86 import R11, RBP, Mem
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..frontend.instructions import MemArg
     from ..frontend.types import FuncType
@@ -105,7 +105,8 @@ def f64_bits(x: float) -> int:
     return struct.unpack("<Q", struct.pack("<d", x))[0]
 
 
-class TryRegion(NamedTuple):
+@record
+class TryRegion:
     """A try_table's code range and catch clauses, for the exception unwinder."""
 
     start: int  # blob offsets: [start, end) is the body, landing dispatches on the clause
@@ -118,7 +119,7 @@ class TryRegion(NamedTuple):
                              landing=self.landing + delta)
 
 
-class CodegenCore(Protocol):
+class CodegenCore:
     """What the compiler's mixins (valuestack, control, calls, memory, numeric, switching)
     rely on from each other and from FunctionCompiler, which combines them. Each mixin
     derives from this class, so a type checker sees every cross-mixin use declared here."""

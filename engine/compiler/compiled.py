@@ -21,14 +21,15 @@ import struct
 from array import array
 from collections.abc import Sequence
 from itertools import chain
-from typing import NamedTuple
 
+from ..records import record
 from .common import TryRegion, no_garbage_collection
 from .frames import CfaRule, PointerChain
 from .x86 import GPR_NAMES
 
 
-class CompiledFunction(NamedTuple):
+@record
+class CompiledFunction:
     """One function's place in the module's blob and its tables (named tuples: they cost
     less to define at start-up than dataclasses, and nothing changes one once made)."""
 
@@ -67,7 +68,8 @@ def _shifted(pairs: Sequence, delta: int) -> Sequence:
     return [(native + delta, x) for native, x in pairs]
 
 
-class CompiledModule(NamedTuple):
+@record
+class CompiledModule:
     """A module's code blob and its functions."""
 
     code: bytes

@@ -8,12 +8,13 @@ the CFA, and, as always on x86-64, the return address at CFA-8. `unwind` turns t
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
+from ..records import record
 from .x86 import RBP, RSP
 
 
-class PointerChain(NamedTuple):
+@record
+class PointerChain:
     """A value reached through memory: register + steps[0], then for each further step
     load the word there and add the step; with `load_last`, load once more at the end.
 
@@ -26,7 +27,8 @@ class PointerChain(NamedTuple):
     load_last: bool = False
 
 
-class CfaRule(NamedTuple):
+@record
+class CfaRule:
     register: object  # "rsp" or "rbp", or a PointerChain (or unwind Expression) for the CFA
     offset: int
     saved: tuple = ()  # (register, offset from the CFA, or a PointerChain to its save slot);

@@ -32,9 +32,9 @@ memory.grow, memory.copy, memory.fill
 from __future__ import annotations
 
 import ctypes
-from typing import NamedTuple
 
 from .. import layout as L
+from ..records import record
 from .bulkstubs import emit_bulk_stubs
 from .frames import (AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule, PointerChain, emit_pop_frame,
                      emit_push_frame)
@@ -71,7 +71,8 @@ ENTRY_FRAME = CfaRule("rbp", 16, (("rbp", -16), ("rbx", -24), ("r12", -32), ("r1
 NATIVE_SWITCH_STUBS = ("stackstitch_resume", "stackstitch_suspend", "stackstitch_switch")
 
 
-class StubSymbol(NamedTuple):
+@record
+class StubSymbol:
     """One stub: its name, place in the stub region and CFI rows."""
 
     name: str
@@ -81,7 +82,8 @@ class StubSymbol(NamedTuple):
     signal_frame: bool = False  # the CIE gets the `S` augmentation (see start_stub_rule)
 
 
-class Stubs(NamedTuple):
+@record
+class Stubs:
     """A store's stubs: their region, symbols and entry points."""
 
     region: object  # where `build_stubs` had the code placed: .address, .size

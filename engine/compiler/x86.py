@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import struct
-from typing import NamedTuple
+
+from ..records import record
 
 RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI = range(8)
 R8, R9, R10, R11, R12, R13, R14, R15 = range(8, 16)
@@ -31,7 +32,8 @@ _pack_q = struct.Struct("<q").pack
 _pack_Q = struct.Struct("<Q").pack
 
 
-class Mem(NamedTuple):
+@record
+class Mem:
     """A memory operand [base + index*scale + disp]. A tuple, so that an instruction's
     operands hash (in C) into the key of the encodings already computed."""
 

@@ -12,8 +12,8 @@ lengths (the module decoder does that for the parts it decodes itself).
 
 from __future__ import annotations
 
-from typing import NamedTuple
 
+from ..records import record
 from .types import RefType
 
 # Kinds of immediates. INDEX covers every u32 immediate: type, function, local, global,
@@ -40,7 +40,8 @@ HEAP_TYPES = {
 }
 
 
-class Opcode(NamedTuple):
+@record
+class Opcode:
     """One instruction of the opcode table: its code, name and immediates."""
 
     code: int  # the opcode byte; for prefixed instructions, the sub-opcode after 0xFC
@@ -49,7 +50,8 @@ class Opcode(NamedTuple):
     prefix: int | None = None
 
 
-class MemArg(NamedTuple):
+@record
+class MemArg:
     """A memory instruction's immediate: alignment, memory index and offset."""
 
     align: int  # log2 of the alignment hint

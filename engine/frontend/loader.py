@@ -11,12 +11,11 @@ CLI prints without a traceback.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
 from . import wasmtools
 from .binary import DecodeError, decode_module
 from .module import Module
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..codecache import CodeCache
 

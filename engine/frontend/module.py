@@ -7,8 +7,8 @@ than dataclasses) and the module a plain class the decoder fills in.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple
 
+from ..records import record
 from .types import (FuncType, GlobalType, MemoryType, RecGroup, RefType, SubType,
                     TableType, TagType, ValType)
 
@@ -18,7 +18,8 @@ from .types import (FuncType, GlobalType, MemoryType, RecGroup, RefType, SubType
 ConstExpr = list
 
 
-class Import(NamedTuple):
+@record
+class Import:
     """One import: where it comes from, its kind and its type."""
 
     module: str
@@ -27,7 +28,8 @@ class Import(NamedTuple):
     desc: int | TableType | MemoryType | GlobalType | TagType  # func: type index
 
 
-class Export(NamedTuple):
+@record
+class Export:
     """One export: its name and what it exports."""
 
     name: str
@@ -35,21 +37,24 @@ class Export(NamedTuple):
     index: int
 
 
-class Global(NamedTuple):
+@record
+class Global:
     """A defined global: its type and initializer."""
 
     type: GlobalType
     init: ConstExpr
 
 
-class Table(NamedTuple):
+@record
+class Table:
     """A defined table: its type and, in the initializer form, its initial element."""
 
     type: TableType
     init: ConstExpr | None = None  # the table-with-initializer form
 
 
-class Element(NamedTuple):
+@record
+class Element:
     """An element segment."""
 
     mode: str  # "active" | "passive" | "declarative"
@@ -59,7 +64,8 @@ class Element(NamedTuple):
     offset: ConstExpr | None = None
 
 
-class Data(NamedTuple):
+@record
+class Data:
     """A data segment."""
 
     mode: str  # "active" | "passive"
@@ -68,7 +74,8 @@ class Data(NamedTuple):
     offset: ConstExpr | None = None
 
 
-class FunctionBody(NamedTuple):
+@record
+class FunctionBody:
     """A defined function's locals and where its instructions lie in the module."""
 
     locals: list[ValType]  # the declared locals, expanded (parameters not included)

@@ -8,13 +8,15 @@ types across kinds, and the type registry (`Store.canonical_type_ids`) keys them
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from ..records import record
+
 
 NUM_TYPES = ("i32", "i64", "f32", "f64", "v128")
 FLOAT_TYPES = ("f32", "f64")
 
 
-class RefType(NamedTuple):
+@record
+class RefType:
     """A reference type; `heap` is an abstract heap type name or a module type index."""
 
     nullable: bool
@@ -31,26 +33,30 @@ EXNREF = RefType(True, "exn")
 ValType = str | RefType
 
 
-class FuncType(NamedTuple):
+@record
+class FuncType:
     """A function type: parameter and result value types."""
 
     params: tuple[ValType, ...]
     results: tuple[ValType, ...]
 
 
-class ContType(NamedTuple):
+@record
+class ContType:
     """`(cont $ft)`: a continuation over function type index `func_type`."""
 
     func_type: int
 
 
-class StructType(NamedTuple):
+@record
+class StructType:
     """A GC struct type (decoded for validation's sake; the compiler rejects its instructions)."""
 
     fields: tuple
 
 
-class ArrayType(NamedTuple):
+@record
+class ArrayType:
     """A GC array type (decoded for validation's sake; the compiler rejects its instructions)."""
 
     field: object
@@ -59,7 +65,8 @@ class ArrayType(NamedTuple):
 CompositeType = FuncType | ContType | StructType | ArrayType
 
 
-class SubType(NamedTuple):
+@record
+class SubType:
     """One entry of the type section: a composite type with its declared supertypes."""
 
     composite: CompositeType
@@ -67,14 +74,16 @@ class SubType(NamedTuple):
     supertypes: tuple[int, ...] = ()
 
 
-class RecGroup(NamedTuple):
+@record
+class RecGroup:
     """Type indices `start .. start+len(types)-1` defined together."""
 
     start: int
     types: list[SubType]
 
 
-class Limits(NamedTuple):
+@record
+class Limits:
     """Size limits of a memory (in pages) or a table (in elements)."""
 
     minimum: int
@@ -83,27 +92,31 @@ class Limits(NamedTuple):
     is64: bool = False
 
 
-class TableType(NamedTuple):
+@record
+class TableType:
     """A table: its element reference type and limits."""
 
     element: RefType
     limits: Limits
 
 
-class MemoryType(NamedTuple):
+@record
+class MemoryType:
     """A linear memory: its limits (and whether it is 64-bit, in `limits`)."""
 
     limits: Limits
 
 
-class GlobalType(NamedTuple):
+@record
+class GlobalType:
     """A global: its value type and mutability."""
 
     valtype: ValType
     mutable: bool
 
 
-class TagType(NamedTuple):
+@record
+class TagType:
     """A tag's signature is a function type index (results are empty for exception tags)."""
 
     type_index: int

@@ -4,14 +4,13 @@ executable memory, shown to the code observers, and found again by pc."""
 from __future__ import annotations
 
 import bisect
-from typing import TYPE_CHECKING
-
 from .. import layout as L
 from ..compiler.common import NUM_BUILTINS
 from ..compiler.compiled import CompiledModule, code_options
 from ..frontend.module import Module
 from .codemem import CodeRegion
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..codecache import CacheEntry, CodeCache
 

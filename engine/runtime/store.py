@@ -10,8 +10,6 @@ from __future__ import annotations
 import ctypes
 import struct
 from array import array
-from typing import TYPE_CHECKING
-
 from .. import layout as L
 from ..compiler.common import (B_CONT_ATTACH, B_CONT_NEW, B_TABLE_RESERVE, B_THROW, B_THROW_INTO,
                                B_THROW_REF, simple_type)
@@ -27,6 +25,7 @@ from .debugroot import publish as publish_debug_root
 from .errors import Exhaustion, HostExit, LinkError, Trap, WasmException, host_failure
 from .exceptions import Unwind, Unwinder
 
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
     from ..codecache import CodeCache
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import ctypes
 import os
 import time
-from typing import BinaryIO, Callable
-
 from ... import layout as L
 from ...frontend.types import FuncType
 from ...runtime.store import HostExit, LinkError, Trap
@@ -19,6 +17,10 @@ from .fdcalls import FdCalls, invalid_argument
 from .memory import GuestMemory
 from .pathcalls import PathCalls
 from .poll import PollCalls
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import BinaryIO, Callable
 
 # clock id -> (reading in ns, name for time.get_clock_info)
 _CLOCKS = {CLOCK_REALTIME: (time.time_ns, "time"),

@@ -10,11 +10,13 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
-from typing import BinaryIO
-
 from .abi import (ALL_RIGHTS, DIRECTORY_RIGHTS, EBADF, FILETYPE_CHARACTER_DEVICE,
                   FILETYPE_DIRECTORY, FILETYPE_UNKNOWN, PREOPEN_INHERITING, PREOPEN_RIGHTS,
                   RIGHT_FD_READ, RIGHT_FD_READDIR, RIGHT_FD_WRITE, WasiError)
+
+TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 
 class Stream:
