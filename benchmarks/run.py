@@ -302,6 +302,7 @@ def report(script: str, measure, args, how: str, begin: str = BEGIN, end: str = 
     """Run `measure()` for its tables, print them, and with --markdown write them into
     BENCHMARKS.md between `begin` and `end`. A harness error is one line (exit 1)."""
     try:
+        compile_bytecode()
         tables = measure()
         print("\n\n".join(as_text(t) for t in tables))
         if args.markdown:
@@ -313,6 +314,17 @@ def report(script: str, measure, args, how: str, begin: str = BEGIN, end: str = 
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def compile_bytecode() -> None:
+    """Write the .pyc files of stackstitch's modules before timing anything, as installing a
+    package does: in a checkout whose edited modules have no bytecode yet (as under
+    PYTHONDONTWRITEBYTECODE=1), every run would otherwise time their compiling too."""
+    import compileall
+    package = HERE.parent
+    for folder in ("stackstitch", "engine", "unwind", "backtrace", "perf_map"):
+        if not compileall.compile_dir(package / folder, quiet=2):
+            raise HarnessError(f"cannot byte-compile {folder}/")
 
 
 def update_results_file(section: str, begin: str = BEGIN, end: str = END) -> None:
