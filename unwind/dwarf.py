@@ -6,7 +6,7 @@ Standard library only: the gdb plugin imports this inside gdb's own Python.
 
 from __future__ import annotations
 
-from stackstitch.engine.records import record
+from collections import namedtuple
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
@@ -81,11 +81,12 @@ DW_OP_regx = 0x90
 DW_OP_bregx = 0x92
 
 
-@record
-class Expression:
-    """A DWARF expression, as a CFA rule (its value is the CFA) or as a register rule
-    (the CFA is pushed first; the result is the address the register was saved at)."""
-    code: bytes
+class Expression(namedtuple("Expression", "code")):
+    """A DWARF expression (`code`: its bytes), as a CFA rule (its value is the CFA) or as a
+    register rule (the CFA is pushed first; the result is the address the register was
+    saved at). A plain namedtuple: this module is standard library only."""
+
+    __slots__ = ()
 
     def __add__(self, other: "Expression") -> "Expression":
         return Expression(self.code + other.code)
