@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 from elftools.dwarf.dwarf_expr import DWARFExprParser
+from elftools.dwarf.locationlists import BaseAddressEntry
 from elftools.dwarf.structs import DWARFStructs
 from elftools.elf.elffile import ELFFile
 
@@ -252,19 +253,27 @@ def test_wasm_level_locals_name_their_registers_over_their_pin_ranges():
     lists = dwarf.location_lists()
     for variable in block.iter_children():
         index = {b"i": 1, b"x": 2}[variable.attributes["DW_AT_name"].value]
-        entries = lists.get_location_list_at_offset(variable.attributes["DW_AT_location"].value)
+        entries = absolute(lists.get_location_list_at_offset(variable.attributes["DW_AT_location"].value))
         parser = DWARFExprParser(variable.cu.structs)
-        in_registers = [(e.begin_offset - region.address, e.end_offset - region.address,
-                         parser.parse_expr(e.loc_expr)[0].op_name) for e in entries
-                        if parser.parse_expr(e.loc_expr)[0].op_name.startswith("DW_OP_reg")]
+        in_registers = [(start - region.address, end - region.address, parser.parse_expr(code)[0].op_name)
+                        for start, end, code in entries
+                        if parser.parse_expr(code)[0].op_name.startswith("DW_OP_reg")]
         expected = [(start, end, f"DW_OP_reg{REGISTER_NUMBERS[register]}")
                     for start, end, local, register in function.pin_ranges if local == index]
         assert expected and in_registers == expected, (variable.attributes["DW_AT_name"].value, entries)
-        assert [e.begin_offset for e in entries[1:]] == [e.end_offset for e in entries[:-1]]  # no gaps
-        assert entries[0].begin_offset == block.attributes["DW_AT_low_pc"].value
-        assert entries[-1].end_offset == region.address + function.end
-        slots = {bytes(e.loc_expr) for e in entries if not parser.parse_expr(e.loc_expr)[0].op_name.startswith("DW_OP_reg")}
+        assert [e[0] for e in entries[1:]] == [e[1] for e in entries[:-1]]  # no gaps
+        assert entries[0][0] == block.attributes["DW_AT_low_pc"].value
+        assert entries[-1][1] == region.address + function.end
+        slots = {code for _, _, code in entries if not parser.parse_expr(code)[0].op_name.startswith("DW_OP_reg")}
         assert slots == {locations.slot_address(index, 1)}
+
+
+def absolute(entries: list) -> list[tuple[int, int, bytes]]:
+    """A location list's (start, end, expression) entries with absolute addresses: every
+    list we write starts with a base address selection entry."""
+    assert isinstance(entries[0], BaseAddressEntry), "one relocated field per list"
+    base = entries[0].base_address
+    return [(base + e.begin_offset, base + e.end_offset, bytes(e.loc_expr)) for e in entries[1:]]
 
 
 def test_malformed_dwarf_is_ignored_with_one_warning(c_programs):

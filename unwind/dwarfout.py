@@ -93,6 +93,12 @@ class LineSequence:
     end: int  # the address just past the sequence
 
 
+# A location or range list entry whose start is the largest address sets the base that
+# the entries after it are offsets from (DWARF 4, 2.6.2 and 2.17.3).
+_MAX_ADDRESS = 0xFFFF_FFFF_FFFF_FFFF
+_BASE_SELECTION = struct.Struct("<QQ")
+
+
 class DebugInfoWriter:
     """Accumulates .debug_info, .debug_abbrev, .debug_str, .debug_loc, .debug_ranges and
     .debug_line for one object."""
@@ -112,17 +118,30 @@ class DebugInfoWriter:
     # ---- lists referenced from DIEs ------------------------------------------------------
 
     def location_list(self, entries: list[tuple[int, int, bytes]]) -> int:
-        """A .debug_loc list of (start, end, expression); its offset (DW_FORM_sec_offset)."""
+        """A .debug_loc list of (start, end, expression); its offset
+        (DW_FORM_sec_offset). Addresses are offsets from a base address selection entry,
+        so that moving the code (`relocation`) changes one field per list, not two per
+        entry."""
         offset = len(self.loc)
-        for start, end, expression in entries:
-            self.loc += struct.pack("<QQH", start, end, len(expression)) + expression
+        entries = [entry for entry in entries if entry[0] < entry[1]]
+        if entries:
+            base = min(entry[0] for entry in entries)
+            self.loc += _BASE_SELECTION.pack(_MAX_ADDRESS, base)
+            for start, end, expression in entries:
+                self.loc += struct.pack("<QQH", start - base, end - base, len(expression)) + expression
         self.loc += bytes(16)
         return offset
 
     def range_list(self, ranges: list[tuple[int, int]]) -> int:
+        """A .debug_ranges list of (start, end) ranges, from a base address selection entry
+        as location lists are."""
         offset = len(self.ranges)
-        for start, end in ranges:
-            self.ranges += struct.pack("<QQ", start, end)
+        ranges = [r for r in ranges if r[0] < r[1]]
+        if ranges:
+            base = min(r[0] for r in ranges)
+            self.ranges += _BASE_SELECTION.pack(_MAX_ADDRESS, base)
+            for start, end in ranges:
+                self.ranges += _BASE_SELECTION.pack(start - base, end - base)
         self.ranges += bytes(16)
         return offset
 
