@@ -57,8 +57,14 @@ class CompiledFunction:
                              tries=[region.shifted(delta) for region in self.tries],
                              type_id_fields=[(at + delta, t) for at, t in self.type_id_fields],
                              events=[(at + delta, kind) for at, kind in self.events],
-                             pin_ranges=[(start + delta, end + delta, local, reg)
-                                         for start, end, local, reg in self.pin_ranges])
+                             pin_ranges=_shifted_ranges(self.pin_ranges, delta))
+
+
+def _shifted_ranges(ranges: Sequence, delta: int) -> Sequence:
+    """Pin ranges with `delta` added to their start and end."""
+    if isinstance(ranges, PinRangesView):
+        return ranges.shifted(delta)
+    return [(start + delta, end + delta, local, reg) for start, end, local, reg in ranges]
 
 
 def _shifted(pairs: Sequence, delta: int) -> Sequence:
@@ -260,10 +266,8 @@ def _decode(data: memoryview) -> CompiledModule:
     if (len(records) % _FUNCTION.size or len(addr) % 2 or len(rows) % 2 or len(type_fields) % 2
             or len(events) % 2 or len(pins) % 4):
         raise ValueError("a truncated record")
-    if any(n >= len(_PIN_REGISTERS) for n in pins[3::4]):
+    if max(pins[3::4], default=0) >= len(_PIN_REGISTERS):
         raise ValueError("a pin range names no register")
-    all_pins = [(start, end, local, _PIN_REGISTERS[n])
-                for start, end, local, n in zip(pins[0::4], pins[1::4], pins[2::4], pins[3::4])]
     if max(rows[1::2], default=-1) >= len(rules):
         raise ValueError("a CFI row names no rule")
     # Whole tables at once; each function takes its slice.
@@ -289,7 +293,7 @@ def _decode(data: memoryview) -> CompiledModule:
         functions.append(CompiledFunction(index, start, end, PairsView(addr, 2 * a, n_addr),
                                           PairsView(rows, 2 * r, n_rows, values=rules), frame_locals,
                                           frame_size, regions, all_type_fields[y:y + n_types],
-                                          all_events[e:e + n_events], all_pins[p:p + n_pins]))
+                                          all_events[e:e + n_events], PinRangesView(pins, 4 * p, n_pins)))
         a += n_addr
         r += n_rows
         y += n_types
@@ -299,6 +303,50 @@ def _decode(data: memoryview) -> CompiledModule:
                                                   len(type_fields), len(events), len(pins)):
         raise ValueError("tables and functions do not match")
     return CompiledModule(bytes(code), functions)
+
+
+class PinRangesView(Sequence):
+    """A decoded function's pin ranges: a view of the module's table of (start, end, local,
+    register number) quadruples, made into tuples only when read (by the debug info, which
+    a cached run usually takes from the cache instead)."""
+
+    __slots__ = ("_numbers", "_first", "_count", "_delta")
+
+    def __init__(self, numbers: array, first: int, count: int, delta: int = 0):
+        self._numbers = numbers
+        self._first = first
+        self._count = count
+        self._delta = delta  # added to every start and end (a part of a module moved)
+
+    def shifted(self, delta: int) -> PinRangesView:
+        return PinRangesView(self._numbers, self._first, self._count, self._delta + delta)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return list(self)[k]
+        if k < 0:
+            k += self._count
+        if not 0 <= k < self._count:
+            raise IndexError("pin range index out of range")
+        start, end, local, register = self._numbers[self._first + 4 * k:self._first + 4 * k + 4]
+        return start + self._delta, end + self._delta, local, _PIN_REGISTERS[register]
+
+    def __iter__(self):
+        numbers, delta = self._numbers, self._delta
+        for at in range(self._first, self._first + 4 * self._count, 4):
+            yield (numbers[at] + delta, numbers[at + 1] + delta, numbers[at + 2],
+                   _PIN_REGISTERS[numbers[at + 3]])
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (list, PinRangesView)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(list(self))
 
 
 def _array(kind: str, data: memoryview) -> array:
