@@ -41,9 +41,9 @@ class FunctionCode:
     param_types: list  # Wasm value types ("i32", ...)
     local_types: list  # non-parameter locals
     label_pieces: frozenset = frozenset()  # indices of pieces that end at a branch target
-    # [(start, end, local index, register name)] absolute, by local and start: where a local
-    # lives only in that register (its frame slot may be stale)
-    pin_ranges: list = field(default_factory=list)
+    # local index -> [(start, end, register name)] absolute, by start: where the local lives
+    # only in that register (its frame slot may be stale); `pins_by_local`
+    pins: dict = field(default_factory=dict)
 
     @functools.cached_property
     def frame_ranges(self) -> list[tuple[int, int]]:
@@ -74,25 +74,14 @@ class FunctionCode:
     def all_local_types(self) -> list:
         return self.param_types + self.local_types
 
-    @functools.cached_property
-    def pins_by_local(self) -> dict[int, tuple[list[int], list[tuple[int, int, str]]]]:
-        """Local index -> (the ends of its pin ranges, [(start, end, register name)]),
-        sorted (a local's ranges do not overlap)."""
-        pins: dict[int, tuple[list[int], list[tuple[int, int, str]]]] = {}
-        for start, end, local, register in sorted(self.pin_ranges, key=lambda r: r[0]):
-            ends, ranges = pins.setdefault(local, ([], []))
-            ends.append(end)
-            ranges.append((start, end, register))
-        return pins
-
     def pin_pieces(self, lo: int, hi: int, locals_read) -> list[tuple[int, int, dict[int, str]]]:
         """The native range [lo, hi) cut where any of `locals_read` moves between its slot
         and a register: [(start, end, {local: register})] in order, naming the locals that
         are in registers over that piece (an empty dict: all of them in their slots)."""
         changes = []  # (address, local, its register from there on, or None: its slot)
         for local in locals_read:
-            ends, ranges = self.pins_by_local.get(local, ((), ()))
-            for start, end, register in ranges[bisect.bisect_right(ends, lo):]:
+            ranges = self.pins.get(local, ())
+            for start, end, register in ranges[bisect.bisect_right(ranges, lo, key=_END):]:
                 if start >= hi:
                     break
                 changes += [(max(start, lo), local, register), (min(end, hi), local, None)]
@@ -114,6 +103,22 @@ class FunctionCode:
             elif local is not None:
                 registers.pop(local, None)
         return pieces
+
+
+def _END(pin_range: tuple) -> int:
+    return pin_range[1]
+
+
+def pins_by_local(pin_ranges, base: int) -> dict[int, list[tuple[int, int, str]]]:
+    """The compiler's pin ranges (blob offsets, by local and start) as absolute
+    [(start, end, register name)] lists by local."""
+    pins: dict[int, list[tuple[int, int, str]]] = {}
+    for start, end, local, register in pin_ranges:
+        ranges = pins.get(local)
+        if ranges is None:
+            ranges = pins[local] = []
+        ranges.append((base + start, base + end, register))
+    return pins
 
 
 class CodeMap:
@@ -142,8 +147,7 @@ class CodeMap:
                 0, body.code_end - code_start, body.code_start - code_start, pieces, body_start,
                 [(base + at, rule) for at, rule in f.cfi_rows],
                 [value_type_name(t) for t in ftype.params], [value_type_name(t) for t in body.locals],
-                label_pieces, [(base + start, base + stop, local, register)
-                               for start, stop, local, register in f.pin_ranges]))
+                label_pieces, pins_by_local(f.pin_ranges, base)))
         self.functions.sort(key=lambda fc: fc.wasm_end)
         for k in range(1, len(self.functions)):  # entries are contiguous in the code section
             self.functions[k].wasm_start = self.functions[k - 1].wasm_end

@@ -22,6 +22,7 @@ Anything else the translator does not know also makes the location optimized out
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 
@@ -41,8 +42,10 @@ def cfa_to_slot(local: int, nparams: int) -> int:
     return 8 * local if local < nparams else -32 - 8 * (local - nparams)
 
 
+@functools.cache
 def slot_address(local: int, nparams: int) -> bytes:
-    """An expression pushing the address of a local's frame slot."""
+    """An expression pushing the address of a local's frame slot (every variable of the
+    Wasm-level info has one: made once per place)."""
     builder = _Builder(Frame([], nparams, None, []))
     builder.cfa_plus(cfa_to_slot(local, nparams))
     return bytes(builder.code)

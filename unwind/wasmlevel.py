@@ -12,6 +12,7 @@ reports and Wasmtime use.
 
 from __future__ import annotations
 
+import functools
 import os
 
 from elftools.dwarf.enums import ENUM_DW_AT, ENUM_DW_TAG
@@ -91,13 +92,24 @@ def _variable(parent: Die, tag: int, function: FunctionCode, index: int, value_t
     die.add(AT["DW_AT_name"], DW_FORM_strp, names.get(index) or f"local{index}")
     die.add(AT["DW_AT_type"], FORM_REFERENCE, base)
     slot = slot_address(index, len(function.param_types))
-    pieces = function.pin_pieces(start, function.end, (index,))
-    if len(pieces) == 1 and not pieces[0][2]:
+    ranges = function.pins.get(index)
+    if not ranges:
         die.add(AT["DW_AT_location"], DW_FORM_exprloc, slot)
         return
-    entries = [(lo, hi, register_location(registers[index]).code if registers else slot)
-               for lo, hi, registers in pieces]
+    entries, at = [], start
+    for lo, hi, register in ranges:  # after the prologue, in order, not overlapping
+        if lo > at:
+            entries.append((at, lo, slot))
+        entries.append((lo, hi, _register_code(register)))
+        at = hi
+    if at < function.end:
+        entries.append((at, function.end, slot))
     die.add(AT["DW_AT_location"], DW_FORM_sec_offset, writer.location_list(entries))
+
+
+@functools.cache
+def _register_code(register: str) -> bytes:
+    return register_location(register).code
 
 
 def wasm_unit(writer: DebugInfoWriter, functions: list[FunctionCode], source_path: str,
