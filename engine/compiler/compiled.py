@@ -185,7 +185,35 @@ def from_bytes(data: bytes | memoryview) -> CompiledModule:
         raise FormatError(f"malformed compiled module: {e}") from None
 
 
-class PairsView(Sequence):
+class TableView(Sequence):
+    """Part of a table of a decoded module, made into tuples only when read: indexing,
+    slicing and comparing for the views below, which say how to make item k (`_item`)."""
+
+    __slots__ = ()
+    _count: int
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return list(self)[k]
+        if k < 0:
+            k += self._count
+        if not 0 <= k < self._count:
+            raise IndexError(f"{type(self).__name__} index out of range")
+        return self._item(k)
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (list, TableView)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return repr(list(self))
+
+
+class PairsView(TableView):
     """A decoded function's address map or CFI rows: a view of the module's table of
     (native offset, number) pairs that makes its tuples only when they are read (a trap
     report, an observer that has no cached payload), so that a cached module loads fast.
@@ -213,16 +241,7 @@ class PairsView(Sequence):
         pairs = maps[0]._pairs
         return pairs if maps[0]._first == 0 and 2 * sum(map(len, maps)) == len(pairs) else None
 
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, k):
-        if isinstance(k, slice):
-            return list(self)[k]
-        if k < 0:
-            k += self._count
-        if not 0 <= k < self._count:
-            raise IndexError("pair index out of range")
+    def _item(self, k: int) -> tuple:
         at = self._first + 2 * k
         number = self._pairs[at + 1]
         return self._pairs[at] + self._delta, number if self._values is None else self._values[number]
@@ -237,13 +256,6 @@ class PairsView(Sequence):
             numbers = [self._values[number] for number in numbers]
         return zip(natives, numbers)
 
-    def __eq__(self, other) -> bool:
-        if isinstance(other, (list, PairsView)):
-            return list(self) == list(other)
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return repr(list(self))
 
 
 def _decode(data: memoryview) -> CompiledModule:
@@ -305,7 +317,7 @@ def _decode(data: memoryview) -> CompiledModule:
     return CompiledModule(bytes(code), functions)
 
 
-class PinRangesView(Sequence):
+class PinRangesView(TableView):
     """A decoded function's pin ranges: a view of the module's table of (start, end, local,
     register number) quadruples, made into tuples only when read (by the debug info, which
     a cached run usually takes from the cache instead)."""
@@ -321,16 +333,7 @@ class PinRangesView(Sequence):
     def shifted(self, delta: int) -> PinRangesView:
         return PinRangesView(self._numbers, self._first, self._count, self._delta + delta)
 
-    def __len__(self) -> int:
-        return self._count
-
-    def __getitem__(self, k):
-        if isinstance(k, slice):
-            return list(self)[k]
-        if k < 0:
-            k += self._count
-        if not 0 <= k < self._count:
-            raise IndexError("pin range index out of range")
+    def _item(self, k: int) -> tuple:
         start, end, local, register = self._numbers[self._first + 4 * k:self._first + 4 * k + 4]
         return start + self._delta, end + self._delta, local, _PIN_REGISTERS[register]
 
@@ -340,13 +343,6 @@ class PinRangesView(Sequence):
             yield (numbers[at] + delta, numbers[at + 1] + delta, numbers[at + 2],
                    _PIN_REGISTERS[numbers[at + 3]])
 
-    def __eq__(self, other) -> bool:
-        if isinstance(other, (list, PinRangesView)):
-            return list(self) == list(other)
-        return NotImplemented
-
-    def __repr__(self) -> str:
-        return repr(list(self))
 
 
 def _array(kind: str, data: memoryview) -> array:
