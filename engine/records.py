@@ -3,7 +3,7 @@
 The engine and the debug info describe their immutable records (types, places, rules,
 compiled functions) as named tuples written in class syntax. `typing.NamedTuple` would do,
 but importing `typing` costs 3-4 ms of every `stackstitch run`, whose cached start-up is
-about 60 ms; `record` builds the same class from `collections.namedtuple`.
+about 50 ms; `record` builds the same class from `collections.namedtuple`.
 """
 
 from __future__ import annotations
