@@ -15,6 +15,7 @@ import sys
 import threading
 from array import array
 from pathlib import Path
+
 from stackstitch.engine.codecache import source_fingerprint
 
 from .elf import jit_object, module_symbols, stub_symbols

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import struct
 from contextlib import contextmanager
+
 from ..records import record
 from .x86 import R11, RBP, Mem
 

@@ -11,6 +11,7 @@ CLI prints without a traceback.
 from __future__ import annotations
 
 import os
+
 from . import wasmtools
 from .binary import DecodeError, decode_module
 from .module import Module

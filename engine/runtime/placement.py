@@ -4,6 +4,7 @@ executable memory, shown to the code observers, and found again by pc."""
 from __future__ import annotations
 
 import bisect
+
 from .. import layout as L
 from ..compiler.common import NUM_BUILTINS
 from ..compiler.compiled import CompiledModule, code_options

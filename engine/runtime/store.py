@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import struct
 from array import array
+
 from .. import layout as L
 from ..compiler.common import (B_CONT_ATTACH, B_CONT_NEW, B_TABLE_RESERVE, B_THROW, B_THROW_INTO,
                                B_THROW_REF, simple_type)

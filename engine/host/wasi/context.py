@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import os
 import time
+
 from ... import layout as L
 from ...frontend.types import FuncType
 from ...runtime.store import HostExit, LinkError, Trap

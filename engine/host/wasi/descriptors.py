@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+
 from .abi import (ALL_RIGHTS, DIRECTORY_RIGHTS, EBADF, FILETYPE_CHARACTER_DEVICE,
                   FILETYPE_DIRECTORY, FILETYPE_UNKNOWN, PREOPEN_INHERITING, PREOPEN_RIGHTS,
                   RIGHT_FD_READ, RIGHT_FD_READDIR, RIGHT_FD_WRITE, WasiError)
