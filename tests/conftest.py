@@ -33,9 +33,10 @@ def find_tool(name: str) -> str | None:
     return found
 
 
-def missing_tool(message: str) -> None:
-    """A tool a test needs is missing: a failure under CI=true (CI must not go green by
-    skipping what it was set up to test), a skip on a developer's machine."""
+def unavailable(message: str) -> None:
+    """Something a test needs is missing here (a tool, or cores the kernel writes): a
+    failure under CI=true (CI must not go green by skipping what it was set up to test), a
+    skip on a developer's machine."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"{message} (required under CI)", pytrace=False)
     pytest.skip(message, allow_module_level=True)  # only outside CI: see above
@@ -47,7 +48,7 @@ def require_wasm_tools_for_module() -> None:
     try:
         wasmtools.executable()
     except wasmtools.ToolError as e:
-        missing_tool(str(e))
+        unavailable(str(e))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,11 +67,11 @@ def private_code_cache(tmp_path_factory):
 
 @pytest.fixture
 def require_tool():
-    """`require_tool(name)` -> path; see `missing_tool` for what a missing one does."""
+    """`require_tool(name)` -> path; see `unavailable` for what a missing one does."""
     def require(name: str) -> str:
         path = find_tool(name)
         if path is None:
-            missing_tool(f"{name} is not installed")
+            unavailable(f"{name} is not installed")
         return path
     return require
 
@@ -80,7 +81,7 @@ def build_c_programs(out: Path, source: Path, *flags: str, levels=("O0", "O2"),
     """`source` built with `zig cc -g` at each optimization level (the ziglang wheel):
     level -> module."""
     if importlib.util.find_spec("ziglang") is None:
-        missing_tool("the ziglang wheel is not installed")
+        unavailable("the ziglang wheel is not installed")
     programs = {}
     for level in levels:
         programs[level] = out / f"{source.stem}-{level}.wasm"

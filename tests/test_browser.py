@@ -31,9 +31,9 @@ def browser_dom(require_tool, tmp_path: Path, url: str) -> str:
 @pytest.fixture(scope="module")
 def pipeline_flamegraph(tmp_path_factory) -> Path:
     """A flame graph of data/profiling/pipeline.wat, through `stackstitch perf`."""
-    from conftest import find_tool, missing_tool
+    from conftest import find_tool, unavailable
     if find_tool("perf") is None:
-        missing_tool("perf is not installed")
+        unavailable("perf is not installed")
     tmp = tmp_path_factory.mktemp("pipeline")
     cli = [sys.executable, "-m", "stackstitch.engine.cli", "perf"]
     proc = subprocess.run([*cli, "record", "-o", tmp / "profile", "-F", "5000", DATA / "pipeline.wat",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEBUG_DATA, FIBER_C_SOURCE as C_SOURCE, FIBER_PRIMITIVES, missing_tool
+from conftest import DEBUG_DATA, FIBER_C_SOURCE as C_SOURCE, FIBER_PRIMITIVES, unavailable
 from sourcedebug import (check_frames, elements, gdb_session, lldb_section, lldb_variables, printed_values,
                          run_lldb, source_line)
 from stackstitch.lldb_plugin.launcher import plugin_loader
@@ -202,7 +202,7 @@ def test_lldb_prints_through_wasm_pointers(require_tool, fiber_programs):
 def zig_fibers(tmp_path_factory) -> Path:
     """tests/data/debug/fibers.zig, built by the ziglang wheel's own Zig compiler."""
     if importlib.util.find_spec("ziglang") is None:
-        missing_tool("the ziglang wheel is not installed")
+        unavailable("the ziglang wheel is not installed")
     out = tmp_path_factory.mktemp("zig")
     module = out / "fibers.wasm"
     build = subprocess.run([sys.executable, "-m", "ziglang", "build-exe", str(ZIG_SOURCE), "-target", "wasm32-wasi",

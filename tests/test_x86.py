@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple
 
 import pytest
-from conftest import missing_tool
+from conftest import unavailable
 
 from stackstitch.engine.compiler.x86 import (AE, B, E, GE, L, NE, RBP, RSP, R12, R13, Assembler, Label, Mem,
                                              Rip, negate)
@@ -22,7 +22,7 @@ from stackstitch.engine.compiler.x86 import (AE, B, E, GE, L, NE, RBP, RSP, R12,
 try:
     import capstone
 except ImportError:
-    missing_tool("capstone is not installed (the test extra)")
+    unavailable("capstone is not installed (the test extra)")
 
 DISASM = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
 
