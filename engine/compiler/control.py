@@ -226,20 +226,13 @@ class ControlCodegen(CodegenCore):
                 self.store_pin(index, reg)
             self.note_pins({})
 
-    def reload_pins(self):
+    def reload_pins(self, regs: tuple | None = None):
         """After anything that clobbers registers (calls, switches, landings), which
-        sync_pins preceded."""
+        sync_pins preceded; with `regs`, after code that used only those general-purpose
+        registers as temporaries: the pins among them."""
         assert not self.pins_in_registers(), "pins reloaded before being written back"
         for index, reg in self.pinned.items():
-            self.load_pin(index, reg)
-        self.note_pins(self.frames[-1].written)
-
-    def reload_pins_in(self, regs: tuple):
-        """After code that used `regs` as temporaries, which sync_pins preceded: the pins
-        among them."""
-        assert not self.pins_in_registers(), "pins reloaded before being written back"
-        for index, reg in self.pinned.items():
-            if reg in regs and not is_float(self.local_types[index]):
+            if regs is None or (reg in regs and not is_float(self.local_types[index])):
                 self.load_pin(index, reg)
         self.note_pins(self.frames[-1].written)
 

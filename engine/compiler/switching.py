@@ -269,7 +269,7 @@ class SwitchingCodegen(CodegenCore):
         del self.stack[h - 1 - count:]
         reg = self.alloc(False, avoid=(RCX,))
         self.reference_to(RCX, reg)
-        self.reload_pins_in(SWITCHING_TEMPS)
+        self.reload_pins(SWITCHING_TEMPS)
         self.push_reg(reg, "ref")
 
     def op_resume(self):
