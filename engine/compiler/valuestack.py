@@ -406,8 +406,8 @@ class ValueStackCodegen(CodegenCore):
         pin = self.pinned.get(i)
         if pin is None:
             self.store_entry(self.local_mem(i), entry)
-        elif entry[0] != REG or entry[1] != pin:
-            self.load(entry, pin)
+        else:
+            self.load(entry, pin)  # nothing to do for a value computed into the pin
 
     def op_local_tee(self):
         """local.set then local.get: a value's register becomes the local's cached copy, as
