@@ -10,7 +10,7 @@ import copy
 from pathlib import Path
 
 import pytest
-from conftest import missing_tool
+from conftest import unavailable
 
 from . import tools
 from .campaign import run_campaign
@@ -31,7 +31,7 @@ def reference_tools():
     try:
         tools.wasm_tools(), tools.wasmtime()
     except tools.ToolMissing as e:
-        missing_tool(str(e))
+        unavailable(str(e))
 
 
 @pytest.mark.parametrize("campaign", list(SLICES))
