@@ -23,7 +23,7 @@ from ..frontend.types import FuncType
 from .calls import CallsCodegen
 from .common import (SCRATCH, XSCRATCH, CompileError, Entry, TryRegion, is_float, local_operands,
                      no_garbage_collection, simple_type)
-from .compiled import CompiledFunction, CompiledModule, from_bytes, to_bytes
+from .compiled import CompiledFunction, CompiledModule, PairsView, from_bytes, to_bytes
 from .control import ControlCodegen, Frame
 from .frames import RBP_FRAME, CfaRule, emit_pop_frame, emit_push_frame
 from .handlers import build_handlers
@@ -63,6 +63,10 @@ class ModuleCompiler:
         self.global_types = [simple_type(i.desc.valtype) for i in module.imports_of("global")]
         self.global_types += [simple_type(g.type.valtype) for g in module.globals]
         self.jump_tables: list[tuple[int, int, Label]] = []
+        # The address map of every function this process compiles, flat (native offset,
+        # Wasm offset, ...): a function's map is a view of it, and it is the module's whole
+        # table for the binary form and the debug root, without a tuple per instruction.
+        self.addr_pairs = array("I")
 
     def compile(self) -> CompiledModule:
         count = len(self.module.code)
@@ -203,7 +207,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         # or for a branch that leaves loops which pinned locals
         # (label, None, wasm offset, (move_pins' arguments, target), pins in registers there)
         self.ool: list[tuple] = []
-        self.addr_map: list[tuple[int, int]] = []
+        self.addr_map = mc.addr_pairs  # this function's pairs are appended to the module's
         self.cfi_rows: list[tuple[int, CfaRule]] = []
         self.events: list[tuple[int, int]] = []  # (native offset, layout.EVENT_*)
         self.op_offset = 0
@@ -242,7 +246,8 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.mc.func_labels[self.index].pos = None
         a.bind(self.mc.func_labels[self.index])
         self.op_offset = self.pos
-        self.addr_map.append((start, self.pos))
+        first_pair = len(self.addr_map)
+        self.addr_map.extend((start, self.pos))
         # Prologue: standard rbp frame, vmctx saved at rbp-8, stack-limit check.
         emit_push_frame(a, self.cfi_rows)
         a.push(R15)
@@ -256,7 +261,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.frames.append(Frame("func", Label(), 0, (), tuple(simple_type(t) for t in self.ftype.results)))
         self.body()
         for label, code, offset, detail, pins in self.ool:
-            self.addr_map.append((a.pos, offset))
+            self.addr_map.extend((a.pos, offset))
             a.bind(label)
             self.note_pins(pins)
             if code is None:  # a conditional branch out of loops that pinned locals
@@ -280,7 +285,8 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         a.patch_i32(frame_fixup_lea, -(frame_size + 8))
         a.patch_i32(frame_fixup_sub, frame_size)
         self.tries.sort(key=lambda t: -t.start)
-        return CompiledFunction(self.index, start, a.pos, self.addr_map, self.cfi_rows, self.nlocals,
+        addr_map = PairsView(self.addr_map, first_pair, (len(self.addr_map) - first_pair) // 2)
+        return CompiledFunction(self.index, start, a.pos, addr_map, self.cfi_rows, self.nlocals,
                                 frame_size, self.tries, self.type_id_fields, self.events,
                                 self.pin_ranges(a.pos))
 
@@ -345,10 +351,11 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
             op = code[pos]
             self.pos = pos + 1
             native = len(buf)
-            if addr_map[-1][0] != native:
-                addr_map.append((native, pos))
+            if addr_map[-2] != native:
+                addr_map.append(native)
+                addr_map.append(pos)
             else:
-                addr_map[-1] = (native, pos)
+                addr_map[-1] = pos
             handlers[op](self)
 
     def op_unsupported(self):

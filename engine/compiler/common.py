@@ -12,6 +12,7 @@ from .x86 import R11, RBP, Mem
 
 TYPE_CHECKING = False  # as typing.TYPE_CHECKING: importing typing costs start-up time
 if TYPE_CHECKING:
+    from array import array
     from ..frontend.instructions import MemArg
     from ..frontend.types import FuncType
     from .control import Frame
@@ -145,7 +146,7 @@ class CodegenCore:
     cached: dict[int, int]  # local index -> register holding a copy since its local.set
     checked_ends: dict[tuple[int, int], int]  # bounds already proven for a local's value
     max_out: int  # outgoing argument words any call needs
-    addr_map: list[tuple[int, int]]
+    addr_map: array  # (native offset, Wasm offset) pairs, flat: see ModuleCompiler.addr_pairs
     cfi_rows: list[tuple[int, CfaRule]]
     tries: list[TryRegion]
     events: list[tuple[int, int]]  # (native offset, layout.EVENT_*): event sites for debuggers

@@ -103,7 +103,10 @@ class CompiledModule:
             return whole
         pairs = array("I")
         for m in maps:
-            pairs.extend(chain.from_iterable(m))
+            if isinstance(m, PairsView):
+                pairs += m.flat()
+            else:
+                pairs.extend(chain.from_iterable(m))
         return pairs
 
 
@@ -137,12 +140,13 @@ def to_bytes(compiled: CompiledModule) -> bytes:
     rows, the CFI rules they index, exception regions, type-id fields, event sites, pin
     ranges)."""
     records = bytearray()
-    addr, rows, tries, type_fields = array("I"), array("I"), array("q"), array("I")
+    rows, tries, type_fields = array("I"), array("q"), array("I")
     events, pins = array("I"), array("I")
     rules: dict[CfaRule, int] = {}
     try:
+        addr = compiled.address_pairs()
         for f in compiled.functions:
-            _add_function(f, records, addr, rows, rules, tries, type_fields, events, pins)
+            _add_function(f, records, rows, rules, tries, type_fields, events, pins)
     except (TypeError, OverflowError) as e:  # an unhashable rule, a blob over 4 GiB
         raise FormatError(f"no binary form: {e}") from None
     rule_table = bytearray(_LENGTH.pack(len(rules)))
@@ -156,13 +160,13 @@ def to_bytes(compiled: CompiledModule) -> bytes:
     return bytes(out)
 
 
-def _add_function(f: CompiledFunction, records: bytearray, addr: array, rows: array,
-                  rules: dict, tries: array, type_fields: array, events: array, pins: array):
-    """One function's record and its rows, appended to the parts being built."""
+def _add_function(f: CompiledFunction, records: bytearray, rows: array, rules: dict,
+                  tries: array, type_fields: array, events: array, pins: array):
+    """One function's record and its rows (but its address map: address_pairs), appended
+    to the parts being built."""
     records += _FUNCTION.pack(f.index, f.start, f.end, f.frame_locals, f.frame_size,
                               len(f.addr_map), len(f.cfi_rows), len(f.tries),
                               len(f.type_id_fields), len(f.events), len(f.pin_ranges))
-    addr.extend(chain.from_iterable(f.addr_map))
     for at, rule in f.cfi_rows:
         rows.append(at)
         rows.append(rules.setdefault(rule, len(rules)))
@@ -240,6 +244,13 @@ class PairsView(TableView):
             return None
         pairs = maps[0]._pairs
         return pairs if maps[0]._first == 0 and 2 * sum(map(len, maps)) == len(pairs) else None
+
+    def flat(self) -> array:
+        """The pairs as one flat array (native, number, ...), offsets moved by the delta."""
+        pairs = self._pairs[self._first:self._first + 2 * self._count]
+        if self._delta:
+            pairs[0::2] = array(pairs.typecode, [native + self._delta for native in pairs[0::2]])
+        return pairs
 
     def _item(self, k: int) -> tuple:
         at = self._first + 2 * k

@@ -142,15 +142,11 @@ class NumericCodegen(CodegenCore):
         """Turn the flags into an i32 0/1, or fuse with a following br_if / if."""
         nxt = self.code[self.pos]
         if nxt == 0x0D:  # br_if
-            self.op_offset = self.pos
-            self.addr_map.append((self.asm.pos, self.op_offset))
-            self.pos += 1
+            self.fuse_next()
             self.branch_if(negate(cc), self.u32())
             return
         if nxt == 0x04:  # if
-            self.op_offset = self.pos
-            self.addr_map.append((self.asm.pos, self.op_offset))
-            self.pos += 1
+            self.fuse_next()
             params, results = self.block_signature()
             # The flags must survive the spills, which only use mov.
             frame = self.enter_block("if", params, results)
@@ -158,9 +154,7 @@ class NumericCodegen(CodegenCore):
             self.asm.jcc(negate(cc), frame.else_label)
             return
         if (nxt == 0x1B or nxt == 0x1C) and not is_float(self.stack[-1][2]):  # select on the flags
-            self.op_offset = self.pos
-            self.addr_map.append((self.asm.pos, self.op_offset))
-            self.pos += 1
+            self.fuse_next()
             if nxt == 0x1C:
                 self.valtypes()
             self.select_on_flags(cc)
@@ -169,6 +163,12 @@ class NumericCodegen(CodegenCore):
         self.asm.setcc(cc, reg)
         self.asm.movzx(32, 8, reg, reg)
         self.push_reg(reg, "i32")
+
+    def fuse_next(self):
+        """Compile the next instruction as part of this one: it starts here."""
+        self.op_offset = self.pos
+        self.addr_map.extend((self.asm.pos, self.pos))
+        self.pos += 1
 
     def int_eqz(self, ty: str):
         self.test_entry(self.pop(), width(ty))
