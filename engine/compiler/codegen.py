@@ -41,6 +41,7 @@ _SENT, _FAILED = 0, 1  # what a compiler child's message starts with
 # its part back), measured on the compile benchmark's module: the parent takes more.
 FIRST_SHARE = 1.1
 _TRAP_STUB = Mem(R15, L.VM_TRAP_STUB)
+_TRAP_EXITS: dict[tuple, bytes] = {}  # (trap code, detail) -> FunctionCompiler.emit_trap_exit's bytes
 
 
 class ModuleCompiler:
@@ -236,6 +237,26 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         self.ool.append((label, code, self.op_offset, detail, self.pin_states[-1][1]))
         return label
 
+    def emit_trap_exit(self, code: int, detail):
+        """The end of a trap's out-of-line code: its detail (see trap_label) to the runtime,
+        then the trap stub's call. The bytes depend on nothing else, and a function has many
+        such exits (one per bounds check), so each pair is encoded once."""
+        a = self.asm
+        known = _TRAP_EXITS.get((code, detail))
+        if known is not None:
+            a.buf += known
+            return
+        start = a.pos
+        value = detail
+        if isinstance(detail, tuple):
+            a.lea(SCRATCH, Mem(*detail))
+            value = SCRATCH
+        if value is not None:
+            a.mov(64, RSI, Mem(R15, L.VM_RUNTIME))
+            a.mov(64, Mem(RSI, L.RT_TRAP_DETAIL), value)
+        self.emit_trap_call(code)
+        _TRAP_EXITS[(code, detail)] = bytes(a.buf[start:])
+
     def emit_trap_call(self, code: int):
         self.asm.mov_imm_noflags(RSI, code)
         self.asm.call_indirect(_TRAP_STUB)
@@ -270,13 +291,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
                 a.jmp(target)
                 continue
             self.sync_pins()  # a debugger reads the locals of a trapping frame from slots
-            if isinstance(detail, tuple):
-                a.lea(SCRATCH, Mem(*detail))
-                detail = SCRATCH
-            if detail is not None:
-                a.mov(64, RSI, Mem(R15, L.VM_RUNTIME))
-                a.mov(64, Mem(RSI, L.RT_TRAP_DETAIL), detail)
-            self.emit_trap_call(code)
+            self.emit_trap_exit(code, detail)
         self.note_pins({})
         self.emit_constants()
         frame_size = 8 * (self.nlocals + len(self.slot_mems) + self.max_out)  # slots ever used
@@ -294,23 +309,24 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         """pin_states as (start, end, local, register name) ranges, by local and start,
         `end` closing the last state; ranges that meet are joined."""
         states = self.pin_states
-        if len(states) == 1:
-            return []
-        ranges = []
+        runs: dict[int, list] = {}  # local -> [[start, end, register], ...] in order
         for k in range(1, len(states)):
             start, pins = states[k]
             stop = states[k + 1][0] if k + 1 < len(states) else end
             for index, reg in pins.items():
-                name = f"xmm{reg}" if is_float(self.local_types[index]) else GPR_NAMES[reg]
-                ranges.append((start, stop, index, name))
-        ranges.sort(key=lambda r: (r[2], r[0]))
-        joined = []
-        for r in ranges:
-            if joined and joined[-1][1] == r[0] and joined[-1][2:] == r[2:]:
-                joined[-1] = (joined[-1][0], r[1], r[2], r[3])
-            else:
-                joined.append(r)
-        return joined
+                local_runs = runs.get(index)
+                if local_runs is None:
+                    runs[index] = [[start, stop, reg]]
+                elif local_runs[-1][1] == start and local_runs[-1][2] == reg:
+                    local_runs[-1][1] = stop
+                else:
+                    local_runs.append([start, stop, reg])
+        ranges = []
+        for index in sorted(runs):
+            xmm = is_float(self.local_types[index])
+            for start, stop, reg in runs[index]:
+                ranges.append((start, stop, index, f"xmm{reg}" if xmm else GPR_NAMES[reg]))
+        return ranges
 
     def zero_locals(self):
         a = self.asm
@@ -342,7 +358,8 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         code = self.code
         addr_map = self.addr_map
         buf = self.asm.buf
-        while self.frames:
+        frames = self.frames
+        while frames:
             pos = self.pos
             self.op_offset = pos
             if not self.reachable:

@@ -89,10 +89,7 @@ def simple_type(t) -> str:
 
 
 FLOATS = frozenset(("f32", "f64"))  # `ty in FLOATS`: is_float without a call, in hot paths
-
-
-def is_float(ty: str) -> bool:
-    return ty == "f32" or ty == "f64"
+is_float = FLOATS.__contains__  # a built-in method: half the cost of a Python function's call
 
 
 def width(ty: str) -> int:

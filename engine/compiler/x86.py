@@ -19,6 +19,7 @@ GPR_NAMES = ["rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
 
 # Condition codes (the low nibble of jcc/setcc/cmovcc opcodes).
 O, NO, B, AE, E, NE, BE, A, S, NS, P, NP, L, GE, LE, G = range(16)
+_JCC_REL32 = [bytes((0x0F, 0x80 | cc)) for cc in range(16)]  # jcc rel32's opcode, by condition
 
 
 def negate(cc: int) -> int:
@@ -413,7 +414,7 @@ class Assembler:
             self.buf.append(0x70 | cc)
             self.buf.append((label.pos - (len(self.buf) + 1)) & 0xFF)
             return
-        self.buf += bytes((0x0F, 0x80 | cc))
+        self.buf += _JCC_REL32[cc]
         self._rel32(label)
 
     def jmp_near(self, label: Label):
