@@ -5,6 +5,7 @@ are in their canonical slots, so a label needs no register state."""
 from __future__ import annotations
 
 from .. import layout as L
+from ..frontend.instructions import NO_IMMEDIATES
 from .common import (LOCAL, SCRATCH, SLOT, CodegenCore, TryRegion, is_float, rbp_operand,
                      simple_type, width)
 from .x86 import AE, R8, R9, R10, R12, R13, RAX, RBX, RCX, E, Label, Mem, negate
@@ -269,9 +270,13 @@ class ControlCodegen(CodegenCore):
         while blocks:
             byte = body[pos]
             if byte == 0x20 or byte == 0x21 or byte == 0x22:  # local.get, local.set, local.tee
-                self.pos = pos + 1
-                index = self.u32()
-                pos = self.pos
+                index = body[pos + 1]
+                if index < 0x80:  # a one-byte index, read inline
+                    pos += 2
+                else:
+                    self.pos = pos + 1
+                    index = self.u32()
+                    pos = self.pos
                 weight = 1
                 for uses, writes in reversed(loops):
                     uses[index] = uses.get(index, 0) + weight
@@ -282,6 +287,9 @@ class ControlCodegen(CodegenCore):
             if byte == 0x0B:
                 if blocks.pop():
                     loops.pop()
+                pos += 1
+                continue
+            if NO_IMMEDIATES[byte]:
                 pos += 1
                 continue
             after = self.skip_plain(pos)  # most other instructions, without decoding them

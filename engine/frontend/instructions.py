@@ -182,6 +182,8 @@ def _plain_skip(op: Opcode | None) -> tuple[bool, int, int] | None:
 # others. What a scan needs to step over most instructions without decoding them (see
 # BodyReader.skip_plain).
 PLAIN_SKIPS = [_plain_skip(op) for op in OPCODES]
+# Whether each one-byte opcode has no immediates at all (a scan steps over it by one).
+NO_IMMEDIATES = [skip == (False, 0, 0) for skip in PLAIN_SKIPS]
 
 
 class UnknownInstruction(Exception):
