@@ -120,10 +120,11 @@ class ModuleCompiler:
             results = [self._collect(pid, pipe) for pid, pipe in children]
         blob = bytearray(code)
         links = [(0, calls)]
-        for part_code, part_functions, part_calls in results:
+        for part_data, part_calls in results:
             shift = len(blob)
-            functions += [f.shifted(shift) for f in part_functions]
-            blob += part_code
+            part = from_bytes(part_data, moved_by=shift)
+            functions += part.functions
+            blob += part.code
             links.append((shift, part_calls))
         starts = {f.index: f.start for f in functions}
         for base, part_calls in links:
@@ -159,8 +160,8 @@ class ModuleCompiler:
         return pid, read_end
 
     @staticmethod
-    def _collect(pid: int, pipe: int) -> tuple[bytes, list, dict]:
-        """A child's part: (code, functions, calls out of its range); CompileError if it failed."""
+    def _collect(pid: int, pipe: int) -> tuple[memoryview, dict]:
+        """A child's part: (its binary form, calls out of its range); CompileError if it failed."""
         with os.fdopen(pipe, "rb") as stream:
             data = stream.read()
         os.waitpid(pid, 0)
@@ -168,14 +169,13 @@ class ModuleCompiler:
             reason = data[1:].decode(errors="replace") if data else "it died"
             raise CompileError(f"a compiler process failed: {reason}")
         (length,) = struct.unpack_from("<Q", data, 1)
-        part = from_bytes(memoryview(data)[9:9 + length])
         links = array("Q", data[9 + length:])
         calls, at = {}, 0
         while at < len(links):
             index, count = links[at], links[at + 1]
             calls[index] = list(links[at + 2:at + 2 + count])
             at += 2 + count
-        return part.code, part.functions, calls
+        return memoryview(data)[9:9 + length], calls
 
 
 class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodegen, MemoryCodegen,

@@ -113,10 +113,6 @@ class TryRegion:
     landing: int
     clauses: list  # [(kind 0..3, tag index or None)]
 
-    def shifted(self, delta: int) -> TryRegion:
-        return self._replace(start=self.start + delta, end=self.end + delta,
-                             landing=self.landing + delta)
-
 
 class CodegenCore:
     """What the compiler's mixins (valuestack, control, calls, memory, numeric, switching)

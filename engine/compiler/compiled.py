@@ -49,30 +49,6 @@ class CompiledFunction:
     # and writes lives only in that register (its frame slot may be stale), for debug info
     pin_ranges: list
 
-    def shifted(self, delta: int) -> CompiledFunction:
-        """The function moved `delta` bytes later in the blob, with everything in it."""
-        return self._replace(start=self.start + delta, end=self.end + delta,
-                             addr_map=_shifted(self.addr_map, delta),
-                             cfi_rows=_shifted(self.cfi_rows, delta),
-                             tries=[region.shifted(delta) for region in self.tries],
-                             type_id_fields=[(at + delta, t) for at, t in self.type_id_fields],
-                             events=[(at + delta, kind) for at, kind in self.events],
-                             pin_ranges=_shifted_ranges(self.pin_ranges, delta))
-
-
-def _shifted_ranges(ranges: Sequence, delta: int) -> Sequence:
-    """Pin ranges with `delta` added to their start and end."""
-    if isinstance(ranges, PinRangesView):
-        return ranges.shifted(delta)
-    return [(start + delta, end + delta, local, reg) for start, end, local, reg in ranges]
-
-
-def _shifted(pairs: Sequence, delta: int) -> Sequence:
-    """(native offset, x) pairs with `delta` added to the offsets."""
-    if isinstance(pairs, PairsView):
-        return pairs.shifted(delta)
-    return [(native + delta, x) for native, x in pairs]
-
 
 @record
 class CompiledModule:
@@ -95,8 +71,8 @@ class CompiledModule:
 
     def address_pairs(self) -> array:
         """Every function's address map in one table of 32-bit numbers: native offset, Wasm
-        offset, native offset, ... in function order. A decoded module's maps are views of
-        such a table: then it is that table."""
+        offset, native offset, ... in function order. A module compiled in one process, or
+        decoded, has maps that are views of such a table: then it is that table."""
         maps = [f.addr_map for f in self.functions]
         whole = PairsView.whole_table(maps)
         if whole is not None:
@@ -180,11 +156,13 @@ def _add_function(f: CompiledFunction, records: bytearray, rows: array, rules: d
         pins.extend((start, end, local, _PIN_REGISTER_NUMBERS[reg]))
 
 
-def from_bytes(data: bytes | memoryview) -> CompiledModule:
-    """Decode `to_bytes`'s output; FormatError if it is not well formed."""
+def from_bytes(data: bytes | memoryview, moved_by: int = 0) -> CompiledModule:
+    """Decode `to_bytes`'s output; FormatError if it is not well formed. With `moved_by`,
+    the functions' offsets are for a bigger blob whose code this one's is at that offset
+    (a child compiler's part of a module)."""
     try:
         with no_garbage_collection():
-            return _decode(memoryview(data))
+            return _decode(memoryview(data), moved_by)
     except (struct.error, ValueError, IndexError, KeyError, TypeError, UnicodeDecodeError) as e:
         raise FormatError(f"malformed compiled module: {e}") from None
 
@@ -233,9 +211,6 @@ class PairsView(TableView):
         self._delta = delta  # added to every native offset (a part of a module moved)
         self._values = values
 
-    def shifted(self, delta: int) -> PairsView:
-        return PairsView(self._pairs, self._first, self._count, self._delta + delta, self._values)
-
     @staticmethod
     def whole_table(maps: list) -> array | None:
         """The table `maps` are views of, if they are all of it, in order and unmoved."""
@@ -269,7 +244,7 @@ class PairsView(TableView):
 
 
 
-def _decode(data: memoryview) -> CompiledModule:
+def _decode(data: memoryview, moved_by: int) -> CompiledModule:
     parts, at = [], 0
     for _ in range(_PARTS):
         (length,) = _LENGTH.unpack_from(data, at)
@@ -293,11 +268,11 @@ def _decode(data: memoryview) -> CompiledModule:
         raise ValueError("a pin range names no register")
     if max(rows[1::2], default=-1) >= len(rules):
         raise ValueError("a CFI row names no rule")
-    # Whole tables at once; each function takes its slice.
-    all_type_fields = list(zip(type_fields[0::2], type_fields[1::2]))
-    all_events = list(zip(events[0::2], events[1::2]))
     if any(at + 4 > len(code) for at in type_fields[0::2]):
         raise ValueError("a type-id field lies outside the code")
+    # Whole tables at once; each function takes its slice.
+    all_type_fields = list(zip([at + moved_by for at in type_fields[0::2]], type_fields[1::2]))
+    all_events = list(zip([at + moved_by for at in events[0::2]], events[1::2]))
     functions = []
     a = r = t = y = e = p = 0
     for (index, start, end, frame_locals, frame_size, n_addr, n_rows, n_tries, n_types,
@@ -311,12 +286,14 @@ def _decode(data: memoryview) -> CompiledModule:
                        for c in range(t + 4, t + 4 + 2 * n_clauses, 2)]
             if len(clauses) != n_clauses or t + 4 + 2 * n_clauses > len(tries):
                 raise ValueError("an exception region runs past its part")
-            regions.append(TryRegion(start_, end_, landing, clauses))
+            regions.append(TryRegion(start_ + moved_by, end_ + moved_by, landing + moved_by, clauses))
             t += 4 + 2 * n_clauses
-        functions.append(CompiledFunction(index, start, end, PairsView(addr, 2 * a, n_addr),
-                                          PairsView(rows, 2 * r, n_rows, values=rules), frame_locals,
+        functions.append(CompiledFunction(index, start + moved_by, end + moved_by,
+                                          PairsView(addr, 2 * a, n_addr, moved_by),
+                                          PairsView(rows, 2 * r, n_rows, moved_by, rules), frame_locals,
                                           frame_size, regions, all_type_fields[y:y + n_types],
-                                          all_events[e:e + n_events], PinRangesView(pins, 4 * p, n_pins)))
+                                          all_events[e:e + n_events],
+                                          PinRangesView(pins, 4 * p, n_pins, moved_by)))
         a += n_addr
         r += n_rows
         y += n_types
@@ -340,9 +317,6 @@ class PinRangesView(TableView):
         self._first = first
         self._count = count
         self._delta = delta  # added to every start and end (a part of a module moved)
-
-    def shifted(self, delta: int) -> PinRangesView:
-        return PinRangesView(self._numbers, self._first, self._count, self._delta + delta)
 
     def _item(self, k: int) -> tuple:
         start, end, local, register = self._numbers[self._first + 4 * k:self._first + 4 * k + 4]
