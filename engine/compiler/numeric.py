@@ -44,6 +44,9 @@ class NumericCodegen(CodegenCore):
     def binop_into_pin(self):
         """binop_dst's pair with dst the pin of the local the result is set to, when b does
         not read that pin (a may: it is loaded first); None otherwise."""
+        following = self.code[self.pos]
+        if following != 0x21 and following != 0x22:  # most often: no local.set/tee follows
+            return None
         b, a_entry = self.stack.pop(), self.stack.pop()
         pin = self.result_pin()
         if pin is None or (self.register_of(b) == pin and a_entry != b):
