@@ -42,6 +42,7 @@ _SENT, _FAILED = 0, 1  # what a compiler child's message starts with
 FIRST_SHARE = 1.1
 _TRAP_STUB = Mem(R15, L.VM_TRAP_STUB)
 _TRAP_EXITS: dict[tuple, bytes] = {}  # (trap code, detail) -> FunctionCompiler.emit_trap_exit's bytes
+_ZEROING: dict[int, bytes] = {}  # number of declared locals -> FunctionCompiler.zero_locals' bytes
 
 
 class ModuleCompiler:
@@ -55,6 +56,8 @@ class ModuleCompiler:
         self.type_ids = type_ids
         self.vm = vmlayout
         self.memories = [i.desc for i in module.imports_of("memory")] + list(module.memories)
+        # Each memory's current size in bytes, as an operand (every bounds check reads it).
+        self.memory_sizes = [Mem(R15, vmlayout.memory_size(i)) for i in range(len(self.memories))]
         self.tables = [i.desc for i in module.imports_of("table")] + [t.type for t in module.tables]
         tags = [i.desc for i in module.imports_of("tag")] + list(module.tags)
         self.tag_types = [module.types[t.type_index].composite for t in tags]
@@ -329,7 +332,14 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         return ranges
 
     def zero_locals(self):
+        """Zero the declared locals' slots: code that depends on their number alone, so
+        encoded once for each number."""
         a = self.asm
+        known = _ZEROING.get(self.nlocals)
+        if known is not None:
+            a.buf += known
+            return
+        start = a.pos
         if self.nlocals <= 8:
             a.mov_imm(32, RAX, 0)
             for j in range(self.nlocals):
@@ -346,6 +356,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
             a.mov_imm(32, RAX, 0)
             a.mov_imm(32, RCX, self.nlocals)
             a.rep_stosq()
+        _ZEROING[self.nlocals] = bytes(a.buf[start:])
 
     def epilogue(self):
         a = self.asm

@@ -58,7 +58,7 @@ class MemoryCodegen(CodegenCore):
         mt = self.mc.memories[memory]
         entry = self.stack[-1]
         a = self.asm
-        size_field = Mem(R15, self.mc.vm.memory_size(memory))
+        size_field = self.mc.memory_sizes[memory]
         base = R14
         temp = None
         if memory != 0:
@@ -123,7 +123,7 @@ class MemoryCodegen(CodegenCore):
         arg = self.memarg()
         mem, temp = self.address(arg.memory, arg.offset, size // 8)
         a = self.asm
-        avoid = tuple(r for r in (mem.index, temp) if r is not None)
+        avoid = (mem.index, temp)  # a None in it avoids nothing
         reg = self.result_pin() or self.alloc(is_float(ty), avoid=avoid)  # read, then written
         if is_float(ty):
             a.movs(size, reg, mem)
@@ -178,7 +178,7 @@ class MemoryCodegen(CodegenCore):
     def op_memory_size(self):
         memory = self.u32()
         reg = self.alloc(False)
-        self.asm.mov(64, reg, Mem(R15, self.mc.vm.memory_size(memory)))
+        self.asm.mov(64, reg, self.mc.memory_sizes[memory])
         self.asm.shift_imm("shr", 64, reg, 16)
         self.push_reg(reg, self.address_type(memory))
 
@@ -279,7 +279,7 @@ class MemoryCodegen(CodegenCore):
         a.jcc(A, trap)
 
     def check_memory_range(self, memory: int, start: int, count: int, trap: Label):
-        self.check_range(start, count, Mem(R15, self.mc.vm.memory_size(memory)), trap,
+        self.check_range(start, count, self.mc.memory_sizes[memory], trap,
                          self.mc.memories[memory].limits.is64)
 
     def add_memory_base(self, memory: int, reg: int):

@@ -236,6 +236,11 @@ class BodyReader:
         if b < 0x80:  # one byte: -64..63
             self.pos = pos + 1
             return b - 0x80 if b & 0x40 else b
+        high = code[pos + 1]
+        if high < 0x80:  # two bytes: -8192..8191
+            self.pos = pos + 2
+            result = (b & 0x7F) | high << 7
+            return result - 0x4000 if high & 0x40 else result
         result = 0
         shift = 0
         while True:
