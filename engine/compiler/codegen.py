@@ -282,7 +282,8 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         frame_fixup_sub = a.alu_imm_patchable("sub", 64, RSP)
         if self.nlocals:
             self.zero_locals()
-        self.frames.append(Frame("func", Label(), 0, (), tuple(simple_type(t) for t in self.ftype.results)))
+        results = tuple(simple_type(t) for t in self.ftype.results)
+        self.frames.append(Frame("func", Label(), 0, (), results, self.pinned, {}))
         self.body()
         for label, code, offset, detail, pins in self.ool:
             self.addr_map.extend((a.pos, offset))

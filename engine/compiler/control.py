@@ -35,7 +35,8 @@ class Frame:
     __slots__ = ("kind", "label", "base", "params", "results", "else_label", "has_else",
                  "try_region", "pinned", "written", "outer_pinned")
 
-    def __init__(self, kind: str, label: Label, base: int, params: tuple, results: tuple):
+    def __init__(self, kind: str, label: Label, base: int, params: tuple, results: tuple,
+                 pinned: dict, written: dict):
         self.kind = kind  # "block" | "loop" | "if" | "try" | "func"
         self.label = label  # branch target: loop start, or block/if end
         self.base = base  # stack height below the frame's parameters
@@ -44,8 +45,8 @@ class Frame:
         self.else_label: Label | None = None
         self.has_else = False
         self.try_region: TryRegion | None = None
-        self.pinned: dict = {}  # the pins where the label is (never changed: shared)
-        self.written: dict = {}  # those of them the pinning loops write: slots may be stale
+        self.pinned = pinned  # the pins where the label is (never changed: shared)
+        self.written = written  # those of them the pinning loops write: slots may be stale
         self.outer_pinned: dict | None = None  # a loop that changed the pins: the ones outside
 
     @property
@@ -113,9 +114,7 @@ class ControlCodegen(CodegenCore):
         constants) on some paths only."""
         base = len(self.stack) - len(params)
         self.spill_all(keep_consts=False)
-        frame = Frame(kind, Label(), base, params, results)
-        frame.pinned = self.pinned
-        frame.written = self.frames[-1].written
+        frame = Frame(kind, Label(), base, params, results, self.pinned, self.frames[-1].written)
         self.frames.append(frame)
         return frame
 
