@@ -11,6 +11,13 @@ from .frames import RBP_FRAME, emit_pop_frame
 from .x86 import AE, NE, R14, R15, RBP, RSP, E, Mem
 
 
+# Operands every call's code reads: the vmctx saved in the frame, the vmctx's memory base,
+# and the result area at rsp.
+_SAVED_VMCTX = Mem(RBP, L.FRAME_VMCTX)
+_MEMORY_BASE = Mem(R15, L.VM_MEM_BASE)
+_FIRST_RESULT = Mem(RSP, 0)
+
+
 class CallsCodegen(CodegenCore):
     """FunctionCompiler's call instructions (a mixin)."""
 
@@ -36,8 +43,8 @@ class CallsCodegen(CodegenCore):
         straight to us). Loop-pinned locals are reloaded too, unless `pins` is False (a
         slow path in the middle of a switch, which reloads them at its end)."""
         a = self.asm
-        a.mov(64, R15, Mem(RBP, -8))
-        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        a.mov(64, R15, _SAVED_VMCTX)
+        a.mov(64, R14, _MEMORY_BASE)
         if pins:
             self.reload_pins()
 
@@ -49,9 +56,9 @@ class CallsCodegen(CodegenCore):
             ty = results[0]
             reg = self.alloc(is_float(ty))
             if is_float(ty):
-                a.movs(width(ty), reg, Mem(RSP, 0))
+                a.movs(width(ty), reg, _FIRST_RESULT)
             else:
-                a.mov(width(ty), reg, Mem(RSP, 0))
+                a.mov(width(ty), reg, _FIRST_RESULT)
             self.push_reg(reg, ty)
         else:
             for j, ty in enumerate(results):
@@ -65,7 +72,7 @@ class CallsCodegen(CodegenCore):
         instance."""
         a = self.asm
         a.mov(64, R15, Mem(reg, L.FR_VMCTX))
-        a.mov(64, R14, Mem(R15, L.VM_MEM_BASE))
+        a.mov(64, R14, _MEMORY_BASE)
         if jump:
             a.jmp_indirect(Mem(reg, L.FR_CODE))
         else:
@@ -79,7 +86,7 @@ class CallsCodegen(CodegenCore):
 
     def direct_call(self, index: int, tail: bool):
         ft = self.mc.func_types[index]
-        if index < self.mc.module.num_imported_funcs:
+        if index < self.mc.imported_funcs:
             self.ref_call(ft, lambda: self.asm.mov(64, SCRATCH, Mem(R15, self.mc.vm.func(index))), tail)
             return
         if tail and self.tail_call_fits(ft):
@@ -196,7 +203,7 @@ class CallsCodegen(CodegenCore):
         self.restore_after_call()
         if result is not None:
             reg = self.alloc(False)
-            a.mov(width(result), reg, Mem(RSP, 0))
+            a.mov(width(result), reg, _FIRST_RESULT)
             self.push_reg(reg, result)
 
     def pop_args(self, n: int) -> list[tuple]:

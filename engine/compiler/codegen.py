@@ -41,6 +41,8 @@ _SENT, _FAILED = 0, 1  # what a compiler child's message starts with
 # its part back), measured on the compile benchmark's module: the parent takes more.
 FIRST_SHARE = 1.1
 _TRAP_STUB = Mem(R15, L.VM_TRAP_STUB)
+_RUNTIME = Mem(R15, L.VM_RUNTIME)
+_STACK_LIMIT = Mem(RAX, L.RT_STACK_LIMIT)  # with the runtime's address in rax
 _TRAP_EXITS: dict[tuple, bytes] = {}  # (trap code, detail) -> FunctionCompiler.emit_trap_exit's bytes
 _ZEROING: dict[int, bytes] = {}  # number of declared locals -> FunctionCompiler.zero_locals' bytes
 
@@ -62,7 +64,8 @@ class ModuleCompiler:
         tags = [i.desc for i in module.imports_of("tag")] + list(module.tags)
         self.tag_types = [module.types[t.type_index].composite for t in tags]
         self.asm = Assembler()
-        self.func_labels = [Label() for _ in range(module.num_imported_funcs + len(module.funcs))]
+        self.imported_funcs = module.num_imported_funcs
+        self.func_labels = [Label() for _ in range(self.imported_funcs + len(module.funcs))]
         self.func_types = [module.func_type(i) for i in range(len(self.func_labels))]
         self.global_types = [simple_type(i.desc.valtype) for i in module.imports_of("global")]
         self.global_types += [simple_type(g.type.valtype) for g in module.globals]
@@ -84,7 +87,7 @@ class ModuleCompiler:
     def compile_range(self, lo: int, hi: int) -> tuple[bytes, list, dict]:
         """Compile defined functions lo..hi-1 into one blob. Also returns the direct calls
         to functions outside the range: {function index: [rel32 field offsets]}."""
-        first = self.module.num_imported_funcs
+        first = self.imported_funcs
         functions = [FunctionCompiler(self, first + k, self.module.code[k]).compile()
                      for k in range(lo, hi)]
         buf = self.asm.buf
@@ -255,7 +258,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
             a.lea(SCRATCH, Mem(*detail))
             value = SCRATCH
         if value is not None:
-            a.mov(64, RSI, Mem(R15, L.VM_RUNTIME))
+            a.mov(64, RSI, _RUNTIME)
             a.mov(64, Mem(RSI, L.RT_TRAP_DETAIL), value)
         self.emit_trap_call(code)
         _TRAP_EXITS[(code, detail)] = bytes(a.buf[start:])
@@ -275,9 +278,9 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         # Prologue: standard rbp frame, vmctx saved at rbp-8, stack-limit check.
         emit_push_frame(a, self.cfi_rows)
         a.push(R15)
-        a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
+        a.mov(64, RAX, _RUNTIME)
         frame_fixup_lea = a.lea_patchable(SCRATCH, RSP)  # the frame's lowest address
-        a.alu("cmp", 64, SCRATCH, Mem(RAX, L.RT_STACK_LIMIT))
+        a.alu("cmp", 64, SCRATCH, _STACK_LIMIT)
         a.jcc(B, self.trap_label(L.TRAP_STACK_EXHAUSTED))
         frame_fixup_sub = a.alu_imm_patchable("sub", 64, RSP)
         if self.nlocals:
