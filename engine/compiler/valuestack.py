@@ -177,12 +177,8 @@ class ValueStackCodegen(CodegenCore):
                 a.movs(width(ty), reg, mem)
         else:
             size = 32 if ty == "i32" else 64
-            if kind == LOCAL:
-                pinned = self.pinned.get(val)
-                if pinned is None:
-                    a.mov(size, reg, self.local_mems[val])
-                elif pinned != reg:
-                    a.mov(size, reg, pinned)
+            if kind == LOCAL:  # in no register (those became REG above): its slot
+                a.mov(size, reg, self.local_mems[val])
             elif kind == REG:
                 if val != reg:
                     a.mov(size, reg, val)
