@@ -7,6 +7,11 @@ tests/data/debug/hotloop.wat (Wasm-level variables) and tests/data/debug/hotloop
 DWARF translated, zig cc -O2) are stopped in the loop after a few iterations and in the
 function the loop calls; every value shown must be the one the program computes for that
 iteration: what `fill N` returns, what the C program prints.
+
+The bulk-memory stubs are called with the pins in place (they keep every pin register), so
+a debugger stopped in one reads the caller's pinned locals from the registers the stub
+left alone: tests/data/debug/bulkloop.wat pins six, three of them in r8-r10, which the
+System V ABI lets a callee change and the stubs' CFI says they keep.
 """
 
 from __future__ import annotations
@@ -111,3 +116,51 @@ def test_lldb_reads_c_variables_from_registers_in_the_loop(require_tool, hotloop
     in_caller = lldb_variables(output, "frame variable w next")
     assert float(in_caller["w"]) == float(following["w"]), (in_caller, following)
     assert int(in_caller["next"], 16) == int(following["next"], 16), (in_caller, following)
+
+
+BULK_SOURCE = DEBUG_DATA / "bulkloop.wat"
+BULK_STUBS = ("stackstitch_memory_fill", "stackstitch_memory_copy", "stackstitch_memory_grow")
+
+
+def bulkloop_locals(iteration: int) -> dict[str, str]:
+    """bulkloop.wat's locals while iteration `iteration` (from 0) calls the stubs."""
+    return {"i": str(iteration), **{name: str(k * (iteration + 1)) for k, name in enumerate("abcde", 1)}}
+
+
+def test_gdb_reads_pinned_locals_in_the_caller_of_each_bulk_memory_stub(require_tool):
+    expected = bulkloop_locals(ITERATIONS)
+    session = gdb_session(require_tool, BULK_SOURCE, "--invoke", "spread", "10")
+    try:
+        session.payload(f"-break-insert -f -i {ITERATIONS} {BULK_STUBS[0]}")
+        for k, stub in enumerate(BULK_STUBS):
+            if k:
+                session.payload("-break-delete")
+                session.payload(f"-break-insert -f {stub}")
+            stop = session.run("run" if k == 0 else "continue").result["payload"]
+            assert stop["frame"]["func"] == stub, stop
+            assert session.frames(2)[1]["func"] == "spread"
+            assert {name: session.evaluate(name, frame=1) for name in expected} == expected, stub
+        session.payload("-stack-select-frame 0")
+        session.run("stepi")  # past the first instruction: the stub's other rule
+        session.run("stepi")
+        assert {name: session.evaluate(name, frame=1) for name in expected} == expected
+    finally:
+        session.close()
+
+
+def test_lldb_reads_pinned_locals_in_the_caller_of_each_bulk_memory_stub(require_tool):
+    commands = [f"breakpoint set --name {BULK_STUBS[0]} --ignore-count {ITERATIONS}", "run",
+                "frame select 1", "frame variable", "register read r8 r9 r10",
+                "frame select 0", "thread step-inst", "thread step-inst", "frame select 1", "frame variable"]
+    for stub in BULK_STUBS[1:]:
+        commands += ["breakpoint delete --force", f"breakpoint set --name {stub}", "continue",
+                     "frame select 1", "frame variable"]
+    output = run_lldb(require_tool, BULK_SOURCE, commands + ["breakpoint delete --force", "continue"],
+                      "--invoke", "spread", "10")
+    expected = {"n": "10", **bulkloop_locals(ITERATIONS)}
+    for k in range(4):  # fill at its entry and two instructions on, copy, grow
+        assert lldb_variables(output, "frame variable", occurrence=k) == expected, (k, output)
+    registers = lldb_section(output, "register read r8 r9 r10")
+    assert "unavailable" not in registers and registers.count("0x") == 3, output
+    assert "150" in output.rsplit("(lldb) continue", 1)[1], output  # spread 10 ran to its end
+

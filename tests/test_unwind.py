@@ -12,11 +12,12 @@ import subprocess
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from stackstitch.engine.compiler.frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, CfaRule
+from stackstitch.engine.compiler.frames import AFTER_PUSH_RBP, AT_CALL, RBP_FRAME, SAME_VALUE, CfaRule
 from stackstitch.engine.frontend.loader import load_bytes
 from stackstitch.engine.runtime.store import Store
 from stackstitch.engine.compiler.stubs import ENTRY_FRAME
 from stackstitch.unwind import dwarf
+from stackstitch.unwind import evaluate as evaluate_module
 from stackstitch.unwind.cfi import CfiError, FrameDescription, build_eh_frame
 from stackstitch.unwind.dwarf import Expression, breg, const, deref, plus, plus_uconst
 from stackstitch.unwind.debuginfo import module_debug_sections
@@ -207,6 +208,22 @@ def test_walk_stops_outside_known_code_and_does_not_adjust_after_a_signal_frame(
     frames = list(table.walk({"rip": BASE + 0x510, "rsp": 0x9000, "rbp": 0x9100}, _memory(memory)))
     assert [f["rip"] for f in frames] == [BASE + 0x510, BASE, 0x1234]
     assert frames[2]["rsp"] == 0x3018
+
+
+def test_registers_a_callee_keeps_reach_its_caller_through_the_bytes():
+    """DW_CFA_same_value: a register the ABI lets a callee change that the callee's rules
+    say it kept (as the bulk-memory stubs say of r8-r10) has the callee's value in the
+    caller; one without a rule does not reach the caller."""
+    kept = CfaRule("rsp", 8, (("r8", SAME_VALUE), ("xmm3", SAME_VALUE)))
+    frames = build_eh_frame([FrameDescription(BASE, BASE + 0x10, [(BASE, kept)])])
+    assert bytes([0x08, 8]) in frames.eh_frame and bytes([0x08, 17 + 3]) in frames.eh_frame
+    table = UnwindTable(read_eh_frame(frames.eh_frame))
+    regs = {"rip": BASE + 4, "rsp": 0x7000, "r8": 5, "r9": 6, "xmm3": 7}
+    caller = table.caller_registers(regs, _memory({0x7000: 0xABC}))
+    assert caller == {"rip": 0xABC, "rsp": 0x7008, "r8": 5, "xmm3": 7}
+    assert evaluate_module.SAME_VALUE == SAME_VALUE  # the engine's rows go in as they are
+    rows = rows_from_descriptions([FrameDescription(BASE, BASE + 0x10, [(BASE, kept)])])
+    assert UnwindTable(rows).caller_registers(regs, _memory({0x7000: 0xABC})) == caller
 
 
 def test_missing_register_is_an_unwind_error():

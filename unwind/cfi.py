@@ -3,9 +3,10 @@
 Input rows are `engine.frames.CfaRule`s, generalised so the continuation start stub can be
 described too: a rule's `register` may be a `dwarf.Expression` (the CFA is its value,
 DW_CFA_def_cfa_expression) and a saved register's offset may be an `Expression` (the
-address it was saved at, DW_CFA_expression). "rip" in `saved` overrides the return-address
-rule, which is otherwise CFA-8. A description marked `signal_frame` gets a CIE with the `S`
-augmentation, so gdb does not insist that its caller's CFA lie above it.
+address it was saved at, DW_CFA_expression), or SAME_VALUE (DW_CFA_same_value). "rip" in
+`saved` overrides the return-address rule, which is otherwise CFA-8. A description marked
+`signal_frame` gets a CIE with the `S` augmentation, so gdb does not insist that its
+caller's CFA lie above it.
 
 Addresses are absolute 8-byte values (DW_EH_PE_absptr): the JIT object holding this data
 and the code it describes can be more than 2 GiB apart.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import struct
 
+from stackstitch.engine.compiler.frames import SAME_VALUE
 from stackstitch.engine.records import record
 
 from .dwarf import RETURN_ADDRESS, REGISTER_NUMBERS, Expression, as_expression, sleb128, uleb128
@@ -34,6 +36,7 @@ DW_CFA_advance_loc1 = 0x02
 DW_CFA_advance_loc2 = 0x03
 DW_CFA_advance_loc4 = 0x04
 DW_CFA_restore_extended = 0x06
+DW_CFA_same_value = 0x08
 DW_CFA_def_cfa = 0x0C
 DW_CFA_def_cfa_register = 0x0D
 DW_CFA_def_cfa_offset = 0x0E
@@ -101,7 +104,9 @@ def _define_cfa(old, new) -> bytes:
     return bytes([DW_CFA_def_cfa_offset]) + uleb128(offset)
 
 
-def _save_register(number: int, where: int | Expression) -> bytes:
+def _save_register(number: int, where: int | Expression | str) -> bytes:
+    if where == SAME_VALUE:
+        return bytes([DW_CFA_same_value]) + uleb128(number)
     if isinstance(where, Expression):
         return bytes([DW_CFA_expression]) + uleb128(number) + uleb128(len(where.code)) + where.code
     if where % DATA_ALIGNMENT:

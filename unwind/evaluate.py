@@ -18,6 +18,9 @@ from .dwarf import REGISTER_NAMES, Expression, as_expression, evaluate
 # Registers the System V ABI preserves across calls: unless a rule says where a callee
 # saved one, the caller's value is the callee's.
 CALLEE_SAVED = ("rbx", "rbp", "r12", "r13", "r14", "r15")
+# A saved register's rule for one the callee kept (DW_CFA_same_value): the engine's
+# `frames.SAME_VALUE`, spelled out because this module imports nothing of the engine.
+SAME_VALUE = "same value"
 
 ReadMemory = Callable[[int, int], bytes]
 
@@ -27,7 +30,7 @@ class Row:
     """The unwind rule from `address` up to the next row."""
     address: int
     cfa: tuple[str, int] | Expression  # register + offset, or an expression whose value is the CFA
-    saved: dict = field(default_factory=dict)  # register name -> CFA offset | address Expression
+    saved: dict = field(default_factory=dict)  # register name -> CFA offset | address Expression | SAME_VALUE
 
 
 @dataclass
@@ -48,7 +51,8 @@ class UnwindError(Exception):
 
 
 def caller_registers(row: Row, regs: dict[str, int], read_memory: ReadMemory) -> dict[str, int]:
-    """The caller's rip, rsp (= the CFA) and callee-saved registers, from the callee's `regs`."""
+    """The caller's rip, rsp (= the CFA) and callee-saved registers, and those the rules say
+    the callee left alone, from the callee's `regs`."""
     try:
         if isinstance(row.cfa, Expression):
             cfa = evaluate(row.cfa, regs, read_memory)
@@ -56,6 +60,10 @@ def caller_registers(row: Row, regs: dict[str, int], read_memory: ReadMemory) ->
             cfa = regs[row.cfa[0]] + row.cfa[1]
         caller = {name: regs[name] for name in CALLEE_SAVED if name in regs}
         for name, where in row.saved.items():
+            if where == SAME_VALUE:
+                if name in regs:
+                    caller[name] = regs[name]
+                continue
             if isinstance(where, Expression):
                 address = evaluate(where, regs, read_memory, push=[cfa])
             else:
@@ -162,7 +170,9 @@ def read_eh_frame(data: bytes, address: int = 0) -> list[FrameTable]:
                     saved[REGISTER_NAMES[number]] = register_rule.arg
                 elif register_rule.type == RegisterRule.EXPRESSION:
                     saved[REGISTER_NAMES[number]] = Expression(bytes(register_rule.arg))
-                elif register_rule.type not in (RegisterRule.UNDEFINED, RegisterRule.SAME_VALUE):
+                elif register_rule.type == RegisterRule.SAME_VALUE:
+                    saved[REGISTER_NAMES[number]] = SAME_VALUE
+                elif register_rule.type != RegisterRule.UNDEFINED:
                     raise UnwindError(f"unsupported register rule {register_rule.type} at 0x{line['pc']:x}")
             rows.append(Row(line["pc"], cfa, saved))
         frames.append(FrameTable(start, start + entry.header["address_range"], rows,

@@ -19,11 +19,21 @@ memory.fill   rdi: destination address, sil: the byte, rdx: length.
 from __future__ import annotations
 
 from .. import layout as L
-from .frames import AT_CALL, CfaRule
+from .frames import SAME_VALUE, CfaRule
 from .x86 import A, AE, B, BE, E, NE, R11, RAX, RCX, RDI, RDX, RSI, Assembler, Label, Mem
 
 BULK_CLOBBERS = (RAX, RCX, RDX, RSI, RDI)
 XSCRATCH = 15
+
+# The registers a callee may change by the System V ABI that the stubs keep, loop pins among
+# them: their rules say so, or a debugger (lldb) takes them for lost in the caller's frame.
+_KEPT = tuple((name, SAME_VALUE) for name in ("r8", "r9", "r10", *(f"xmm{n}" for n in range(XSCRATCH))))
+_AT_CALL = CfaRule("rsp", 8, _KEPT)
+# At a stub's first instruction nothing has changed yet, not even the scratch registers; the
+# next row, one byte on, covers the rest of the stub. So a stub's rules are never a single
+# row: lldb 14 follows the rules of the function it stopped in only if they have two rows or
+# more (its own analysis of the instructions otherwise, which knows nothing of _KEPT).
+_AT_ENTRY = CfaRule("rsp", 8, _KEPT + (("r11", SAME_VALUE), (f"xmm{XSCRATCH}", SAME_VALUE)))
 
 SYS_MPROTECT = 10
 PROT_READ_WRITE = 3
@@ -32,8 +42,9 @@ BYTE_BROADCAST = 0x0101010101010101
 
 
 def emit_memory_grow(a: Assembler) -> list:
-    """Returns the stub's CFI rows (it pushes one word around the system call)."""
-    rows = [(a.pos, AT_CALL)]
+    """Returns the stub's CFI rows after its entry's (it pushes one word around the system
+    call)."""
+    rows = []
     fail, done = Label(), Label()
     a.mov(64, RAX, Mem(RDI, L.LM_MAX))
     a.alu("sub", 64, RAX, Mem(RDI, L.LM_SIZE))
@@ -44,7 +55,7 @@ def emit_memory_grow(a: Assembler) -> list:
     a.test(64, RSI, RSI)
     a.jcc(E, done)
     a.push(RDI)
-    rows.append((a.pos, CfaRule("rsp", 16)))
+    rows.append((a.pos, CfaRule("rsp", 16, _KEPT)))
     a.shift_imm("shl", 64, RSI, 16)
     a.mov(64, RDI, Mem(RDI, L.LM_BASE))
     a.alu("add", 64, RDI, RAX)
@@ -52,7 +63,7 @@ def emit_memory_grow(a: Assembler) -> list:
     a.mov_imm(32, RAX, SYS_MPROTECT)
     a.syscall()  # mprotect(base + size, delta bytes, read+write): keeps rdi, rsi, rdx
     a.pop(RDI)
-    rows.append((a.pos, AT_CALL))
+    rows.append((a.pos, _AT_CALL))
     a.test(64, RAX, RAX)
     a.jcc(NE, fail)
     a.mov(64, RAX, Mem(RDI, L.LM_SIZE))
@@ -235,6 +246,6 @@ def emit_bulk_stubs(a: Assembler) -> list[tuple[str, int, int, list]]:
                        ("stackstitch_memory_copy", emit_memory_copy),
                        ("stackstitch_memory_fill", emit_memory_fill)):
         start = a.pos
-        rows = emit(a) or [(start, AT_CALL)]
-        stubs.append((name, start, a.pos, rows))
+        later_rows = emit(a) or []
+        stubs.append((name, start, a.pos, [(start, _AT_ENTRY), (start + 1, _AT_CALL), *later_rows]))
     return stubs

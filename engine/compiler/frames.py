@@ -27,12 +27,17 @@ class PointerChain:
     load_last: bool = False
 
 
+# A `saved` entry's place for a register the code has not changed, although the System V
+# ABI would let it (DW_CFA_same_value): a caller's value that is still in the register.
+SAME_VALUE = "same value"
+
+
 @record
 class CfaRule:
     register: object  # "rsp" or "rbp", or a PointerChain (or unwind Expression) for the CFA
     offset: int
-    saved: tuple = ()  # (register, offset from the CFA, or a PointerChain to its save slot);
-    # ("rip", ...) overrides the return address's default slot at CFA-8
+    saved: tuple = ()  # (register, offset from the CFA, a PointerChain to its save slot, or
+    # SAME_VALUE); ("rip", ...) overrides the return address's default slot at CFA-8
 
 
 AT_CALL = CfaRule("rsp", 8)  # first instruction of a function: only the return address
