@@ -250,7 +250,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         a = self.asm
         known = _TRAP_EXITS.get((code, detail))
         if known is not None:
-            a.buf += known
+            a.repeat(known)
             return
         start = a.pos
         value = detail
@@ -261,7 +261,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
             a.mov(64, RSI, _RUNTIME)
             a.mov(64, Mem(RSI, L.RT_TRAP_DETAIL), value)
         self.emit_trap_call(code)
-        _TRAP_EXITS[(code, detail)] = bytes(a.buf[start:])
+        _TRAP_EXITS[(code, detail)] = a.encoded_since(start)
 
     def emit_trap_call(self, code: int):
         self.asm.mov_imm_noflags(RSI, code)
@@ -341,7 +341,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
         a = self.asm
         known = _ZEROING.get(self.nlocals)
         if known is not None:
-            a.buf += known
+            a.repeat(known)
             return
         start = a.pos
         if self.nlocals <= 8:
@@ -360,7 +360,7 @@ class FunctionCompiler(BodyReader, ValueStackCodegen, ControlCodegen, CallsCodeg
             a.mov_imm(32, RAX, 0)
             a.mov_imm(32, RCX, self.nlocals)
             a.rep_stosq()
-        _ZEROING[self.nlocals] = bytes(a.buf[start:])
+        _ZEROING[self.nlocals] = a.encoded_since(start)
 
     def epilogue(self):
         a = self.asm

@@ -171,6 +171,15 @@ class Assembler:
             encoded = _ENCODINGS[key] = _encode(prefix, w, opcode, reg, rm, force_rex)
         self.buf += encoded
 
+    def encoded_since(self, start: int) -> bytes:
+        """The bytes encoded from offset `start` on, for `repeat`."""
+        return bytes(self.buf[start:])
+
+    def repeat(self, encoded: bytes):
+        """Emit again what `encoded_since` returned: for a sequence with no labels whose
+        bytes depend on nothing but what it was encoded for."""
+        self.buf += encoded
+
     def patch_i32(self, at: int, value: int):
         """Fill in a 32-bit field left by one of the patchable forms below."""
         _pack_i32_into(self.buf, at, value)
