@@ -22,6 +22,9 @@ CLI = [sys.executable, "-m", "stackstitch.engine.cli"]
 FRAME = re.compile(r"^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(.*?\)(?: at (\S+):(\d+))?")
 BOUNDARY = re.compile(r"── continuation (\S+), created from (\S+)")
 FAILURES = ("Traceback", "internal error")
+# What lldb prints when its JIT loader finds a breakpoint a new place, whenever code is
+# registered (with a cold code cache, during a later command): no command's output.
+LOCATION_ADDED = re.compile(r"^\d+ locations? added to breakpoint \d+$")
 
 
 def frames(lines: list[str]) -> list[tuple]:
@@ -55,7 +58,7 @@ def lldb(*args: str, commands: list[str]) -> dict[str, list[str]]:
         if line.startswith("(lldb) "):
             current = line[len("(lldb) "):]
             found[current] = []
-        elif current is not None:
+        elif current is not None and not LOCATION_ADDED.match(line):
             found[current].append(line)
     for error in re.findall(r"^error: .*$", result.stderr, re.M):  # errors go to stderr
         found.setdefault("errors", []).append(error)
