@@ -409,13 +409,23 @@ def test_cached_code_serves_a_store_with_other_type_ids(tmp_path):
 
 
 def test_compiling_on_several_processes_gives_the_same_code(monkeypatch):
-    functions = "\n".join(f"(func $f{k} (param i32) (result i32) (call $f{max(k - 1, 0)} "
-                          f"(i32.add (local.get 0) (i32.const {k}))))" for k in range(1, 40))
+    """Wherever the module is split: functions of all sizes, every other one with a float
+    constant (kept in an 8-byte aligned word after its code), calling across the split."""
+    def body(k: int) -> str:  # k % 5 more additions: sizes that differ modulo 8
+        value = "(local.get 0)"
+        if k % 2:
+            value = f"(i32.trunc_sat_f64_s (f64.mul (f64.const {k}.25) (f64.convert_i32_s {value})))"
+        for j in range(k % 5):
+            value = f"(i32.add {value} (i32.const {j + 1000 * k}))"
+        return f"(call $f{k - 1} {value})"
+    functions = "\n".join(f"(func $f{k} (param i32) (result i32) {body(k)})" for k in range(1, 40))
     text = f"(module (func $f0 (param i32) (result i32) (local.get 0)) {functions})"
     _, alone = compile_module(text, Store(), 10 ** 9, monkeypatch)
-    _, split = compile_module(text, Store(), 8, monkeypatch)
-    assert split.code == alone.code
-    assert split.functions == alone.functions
+    for first_share in (0.7, 0.9, 1.0, 1.1, 1.2, 1.4):
+        monkeypatch.setattr(codegen, "FIRST_SHARE", first_share)
+        _, split = compile_module(text, Store(), 8, monkeypatch)
+        assert split.code == alone.code, first_share
+        assert split.functions == alone.functions, first_share
 
 
 def test_the_engine_version_follows_its_sources(tmp_path):
