@@ -426,6 +426,7 @@ def test_compiling_on_several_processes_gives_the_same_code(monkeypatch):
         _, split = compile_module(text, Store(), 8, monkeypatch)
         assert split.code == alone.code, first_share
         assert split.functions == alone.functions, first_share
+        assert to_bytes(split) == to_bytes(alone), first_share  # the address maps' tables too
 
 
 def test_the_engine_version_follows_its_sources(tmp_path):
