@@ -30,7 +30,8 @@ class Row:
     """The unwind rule from `address` up to the next row."""
     address: int
     cfa: tuple[str, int] | Expression  # register + offset, or an expression whose value is the CFA
-    saved: dict = field(default_factory=dict)  # register name -> CFA offset | address Expression | SAME_VALUE
+    # register name -> CFA offset | address Expression | SAME_VALUE
+    saved: dict = field(default_factory=dict)
 
 
 @dataclass
