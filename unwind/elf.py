@@ -8,7 +8,6 @@ unwinding and, for Wasm modules, the DWARF sections `debuginfo` makes.
 
 from __future__ import annotations
 
-
 from stackstitch.engine.records import record
 
 from .cfi import FrameDescription, build_eh_frame

@@ -243,7 +243,6 @@ class PairsView(TableView):
         return zip(natives, numbers)
 
 
-
 def _decode(data: memoryview, moved_by: int) -> CompiledModule:
     parts, at = [], 0
     for _ in range(_PARTS):
@@ -327,7 +326,6 @@ class PinRangesView(TableView):
         for at in range(self._first, self._first + 4 * self._count, 4):
             yield (numbers[at] + delta, numbers[at + 1] + delta, numbers[at + 2],
                    _PIN_REGISTERS[numbers[at + 3]])
-
 
 
 def _array(kind: str, data: memoryview) -> array:

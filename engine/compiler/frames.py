@@ -8,7 +8,6 @@ the CFA, and, as always on x86-64, the return address at CFA-8. `unwind` turns t
 
 from __future__ import annotations
 
-
 from ..records import record
 from .x86 import RBP, RSP
 

@@ -12,7 +12,6 @@ lengths (the module decoder does that for the parts it decodes itself).
 
 from __future__ import annotations
 
-
 from ..records import record
 from .types import RefType
 
