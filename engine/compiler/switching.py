@@ -127,6 +127,13 @@ class SwitchingCodegen(CodegenCore):
             self.save_context(RDI, landing)
             a.jmp_indirect(Mem(RAX, L.RT_SWITCH_STUBS + 8 * kind))
 
+    def everything_to_slots(self):
+        """Before a switch or a throw, after which the frame is read from its slots (by
+        the runtime, a handler, or code landing here later): every value on the stack,
+        constants too, and every pinned local the loop wrote."""
+        self.spill_all(keep_consts=False)
+        self.sync_pins()
+
     def land(self, pins: bool = True):
         """Code after a switch (or an exception) arrives here: restore the registers this
         function relies on (vmctx, memory base, loop-pinned locals unless `pins` is False)
@@ -145,8 +152,7 @@ class SwitchingCodegen(CodegenCore):
         ft = self.cont_func_type(ct)
         a = self.asm
         self.max_out = max(self.max_out, L.MIN_CALL_AREA)
-        self.spill_all(keep_consts=False)
-        self.sync_pins()
+        self.everything_to_slots()
         a.mov(64, RDX, self.slot_mem(len(self.stack) - 1))
         self.stack.pop()
         a.test(64, RDX, RDX)
@@ -250,8 +256,7 @@ class SwitchingCodegen(CodegenCore):
         ct1 = self.u32()
         ct2 = self.u32()
         count = len(self.cont_func_type(ct1).params) - len(self.cont_func_type(ct2).params)
-        self.spill_all(keep_consts=False)
-        self.sync_pins()
+        self.everything_to_slots()
         a = self.asm
         h = len(self.stack)
         self.take_continuation(h - 1)
@@ -283,8 +288,7 @@ class SwitchingCodegen(CodegenCore):
         if len(clauses) > L.MAX_HANDLERS:
             raise CompileError(f"more than {L.MAX_HANDLERS} handlers on one resume")
         a = self.asm
-        self.spill_all(keep_consts=False)
-        self.sync_pins()
+        self.everything_to_slots()
         h = len(self.stack)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.take_continuation(h - 1)
@@ -378,8 +382,7 @@ class SwitchingCodegen(CodegenCore):
         ft = self.tag_types_of(tag)
         a = self.asm
         n = len(ft.params)
-        self.spill_all(keep_consts=False)
-        self.sync_pins()
+        self.everything_to_slots()
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.values_to_transfer(n)
         a.mov(64, RDX, Mem(R15, self.mc.vm.tag(tag)))
@@ -413,8 +416,7 @@ class SwitchingCodegen(CodegenCore):
         results = [simple_type(t) for t in self.cont_func_type(own_ct).params]
         a = self.asm
         n = len(ft.params)  # including the reference to the switching continuation
-        self.spill_all(keep_consts=False)
-        self.sync_pins()
+        self.everything_to_slots()
         h = len(self.stack)
         a.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.take_continuation(h - 1)
@@ -481,8 +483,7 @@ class SwitchingCodegen(CodegenCore):
 
     def op_throw(self):
         tag = self.u32()
-        self.spill_all(keep_consts=False)
-        self.sync_pins()
+        self.everything_to_slots()
         self.asm.mov(64, RAX, Mem(R15, L.VM_RUNTIME))
         self.values_to_transfer(len(self.tag_types_of(tag).params))
         self.call_builtin(B_THROW, [(CONST, tag, "i32")], None)
