@@ -81,7 +81,7 @@ class FunctionCode:
         changes = []  # (address, local, its register from there on, or None: its slot)
         for local in locals_read:
             ranges = self.pins.get(local, ())
-            for start, end, register in ranges[bisect.bisect_right(ranges, lo, key=_END):]:
+            for start, end, register in ranges[bisect.bisect_right(ranges, lo, key=_range_end):]:
                 if start >= hi:
                     break
                 changes += [(max(start, lo), local, register), (min(end, hi), local, None)]
@@ -105,7 +105,7 @@ class FunctionCode:
         return pieces
 
 
-def _END(pin_range: tuple) -> int:
+def _range_end(pin_range: tuple) -> int:
     return pin_range[1]
 
 
@@ -114,10 +114,7 @@ def pins_by_local(pin_ranges, base: int) -> dict[int, list[tuple[int, int, str]]
     [(start, end, register name)] lists by local."""
     pins: dict[int, list[tuple[int, int, str]]] = {}
     for start, end, local, register in pin_ranges:
-        ranges = pins.get(local)
-        if ranges is None:
-            ranges = pins[local] = []
-        ranges.append((base + start, base + end, register))
+        pins.setdefault(local, []).append((base + start, base + end, register))
     return pins
 
 
