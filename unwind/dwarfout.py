@@ -96,7 +96,7 @@ class LineSequence:
 # A location or range list entry whose start is the largest address sets the base that
 # the entries after it are offsets from (DWARF 4, 2.6.2 and 2.17.3).
 _MAX_ADDRESS = 0xFFFF_FFFF_FFFF_FFFF
-_BASE_SELECTION = struct.Struct("<QQ")
+_ADDRESS_PAIR = struct.Struct("<QQ")  # a base address selection entry, or a range
 
 
 class DebugInfoWriter:
@@ -126,7 +126,7 @@ class DebugInfoWriter:
         entries = [entry for entry in entries if entry[0] < entry[1]]
         if entries:
             base = min(entry[0] for entry in entries)
-            self.loc += _BASE_SELECTION.pack(_MAX_ADDRESS, base)
+            self.loc += _ADDRESS_PAIR.pack(_MAX_ADDRESS, base)
             for start, end, expression in entries:
                 self.loc += struct.pack("<QQH", start - base, end - base, len(expression)) + expression
         self.loc += bytes(16)
@@ -139,9 +139,9 @@ class DebugInfoWriter:
         ranges = [r for r in ranges if r[0] < r[1]]
         if ranges:
             base = min(r[0] for r in ranges)
-            self.ranges += _BASE_SELECTION.pack(_MAX_ADDRESS, base)
+            self.ranges += _ADDRESS_PAIR.pack(_MAX_ADDRESS, base)
             for start, end in ranges:
-                self.ranges += _BASE_SELECTION.pack(start - base, end - base)
+                self.ranges += _ADDRESS_PAIR.pack(start - base, end - base)
         self.ranges += bytes(16)
         return offset
 
